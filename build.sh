@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+#
+# build.sh — set up, build, run, test and benchmark ngx_voicegw.
+#
+#   ./build.sh run                 build, then run nginx in the foreground
+#                                  with conf/voicegw.conf (Ctrl-C stops it)
+#   ./build.sh test [--valgrind] [t/file.t ...]
+#                                  build, then run the test suite (or files)
+#   ./build.sh bench               build, then run the benchmarks in bench/
+#   ./build.sh build               only build build/ngx_voicegw_module.so
+#
+# On a fresh Debian 12 machine, run as root: every command first installs
+# the Debian packages it needs (apt-get).  Runtime files go under var/,
+# build output under build/.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=$ROOT/build
+VAR=$ROOT/var
+NGINX=/usr/sbin/nginx
+MODULE=$BUILD/ngx_voicegw_module.so
+
+PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
+            libssl-dev dpkg-dev gcc make openssl)
+PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
+           libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
+           python3 curl sqlite3 procps valgrind)
+PKGS_BENCH=(wrk hyperfine curl procps)
+
+say() { printf '%s\n' "build.sh: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+
+ensure_packages() {
+    local missing=() p
+
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+             | grep -q 'install ok installed'
+        then
+            missing+=("$p")
+        fi
+    done
+
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing Debian packages: ${missing[*]} (run as root, or" \
+            "install them with apt-get)"
+    fi
+
+    say "installing ${missing[*]}"
+
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+    # the nginx package may start a system nginx on port 80; we run our own
+    if [[ " ${missing[*]} " == *" nginx "* ]] && [ -s /run/nginx.pid ]; then
+        "$NGINX" -s quit 2>/dev/null || true
+    fi
+}
+
+
+build_module() {
+    local makefile=$BUILD/objs/Makefile
+    local version
+
+    version=$(dpkg-query -W -f='${Version}' nginx-dev)
+    mkdir -p "$BUILD"
+
+    if [ ! -f "$makefile" ] || [ "$ROOT/config" -nt "$makefile" ] \
+       || [ "$(cat "$BUILD/.nginx-dev-version" 2>/dev/null)" != "$version" ]
+    then
+        say "configuring against nginx-dev $version"
+
+        rm -rf "$BUILD/nginx-src" "$BUILD/objs"
+        cp -a /usr/share/nginx/src "$BUILD/nginx-src"
+
+        (
+            cd "$BUILD/nginx-src"
+            # shellcheck disable=SC1091
+            . ./conf_flags
+            ./configure \
+                --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS)" \
+                --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+                "${NGX_CONF_FLAGS[@]}" \
+                --add-dynamic-module="$ROOT" \
+                --builddir="$BUILD/objs"
+        ) > "$BUILD/configure.log" 2>&1 \
+            || { tail -20 "$BUILD/configure.log"; die "configure failed"; }
+
+        echo "$version" > "$BUILD/.nginx-dev-version"
+    fi
+
+    if ! make -s -f "$makefile" -C "$BUILD/nginx-src" -j"$(nproc)" modules \
+         > "$BUILD/make.log" 2>&1
+    then
+        cat "$BUILD/make.log"
+        die "build failed"
+    fi
+
+    cp "$BUILD/objs/ngx_voicegw_module.so" "$MODULE.tmp"
+    mv "$MODULE.tmp" "$MODULE"
+
+    # the smoke test of Debian's own module builds: nginx loads it
+    printf 'load_module %s;\nevents {}\n' "$MODULE" > "$BUILD/smoke.conf"
+    "$NGINX" -g 'error_log /dev/null; pid /dev/null;' -t -q \
+             -c "$BUILD/smoke.conf" \
+        || die "nginx cannot load $MODULE"
+
+    say "built $MODULE"
+}
+
+
+# var/: logs, the SQLite database (its directory is created by the module,
+# owned by the worker processes' user), a self-signed certificate and the
+# secret that encrypts provider keys.
+prepare_var() {
+    mkdir -p "$VAR/logs" "$VAR/tls" "$VAR/tmp"
+
+    if [ ! -s "$VAR/tls/cert.pem" ] || [ ! -s "$VAR/tls/key.pem" ]; then
+        say "creating a self-signed certificate in var/tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj '/CN=localhost' \
+            -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+            -keyout "$VAR/tls/key.pem" -out "$VAR/tls/cert.pem" \
+            >/dev/null 2>&1 || die "openssl could not create a certificate"
+        chmod 600 "$VAR/tls/key.pem"
+    fi
+
+    if [ ! -s "$VAR/secret.key" ]; then
+        say "creating var/secret.key"
+        ( umask 077; head -c 32 /dev/urandom > "$VAR/secret.key" )
+    fi
+    chmod 600 "$VAR/secret.key"
+}
+
+
+cmd_run() {
+    ensure_packages "${PKGS_BUILD[@]}"
+    build_module
+    prepare_var
+
+    "$NGINX" -p "$ROOT/" -c conf/voicegw.conf -t -q \
+        || die "conf/voicegw.conf does not pass nginx -t"
+
+    say "https://localhost:8006 and http://localhost:8080 (Ctrl-C stops)"
+
+    # nginx itself gets Ctrl-C (SIGINT) and SIGTERM: a fast, clean shutdown
+    exec "$NGINX" -p "$ROOT/" -c conf/voicegw.conf -g 'daemon off;'
+}
+
+
+cmd_test() {
+    local valgrind=0 files=() rc start out
+
+    for a in "$@"; do
+        case $a in
+            --valgrind) valgrind=1 ;;
+            *) files+=("$a") ;;
+        esac
+    done
+
+    [ ${#files[@]} -eq 0 ] && files=(t/)
+
+    ensure_packages "${PKGS_BUILD[@]}" "${PKGS_TEST[@]}"
+    build_module
+    prepare_var
+
+    if perl -MTest::Nginx::Socket -e1 2>/dev/null; then
+        echo "Test::Nginx: real"
+    else
+        echo "Test::Nginx: bundled"
+        export PERL5LIB=$ROOT/t/lib${PERL5LIB:+:$PERL5LIB}
+    fi
+
+    export TEST_NGINX_BINARY=$NGINX
+    export TEST_NGINX_LOAD_MODULES=$MODULE
+    export TEST_NGINX_SERVROOT=$VAR/servroot
+    export VOICEGW_ROOT=$ROOT
+
+    if [ $valgrind -eq 1 ]; then
+        export TEST_NGINX_USE_VALGRIND=1
+        export TEST_NGINX_VALGRIND_REPORT=$VAR/valgrind-report.txt
+        export TEST_NGINX_SLEEP=${TEST_NGINX_SLEEP:-0.3}
+        export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-30}
+        : > "$TEST_NGINX_VALGRIND_REPORT"
+        echo "valgrind: memcheck, reports in $TEST_NGINX_VALGRIND_REPORT"
+    fi
+
+    cd "$ROOT"
+    start=$(date +%s)
+    out=$VAR/prove.log
+
+    set +e
+    prove -r "${files[@]}" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    set -e
+
+    if [ $valgrind -eq 1 ] && [ -s "$TEST_NGINX_VALGRIND_REPORT" ]; then
+        if grep -q 'ngx_voicegw' "$TEST_NGINX_VALGRIND_REPORT"; then
+            echo "valgrind: errors in ngx_voicegw code, see" \
+                 "$TEST_NGINX_VALGRIND_REPORT"
+            rc=1
+        else
+            echo "valgrind: reports outside ngx_voicegw only, see" \
+                 "$TEST_NGINX_VALGRIND_REPORT"
+        fi
+    elif [ $valgrind -eq 1 ]; then
+        echo "valgrind: no errors"
+    fi
+
+    echo "SUMMARY: $([ "$rc" -eq 0 ] && echo PASS || echo FAIL)" \
+         "$(grep -E '^Files=' "$out" | tail -1)" \
+         "(wall $(( $(date +%s) - start ))s)"
+
+    return "$rc"
+}
+
+
+cmd_bench() {
+    ensure_packages "${PKGS_BUILD[@]}" "${PKGS_BENCH[@]}" python3
+    build_module
+    prepare_var
+
+    cd "$ROOT"
+    exec bench/run.sh "$@"
+}
+
+
+case ${1:-} in
+    run)   shift; cmd_run "$@" ;;
+    test)  shift; cmd_test "$@" ;;
+    bench) shift; cmd_bench "$@" ;;
+    build) shift; ensure_packages "${PKGS_BUILD[@]}"; build_module ;;
+    *)     sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,78 @@
+
+/*
+ * ngx_voicegw_api.h
+ *
+ * The JSON API served by "voicegw_api;": the route table each resource
+ * file contributes to, the per-request context a handler receives, and the
+ * helpers that send JSON answers and errors.
+ */
+
+
+#ifndef _NGX_VOICEGW_API_H_INCLUDED_
+#define _NGX_VOICEGW_API_H_INCLUDED_
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_json.h"
+#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_store.h"
+
+
+#define NGX_VOICEGW_API_MAX_PARAMS  4
+
+/* route flags */
+#define NGX_VOICEGW_API_BODY        0x01     /* a JSON object body */
+
+
+typedef struct ngx_voicegw_api_ctx_s  ngx_voicegw_api_ctx_t;
+
+typedef ngx_int_t (*ngx_voicegw_api_handler_pt)(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+
+
+typedef struct {
+    ngx_uint_t                   method;      /* one NGX_HTTP_* method */
+    ngx_str_t                    pattern;     /* "/api/queue/{}", "{*}" */
+    ngx_voicegw_api_handler_pt   handler;
+    ngx_uint_t                   flags;
+} ngx_voicegw_api_route_t;
+
+
+struct ngx_voicegw_api_ctx_s {
+    ngx_voicegw_api_route_t     *route;
+    ngx_str_t                    params[NGX_VOICEGW_API_MAX_PARAMS];
+    ngx_uint_t                   nparams;
+
+    ngx_voicegw_main_conf_t     *vmcf;
+    ngx_voicegw_loc_conf_t      *vlcf;
+    ngx_voicegw_shm_t           *shm;
+
+    ngx_voicegw_json_value_t    *body;
+    off_t                        header_length;
+
+    /* a store op runs; resume() answers once it is done */
+    ngx_voicegw_store_op_t      *op;
+    ngx_voicegw_api_handler_pt   resume;
+    unsigned                     waiting:1;
+    unsigned                     body_read:1;
+};
+
+
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[];
+
+
+ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_voicegw_json_t *j);
+ngx_int_t ngx_voicegw_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *fmt, ...);
+ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);
+
+ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, size_t size);
+ngx_int_t ngx_voicegw_api_store_post(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_api_handler_pt resume);
+
+
+#endif /* _NGX_VOICEGW_API_H_INCLUDED_ */

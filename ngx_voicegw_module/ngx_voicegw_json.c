@@ -1,0 +1,699 @@
+
+/*
+ * ngx_voicegw_json.c
+ *
+ * Owns JSON: generating responses and parsing request bodies, on yajl.
+ *
+ * The generator's print callback appends to nginx buffers from the
+ * request pool, so a response is never copied once it is built.  Numbers
+ * are formatted here rather than by yajl, whose "%.20g" would print 0.3 as
+ * 0.29999999999999998890.
+ *
+ * The parser builds its tree in pool memory through yajl's callbacks, with
+ * a depth limit (yajl_tree would recurse without one) and a check that
+ * every number is finite.  Duplicate keys are kept; a lookup finds the
+ * last one, as most JSON readers do.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_json.h"
+
+#include <math.h>
+
+
+#define NGX_VOICEGW_JSON_BUF_SIZE  4096
+
+
+typedef struct {
+    ngx_voicegw_json_value_t    *value;
+    ngx_array_t                  items;       /* ngx_voicegw_json_value_t * */
+    ngx_array_t                  keys;        /* ngx_str_t */
+} ngx_voicegw_json_frame_t;
+
+
+typedef struct {
+    ngx_pool_t                  *pool;
+    ngx_voicegw_json_value_t    *root;
+    ngx_str_t                    key;
+    ngx_uint_t                   depth;
+    ngx_voicegw_json_frame_t     stack[NGX_VOICEGW_JSON_MAX_DEPTH];
+    const char                  *error;
+    ngx_uint_t                   nomem;
+} ngx_voicegw_json_parser_t;
+
+
+static void ngx_voicegw_json_print(void *ctx, const char *str, size_t len);
+static void ngx_voicegw_json_cleanup(void *data);
+static void ngx_voicegw_json_check(ngx_voicegw_json_t *j,
+    yajl_gen_status rc);
+
+static ngx_voicegw_json_value_t *ngx_voicegw_json_value(
+    ngx_voicegw_json_parser_t *p, ngx_voicegw_json_type_e type);
+static int ngx_voicegw_json_add(ngx_voicegw_json_parser_t *p,
+    ngx_voicegw_json_value_t *v);
+static int ngx_voicegw_json_on_null(void *ctx);
+static int ngx_voicegw_json_on_boolean(void *ctx, int b);
+static int ngx_voicegw_json_on_number(void *ctx, const char *s, size_t len);
+static int ngx_voicegw_json_on_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_voicegw_json_on_start(ngx_voicegw_json_parser_t *p,
+    ngx_voicegw_json_type_e type);
+static int ngx_voicegw_json_on_start_map(void *ctx);
+static int ngx_voicegw_json_on_start_array(void *ctx);
+static int ngx_voicegw_json_on_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_voicegw_json_on_end(void *ctx);
+
+
+static yajl_callbacks  ngx_voicegw_json_callbacks = {
+    ngx_voicegw_json_on_null,
+    ngx_voicegw_json_on_boolean,
+    NULL,
+    NULL,
+    ngx_voicegw_json_on_number,
+    ngx_voicegw_json_on_string,
+    ngx_voicegw_json_on_start_map,
+    ngx_voicegw_json_on_key,
+    ngx_voicegw_json_on_end,
+    ngx_voicegw_json_on_start_array,
+    ngx_voicegw_json_on_end
+};
+
+
+ngx_voicegw_json_t *
+ngx_voicegw_json_create(ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_voicegw_json_t  *j;
+
+    j = ngx_pcalloc(pool, sizeof(ngx_voicegw_json_t));
+    if (j == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    j->gen = yajl_gen_alloc(NULL);
+    if (j->gen == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_voicegw_json_cleanup;
+    cln->data = j;
+
+    j->pool = pool;
+    j->last = &j->out;
+
+    yajl_gen_config(j->gen, yajl_gen_print_callback, ngx_voicegw_json_print,
+                    j);
+
+    return j;
+}
+
+
+static void
+ngx_voicegw_json_cleanup(void *data)
+{
+    ngx_voicegw_json_t  *j = data;
+
+    yajl_gen_free(j->gen);
+}
+
+
+static void
+ngx_voicegw_json_print(void *ctx, const char *str, size_t len)
+{
+    ngx_voicegw_json_t  *j = ctx;
+
+    size_t        n;
+    ngx_chain_t  *cl;
+
+    if (j->failed) {
+        return;
+    }
+
+    j->size += len;
+
+    while (len) {
+
+        if (j->buf == NULL || j->buf->last == j->buf->end) {
+
+            j->buf = ngx_create_temp_buf(j->pool,
+                                      ngx_max(len, NGX_VOICEGW_JSON_BUF_SIZE));
+            if (j->buf == NULL) {
+                j->failed = 1;
+                return;
+            }
+
+            cl = ngx_alloc_chain_link(j->pool);
+            if (cl == NULL) {
+                j->failed = 1;
+                return;
+            }
+
+            cl->buf = j->buf;
+            cl->next = NULL;
+            *j->last = cl;
+            j->last = &cl->next;
+        }
+
+        n = ngx_min(len, (size_t) (j->buf->end - j->buf->last));
+        j->buf->last = ngx_cpymem(j->buf->last, str, n);
+        str += n;
+        len -= n;
+    }
+}
+
+
+ngx_chain_t *
+ngx_voicegw_json_finish(ngx_voicegw_json_t *j, size_t *size)
+{
+    if (j->failed || j->out == NULL) {
+        return NULL;
+    }
+
+    *size = j->size;
+
+    return j->out;
+}
+
+
+static void
+ngx_voicegw_json_check(ngx_voicegw_json_t *j, yajl_gen_status rc)
+{
+    if (rc != yajl_gen_status_ok) {
+        j->failed = 1;
+    }
+}
+
+
+void
+ngx_voicegw_json_map_open(ngx_voicegw_json_t *j)
+{
+    ngx_voicegw_json_check(j, yajl_gen_map_open(j->gen));
+}
+
+
+void
+ngx_voicegw_json_map_close(ngx_voicegw_json_t *j)
+{
+    ngx_voicegw_json_check(j, yajl_gen_map_close(j->gen));
+}
+
+
+void
+ngx_voicegw_json_array_open(ngx_voicegw_json_t *j)
+{
+    ngx_voicegw_json_check(j, yajl_gen_array_open(j->gen));
+}
+
+
+void
+ngx_voicegw_json_array_close(ngx_voicegw_json_t *j)
+{
+    ngx_voicegw_json_check(j, yajl_gen_array_close(j->gen));
+}
+
+
+void
+ngx_voicegw_json_key(ngx_voicegw_json_t *j, const char *key)
+{
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen,
+                                              (const unsigned char *) key,
+                                              ngx_strlen(key)));
+}
+
+
+void
+ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
+{
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, s->data, s->len));
+}
+
+
+void
+ngx_voicegw_json_cstr(ngx_voicegw_json_t *j, const char *s)
+{
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen,
+                                              (const unsigned char *) s,
+                                              ngx_strlen(s)));
+}
+
+
+void
+ngx_voicegw_json_int(ngx_voicegw_json_t *j, int64_t n)
+{
+    ngx_voicegw_json_check(j, yajl_gen_integer(j->gen, (long long) n));
+}
+
+
+/* shortest form that reads back the same, with ".0" on whole numbers */
+
+void
+ngx_voicegw_json_double(ngx_voicegw_json_t *j, double d)
+{
+    int   n;
+    char  buf[64];
+
+    if (!isfinite(d)) {
+        ngx_voicegw_json_null(j);
+        return;
+    }
+
+    n = snprintf(buf, sizeof(buf) - 2, "%.15g", d);
+
+    if (n <= 0 || n >= (int) sizeof(buf) - 2) {
+        j->failed = 1;
+        return;
+    }
+
+    if (strpbrk(buf, ".e") == NULL) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+    }
+
+    ngx_voicegw_json_check(j, yajl_gen_number(j->gen, buf, n));
+}
+
+
+void
+ngx_voicegw_json_fixed(ngx_voicegw_json_t *j, double d, ngx_uint_t decimals)
+{
+    int   n;
+    char  buf[64];
+
+    if (!isfinite(d)) {
+        ngx_voicegw_json_null(j);
+        return;
+    }
+
+    n = snprintf(buf, sizeof(buf), "%.*f", (int) decimals, d);
+
+    if (n <= 0 || n >= (int) sizeof(buf)) {
+        j->failed = 1;
+        return;
+    }
+
+    ngx_voicegw_json_check(j, yajl_gen_number(j->gen, buf, n));
+}
+
+
+void
+ngx_voicegw_json_bool(ngx_voicegw_json_t *j, ngx_uint_t b)
+{
+    ngx_voicegw_json_check(j, yajl_gen_bool(j->gen, b ? 1 : 0));
+}
+
+
+void
+ngx_voicegw_json_null(ngx_voicegw_json_t *j)
+{
+    ngx_voicegw_json_check(j, yajl_gen_null(j->gen));
+}
+
+
+/*
+ * Parses len bytes into *root.  On failure returns NGX_DECLINED with a
+ * message for the client in err, or NGX_ERROR when out of memory.
+ */
+
+ngx_int_t
+ngx_voicegw_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_voicegw_json_value_t **root, u_char *err, size_t errlen)
+{
+    u_char                     *msg, *p;
+    yajl_handle                 h;
+    yajl_status                 st;
+    ngx_voicegw_json_parser_t  *parser;
+
+    parser = ngx_pcalloc(pool, sizeof(ngx_voicegw_json_parser_t));
+    if (parser == NULL) {
+        return NGX_ERROR;
+    }
+
+    parser->pool = pool;
+
+    h = yajl_alloc(&ngx_voicegw_json_callbacks, NULL, parser);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_parse(h, data, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    if (st == yajl_status_ok && parser->root != NULL) {
+        yajl_free(h);
+        *root = parser->root;
+        return NGX_OK;
+    }
+
+    if (parser->error != NULL) {
+        ngx_snprintf(err, errlen, "%s%Z", parser->error);
+
+    } else if (st == yajl_status_error) {
+        msg = yajl_get_error(h, 0, data, len);
+
+        /* "parse error: premature EOF\n" and the like, on one line */
+
+        for (p = msg; p && *p; p++) {
+            if (*p == '\n' || *p == '\r' || *p == '\t') {
+                *p = ' ';
+            }
+        }
+
+        ngx_snprintf(err, errlen, "%s%Z", msg ? (char *) msg : "invalid");
+
+        p = err + ngx_strlen(err);
+        while (p > err && p[-1] == ' ') {
+            *--p = '\0';
+        }
+
+        yajl_free_error(h, msg);
+
+    } else {
+        ngx_snprintf(err, errlen, "empty document%Z");
+    }
+
+    yajl_free(h);
+
+    return parser->nomem ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+ngx_voicegw_json_value_t *
+ngx_voicegw_json_get(ngx_voicegw_json_value_t *obj, const char *key)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    if (obj == NULL || obj->type != NGX_VOICEGW_JSON_OBJECT) {
+        return NULL;
+    }
+
+    len = ngx_strlen(key);
+
+    for (i = obj->n; i > 0; i--) {
+        if (obj->keys[i - 1].len == len
+            && ngx_memcmp(obj->keys[i - 1].data, key, len) == 0)
+        {
+            return obj->items[i - 1];
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_voicegw_json_type_name(ngx_voicegw_json_value_t *v)
+{
+    static const char  *names[] = {
+        "null", "boolean", "number", "string", "array", "object"
+    };
+
+    return names[v->type];
+}
+
+
+static ngx_voicegw_json_value_t *
+ngx_voicegw_json_value(ngx_voicegw_json_parser_t *p,
+    ngx_voicegw_json_type_e type)
+{
+    ngx_voicegw_json_value_t  *v;
+
+    v = ngx_pcalloc(p->pool, sizeof(ngx_voicegw_json_value_t));
+    if (v == NULL) {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return NULL;
+    }
+
+    v->type = type;
+
+    return v;
+}
+
+
+static int
+ngx_voicegw_json_add(ngx_voicegw_json_parser_t *p,
+    ngx_voicegw_json_value_t *v)
+{
+    ngx_str_t                  *key;
+    ngx_voicegw_json_frame_t   *f;
+    ngx_voicegw_json_value_t  **item;
+
+    if (p->depth == 0) {
+        p->root = v;
+        return 1;
+    }
+
+    f = &p->stack[p->depth - 1];
+
+    item = ngx_array_push(&f->items);
+    if (item == NULL) {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return 0;
+    }
+
+    *item = v;
+
+    if (f->value->type == NGX_VOICEGW_JSON_OBJECT) {
+        key = ngx_array_push(&f->keys);
+        if (key == NULL) {
+            p->error = "out of memory";
+            p->nomem = 1;
+            return 0;
+        }
+
+        *key = p->key;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_json_on_null(void *ctx)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    ngx_voicegw_json_value_t  *v;
+
+    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_NULL);
+    if (v == NULL) {
+        return 0;
+    }
+
+    return ngx_voicegw_json_add(p, v);
+}
+
+
+static int
+ngx_voicegw_json_on_boolean(void *ctx, int b)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    ngx_voicegw_json_value_t  *v;
+
+    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_BOOL);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->boolean = b ? 1 : 0;
+
+    return ngx_voicegw_json_add(p, v);
+}
+
+
+static int
+ngx_voicegw_json_on_number(void *ctx, const char *s, size_t len)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    char                      *end;
+    u_char                    *text;
+    int64_t                    i;
+    ngx_uint_t                 k, integer, neg;
+    ngx_voicegw_json_value_t  *v;
+
+    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_NUMBER);
+    if (v == NULL) {
+        return 0;
+    }
+
+    text = ngx_pnalloc(p->pool, len + 1);
+    if (text == NULL) {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return 0;
+    }
+
+    ngx_memcpy(text, s, len);
+    text[len] = '\0';
+
+    v->str.data = text;
+    v->str.len = len;
+
+    v->d = strtod((char *) text, &end);
+
+    if (end != (char *) text + len || !isfinite(v->d)) {
+        p->error = "number out of range";
+        return 0;
+    }
+
+    /* an integer as written, when it fits in 64 bits */
+
+    integer = (len > 0);
+    neg = (len > 0 && text[0] == '-');
+    i = 0;
+
+    for (k = neg; k < len; k++) {
+
+        if (text[k] < '0' || text[k] > '9') {
+            integer = 0;
+            break;
+        }
+
+        if (i > (INT64_MAX - (text[k] - '0')) / 10) {
+            integer = 0;
+            break;
+        }
+
+        i = i * 10 + (text[k] - '0');
+    }
+
+    if (integer) {
+        v->integer = 1;
+        v->i = neg ? -i : i;
+    }
+
+    return ngx_voicegw_json_add(p, v);
+}
+
+
+static int
+ngx_voicegw_json_on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    ngx_voicegw_json_value_t  *v;
+
+    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_STRING);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->str.data = ngx_pnalloc(p->pool, len + 1);
+    if (v->str.data == NULL) {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return 0;
+    }
+
+    ngx_memcpy(v->str.data, s, len);
+    v->str.data[len] = '\0';
+    v->str.len = len;
+
+    return ngx_voicegw_json_add(p, v);
+}
+
+
+static int
+ngx_voicegw_json_on_start(ngx_voicegw_json_parser_t *p,
+    ngx_voicegw_json_type_e type)
+{
+    ngx_voicegw_json_frame_t  *f;
+    ngx_voicegw_json_value_t  *v;
+
+    if (p->depth == NGX_VOICEGW_JSON_MAX_DEPTH) {
+        p->error = "document nested too deeply";
+        return 0;
+    }
+
+    v = ngx_voicegw_json_value(p, type);
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!ngx_voicegw_json_add(p, v)) {
+        return 0;
+    }
+
+    f = &p->stack[p->depth++];
+    f->value = v;
+
+    if (ngx_array_init(&f->items, p->pool, 4,
+                       sizeof(ngx_voicegw_json_value_t *))
+        != NGX_OK
+        || ngx_array_init(&f->keys, p->pool, 4, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_json_on_start_map(void *ctx)
+{
+    return ngx_voicegw_json_on_start(ctx, NGX_VOICEGW_JSON_OBJECT);
+}
+
+
+static int
+ngx_voicegw_json_on_start_array(void *ctx)
+{
+    return ngx_voicegw_json_on_start(ctx, NGX_VOICEGW_JSON_ARRAY);
+}
+
+
+static int
+ngx_voicegw_json_on_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    p->key.data = ngx_pnalloc(p->pool, len + 1);
+    if (p->key.data == NULL) {
+        p->error = "out of memory";
+        p->nomem = 1;
+        return 0;
+    }
+
+    ngx_memcpy(p->key.data, s, len);
+    p->key.data[len] = '\0';
+    p->key.len = len;
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_json_on_end(void *ctx)
+{
+    ngx_voicegw_json_parser_t  *p = ctx;
+
+    ngx_voicegw_json_frame_t  *f;
+
+    f = &p->stack[--p->depth];
+
+    f->value->n = f->items.nelts;
+    f->value->items = f->items.elts;
+
+    if (f->value->type == NGX_VOICEGW_JSON_OBJECT) {
+        f->value->keys = f->keys.elts;
+    }
+
+    return 1;
+}

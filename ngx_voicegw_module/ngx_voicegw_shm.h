@@ -1,0 +1,51 @@
+
+/*
+ * ngx_voicegw_shm.h
+ *
+ * The shared-memory zone ("voicegw_zone NAME SIZE;") that every nginx
+ * process of the gateway maps: its root structure and the lock around it.
+ */
+
+
+#ifndef _NGX_VOICEGW_SHM_H_INCLUDED_
+#define _NGX_VOICEGW_SHM_H_INCLUDED_
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_eta.h"
+
+
+#define NGX_VOICEGW_SHM_MAGIC   0x76677731      /* "vgw1" */
+#define NGX_VOICEGW_SHM_LAYOUT  1               /* bump on any change below */
+
+
+typedef struct {
+    uint32_t                     magic;
+    uint32_t                     layout;
+    size_t                       size;
+
+    /* when the gateway started; kept over "nginx -s reload" */
+    uint64_t                     start_msec;
+    ngx_uint_t                   reloads;
+
+    ngx_voicegw_eta_sh_t         eta;
+} ngx_voicegw_sh_t;
+
+
+struct ngx_voicegw_shm_s {
+    ngx_voicegw_sh_t            *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_voicegw_main_conf_t     *mcf;
+};
+
+
+char *ngx_voicegw_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_voicegw_shm_t *ngx_voicegw_shm_get(ngx_voicegw_main_conf_t *mcf);
+uint64_t ngx_voicegw_now_msec(void);
+
+
+#define ngx_voicegw_shm_lock(shm)    ngx_shmtx_lock(&(shm)->shpool->mutex)
+#define ngx_voicegw_shm_unlock(shm)  ngx_shmtx_unlock(&(shm)->shpool->mutex)
+
+
+#endif /* _NGX_VOICEGW_SHM_H_INCLUDED_ */

@@ -1,0 +1,980 @@
+
+/*
+ * ngx_voicegw_store.c
+ *
+ * Owns the SQLite database: the "voicegw_store" directive, the schema and
+ * its forward migrations, and the connection each nginx process opens for
+ * itself.  All SQL of the gateway lives here.
+ *
+ * Two rules shape this file:
+ *
+ *   - A connection never crosses fork().  The master opens the database
+ *     only while it reads the configuration (to report an unusable path to
+ *     "nginx -t", to migrate the schema and to read settings), and closes
+ *     it again.  Each worker process opens its own connection, lazily, in
+ *     a thread of the store's thread pool.
+ *
+ *   - The event loop never waits for SQLite.  Statements run as thread
+ *     tasks ("ops"); one mutex per process serialises them on the
+ *     process's connection, and the op's completion handler runs back on
+ *     the event loop.  Several processes share the file through WAL mode
+ *     and a busy timeout.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_store.h"
+
+#include <pwd.h>
+#include <grp.h>
+
+
+#define NGX_VOICEGW_STORE_BUSY_TIMEOUT  5000
+
+
+typedef struct {
+    ngx_uid_t                    uid;
+    ngx_gid_t                    gid;
+    ngx_uint_t                   chown;
+} ngx_voicegw_store_owner_t;
+
+
+static ngx_int_t ngx_voicegw_store_owner(ngx_conf_t *cf,
+    ngx_voicegw_store_owner_t *owner);
+static char *ngx_voicegw_store_prepare(ngx_conf_t *cf,
+    ngx_voicegw_store_t *store);
+static char *ngx_voicegw_store_prepare_dir(ngx_conf_t *cf,
+    ngx_voicegw_store_t *store, ngx_voicegw_store_owner_t *owner);
+static ngx_int_t ngx_voicegw_store_configure(sqlite3 *db, u_char *err,
+    size_t len);
+static ngx_int_t ngx_voicegw_store_migrate(sqlite3 *db, u_char *err,
+    size_t len);
+static ngx_int_t ngx_voicegw_store_read_settings(ngx_conf_t *cf,
+    ngx_voicegw_store_t *store, sqlite3 *db, u_char *err, size_t len);
+static ngx_int_t ngx_voicegw_store_open(ngx_voicegw_store_t *store,
+    u_char *err, size_t len);
+static ngx_int_t ngx_voicegw_store_exec(sqlite3 *db, const char *sql,
+    u_char *err, size_t len);
+static void ngx_voicegw_store_error(sqlite3 *db, const char *what,
+    u_char *err, size_t len);
+static void ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log);
+static void ngx_voicegw_store_event_handler(ngx_event_t *ev);
+static ngx_int_t ngx_voicegw_store_open_run(ngx_voicegw_store_op_t *op,
+    sqlite3 *db);
+static void ngx_voicegw_store_open_done(ngx_voicegw_store_op_t *op);
+
+
+/*
+ * Forward migrations: migration i takes the schema from version i to i + 1.
+ * Never edit an entry once it has shipped; append a new one.
+ */
+
+static const char  *ngx_voicegw_store_migrations[] = {
+
+    /* 0 -> 1: gateway settings (ETA overrides, apps, ...) */
+    "CREATE TABLE settings ("
+    "  key         TEXT PRIMARY KEY,"
+    "  value       TEXT NOT NULL,"
+    "  updated_at  TEXT NOT NULL"
+    "              DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    ") WITHOUT ROWID;",
+
+    NULL
+};
+
+
+char *
+ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    ngx_str_t            *value, s;
+    ngx_int_t             n;
+    ngx_uint_t            i;
+    ngx_voicegw_store_t  *store;
+
+    if (vmcf->store != NULL) {
+        return "is duplicate";
+    }
+
+    store = ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_store_t));
+    if (store == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    store->path = value[1];
+
+    if (store->path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty path in \"%V\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &store->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    store->flush = 200;
+    store->retention = 30 * 86400;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+            store->thread_pool_name.len = value[i].len - 12;
+            store->thread_pool_name.data = value[i].data + 12;
+
+            if (store->thread_pool_name.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.len = value[i].len - 6;
+            s.data = value[i].data + 6;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            store->flush = (ngx_msec_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "retention=", 10) == 0) {
+            s.len = value[i].len - 10;
+            s.data = value[i].data + 10;
+
+            n = ngx_parse_time(&s, 1);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            store->retention = (time_t) n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    store->thread_pool = ngx_thread_pool_add(cf,
+                                     store->thread_pool_name.len
+                                     ? &store->thread_pool_name : NULL);
+    if (store->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&store->settings, cf->pool, 8,
+                       sizeof(ngx_voicegw_setting_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_voicegw_store_prepare(cf, store) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    vmcf->store = store;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The master creates, checks and migrates the database while it reads the
+ * configuration, so that "nginx -t" and a reload refuse a path that cannot
+ * be used, with SQLite's own words for why.  The connection is closed
+ * before any worker process is forked.
+ */
+
+static char *
+ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
+{
+    int                         rc;
+    u_char                      err[512];
+    sqlite3                    *db;
+    ngx_voicegw_store_owner_t   owner;
+
+    if (ngx_voicegw_store_owner(cf, &owner) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_voicegw_store_prepare_dir(cf, store, &owner) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    db = NULL;
+
+    rc = sqlite3_open_v2((char *) store->path.data, &db,
+                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE, NULL);
+
+    if (rc != SQLITE_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: cannot open \"%V\": %s",
+                           &store->path,
+                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto failed;
+    }
+
+    if (ngx_voicegw_store_configure(db, err, sizeof(err)) != NGX_OK
+        || ngx_voicegw_store_migrate(db, err, sizeof(err)) != NGX_OK
+        || ngx_voicegw_store_read_settings(cf, store, db, err, sizeof(err))
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: cannot use \"%V\": %s",
+                           &store->path, err);
+        goto failed;
+    }
+
+    sqlite3_close(db);
+
+    /* the workers, not the master, write from now on */
+
+    if (owner.chown
+        && chown((char *) store->path.data, owner.uid, owner.gid) == -1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "voicegw_store: chown(\"%V\") failed",
+                           &store->path);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+failed:
+
+    if (db != NULL) {
+        sqlite3_close(db);
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* the user the worker processes will run as, when the master is root */
+
+static ngx_int_t
+ngx_voicegw_store_owner(ngx_conf_t *cf, ngx_voicegw_store_owner_t *owner)
+{
+    struct group     *grp;
+    struct passwd    *pwd;
+    ngx_core_conf_t  *ccf;
+
+    ngx_memzero(owner, sizeof(ngx_voicegw_store_owner_t));
+
+    if (geteuid() != 0) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        owner->uid = ccf->user;
+        owner->gid = ccf->group;
+
+    } else {
+        /* the defaults that the core module will apply after parsing */
+
+        pwd = getpwnam(NGX_USER);
+        grp = getgrnam(NGX_GROUP);
+
+        if (pwd == NULL || grp == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "voicegw_store: cannot find the default user "
+                               "\"" NGX_USER "\" or group \"" NGX_GROUP "\"");
+            return NGX_ERROR;
+        }
+
+        owner->uid = pwd->pw_uid;
+        owner->gid = grp->gr_gid;
+    }
+
+    owner->chown = (owner->uid != 0);
+
+    return NGX_OK;
+}
+
+
+/*
+ * SQLite creates its "-wal" and "-shm" files next to the database, so the
+ * worker processes must be able to write to the directory.  A missing
+ * directory is created for them, as nginx does for its temporary paths.
+ */
+
+static char *
+ngx_voicegw_store_prepare_dir(ngx_conf_t *cf, ngx_voicegw_store_t *store,
+    ngx_voicegw_store_owner_t *owner)
+{
+    u_char           *p, *last;
+    ngx_err_t         err;
+    ngx_str_t         dir;
+    ngx_file_info_t   fi;
+
+    last = store->path.data + store->path.len;
+
+    for (p = last; p > store->path.data; p--) {
+        if (p[-1] == '/') {
+            break;
+        }
+    }
+
+    if (p == last) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: \"%V\" names a directory, "
+                           "not a database file", &store->path);
+        return NGX_CONF_ERROR;
+    }
+
+    dir.len = (p > store->path.data + 1) ? (size_t) (p - store->path.data - 1)
+                                          : 1;
+    dir.data = ngx_pnalloc(cf->pool, dir.len + 1);
+    if (dir.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(dir.data, store->path.data, dir.len);
+    dir.data[dir.len] = '\0';
+
+    if (ngx_file_info(dir.data, &fi) == NGX_FILE_ERROR) {
+
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "voicegw_store: cannot use directory \"%V\"",
+                               &dir);
+            return NGX_CONF_ERROR;
+        }
+
+        /* creates every directory up to the last slash of the path */
+
+        err = ngx_create_full_path(store->path.data, 0700);
+
+        if (err != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                               "voicegw_store: cannot create directory "
+                               "\"%V\"", &dir);
+            return NGX_CONF_ERROR;
+        }
+
+        if (owner->chown
+            && chown((char *) dir.data, owner->uid, owner->gid) == -1)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "voicegw_store: chown(\"%V\") failed", &dir);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (!ngx_is_dir(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: \"%V\" is not a directory", &dir);
+        return NGX_CONF_ERROR;
+    }
+
+    if (owner->chown
+        && !((fi.st_uid == owner->uid && (fi.st_mode & S_IWUSR))
+             || (fi.st_gid == owner->gid && (fi.st_mode & S_IWGRP))
+             || (fi.st_mode & S_IWOTH)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: directory \"%V\" is not writable "
+                           "by the worker processes' user (uid %d); SQLite "
+                           "keeps its -wal and -shm files there",
+                           &dir, (int) owner->uid);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_configure(sqlite3 *db, u_char *err, size_t len)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_busy_timeout(db, NGX_VOICEGW_STORE_BUSY_TIMEOUT)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_store_error(db, "busy_timeout", err, len);
+        return NGX_ERROR;
+    }
+
+    /* the first statement to read the file: a corrupt file fails here */
+
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_store_error(db, "journal_mode", err, len);
+        return NGX_ERROR;
+    }
+
+    rc = sqlite3_step(stmt);
+
+    if (rc != SQLITE_ROW
+        || ngx_strcasecmp((u_char *) sqlite3_column_text(stmt, 0),
+                          (u_char *) "wal") != 0)
+    {
+        if (rc == SQLITE_ROW) {
+            ngx_snprintf(err, len, "cannot switch to WAL mode (\"%s\")%Z",
+                         sqlite3_column_text(stmt, 0));
+
+        } else {
+            ngx_voicegw_store_error(db, "journal_mode", err, len);
+        }
+
+        sqlite3_finalize(stmt);
+        return NGX_ERROR;
+    }
+
+    sqlite3_finalize(stmt);
+
+    return ngx_voicegw_store_exec(db, "PRAGMA synchronous=NORMAL;"
+                                      "PRAGMA foreign_keys=ON;", err, len);
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_migrate(sqlite3 *db, u_char *err, size_t len)
+{
+    int            version, known;
+    u_char         sql[64];
+    sqlite3_stmt  *stmt;
+
+    for (known = 0; ngx_voicegw_store_migrations[known]; known++) {
+        /* void */
+    }
+
+    if (ngx_voicegw_store_exec(db, "BEGIN IMMEDIATE", err, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL)
+        != SQLITE_OK
+        || sqlite3_step(stmt) != SQLITE_ROW)
+    {
+        ngx_voicegw_store_error(db, "user_version", err, len);
+        sqlite3_finalize(stmt);
+        goto failed;
+    }
+
+    version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+
+    if (version > known) {
+        ngx_snprintf(err, len, "schema version %d is newer than this module "
+                     "knows (%d)%Z", version, known);
+        goto failed;
+    }
+
+    for ( /* void */ ; version < known; version++) {
+
+        if (ngx_voicegw_store_exec(db, ngx_voicegw_store_migrations[version],
+                                   err, len)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ngx_snprintf(sql, sizeof(sql), "PRAGMA user_version=%d%Z",
+                     version + 1);
+
+        if (ngx_voicegw_store_exec(db, (char *) sql, err, len) != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    return ngx_voicegw_store_exec(db, "COMMIT", err, len);
+
+failed:
+
+    (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_read_settings(ngx_conf_t *cf, ngx_voicegw_store_t *store,
+    sqlite3 *db, u_char *err, size_t len)
+{
+    int                     rc;
+    size_t                  klen, vlen;
+    sqlite3_stmt           *stmt;
+    ngx_voicegw_setting_t  *s;
+
+    if (sqlite3_prepare_v2(db, "SELECT key, value FROM settings", -1, &stmt,
+                           NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_store_error(db, "settings", err, len);
+        return NGX_ERROR;
+    }
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+
+        s = ngx_array_push(&store->settings);
+        if (s == NULL) {
+            sqlite3_finalize(stmt);
+            return NGX_ERROR;
+        }
+
+        klen = sqlite3_column_bytes(stmt, 0);
+        vlen = sqlite3_column_bytes(stmt, 1);
+
+        s->key.data = ngx_pnalloc(cf->pool, klen + vlen + 2);
+        if (s->key.data == NULL) {
+            sqlite3_finalize(stmt);
+            return NGX_ERROR;
+        }
+
+        s->key.len = klen;
+        ngx_memcpy(s->key.data, sqlite3_column_text(stmt, 0), klen);
+        s->key.data[klen] = '\0';
+
+        s->value.len = vlen;
+        s->value.data = s->key.data + klen + 1;
+        ngx_memcpy(s->value.data, sqlite3_column_text(stmt, 1), vlen);
+        s->value.data[vlen] = '\0';
+    }
+
+    if (rc != SQLITE_DONE) {
+        ngx_voicegw_store_error(db, "settings", err, len);
+        sqlite3_finalize(stmt);
+        return NGX_ERROR;
+    }
+
+    sqlite3_finalize(stmt);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_voicegw_store_init_process(ngx_cycle_t *cycle, ngx_voicegw_store_t *store)
+{
+    ngx_voicegw_store_op_t  *op;
+
+    store->log = cycle->log;
+
+    if (ngx_thread_mutex_create(&store->mutex, cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    store->mutex_ready = 1;
+
+    /* open the connection in a thread; the first statement would anyway */
+
+    op = ngx_voicegw_store_op_alloc(cycle->pool, store, 0);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->run = ngx_voicegw_store_open_run;
+    op->done = ngx_voicegw_store_open_done;
+
+    return ngx_voicegw_store_post(op);
+}
+
+
+void
+ngx_voicegw_store_exit_process(ngx_voicegw_store_t *store)
+{
+    /* the thread pools have been stopped by now */
+
+    if (store->db != NULL) {
+        (void) sqlite3_close_v2(store->db);
+        store->db = NULL;
+    }
+
+    if (store->mutex_ready) {
+        (void) ngx_thread_mutex_destroy(&store->mutex, store->log);
+        store->mutex_ready = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_open_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
+{
+    /* the thread handler has opened the connection already */
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_voicegw_store_open_done(ngx_voicegw_store_op_t *op)
+{
+    if (op->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                      "voicegw_store: cannot open \"%V\": %s",
+                      &op->store->path, op->err);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, op->store->log, 0,
+                  "voicegw_store: \"%V\" ready, schema version %d",
+                  &op->store->path, NGX_VOICEGW_STORE_SCHEMA);
+}
+
+
+/* called in a thread, with the store's mutex held */
+
+static ngx_int_t
+ngx_voicegw_store_open(ngx_voicegw_store_t *store, u_char *err, size_t len)
+{
+    int            rc, version;
+    sqlite3       *db;
+    sqlite3_stmt  *stmt;
+
+    db = NULL;
+
+    rc = sqlite3_open_v2((char *) store->path.data, &db,
+                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc != SQLITE_OK) {
+        ngx_snprintf(err, len, "%s%Z",
+                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto failed;
+    }
+
+    if (ngx_voicegw_store_configure(db, err, len) != NGX_OK) {
+        goto failed;
+    }
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL)
+        != SQLITE_OK
+        || sqlite3_step(stmt) != SQLITE_ROW)
+    {
+        ngx_voicegw_store_error(db, "user_version", err, len);
+        sqlite3_finalize(stmt);
+        goto failed;
+    }
+
+    version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+
+    if (version != NGX_VOICEGW_STORE_SCHEMA) {
+        ngx_snprintf(err, len, "schema version %d, expected %d%Z",
+                     version, NGX_VOICEGW_STORE_SCHEMA);
+        goto failed;
+    }
+
+    store->db = db;
+
+    return NGX_OK;
+
+failed:
+
+    if (db != NULL) {
+        sqlite3_close(db);
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_voicegw_store_op_t *
+ngx_voicegw_store_op_alloc(ngx_pool_t *pool, ngx_voicegw_store_t *store,
+    size_t size)
+{
+    ngx_thread_task_t       *task;
+    ngx_voicegw_store_op_t  *op;
+
+    task = ngx_thread_task_alloc(pool, sizeof(ngx_voicegw_store_op_t)
+                                       + NGX_ALIGNMENT + size);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    op = task->ctx;
+    ngx_memzero(op, sizeof(ngx_voicegw_store_op_t));
+
+    op->store = store;
+    op->task = task;
+
+    if (size) {
+        op->data = ngx_align_ptr((u_char *) (op + 1), NGX_ALIGNMENT);
+        ngx_memzero(op->data, size);
+    }
+
+    task->handler = ngx_voicegw_store_thread_handler;
+    task->event.handler = ngx_voicegw_store_event_handler;
+    task->event.data = op;
+
+    return op;
+}
+
+
+ngx_int_t
+ngx_voicegw_store_post(ngx_voicegw_store_op_t *op)
+{
+    ngx_http_request_t  *r;
+
+    r = op->request;
+
+    if (r != NULL) {
+        r->main->blocked++;
+        r->aio = 1;
+    }
+
+    if (ngx_thread_task_post(op->store->thread_pool, op->task) != NGX_OK) {
+
+        if (r != NULL) {
+            r->main->blocked--;
+            r->aio = 0;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a thread of the pool: only SQLite and plain memory from here on */
+
+static void
+ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log)
+{
+    ngx_voicegw_store_op_t  *op = data;
+
+    ngx_voicegw_store_t  *store;
+
+    store = op->store;
+
+    if (ngx_thread_mutex_lock(&store->mutex, log) != NGX_OK) {
+        op->rc = NGX_ERROR;
+        ngx_snprintf(op->err, sizeof(op->err), "mutex failed%Z");
+        return;
+    }
+
+    if (store->db == NULL
+        && ngx_voicegw_store_open(store, op->err, sizeof(op->err)) != NGX_OK)
+    {
+        op->rc = NGX_ERROR;
+
+    } else {
+        op->rc = op->run(op, store->db);
+    }
+
+    (void) ngx_thread_mutex_unlock(&store->mutex, log);
+}
+
+
+/* back on the event loop */
+
+static void
+ngx_voicegw_store_event_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_store_op_t  *op = ev->data;
+
+    ngx_http_request_t  *r;
+
+    r = op->request;
+
+    if (r != NULL) {
+        r->main->blocked--;
+        r->aio = 0;
+    }
+
+    op->done(op);
+}
+
+
+ngx_int_t
+ngx_voicegw_settings_add(ngx_voicegw_store_settings_t *s, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    if (s->nput == NGX_VOICEGW_SETTINGS_MAX
+        || key->len >= NGX_VOICEGW_SETTING_KEY_LEN
+        || value->len >= NGX_VOICEGW_SETTING_VALUE_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(s->put_key[s->nput], key->data, key->len + 1);
+    ngx_cpystrn(s->put_value[s->nput], value->data, value->len + 1);
+    s->nput++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Upserts the settings of op->data (ngx_voicegw_store_settings_t), bumps
+ * its version counter and reads back every setting under its prefix, all
+ * in one transaction: the caller applies exactly what was committed.
+ */
+
+ngx_int_t
+ngx_voicegw_store_put_settings(ngx_voicegw_store_op_t *op, sqlite3 *db)
+{
+    ngx_voicegw_store_settings_t  *s = op->data;
+
+    int            rc;
+    size_t         len;
+    ngx_uint_t     i;
+    sqlite3_stmt  *stmt;
+
+    stmt = NULL;
+
+    if (ngx_voicegw_store_exec(db, "BEGIN IMMEDIATE", op->err,
+                               sizeof(op->err))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (sqlite3_prepare_v2(db,
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < s->nput; i++) {
+        sqlite3_bind_text(stmt, 1, (char *) s->put_key[i], -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, (char *) s->put_value[i], -1,
+                          SQLITE_STATIC);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            goto failed;
+        }
+
+        sqlite3_reset(stmt);
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    if (s->version_key[0]) {
+
+        if (sqlite3_prepare_v2(db,
+                "INSERT INTO settings (key, value) VALUES (?1, '1') "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CAST(value AS INTEGER) + 1 "
+                "RETURNING CAST(value AS INTEGER)",
+                -1, &stmt, NULL)
+            != SQLITE_OK)
+        {
+            goto failed;
+        }
+
+        sqlite3_bind_text(stmt, 1, (char *) s->version_key, -1,
+                          SQLITE_STATIC);
+
+        if (sqlite3_step(stmt) != SQLITE_ROW) {
+            goto failed;
+        }
+
+        s->version = (uint64_t) sqlite3_column_int64(stmt, 0);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            goto failed;
+        }
+
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+    }
+
+    if (sqlite3_prepare_v2(db,
+            "SELECT key, value FROM settings "
+            "WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        goto failed;
+    }
+
+    sqlite3_bind_text(stmt, 1, (char *) s->prefix, -1, SQLITE_STATIC);
+
+    s->nget = 0;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+
+        if (s->nget == NGX_VOICEGW_SETTINGS_MAX) {
+            continue;
+        }
+
+        len = ngx_min((size_t) sqlite3_column_bytes(stmt, 0),
+                      NGX_VOICEGW_SETTING_KEY_LEN - 1);
+        ngx_cpystrn(s->get_key[s->nget],
+                    (u_char *) sqlite3_column_text(stmt, 0), len + 1);
+
+        len = ngx_min((size_t) sqlite3_column_bytes(stmt, 1),
+                      NGX_VOICEGW_SETTING_VALUE_LEN - 1);
+        ngx_cpystrn(s->get_value[s->nget],
+                    (u_char *) sqlite3_column_text(stmt, 1), len + 1);
+
+        s->nget++;
+    }
+
+    if (rc != SQLITE_DONE) {
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    return ngx_voicegw_store_exec(db, "COMMIT", op->err, sizeof(op->err));
+
+failed:
+
+    ngx_voicegw_store_error(db, "settings", op->err, sizeof(op->err));
+
+    if (stmt != NULL) {
+        sqlite3_finalize(stmt);
+    }
+
+    (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_exec(sqlite3 *db, const char *sql, u_char *err, size_t len)
+{
+    char  *msg;
+
+    msg = NULL;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ngx_snprintf(err, len, "%s%Z", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_voicegw_store_error(sqlite3 *db, const char *what, u_char *err,
+    size_t len)
+{
+    ngx_snprintf(err, len, "%s: %s%Z", what, sqlite3_errmsg(db));
+}
