@@ -169,14 +169,19 @@ cmd_test() {
     build_module
     prepare_var
 
+    export TEST_NGINX_BINARY=$NGINX
+
     if perl -MTest::Nginx::Socket -e1 2>/dev/null; then
         echo "Test::Nginx: real"
+        # Debian's nginx logs start-up errors to stderr; the wrapper sends
+        # them to logs/error.log, where "--- must_die" blocks look
+        export TEST_NGINX_WRAPPED_BINARY=$NGINX
+        export TEST_NGINX_BINARY=$ROOT/t/lib/bin/nginx-startup-log
     else
         echo "Test::Nginx: bundled"
         export PERL5LIB=$ROOT/t/lib${PERL5LIB:+:$PERL5LIB}
     fi
 
-    export TEST_NGINX_BINARY=$NGINX
     export TEST_NGINX_LOAD_MODULES=$MODULE
     export TEST_NGINX_SERVROOT=$VAR/servroot
     export VOICEGW_ROOT=$ROOT

@@ -27,6 +27,7 @@ static char *ngx_voicegw_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_voicegw_postconfiguration(ngx_conf_t *cf);
 static char *ngx_voicegw_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_voicegw_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_voicegw_init_process(ngx_cycle_t *cycle);
 static void ngx_voicegw_exit_process(ngx_cycle_t *cycle);
 
@@ -100,7 +101,7 @@ ngx_module_t  ngx_voicegw_module = {
     ngx_voicegw_commands,                  /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_voicegw_init_module,               /* init module */
     ngx_voicegw_init_process,              /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -252,6 +253,21 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_init_module(ngx_cycle_t *cycle)
+{
+    ngx_voicegw_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
+
+    if (vmcf == NULL || vmcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_voicegw_store_init_module(cycle, vmcf->store);
 }
 
 

@@ -25,26 +25,17 @@
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_store.h"
 
-#include <pwd.h>
-#include <grp.h>
 
 
 #define NGX_VOICEGW_STORE_BUSY_TIMEOUT  5000
 
 
-typedef struct {
-    ngx_uid_t                    uid;
-    ngx_gid_t                    gid;
-    ngx_uint_t                   chown;
-} ngx_voicegw_store_owner_t;
-
-
-static ngx_int_t ngx_voicegw_store_owner(ngx_conf_t *cf,
-    ngx_voicegw_store_owner_t *owner);
 static char *ngx_voicegw_store_prepare(ngx_conf_t *cf,
     ngx_voicegw_store_t *store);
 static char *ngx_voicegw_store_prepare_dir(ngx_conf_t *cf,
-    ngx_voicegw_store_t *store, ngx_voicegw_store_owner_t *owner);
+    ngx_voicegw_store_t *store);
+static ngx_int_t ngx_voicegw_store_chown(ngx_cycle_t *cycle, u_char *path,
+    ngx_core_conf_t *ccf);
 static ngx_int_t ngx_voicegw_store_configure(sqlite3 *db, u_char *err,
     size_t len);
 static ngx_int_t ngx_voicegw_store_migrate(sqlite3 *db, u_char *err,
@@ -203,16 +194,11 @@ invalid:
 static char *
 ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
 {
-    int                         rc;
-    u_char                      err[512];
-    sqlite3                    *db;
-    ngx_voicegw_store_owner_t   owner;
+    int       rc;
+    u_char    err[512];
+    sqlite3  *db;
 
-    if (ngx_voicegw_store_owner(cf, &owner) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_voicegw_store_prepare_dir(cf, store, &owner) != NGX_CONF_OK) {
+    if (ngx_voicegw_store_prepare_dir(cf, store) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -242,17 +228,6 @@ ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
 
     sqlite3_close(db);
 
-    /* the workers, not the master, write from now on */
-
-    if (owner.chown
-        && chown((char *) store->path.data, owner.uid, owner.gid) == -1)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "voicegw_store: chown(\"%V\") failed",
-                           &store->path);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 
 failed:
@@ -265,64 +240,17 @@ failed:
 }
 
 
-/* the user the worker processes will run as, when the master is root */
-
-static ngx_int_t
-ngx_voicegw_store_owner(ngx_conf_t *cf, ngx_voicegw_store_owner_t *owner)
-{
-    struct group     *grp;
-    struct passwd    *pwd;
-    ngx_core_conf_t  *ccf;
-
-    ngx_memzero(owner, sizeof(ngx_voicegw_store_owner_t));
-
-    if (geteuid() != 0) {
-        return NGX_OK;
-    }
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
-                                           ngx_core_module);
-
-    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        owner->uid = ccf->user;
-        owner->gid = ccf->group;
-
-    } else {
-        /* the defaults that the core module will apply after parsing */
-
-        pwd = getpwnam(NGX_USER);
-        grp = getgrnam(NGX_GROUP);
-
-        if (pwd == NULL || grp == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "voicegw_store: cannot find the default user "
-                               "\"" NGX_USER "\" or group \"" NGX_GROUP "\"");
-            return NGX_ERROR;
-        }
-
-        owner->uid = pwd->pw_uid;
-        owner->gid = grp->gr_gid;
-    }
-
-    owner->chown = (owner->uid != 0);
-
-    return NGX_OK;
-}
-
-
 /*
- * SQLite creates its "-wal" and "-shm" files next to the database, so the
- * worker processes must be able to write to the directory.  A missing
- * directory is created for them, as nginx does for its temporary paths.
+ * The database's directory; a missing one is created (and handed to the
+ * worker processes' user in ngx_voicegw_store_init_module(), once the
+ * "user" directive, wherever it stands, has been read).
  */
 
 static char *
-ngx_voicegw_store_prepare_dir(ngx_conf_t *cf, ngx_voicegw_store_t *store,
-    ngx_voicegw_store_owner_t *owner)
+ngx_voicegw_store_prepare_dir(ngx_conf_t *cf, ngx_voicegw_store_t *store)
 {
     u_char           *p, *last;
     ngx_err_t         err;
-    ngx_str_t         dir;
     ngx_file_info_t   fi;
 
     last = store->path.data + store->path.len;
@@ -340,22 +268,22 @@ ngx_voicegw_store_prepare_dir(ngx_conf_t *cf, ngx_voicegw_store_t *store,
         return NGX_CONF_ERROR;
     }
 
-    dir.len = (p > store->path.data + 1) ? (size_t) (p - store->path.data - 1)
-                                          : 1;
-    dir.data = ngx_pnalloc(cf->pool, dir.len + 1);
-    if (dir.data == NULL) {
+    store->dir.len = (p > store->path.data + 1)
+                     ? (size_t) (p - store->path.data - 1) : 1;
+    store->dir.data = ngx_pnalloc(cf->pool, store->dir.len + 1);
+    if (store->dir.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(dir.data, store->path.data, dir.len);
-    dir.data[dir.len] = '\0';
+    ngx_memcpy(store->dir.data, store->path.data, store->dir.len);
+    store->dir.data[store->dir.len] = '\0';
 
-    if (ngx_file_info(dir.data, &fi) == NGX_FILE_ERROR) {
+    if (ngx_file_info(store->dir.data, &fi) == NGX_FILE_ERROR) {
 
         if (ngx_errno != NGX_ENOENT) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                                "voicegw_store: cannot use directory \"%V\"",
-                               &dir);
+                               &store->dir);
             return NGX_CONF_ERROR;
         }
 
@@ -366,41 +294,94 @@ ngx_voicegw_store_prepare_dir(ngx_conf_t *cf, ngx_voicegw_store_t *store,
         if (err != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
                                "voicegw_store: cannot create directory "
-                               "\"%V\"", &dir);
+                               "\"%V\"", &store->dir);
             return NGX_CONF_ERROR;
         }
 
-        if (owner->chown
-            && chown((char *) dir.data, owner->uid, owner->gid) == -1)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "voicegw_store: chown(\"%V\") failed", &dir);
-            return NGX_CONF_ERROR;
-        }
+        store->created_dir = 1;
 
         return NGX_CONF_OK;
     }
 
     if (!ngx_is_dir(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "voicegw_store: \"%V\" is not a directory", &dir);
-        return NGX_CONF_ERROR;
-    }
-
-    if (owner->chown
-        && !((fi.st_uid == owner->uid && (fi.st_mode & S_IWUSR))
-             || (fi.st_gid == owner->gid && (fi.st_mode & S_IWGRP))
-             || (fi.st_mode & S_IWOTH)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "voicegw_store: directory \"%V\" is not writable "
-                           "by the worker processes' user (uid %d); SQLite "
-                           "keeps its -wal and -shm files there",
-                           &dir, (int) owner->uid);
+                           "voicegw_store: \"%V\" is not a directory",
+                           &store->dir);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * In the master, after the whole configuration is read: when the workers
+ * will run as another user than root, the database, and a directory we
+ * created for it, become theirs, and the directory must be writable for
+ * them, because SQLite keeps its -wal and -shm files there.  Failing that
+ * stops "nginx -t" and a first start; on reload the running gateway is
+ * kept and the error is logged.
+ */
+
+ngx_int_t
+ngx_voicegw_store_init_module(ngx_cycle_t *cycle, ngx_voicegw_store_t *store)
+{
+    ngx_uint_t        fatal;
+    ngx_file_info_t   fi;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() != 0 || ccf->user == 0
+        || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT)
+    {
+        return NGX_OK;
+    }
+
+    fatal = ngx_test_config || ngx_is_init_cycle(cycle->old_cycle);
+
+    if ((store->created_dir
+         && ngx_voicegw_store_chown(cycle, store->dir.data, ccf) != NGX_OK)
+        || ngx_voicegw_store_chown(cycle, store->path.data, ccf) != NGX_OK)
+    {
+        return fatal ? NGX_ERROR : NGX_OK;
+    }
+
+    if (ngx_file_info(store->dir.data, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "voicegw_store: cannot use directory \"%V\"",
+                      &store->dir);
+        return fatal ? NGX_ERROR : NGX_OK;
+    }
+
+    if (!((fi.st_uid == ccf->user && (fi.st_mode & S_IWUSR))
+          || (fi.st_gid == ccf->group && (fi.st_mode & S_IWGRP))
+          || (fi.st_mode & S_IWOTH)))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "voicegw_store: directory \"%V\" is not writable by "
+                      "the worker processes' user \"%s\"; SQLite keeps its "
+                      "-wal and -shm files there", &store->dir,
+                      ccf->username);
+        return fatal ? NGX_ERROR : NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_store_chown(ngx_cycle_t *cycle, u_char *path,
+    ngx_core_conf_t *ccf)
+{
+    if (chown((char *) path, ccf->user, ccf->group) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "voicegw_store: chown(\"%s\", %s) failed",
+                      path, ccf->username);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -80,6 +80,8 @@ typedef struct {
 
 struct ngx_voicegw_store_s {
     ngx_str_t                    path;          /* NUL-terminated */
+    ngx_str_t                    dir;           /* NUL-terminated */
+    ngx_uint_t                   created_dir;
     ngx_str_t                    thread_pool_name;
     ngx_thread_pool_t           *thread_pool;
     ngx_msec_t                   flush;
@@ -98,6 +100,8 @@ struct ngx_voicegw_store_s {
 
 char *ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_voicegw_store_init_module(ngx_cycle_t *cycle,
+    ngx_voicegw_store_t *store);
 ngx_int_t ngx_voicegw_store_init_process(ngx_cycle_t *cycle,
     ngx_voicegw_store_t *store);
 void ngx_voicegw_store_exit_process(ngx_voicegw_store_t *store);

@@ -718,7 +718,8 @@ class Worker(object):
                 st.port, n if n is not None else 0)
             out = {
                 "text": text, "audio_path": None, "audio_data": None,
-                "audio_sample_rate": 24000, "tokens_generated": len(text.split()),
+                "audio_sample_rate": 24000,
+                "tokens_generated": len(text.split()),
                 "duration_ms": round((time.monotonic() - t.t0) * 1000.0, 3),
                 "prompt": None, "token_stats": {},
                 "recording_session_id": None, "error": None, "success": True,
@@ -1368,7 +1369,8 @@ def main(argv=None):
                    help="task time of POST /chat in ms (default 100)")
     p.add_argument("--gpu-id", type=int, default=0)
     p.add_argument("--pidfile", help="written (atomically) once listening")
-    p.add_argument("--portfile", help="the port actually bound, once listening")
+    p.add_argument("--portfile",
+                   help="the port actually bound, once listening")
     p.add_argument("--log", help="append a line per request/event here")
     a = p.parse_args(argv)
 

@@ -823,8 +823,11 @@ def test_cli_misc(w):
     check(ev[1]["data"]["error"] == "Binary frames are not supported",
           "cli: --send-binary")
     rc, ev, _ = run_cli(w.url("/ws/chat"), "--send", '{"messages":[]}',
-                        "--send-wait", "--timeout", "0.3")
-    check(rc == 0, "cli: --send-wait skips nothing it should not")
+                        "--send-wait")
+    kinds = [e.get("type") or e["event"] for e in ev]
+    check(rc == 0 and kinds == ["handshake", "prefill_done"] +
+          ["chunk"] * 5 + ["done", "close"],
+          "cli: messages after --send-wait are still printed", kinds)
     w.control(frame_delay_ms=1500)
     rc, ev, _ = run_cli(w.url("/ws/duplex?session_id=h"), "--send",
                         '{"type":"prepare"}', "--send-wait",

@@ -328,6 +328,14 @@ sub stop_nginx_and_collect {
     my ($label) = @_;
     my $was_child = defined $Test::Nginx::Harness::Server::ChildPid;
     stop_running_nginx($label);
+
+    # a foreground (valgrind) nginx that never wrote its pid file
+    if (defined(my $child = $Test::Nginx::Harness::Server::ChildPid)) {
+        Test::Nginx::Harness::Server::stop_process($child, $label, 60);
+        waitpid($child, 0) unless process_alive($child);
+        undef $Test::Nginx::Harness::Server::ChildPid;
+    }
+
     collect_valgrind_reports($label) if $was_child || $Test::Nginx::Harness::Settings::Valgrind;
 }
 

@@ -159,13 +159,11 @@ sub check_response_headers {
                 if (!defined $val) {
                     Test::More::unlike($raw_headers // '', qr/^\s*\Q$key\E\s*:/ms,
                                        "$name - header $key not present in the raw headers");
-                    next;
+                } else {
+                    my $got = $res ? $res->header($key) : undef;
+                    $got = '' unless defined $got;
+                    Test::More::is($got, subst_ports($val), "$name - header $key ok");
                 }
-
-                $val = subst_ports($val);
-                my $got = $res ? $res->header($key) : undef;
-                $got = '' unless defined $got;
-                Test::More::is($got, $val, "$name - header $key ok");
             }
         }
 

@@ -288,6 +288,8 @@ sub send_request {
     my $name = $block->name;
     my @bits = @$req;
 
+    local $SIG{PIPE} = 'IGNORE';
+
     my $whole = join '', map { $_->{value} // '' } @bits;
     my $is_head = $whole =~ /^\s*HEAD\s+/ ? 1 : 0;
 
@@ -307,6 +309,7 @@ sub send_request {
         $rsel->add($sock) if $reading;
         $wsel->add($sock) if $writing;
 
+        $! = 0;
         my ($r, $w) = IO::Select->select($rsel, $wsel, undef, $timeout);
 
         if (!$r && !$w) {
@@ -323,7 +326,25 @@ sub send_request {
             return ($resp, $is_head);
         }
 
-        if ($w && @$w) {
+        if ($r && @$r) {
+            while (1) {
+                my $data;
+                my $n = sysread $sock, $data, 1024;
+                if (!defined $n) {
+                    last if $! == EAGAIN;
+                    warn "WARNING: $name - HTTP response read failure: $!\n";
+                    $reading = $writing = 0;
+                    last;
+                }
+                if ($n == 0) {
+                    $reading = $writing = 0;
+                    last;
+                }
+                $resp .= $data;
+            }
+        }
+
+        if ($w && @$w && $writing) {
           WRITE:
             while (1) {
                 my $rest = length($buf) - $off;
@@ -358,23 +379,6 @@ sub send_request {
             }
         }
 
-        if ($r && @$r) {
-            while (1) {
-                my $data;
-                my $n = sysread $sock, $data, 1024;
-                if (!defined $n) {
-                    last if $! == EAGAIN;
-                    warn "WARNING: $name - HTTP response read failure: $!\n";
-                    $reading = $writing = 0;
-                    last;
-                }
-                if ($n == 0) {
-                    $reading = $writing = 0;
-                    last;
-                }
-                $resp .= $data;
-            }
-        }
     }
 
     close $sock;

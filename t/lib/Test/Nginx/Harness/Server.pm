@@ -477,23 +477,38 @@ sub nginx_command {
 }
 
 # Runs nginx (daemon mode) and waits for the command to return.
-# Returns the wait status ($?), or -1 if the command could not be run.
+# Returns the wait status ($?), or -1 if the command could not be run, and
+# what nginx printed on stderr (which is passed on to our stderr too).
 sub run_nginx_once {
     my @cmd = nginx_command();
     verbose("command: @cmd\n");
+
+    my $errfile = "$Test::Nginx::Harness::Settings::LogDir/.nginx-start.stderr";
 
     my $pid = fork();
     bail_out("fork() failed: $!") unless defined $pid;
 
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
+        open STDERR, '>', $errfile;
         { no warnings 'exec'; exec { $cmd[0] } @cmd; }
         POSIX::_exit(127);
     }
 
     waitpid($pid, 0);
     my $status = $?;
-    return ($status >> 8) == 127 && !can_run($cmd[0]) ? -1 : $status;
+
+    my $err = '';
+    if (open my $in, '<', $errfile) {
+        local $/;
+        $err = <$in> // '';
+        close $in;
+    }
+    unlink $errfile;
+    print STDERR $err if length $err;
+
+    $status = -1 if ($status >> 8) == 127 && !can_run($cmd[0]);
+    return wantarray ? ($status, $err) : $status;
 }
 
 # Waits (polling) until the pid file names a live process.
@@ -514,10 +529,11 @@ sub wait_for_pid_file {
 # A start failure that retrying cannot fix: a config error rather than a
 # port still held by a previous nginx.
 sub hopeless_start_failure {
-    my $lines = slurp_lines($Test::Nginx::Harness::Settings::ErrLogFile) or return 0;
-    my $emerg = grep { /\[emerg\]/ } @$lines;
-    my $busy  = grep { /Address already in use/ } @$lines;
-    return $emerg && !$busy;
+    my ($stderr) = @_;
+    my $text = $stderr // '';
+    my $lines = slurp_lines($Test::Nginx::Harness::Settings::ErrLogFile);
+    $text .= join '', @$lines if $lines;
+    return $text =~ /\[emerg\]/ && $text !~ /Address already in use/;
 }
 
 # Start nginx in daemon mode, retrying for up to 30 s like the real one
@@ -529,7 +545,7 @@ sub start_nginx_daemon {
     my $i = 0;
 
     while (1) {
-        my $status = run_nginx_once();
+        my ($status, $stderr) = run_nginx_once();
         if ($status == 0) {
             wait_for_pid_file(5)
                 or warn "WARNING: $name - nginx started but wrote no pid file\n";
@@ -542,7 +558,7 @@ sub start_nginx_daemon {
             return "the lack of directive $directive";
         }
 
-        if ($status == -1 || hopeless_start_failure()) {
+        if ($status == -1 || hopeless_start_failure($stderr)) {
             bail_out("$name - Cannot start nginx using command \""
                      . join(' ', nginx_command()) . "\" (status code $status).");
         }

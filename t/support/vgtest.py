@@ -1,0 +1,439 @@
+"""
+t/support/vgtest.py -- the library of our end-to-end test programs.
+
+Owns what the t/*.t programs written in Python share: TAP output for
+prove, starting and stopping a real nginx (master process and several
+worker processes, reloads, kill -9 of a worker) with our module and a
+configuration of the test's own, HTTP helpers, and fake inference workers.
+
+Test::Nginx::Socket files cover one request at a time; these programs
+cover what needs several processes, restarts and concurrency.  Everything
+they create lives under var/e2e/<test name>/ and is removed on success.
+
+Environment (set by ./build.sh test; defaults work from the repository):
+  TEST_NGINX_BINARY        nginx binary (default /usr/sbin/nginx)
+  TEST_NGINX_LOAD_MODULES  our module (default build/ngx_voicegw_module.so)
+  TEST_NGINX_USE_VALGRIND  run nginx under valgrind memcheck
+  TEST_NGINX_VALGRIND_REPORT  file that collects non-empty valgrind reports
+"""
+
+import atexit
+import glob
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = os.environ.get("VOICEGW_ROOT") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NGINX = (os.environ.get("TEST_NGINX_WRAPPED_BINARY")
+         or os.environ.get("TEST_NGINX_BINARY", "/usr/sbin/nginx"))
+MODULES = os.environ.get("TEST_NGINX_LOAD_MODULES",
+                         os.path.join(ROOT, "build", "ngx_voicegw_module.so"))
+VALGRIND = bool(os.environ.get("TEST_NGINX_USE_VALGRIND"))
+SLOW = 10.0 if VALGRIND else 1.0
+
+
+# -- TAP ---------------------------------------------------------------------
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        self.done_called = False
+
+    def ok(self, cond, name):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, name),
+              flush=True)
+        if not cond:
+            here = os.path.abspath(__file__)
+            frames = [f for f in traceback.extract_stack()
+                      if os.path.abspath(f.filename) != here]
+            if frames:
+                self.diag("  Failed test '%s' at %s line %d." %
+                          (name, os.path.basename(frames[-1].filename),
+                           frames[-1].lineno))
+        return cond
+
+    def is_(self, got, expected, name):
+        cond = got == expected
+        self.ok(cond, name)
+        if not cond:
+            self.diag("         got: %r" % (got,))
+            self.diag("    expected: %r" % (expected,))
+        return cond
+
+    def like(self, got, pattern, name):
+        cond = got is not None and re.search(pattern, got) is not None
+        self.ok(cond, name)
+        if not cond:
+            self.diag("    %r" % (got,))
+            self.diag("    doesn't match %r" % (pattern,))
+        return cond
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, file=sys.stderr, flush=True)
+
+    def done(self):
+        self.done_called = True
+        print("1..%d" % self.n, flush=True)
+        return 1 if self.failed else 0
+
+
+tap = Tap()
+ok, is_, like, diag = tap.ok, tap.is_, tap.like, tap.diag
+
+
+# -- processes ---------------------------------------------------------------
+
+_cleanups = []
+
+
+def at_cleanup(fn):
+    _cleanups.append(fn)
+
+
+def _run_cleanups():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:                       # noqa: BLE001
+            pass
+
+
+atexit.register(_run_cleanups)
+
+
+def _on_signal(signum, frame):
+    _run_cleanups()
+    sys.exit(1)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=5.0, interval=0.02):
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return pred()
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is dead for our purposes
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid):
+    out = []
+    for d in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            pass
+    return sorted(out)
+
+
+def workdir(name):
+    d = os.path.join(ROOT, "var", "e2e", name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+# -- nginx -------------------------------------------------------------------
+
+class Nginx:
+    """A real nginx with our module: master process plus workers."""
+
+    def __init__(self, prefix, http_config, workers=2, main_config="",
+                 events="worker_connections 1024;", log_level="info"):
+        self.prefix = prefix
+        self.workers = workers
+        self.http_config = http_config
+        self.main_config = main_config
+        self.events = events
+        self.log_level = log_level
+        self.proc = None
+        for d in ("conf", "logs", "tmp"):
+            os.makedirs(os.path.join(prefix, d), exist_ok=True)
+        self.write_conf()
+        at_cleanup(self.kill)
+
+    def write_conf(self, http_config=None):
+        if http_config is not None:
+            self.http_config = http_config
+        loads = "".join("load_module %s;\n" % m for m in MODULES.split())
+        conf = """%s
+worker_processes %d;
+pid logs/nginx.pid;
+error_log logs/error.log %s;
+%s
+events { %s }
+http {
+    access_log logs/access.log;
+    client_body_temp_path tmp/client_body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+%s
+}
+""" % (loads, self.workers, self.log_level, self.main_config, self.events,
+            self.http_config)
+        with open(os.path.join(self.prefix, "conf", "nginx.conf"), "w") as f:
+            f.write(conf)
+
+    def _cmd(self, *extra):
+        cmd = [NGINX, "-p", self.prefix + "/", "-c", "conf/nginx.conf"]
+        return cmd + list(extra)
+
+    def test_config(self):
+        """nginx -t: (exit code, output)."""
+        p = subprocess.run(self._cmd("-t"), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        return p.returncode, p.stdout
+
+    @property
+    def pidfile(self):
+        return os.path.join(self.prefix, "logs", "nginx.pid")
+
+    def master_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, wait_ports=()):
+        try:
+            os.unlink(self.pidfile)
+        except OSError:
+            pass
+        if VALGRIND:
+            logs = os.path.join(self.prefix, "logs", "valgrind.%p.log")
+            cmd = ["valgrind", "-q", "--tool=memcheck", "--leak-check=full",
+                   "--log-file=" + logs]
+            supp = os.path.join(ROOT, "valgrind.suppress")
+            if os.path.exists(supp):
+                cmd.append("--suppressions=" + supp)
+            cmd += self._cmd("-g", "daemon off;")
+            self.proc = subprocess.Popen(cmd)
+        else:
+            subprocess.run(self._cmd(), check=True)
+        if not wait_for(lambda: self.master_pid() and
+                        len(children(self.master_pid())) >= self.workers,
+                        timeout=10):
+            raise RuntimeError("nginx did not start: " + self.error_log()[-2000:])
+        for port in wait_ports:
+            if not wait_for(lambda: port_open(port), timeout=10):
+                raise RuntimeError("port %d does not answer" % port)
+        return self
+
+    def worker_pids(self):
+        pid = self.master_pid()
+        return children(pid) if pid else []
+
+    def reload(self, http_config=None, timeout=10):
+        """nginx -s reload; waits until a new set of workers runs."""
+        if http_config is not None:
+            self.write_conf(http_config)
+        old = set(self.worker_pids())
+        os.kill(self.master_pid(), signal.SIGHUP)
+
+        def settled():
+            now = set(self.worker_pids())
+            return (len(now - old) >= self.workers and not (now & old))
+        return wait_for(settled, timeout=timeout)
+
+    def stop(self, sig=signal.SIGQUIT, timeout=10):
+        pid = self.master_pid()
+        if pid is None:
+            return True
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        gone = wait_for(lambda: not pid_alive(pid), timeout=timeout)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+        self._collect_valgrind()
+        return gone
+
+    def kill(self):
+        pid = self.master_pid()
+        workers = self.worker_pids() if pid else []
+        for p in ([pid] if pid else []) + workers:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.prefix, "logs", "error.log"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def alerts(self):
+        """[alert] and [emerg] lines, and worker crashes."""
+        return [l for l in self.error_log().splitlines()
+                if "[alert]" in l or "[emerg]" in l or "[crit]" in l]
+
+    def _collect_valgrind(self):
+        report = os.environ.get("TEST_NGINX_VALGRIND_REPORT")
+        for f in glob.glob(os.path.join(self.prefix, "logs",
+                                        "valgrind.*.log")):
+            with open(f, errors="replace") as fh:
+                text = fh.read()
+            if text.strip() and report:
+                with open(report, "a") as out:
+                    out.write("==== %s %s\n%s\n" % (sys.argv[0], f, text))
+            os.unlink(f)
+
+
+# -- HTTP --------------------------------------------------------------------
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+def request(method, port, path, body=None, headers=None, tls=False,
+            timeout=10, host="127.0.0.1"):
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout * SLOW,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout * SLOW)
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def get(port, path, **kw):
+    return request("GET", port, path, **kw)
+
+
+# -- fake inference workers --------------------------------------------------
+
+class FakeWorker:
+    def __init__(self, directory, port=None, args=()):
+        self.port = port or free_port()
+        self.pidfile = os.path.join(directory, "worker-%d.pid" % self.port)
+        self.args = list(args)
+        self.pid = None
+        at_cleanup(self.stop)
+
+    def start(self):
+        try:
+            os.unlink(self.pidfile)
+        except OSError:
+            pass
+        subprocess.Popen([sys.executable,
+                          os.path.join(ROOT, "t", "support", "fake_worker.py"),
+                          "--port", str(self.port), "--pidfile", self.pidfile]
+                         + self.args, stdin=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.exists(self.pidfile), timeout=10):
+            raise RuntimeError("fake worker on %d did not start" % self.port)
+        with open(self.pidfile) as f:
+            self.pid = int(f.read().strip())
+        return self
+
+    def stats(self):
+        return get(self.port, "/_fake/stats?tasks=0").json()
+
+    def control(self, **knobs):
+        return request("POST", self.port, "/_fake/control", body=knobs)
+
+    def stop(self):
+        if self.pid and pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(self.pid), timeout=5)
+        self.pid = None
