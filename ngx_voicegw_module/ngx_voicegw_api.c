@@ -40,7 +40,7 @@ static ngx_int_t ngx_voicegw_api_body_error(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_voicegw_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_voicegw_api_parse_body(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx);
+    ngx_voicegw_api_ctx_t *ctx, ngx_int_t *answer);
 static void ngx_voicegw_api_store_done(ngx_voicegw_store_op_t *op);
 static void ngx_voicegw_api_resume_handler(ngx_http_request_t *r);
 
@@ -399,9 +399,7 @@ ngx_voicegw_api_body_handler(ngx_http_request_t *r)
 
     ctx->body_read = 1;
 
-    rc = ngx_voicegw_api_parse_body(r, ctx);
-
-    if (rc == NGX_OK) {
+    if (ngx_voicegw_api_parse_body(r, ctx, &rc) == NGX_OK) {
         rc = ctx->route->handler(r, ctx);
     }
 
@@ -409,10 +407,14 @@ ngx_voicegw_api_body_handler(ngx_http_request_t *r)
 }
 
 
-/* NGX_OK with ctx->body set, or the status of the error already sent */
+/*
+ * NGX_OK with ctx->body set; otherwise NGX_DECLINED, and *answer is the
+ * status of the error response that has been sent.
+ */
 
 static ngx_int_t
-ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_int_t *answer)
 {
     u_char       *data, *p, err[256];
     off_t         len;
@@ -430,18 +432,22 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     }
 
     if (len > (off_t) ctx->vlcf->api_body_limit) {
-        return ngx_voicegw_api_body_error(r,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        *answer = ngx_voicegw_api_body_error(r,
+                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return NGX_DECLINED;
     }
 
     if (len == 0) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body",
-                                     "a JSON object body is required");
+        *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_body",
+                                        "a JSON object body is required");
+        return NGX_DECLINED;
     }
 
     data = ngx_pnalloc(r->pool, (size_t) len + 1);
     if (data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     p = data;
@@ -458,7 +464,8 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
             if (n != b->file_last - b->file_pos) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "voicegw: cannot read the request body file");
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_DECLINED;
             }
 
             p += n;
@@ -474,19 +481,24 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
                                 sizeof(err));
 
     if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     if (rc != NGX_OK) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                     "malformed JSON: %s", err);
+        *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        "malformed JSON: %s", err);
+        return NGX_DECLINED;
     }
 
     if (ctx->body->type != NGX_VOICEGW_JSON_OBJECT) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body",
-                                     "the request body must be a JSON "
-                                     "object, not %s",
-                                     ngx_voicegw_json_type_name(ctx->body));
+        *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_body",
+                                        "the request body must be a JSON "
+                                        "object, not %s",
+                                        ngx_voicegw_json_type_name(ctx->body));
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
