@@ -47,6 +47,7 @@ static void ngx_voicegw_api_resume_handler(ngx_http_request_t *r);
 
 static ngx_voicegw_api_route_t  *ngx_voicegw_api_tables[] = {
     ngx_voicegw_api_service_routes,
+    ngx_voicegw_api_pool_routes,
     NULL
 };
 
@@ -408,18 +409,16 @@ ngx_voicegw_api_body_handler(ngx_http_request_t *r)
 
 
 /*
- * NGX_OK with ctx->body set; otherwise NGX_DECLINED, and *answer is the
- * status of the error response that has been sent.
+ * The request body in one piece of pool memory, NUL-terminated.  NGX_OK,
+ * NGX_DECLINED when it is larger than limit, NGX_ERROR.
  */
 
-static ngx_int_t
-ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
-    ngx_int_t *answer)
+ngx_int_t
+ngx_voicegw_body_collect(ngx_http_request_t *r, size_t limit, ngx_str_t *body)
 {
-    u_char       *data, *p, err[256];
+    u_char       *p;
     off_t         len;
     ssize_t       n;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -431,28 +430,18 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
         }
     }
 
-    if (len > (off_t) ctx->vlcf->api_body_limit) {
-        *answer = ngx_voicegw_api_body_error(r,
-                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+    if (len > (off_t) limit) {
         return NGX_DECLINED;
     }
 
-    if (len == 0) {
-        *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_body",
-                                        "a JSON object body is required");
-        return NGX_DECLINED;
+    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
     }
 
-    data = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (data == NULL) {
-        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
-    }
+    p = body->data;
 
-    p = data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = len ? r->request_body->bufs : NULL; cl; cl = cl->next) {
         b = cl->buf;
 
         if (b->in_file) {
@@ -464,8 +453,7 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
             if (n != b->file_last - b->file_pos) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "voicegw: cannot read the request body file");
-                *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
-                return NGX_DECLINED;
+                return NGX_ERROR;
             }
 
             p += n;
@@ -476,9 +464,47 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     }
 
     *p = '\0';
+    body->len = p - body->data;
 
-    rc = ngx_voicegw_json_parse(r->pool, data, p - data, &ctx->body, err,
-                                sizeof(err));
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK with ctx->body set; otherwise NGX_DECLINED, and *answer is the
+ * status of the error response that has been sent.
+ */
+
+static ngx_int_t
+ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_int_t *answer)
+{
+    u_char     err[256];
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    rc = ngx_voicegw_body_collect(r, ctx->vlcf->api_body_limit, &body);
+
+    if (rc == NGX_DECLINED) {
+        *answer = ngx_voicegw_api_body_error(r,
+                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (body.len == 0) {
+        *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_body",
+                                        "a JSON object body is required");
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_voicegw_json_parse(r->pool, body.data, body.len, &ctx->body,
+                                err, sizeof(err));
 
     if (rc == NGX_ERROR) {
         *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;

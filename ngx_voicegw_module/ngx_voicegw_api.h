@@ -53,12 +53,14 @@ struct ngx_voicegw_api_ctx_s {
     /* a store op runs; resume() answers once it is done */
     ngx_voicegw_store_op_t      *op;
     ngx_voicegw_api_handler_pt   resume;
+    void                        *data;
     unsigned                     waiting:1;
     unsigned                     body_read:1;
 };
 
 
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[];
 
 
 ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);
@@ -68,6 +70,8 @@ ngx_int_t ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_voicegw_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...);
 ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);
+ngx_int_t ngx_voicegw_body_collect(ngx_http_request_t *r, size_t limit,
+    ngx_str_t *body);
 
 ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, size_t size);

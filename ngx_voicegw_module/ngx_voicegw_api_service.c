@@ -2,15 +2,19 @@
 /*
  * ngx_voicegw_api_service.c
  *
- * Handlers of the service API (seed "gateway-service-api.txt"): health and
- * the ETA configuration.  They read the shared zone under its lock and
- * write through the store; the JSON shapes are the seed's.
+ * Handlers of the service API (seed "gateway-service-api.txt"): health,
+ * the ETA configuration, apps, front-end defaults and presets (the pool's
+ * status and queue are in ngx_voicegw_api_pool.c).  They read the shared
+ * zone under its lock and write through the store; the JSON shapes are
+ * the seed's.
  */
 
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_eta.h"
+#include "ngx_voicegw_apps.h"
+#include "ngx_voicegw_settings.h"
 
 #include <math.h>
 
@@ -24,6 +28,24 @@ static ngx_int_t ngx_voicegw_api_eta_put(ngx_http_request_t *r,
 static ngx_uint_t ngx_voicegw_api_eta_readonly(ngx_str_t *key);
 static ngx_int_t ngx_voicegw_api_eta_saved(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const char *prefix);
+static void ngx_voicegw_api_app_json(ngx_voicegw_json_t *j,
+    ngx_voicegw_app_t *app, ngx_int_t enabled);
+static ngx_int_t ngx_voicegw_api_apps_list(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_uint_t admin);
+static ngx_int_t ngx_voicegw_api_apps(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_admin_apps(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_app_saved(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_frontend_defaults(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_presets(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[] = {
@@ -36,6 +58,24 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[] = {
 
     { NGX_HTTP_PUT, ngx_string("/api/config/eta"),
       ngx_voicegw_api_eta_put, NGX_VOICEGW_API_BODY },
+
+    { NGX_HTTP_GET, ngx_string("/api/apps"),
+      ngx_voicegw_api_apps, 0 },
+
+    { NGX_HTTP_GET, ngx_string("/api/admin/apps"),
+      ngx_voicegw_api_admin_apps, 0 },
+
+    { NGX_HTTP_PUT, ngx_string("/api/admin/apps"),
+      ngx_voicegw_api_admin_app_put, NGX_VOICEGW_API_BODY },
+
+    { NGX_HTTP_PUT, ngx_string("/api/admin/apps/{}"),
+      ngx_voicegw_api_admin_app_put, NGX_VOICEGW_API_BODY },
+
+    { NGX_HTTP_GET, ngx_string("/api/frontend_defaults"),
+      ngx_voicegw_api_frontend_defaults, 0 },
+
+    { NGX_HTTP_GET, ngx_string("/api/presets"),
+      ngx_voicegw_api_presets, 0 },
 
     { 0, ngx_null_string, NULL, 0 }
 };
@@ -151,7 +191,7 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                        buf[64];
     double                        v;
-    ngx_str_t                    *key, value, err;
+    ngx_str_t                    *key, value, err, setting;
     ngx_uint_t                    i, f;
     ngx_voicegw_json_value_t     *body, *item;
     ngx_voicegw_store_op_t       *op;
@@ -203,9 +243,10 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         value.data = buf;
         value.len = snprintf((char *) buf, sizeof(buf), "%.17g", v);
 
-        if (ngx_voicegw_settings_add(&changes,
-                                     &ngx_voicegw_eta_fields[f].setting,
-                                     &value)
+        setting.data = (u_char *) ngx_voicegw_eta_fields[f].setting;
+        setting.len = ngx_strlen(setting.data);
+
+        if (ngx_voicegw_settings_add(&changes, &setting, &value)
             != NGX_OK)
         {
             return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
@@ -232,13 +273,9 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     ngx_memcpy(op->data, &changes, sizeof(ngx_voicegw_store_settings_t));
 
-    ngx_cpystrn(((ngx_voicegw_store_settings_t *) op->data)->version_key,
-                ngx_voicegw_eta_version_setting.data,
-                ngx_voicegw_eta_version_setting.len + 1);
-    ngx_cpystrn(((ngx_voicegw_store_settings_t *) op->data)->prefix,
-                (u_char *) "eta.", sizeof("eta."));
-
-    op->run = ngx_voicegw_store_put_settings;
+    if (ngx_voicegw_settings_op(op, "eta.") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_api_eta_saved);
 }
@@ -282,43 +319,356 @@ ngx_voicegw_api_eta_readonly(ngx_str_t *key)
 static ngx_int_t
 ngx_voicegw_api_eta_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_uint_t                     i;
-    ngx_array_t                    settings;
-    ngx_voicegw_setting_t         *s;
-    ngx_voicegw_store_settings_t  *st;
-
-    if (ctx->op->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "voicegw: saving the ETA configuration failed: %s",
-                      ctx->op->err);
-
+    if (ngx_voicegw_api_settings_saved(r, ctx, "eta.") != NGX_OK) {
         return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "store_error",
                                      "the ETA configuration could not be "
                                      "saved; nothing was changed");
     }
 
-    st = ctx->op->data;
+    return ngx_voicegw_api_eta_get(r, ctx);
+}
 
-    if (ngx_array_init(&settings, r->pool, st->nget + 1,
-                       sizeof(ngx_voicegw_setting_t))
-        != NGX_OK)
+
+/*
+ * After a settings write: NGX_OK once the committed group is in the zone,
+ * NGX_ERROR if the store refused it (nothing changed anywhere).
+ */
+
+static ngx_int_t
+ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const char *prefix)
+{
+    ngx_str_t     p;
+    ngx_array_t  *rows;
+
+    if (ctx->op->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "voicegw: saving settings \"%s*\" failed: %s",
+                      prefix, ctx->op->err);
+        return NGX_ERROR;
+    }
+
+    rows = ngx_voicegw_settings_rows(r->pool, ctx->op->data);
+    if (rows == NULL) {
+        return NGX_ERROR;
+    }
+
+    p.data = (u_char *) prefix;
+    p.len = ngx_strlen(prefix);
+
+    ngx_voicegw_shm_lock(ctx->shm);
+    ngx_voicegw_settings_apply_locked(ctx->shm, &p, rows, r->connection->log);
+    ngx_voicegw_shm_unlock(ctx->shm);
+
+    return NGX_OK;
+}
+
+
+/* -- apps ------------------------------------------------------------------- */
+
+static void
+ngx_voicegw_api_app_json(ngx_voicegw_json_t *j, ngx_voicegw_app_t *app,
+    ngx_int_t enabled)
+{
+    ngx_voicegw_json_map_open(j);
+    ngx_voicegw_json_key(j, "app_id");
+    ngx_voicegw_json_str(j, &app->id);
+    ngx_voicegw_json_key(j, "name");
+    ngx_voicegw_json_str(j, &app->name);
+    ngx_voicegw_json_key(j, "route");
+    ngx_voicegw_json_str(j, &app->route);
+
+    if (enabled >= 0) {
+        ngx_voicegw_json_key(j, "enabled");
+        ngx_voicegw_json_bool(j, enabled);
+    }
+
+    ngx_voicegw_json_map_close(j);
+}
+
+
+/* {"apps":[...]}: the enabled apps, or with "admin" all with "enabled" */
+
+static ngx_int_t
+ngx_voicegw_api_apps_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_uint_t admin)
+{
+    ngx_uint_t           i, *enabled;
+    ngx_voicegw_app_t   *app;
+    ngx_voicegw_json_t  *j;
+
+    app = ctx->vmcf->apps.elts;
+
+    enabled = ngx_palloc(r->pool, (ctx->vmcf->apps.nelts + 1)
+                                  * sizeof(ngx_uint_t));
+    if (enabled == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_voicegw_shm_lock(ctx->shm);
+
+    for (i = 0; i < ctx->vmcf->apps.nelts; i++) {
+        enabled[i] = ngx_voicegw_app_enabled_locked(ctx->shm, &app[i]);
+    }
+
+    ngx_voicegw_shm_unlock(ctx->shm);
+
+    j = ngx_voicegw_api_json(r);
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_voicegw_json_map_open(j);
+    ngx_voicegw_json_key(j, "apps");
+    ngx_voicegw_json_array_open(j);
+
+    for (i = 0; i < ctx->vmcf->apps.nelts; i++) {
+        if (admin) {
+            ngx_voicegw_api_app_json(j, &app[i], enabled[i]);
+
+        } else if (enabled[i]) {
+            ngx_voicegw_api_app_json(j, &app[i], -1);
+        }
+    }
+
+    ngx_voicegw_json_array_close(j);
+    ngx_voicegw_json_map_close(j);
+
+    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_apps(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+{
+    return ngx_voicegw_api_apps_list(r, ctx, 0);
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_admin_apps(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+{
+    return ngx_voicegw_api_apps_list(r, ctx, 1);
+}
+
+
+/*
+ * PUT /api/admin/apps {"app_id":..,"enabled":bool} and
+ * PUT /api/admin/apps/{id} {"enabled":bool}: persisted, then applied.
+ */
+
+static ngx_int_t
+ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx)
+{
+    u_char                        key[NGX_VOICEGW_SETTING_KEY_LEN];
+    ngx_str_t                     id, k, v;
+    ngx_uint_t                    i;
+    ngx_voicegw_app_t            *app;
+    ngx_voicegw_store_op_t       *op;
+    ngx_voicegw_json_value_t     *body, *jid, *jenabled;
+    ngx_voicegw_store_settings_t *st;
+
+    body = ctx->body;
+    jid = ngx_voicegw_json_get(body, "app_id");
+    jenabled = ngx_voicegw_json_get(body, "enabled");
+
+    for (i = 0; i < body->n; i++) {
+        if (!((body->keys[i].len == 6
+               && ngx_strncmp(body->keys[i].data, "app_id", 6) == 0)
+              || (body->keys[i].len == 7
+                  && ngx_strncmp(body->keys[i].data, "enabled", 7) == 0)))
+        {
+            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "unknown_field",
+                                         "unknown field \"%V\"",
+                                         &body->keys[i]);
+        }
+    }
+
+    if (ctx->nparams) {
+        id = ctx->params[0];
+
+        if (jid != NULL
+            && (jid->type != NGX_VOICEGW_JSON_STRING
+                || jid->str.len != id.len
+                || ngx_strncmp(jid->str.data, id.data, id.len) != 0))
+        {
+            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_field",
+                                         "app_id does not match the path");
+        }
+
+    } else {
+        if (jid == NULL || jid->type != NGX_VOICEGW_JSON_STRING) {
+            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_field",
+                                         "app_id must be a string");
+        }
+
+        id = jid->str;
+    }
+
+    if (jenabled == NULL || jenabled->type != NGX_VOICEGW_JSON_BOOL) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_field",
+                                     "enabled must be true or false");
+    }
+
+    app = ngx_voicegw_app_find(ctx->vmcf, &id);
+
+    if (app == NULL) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "Unknown app: %V", &id);
+    }
+
+    if (ctx->vmcf->store == NULL) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "no_store",
+                                     "no voicegw_store is configured, "
+                                     "changes could not be kept");
+    }
+
+    op = ngx_voicegw_api_store_op(r, ctx,
+                                  sizeof(ngx_voicegw_store_settings_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = op->data;
+
+    k.data = key;
+    k.len = ngx_snprintf(key, sizeof(key), "app.%V.enabled", &app->id) - key;
+
+    if (jenabled->boolean) {
+        ngx_str_set(&v, "true");
+
+    } else {
+        ngx_str_set(&v, "false");
+    }
+
+    if (ngx_voicegw_settings_add(st, &k, &v) != NGX_OK
+        || ngx_voicegw_settings_op(op, "app.") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < st->nget; i++) {
-        s = ngx_array_push(&settings);
-        s->key.data = st->get_key[i];
-        s->key.len = ngx_strlen(st->get_key[i]);
-        s->value.data = st->get_value[i];
-        s->value.len = ngx_strlen(st->get_value[i]);
+    ctx->data = app;
+
+    return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_api_app_saved);
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_app_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+{
+    ngx_uint_t           enabled;
+    ngx_voicegw_app_t   *app;
+    ngx_voicegw_json_t  *j;
+
+    app = ctx->data;
+
+    if (ngx_voicegw_api_settings_saved(r, ctx, "app.") != NGX_OK) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "store_error",
+                                     "the app could not be saved; nothing "
+                                     "was changed");
     }
 
     ngx_voicegw_shm_lock(ctx->shm);
-    ngx_voicegw_eta_apply_settings(&ctx->shm->sh->eta, &settings,
-                                   r->connection->log);
+    enabled = ngx_voicegw_app_enabled_locked(ctx->shm, app);
     ngx_voicegw_shm_unlock(ctx->shm);
 
-    return ngx_voicegw_api_eta_get(r, ctx);
+    j = ngx_voicegw_api_json(r);
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_voicegw_json_map_open(j);
+    ngx_voicegw_json_key(j, "success");
+    ngx_voicegw_json_bool(j, 1);
+    ngx_voicegw_json_key(j, "app");
+    ngx_voicegw_api_app_json(j, app, enabled);
+    ngx_voicegw_json_map_close(j);
+
+    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+}
+
+
+/* -- front-end configuration ----------------------------------------------- */
+
+static ngx_int_t
+ngx_voicegw_api_frontend_defaults(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx)
+{
+    ngx_uint_t           i;
+    ngx_voicegw_kv_t    *kv;
+    ngx_voicegw_json_t  *j;
+
+    j = ngx_voicegw_api_json(r);
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    kv = ctx->vmcf->frontend_defaults.elts;
+
+    ngx_voicegw_json_map_open(j);
+
+    for (i = 0; i < ctx->vmcf->frontend_defaults.nelts; i++) {
+        ngx_voicegw_json_str(j, &kv[i].key);
+
+        switch (kv[i].type) {
+
+        case NGX_VOICEGW_VALUE_NUMBER:
+            ngx_voicegw_json_number(j, &kv[i].value);
+            break;
+
+        case NGX_VOICEGW_VALUE_BOOL:
+            ngx_voicegw_json_bool(j, kv[i].value.data[0] == 't');
+            break;
+
+        default:
+            ngx_voicegw_json_str(j, &kv[i].value);
+        }
+    }
+
+    ngx_voicegw_json_map_close(j);
+
+    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+}
+
+
+/* [{"id","name","system_prompt"}], as in the seed */
+
+static ngx_int_t
+ngx_voicegw_api_presets(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+{
+    ngx_uint_t             i;
+    ngx_voicegw_json_t    *j;
+    ngx_voicegw_preset_t  *p;
+
+    j = ngx_voicegw_api_json(r);
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ctx->vmcf->presets.elts;
+
+    ngx_voicegw_json_array_open(j);
+
+    for (i = 0; i < ctx->vmcf->presets.nelts; i++) {
+        ngx_voicegw_json_map_open(j);
+        ngx_voicegw_json_key(j, "id");
+        ngx_voicegw_json_str(j, &p[i].id);
+        ngx_voicegw_json_key(j, "name");
+        ngx_voicegw_json_str(j, &p[i].name);
+        ngx_voicegw_json_key(j, "system_prompt");
+        ngx_voicegw_json_str(j, &p[i].system_prompt);
+        ngx_voicegw_json_map_close(j);
+    }
+
+    ngx_voicegw_json_array_close(j);
+
+    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
 }

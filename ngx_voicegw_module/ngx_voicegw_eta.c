@@ -6,16 +6,15 @@
  *
  * What a process uses is computed, never stored: the baselines of its own
  * "voicegw_eta" directive, with every field that "PUT /api/config/eta" set
- * laid over them.  Those fields live in the shared zone (so that all
- * processes agree at once) and in the store's settings (so that they
- * survive a restart), each write stamped with a version so that an older
- * write finishing late never undoes a newer one.
+ * laid over them.  Those fields are settings of the "eta." group (see
+ * ngx_voicegw_settings.c): in the shared zone for all processes at once,
+ * in the store across restarts.
  */
 
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_shm.h"
-#include "ngx_voicegw_store.h"
+#include "ngx_voicegw_settings.h"
 #include "ngx_voicegw_eta.h"
 
 #include <math.h>
@@ -25,19 +24,14 @@
 
 
 ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[] = {
-    { ngx_string("eta_chat_s"), ngx_string("eta.eta_chat_s") },
-    { ngx_string("eta_half_duplex_s"), ngx_string("eta.eta_half_duplex_s") },
-    { ngx_string("eta_audio_duplex_s"),
-      ngx_string("eta.eta_audio_duplex_s") },
-    { ngx_string("eta_omni_duplex_s"), ngx_string("eta.eta_omni_duplex_s") },
-    { ngx_string("eta_ema_alpha"), ngx_string("eta.eta_ema_alpha") },
-    { ngx_string("eta_ema_min_samples"),
-      ngx_string("eta.eta_ema_min_samples") },
-    { ngx_null_string, ngx_null_string }
+    { ngx_string("eta_chat_s"), "eta.eta_chat_s" },
+    { ngx_string("eta_half_duplex_s"), "eta.eta_half_duplex_s" },
+    { ngx_string("eta_audio_duplex_s"), "eta.eta_audio_duplex_s" },
+    { ngx_string("eta_omni_duplex_s"), "eta.eta_omni_duplex_s" },
+    { ngx_string("eta_ema_alpha"), "eta.eta_ema_alpha" },
+    { ngx_string("eta_ema_min_samples"), "eta.eta_ema_min_samples" },
+    { ngx_null_string, NULL }
 };
-
-
-ngx_str_t  ngx_voicegw_eta_version_setting = ngx_string("eta.version");
 
 
 ngx_str_t  ngx_voicegw_task_names[] = {
@@ -250,133 +244,37 @@ bad:
 }
 
 
-/*
- * Called with the zone fresh (oshm == NULL) or reused on reload.  The
- * settings the master just read from the store win only when they are
- * newer than what the running processes have applied.
- */
-
-void
-ngx_voicegw_eta_init_zone(ngx_voicegw_shm_t *shm, ngx_voicegw_shm_t *oshm)
-{
-    ngx_voicegw_store_t  *store;
-
-    store = shm->mcf->store;
-
-    if (store == NULL) {
-        return;
-    }
-
-    ngx_voicegw_eta_apply_settings(&shm->sh->eta, &store->settings, NULL);
-}
-
-
-/*
- * Lays the "eta.*" settings over the zone's overrides when their version
- * is newer than the zone's; a value that fails the rules is skipped.
- */
-
-void
-ngx_voicegw_eta_apply_settings(ngx_voicegw_eta_sh_t *eta,
-    ngx_array_t *settings, ngx_log_t *log)
-{
-    double                  v, value[NGX_VOICEGW_ETA_NFIELDS];
-    uint64_t                version;
-    ngx_str_t               err;
-    ngx_uint_t              i, f, mask;
-    ngx_voicegw_setting_t  *s;
-
-    s = settings->elts;
-    version = 0;
-    mask = 0;
-
-    for (i = 0; i < settings->nelts; i++) {
-
-        if (s[i].key.len == ngx_voicegw_eta_version_setting.len
-            && ngx_strncmp(s[i].key.data, ngx_voicegw_eta_version_setting.data,
-                           s[i].key.len)
-               == 0)
-        {
-            if (ngx_voicegw_parse_number(s[i].value.data, s[i].value.len, &v)
-                == NGX_OK && v >= 0)
-            {
-                version = (uint64_t) v;
-            }
-
-            continue;
-        }
-
-        for (f = 0; ngx_voicegw_eta_fields[f].name.len; f++) {
-            if (s[i].key.len == ngx_voicegw_eta_fields[f].setting.len
-                && ngx_strncmp(s[i].key.data,
-                               ngx_voicegw_eta_fields[f].setting.data,
-                               s[i].key.len)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (ngx_voicegw_eta_fields[f].name.len == 0) {
-            continue;
-        }
-
-        if (ngx_voicegw_parse_number(s[i].value.data, s[i].value.len, &v)
-            != NGX_OK
-            || ngx_voicegw_eta_check(f, v, &err) != NGX_OK)
-        {
-            if (log) {
-                ngx_log_error(NGX_LOG_WARN, log, 0,
-                              "voicegw: ignoring stored %V \"%V\"",
-                              &s[i].key, &s[i].value);
-            }
-
-            continue;
-        }
-
-        mask |= (ngx_uint_t) 1 << f;
-        value[f] = v;
-    }
-
-    if (version <= eta->version) {
-        return;
-    }
-
-    eta->mask = mask;
-    eta->version = version;
-
-    for (f = 0; f < NGX_VOICEGW_ETA_NFIELDS; f++) {
-        if (mask & ((ngx_uint_t) 1 << f)) {
-            eta->value[f] = value[f];
-        }
-    }
-}
-
+/* this process's voicegw_eta with the API's settings laid over it */
 
 void
 ngx_voicegw_eta_effective_locked(ngx_voicegw_shm_t *shm,
     ngx_voicegw_eta_conf_t *out)
 {
-    ngx_uint_t             f;
-    ngx_voicegw_eta_sh_t  *eta;
+    double      v;
+    ngx_str_t   err;
+    ngx_uint_t  f;
 
     *out = shm->mcf->eta;
-    eta = &shm->sh->eta;
 
     for (f = 0; f < NGX_VOICEGW_ETA_NFIELDS; f++) {
 
-        if (!(eta->mask & ((ngx_uint_t) 1 << f))) {
+        if (ngx_voicegw_settings_number_locked(shm,
+                                               ngx_voicegw_eta_fields[f].setting,
+                                               &v)
+            != NGX_OK
+            || ngx_voicegw_eta_check(f, v, &err) != NGX_OK)
+        {
             continue;
         }
 
         if (f == NGX_VOICEGW_ETA_ALPHA) {
-            out->alpha = eta->value[f];
+            out->alpha = v;
 
         } else if (f == NGX_VOICEGW_ETA_MIN_SAMPLES) {
-            out->min_samples = (ngx_uint_t) eta->value[f];
+            out->min_samples = (ngx_uint_t) v;
 
         } else {
-            out->baseline[f] = eta->value[f];
+            out->baseline[f] = v;
         }
     }
 }
@@ -410,4 +308,97 @@ ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm, ngx_uint_t type,
     }
 
     eta->samples[type]++;
+}
+
+
+void
+ngx_voicegw_eta_state_locked(ngx_voicegw_shm_t *shm,
+    ngx_voicegw_eta_state_t *st)
+{
+    ngx_voicegw_eta_effective_locked(shm, &st->conf);
+
+    ngx_memcpy(st->ema, shm->sh->eta.ema, sizeof(st->ema));
+    ngx_memcpy(st->samples, shm->sh->eta.samples, sizeof(st->samples));
+}
+
+
+/* the moving average once it has min_samples samples, else the baseline */
+
+double
+ngx_voicegw_eta_estimate(ngx_voicegw_eta_state_t *st, ngx_uint_t type)
+{
+    if (type >= NGX_VOICEGW_TASK_NTYPES) {
+        return 30.0;
+    }
+
+    if (st->samples[type] >= st->conf.min_samples) {
+        return st->ema[type];
+    }
+
+    return st->conf.baseline[type];
+}
+
+
+static void
+ngx_voicegw_eta_heap_down(double *heap, ngx_uint_t n, ngx_uint_t i)
+{
+    double      t;
+    ngx_uint_t  c;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && heap[c + 1] < heap[c]) {
+            c++;
+        }
+
+        if (heap[i] <= heap[c]) {
+            return;
+        }
+
+        t = heap[i];
+        heap[i] = heap[c];
+        heap[c] = t;
+        i = c;
+    }
+}
+
+
+/*
+ * The estimated wait of each queued ticket, in FIFO order (SPEC 3.5):
+ * heap[] holds the remaining time of every busy worker; each ticket in
+ * turn takes the smallest, which is its wait (rounded to 0.1 s), and puts
+ * back that time plus its own estimate.  No busy worker: 0 for all.
+ */
+
+void
+ngx_voicegw_eta_queue(ngx_voicegw_eta_state_t *st, double *heap,
+    ngx_uint_t nbusy, ngx_uint_t *types, ngx_uint_t n, double *out)
+{
+    double      t;
+    ngx_uint_t  i;
+
+    if (nbusy == 0) {
+        for (i = 0; i < n; i++) {
+            out[i] = 0.0;
+        }
+
+        return;
+    }
+
+    for (i = nbusy / 2 + 1; i > 0; i--) {
+        ngx_voicegw_eta_heap_down(heap, nbusy, i - 1);
+    }
+
+    for (i = 0; i < n; i++) {
+        t = heap[0];
+        out[i] = floor((t < 0 ? 0 : t) * 10.0 + 0.5) / 10.0;
+
+        heap[0] = t + ngx_voicegw_eta_estimate(st, types[i]);
+        ngx_voicegw_eta_heap_down(heap, nbusy, 0);
+    }
 }

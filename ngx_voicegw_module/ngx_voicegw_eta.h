@@ -31,43 +31,51 @@ typedef enum {
 
 typedef struct {
     ngx_str_t                    name;        /* "eta_chat_s" */
-    ngx_str_t                    setting;     /* "eta.eta_chat_s" */
+    const char                  *setting;     /* "eta.eta_chat_s" */
 } ngx_voicegw_eta_field_t;
 
 
-typedef struct {
-    /* values set through the API: bit i of "mask" is field i */
-    ngx_uint_t                   mask;
-    double                       value[NGX_VOICEGW_ETA_NFIELDS];
-    uint64_t                     version;
+/* observed task durations, in the shared zone */
 
-    /* observed durations */
+typedef struct {
     double                       ema[NGX_VOICEGW_TASK_NTYPES];
     ngx_uint_t                   samples[NGX_VOICEGW_TASK_NTYPES];
 } ngx_voicegw_eta_sh_t;
 
 
 extern ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[];
-extern ngx_str_t                ngx_voicegw_eta_version_setting;
 extern ngx_str_t                ngx_voicegw_task_names[];
 
 
 void ngx_voicegw_eta_conf_init(ngx_voicegw_eta_conf_t *ec);
 char *ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_voicegw_eta_init_zone(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_shm_t *oshm);
 
 ngx_int_t ngx_voicegw_eta_check(ngx_uint_t field, double value,
     ngx_str_t *err);
-void ngx_voicegw_eta_apply_settings(ngx_voicegw_eta_sh_t *eta,
-    ngx_array_t *settings, ngx_log_t *log);
 void ngx_voicegw_eta_effective_locked(ngx_voicegw_shm_t *shm,
     ngx_voicegw_eta_conf_t *out);
 void ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm,
     ngx_uint_t type, double seconds);
 
 ngx_int_t ngx_voicegw_parse_number(u_char *p, size_t len, double *value);
+
+
+/* what the queue ETA needs to know, copied out of the zone */
+
+typedef struct {
+    ngx_voicegw_eta_conf_t       conf;
+    double                       ema[NGX_VOICEGW_TASK_NTYPES];
+    ngx_uint_t                   samples[NGX_VOICEGW_TASK_NTYPES];
+} ngx_voicegw_eta_state_t;
+
+
+void ngx_voicegw_eta_state_locked(ngx_voicegw_shm_t *shm,
+    ngx_voicegw_eta_state_t *st);
+double ngx_voicegw_eta_estimate(ngx_voicegw_eta_state_t *st,
+    ngx_uint_t type);
+void ngx_voicegw_eta_queue(ngx_voicegw_eta_state_t *st, double *heap,
+    ngx_uint_t nbusy, ngx_uint_t *types, ngx_uint_t n, double *out);
 
 
 #endif /* _NGX_VOICEGW_ETA_H_INCLUDED_ */

@@ -309,10 +309,61 @@ ngx_voicegw_json_bool(ngx_voicegw_json_t *j, ngx_uint_t b)
 }
 
 
+/* a number already checked to be one, as written */
+
+void
+ngx_voicegw_json_number(ngx_voicegw_json_t *j, ngx_str_t *n)
+{
+    ngx_voicegw_json_check(j, yajl_gen_number(j->gen, (char *) n->data,
+                                              n->len));
+}
+
+
 void
 ngx_voicegw_json_null(ngx_voicegw_json_t *j)
 {
     ngx_voicegw_json_check(j, yajl_gen_null(j->gen));
+}
+
+
+/* ISO-8601 UTC to the second, "2026-02-24T10:30:00Z"; 0 is null */
+
+void
+ngx_voicegw_json_time(ngx_voicegw_json_t *j, uint64_t msec)
+{
+    u_char     buf[32], *p;
+    ngx_tm_t   tm;
+
+    if (msec == 0) {
+        ngx_voicegw_json_null(j);
+        return;
+    }
+
+    ngx_gmtime((time_t) (msec / 1000), &tm);
+
+    p = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, buf, p - buf));
+}
+
+
+/* prefix and 16 lowercase hex digits ("tk_0123456789abcdef"); 0 is null */
+
+void
+ngx_voicegw_json_hex(ngx_voicegw_json_t *j, const char *prefix, uint64_t n)
+{
+    u_char  buf[64], *p;
+
+    if (n == 0) {
+        ngx_voicegw_json_null(j);
+        return;
+    }
+
+    p = ngx_snprintf(buf, sizeof(buf), "%s%016xL", prefix, n);
+
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, buf, p - buf));
 }
 
 

@@ -79,6 +79,10 @@ void ngx_voicegw_json_fixed(ngx_voicegw_json_t *j, double d,
     ngx_uint_t decimals);
 void ngx_voicegw_json_bool(ngx_voicegw_json_t *j, ngx_uint_t b);
 void ngx_voicegw_json_null(ngx_voicegw_json_t *j);
+void ngx_voicegw_json_number(ngx_voicegw_json_t *j, ngx_str_t *n);
+void ngx_voicegw_json_time(ngx_voicegw_json_t *j, uint64_t msec);
+void ngx_voicegw_json_hex(ngx_voicegw_json_t *j, const char *prefix,
+    uint64_t n);
 
 ngx_int_t ngx_voicegw_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_voicegw_json_value_t **root, u_char *err, size_t errlen);

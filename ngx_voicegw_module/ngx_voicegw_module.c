@@ -10,6 +10,11 @@
  *   ngx_voicegw_store.c   voicegw_store         SQLite, off the event loop
  *   ngx_voicegw_eta.c     voicegw_eta           ETA baselines and averages
  *   ngx_voicegw_api.c     voicegw_api           the JSON API router
+ *   ngx_voicegw_apps.c    voicegw_app, voicegw_frontend_defaults,
+ *                         voicegw_preset
+ *
+ * The worker pools ("voicegw_pool", "voicegw_task") are a second nginx
+ * module in the same .so: ngx_voicegw_pool.c.
  */
 
 
@@ -18,6 +23,7 @@
 #include "ngx_voicegw_store.h"
 #include "ngx_voicegw_eta.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_apps.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -58,6 +64,27 @@ static ngx_command_t  ngx_voicegw_commands[] = {
     { ngx_string("voicegw_eta"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_voicegw_eta_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_app"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_app_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_frontend_defaults"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_frontend_defaults_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_preset"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_voicegw_preset_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -133,7 +160,14 @@ ngx_voicegw_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&vmcf->api_locations, cf->pool, 4,
                        sizeof(ngx_voicegw_api_location_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&vmcf->pools, cf->pool, 4,
+                          sizeof(ngx_voicegw_pool_conf_t *))
+           != NGX_OK
+        || ngx_array_init(&vmcf->tasks, cf->pool, 8,
+                          sizeof(ngx_voicegw_task_conf_t *))
+           != NGX_OK
+        || ngx_voicegw_apps_conf_init(cf, vmcf) != NGX_OK)
     {
         return NULL;
     }
@@ -155,6 +189,10 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"voicegw_api\" needs a \"voicegw_zone\" in http{} "
                       "in %V:%ui", &loc->file, loc->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_voicegw_apps_init_main_conf(cf, vmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -22,8 +22,13 @@
 #define NGX_VOICEGW_VERSION  "0.1.0"
 
 
-typedef struct ngx_voicegw_store_s  ngx_voicegw_store_t;
-typedef struct ngx_voicegw_shm_s    ngx_voicegw_shm_t;
+#define NGX_VOICEGW_MAX_POOLS  16
+
+
+typedef struct ngx_voicegw_store_s      ngx_voicegw_store_t;
+typedef struct ngx_voicegw_shm_s        ngx_voicegw_shm_t;
+typedef struct ngx_voicegw_pool_conf_s  ngx_voicegw_pool_conf_t;
+typedef struct ngx_voicegw_task_conf_s  ngx_voicegw_task_conf_t;
 
 
 /* task types of the worker pool; the names are those of the seed's ETA */
@@ -54,6 +59,16 @@ typedef struct {
 
     /* core location configurations of "voicegw_api" locations */
     ngx_array_t                  api_locations;
+
+    /* worker pools (ngx_voicegw_pool_conf_t *) and the locations that
+       run tasks on them (ngx_voicegw_task_conf_t *) */
+    ngx_array_t                  pools;
+    ngx_array_t                  tasks;
+
+    /* apps, front-end defaults and presets (ngx_voicegw_apps.c) */
+    ngx_array_t                  apps;
+    ngx_array_t                  frontend_defaults;
+    ngx_array_t                  presets;
 } ngx_voicegw_main_conf_t;
 
 

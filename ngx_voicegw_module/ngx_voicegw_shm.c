@@ -9,14 +9,17 @@
  *
  * On reload nginx hands the old zone's context to init_zone when the name
  * and the size are unchanged: the gateway then keeps its state (start time,
- * ETA statistics, later the queue and the worker table) instead of
- * starting over.  A changed size, or a zone laid out by another build of
+ * ETA statistics, the settings, the queues and the worker tables) instead
+ * of starting over; pools are matched to the new configuration by name.  A changed size, or a zone laid out by another build of
  * the module, starts fresh or refuses the reload.
  */
 
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_store.h"
+
+#include <openssl/rand.h>
 
 
 static ngx_int_t ngx_voicegw_shm_init_zone(ngx_shm_zone_t *shm_zone,
@@ -90,6 +93,7 @@ ngx_voicegw_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_voicegw_shm_t  *oshm = data;
 
     size_t              len;
+    ngx_int_t           rc;
     ngx_slab_pool_t    *shpool;
     ngx_voicegw_shm_t  *shm;
 
@@ -114,11 +118,19 @@ ngx_voicegw_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         shm->shpool = oshm->shpool;
 
         ngx_voicegw_shm_lock(shm);
+
         shm->sh->reloads++;
-        ngx_voicegw_eta_init_zone(shm, oshm);
+
+        ngx_voicegw_settings_init_zone(shm, shm->mcf->store
+                                            ? &shm->mcf->store->settings
+                                            : NULL,
+                                       shm_zone->shm.log);
+
+        rc = ngx_voicegw_queue_init_zone(shm, oshm);
+
         ngx_voicegw_shm_unlock(shm);
 
-        return NGX_OK;
+        return rc;
     }
 
     shm->shpool = shpool;
@@ -150,9 +162,16 @@ ngx_voicegw_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shm->sh->size = shm_zone->shm.size;
     shm->sh->start_msec = ngx_voicegw_now_msec();
 
-    ngx_voicegw_eta_init_zone(shm, NULL);
+    if (RAND_bytes((u_char *) &shm->sh->instance, sizeof(uint64_t)) != 1) {
+        shm->sh->instance = ((uint64_t) ngx_random() << 32) ^ ngx_random()
+                            ^ shm->sh->start_msec;
+    }
 
-    return NGX_OK;
+    ngx_voicegw_settings_init_zone(shm, shm->mcf->store
+                                        ? &shm->mcf->store->settings : NULL,
+                                   shm_zone->shm.log);
+
+    return ngx_voicegw_queue_init_zone(shm, NULL);
 }
 
 

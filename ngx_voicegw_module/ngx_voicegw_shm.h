@@ -13,10 +13,12 @@
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_eta.h"
+#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_queue.h"
 
 
 #define NGX_VOICEGW_SHM_MAGIC   0x76677731      /* "vgw1" */
-#define NGX_VOICEGW_SHM_LAYOUT  1               /* bump on any change below */
+#define NGX_VOICEGW_SHM_LAYOUT  2               /* bump on any change below */
 
 
 typedef struct {
@@ -28,7 +30,16 @@ typedef struct {
     uint64_t                     start_msec;
     ngx_uint_t                   reloads;
 
+    /* random, names this gateway's doorbells */
+    uint64_t                     instance;
+
+    /* the process doing health checks and sweeps, until when */
+    ngx_pid_t                    health_pid;
+    uint64_t                     health_until;
+
     ngx_voicegw_eta_sh_t         eta;
+    ngx_voicegw_settings_sh_t    settings;
+    ngx_voicegw_queue_sh_t       queue;
 } ngx_voicegw_sh_t;
 
 
@@ -36,6 +47,13 @@ struct ngx_voicegw_shm_s {
     ngx_voicegw_sh_t            *sh;
     ngx_slab_pool_t             *shpool;
     ngx_voicegw_main_conf_t     *mcf;
+
+    /* this process */
+    ngx_connection_t            *doorbell;
+    ngx_queue_t                  parked;
+    ngx_uint_t                   nparked;
+    ngx_event_t                  backstop;
+    ngx_event_t                  health;
 };
 
 

@@ -1,0 +1,400 @@
+
+/*
+ * ngx_voicegw_health.c
+ *
+ * Owns the health of the inference workers.
+ *
+ * Every nginx process ticks twice a second, but only the one holding the
+ * health lease in the shared zone checks the workers (GET health_uri every
+ * health_interval, health_timeout for the answer) and sweeps the queues
+ * for dead processes; when it dies or exits, another takes the lease over
+ * within a few seconds.  Any process may check one worker at once: after
+ * a task that ended from the worker's side (it may have died), the worker
+ * is not handed out again until a check says it is idle.
+ *
+ *   200 with "worker_status": "idle"       idle (no "worker_status": idle)
+ *   200 with "loading"                     loading
+ *   200 with a busy value                  busy, not dispatched by us
+ *   200 with another value, non-200, junk  error
+ *   refused, timed out                     offline
+ *
+ * While the gateway has a task on a worker, a report of idle does not free
+ * it: only the end of the task does.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_fetch.h"
+#include "ngx_voicegw_json.h"
+#include "ngx_voicegw_health.h"
+
+
+#define NGX_VOICEGW_HEALTH_TICK   500
+#define NGX_VOICEGW_HEALTH_LEASE  3000
+
+
+typedef struct {
+    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_pool_conf_t     *pcf;
+    ngx_uint_t                   index;
+} ngx_voicegw_check_t;
+
+
+static void ngx_voicegw_health_tick(ngx_event_t *ev);
+static void ngx_voicegw_health_check(ngx_voicegw_shm_t *shm,
+    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
+static void ngx_voicegw_health_done(ngx_voicegw_fetch_t *f);
+static ngx_voicegw_worker_sh_t *ngx_voicegw_health_worker(
+    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
+
+
+static const char  *ngx_voicegw_health_names[] = {
+    "idle", "busy", "loading", "error", "offline"
+};
+
+
+ngx_int_t
+ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
+{
+    ngx_uint_t                 i;
+    ngx_voicegw_pool_conf_t  **pcf;
+
+    pcf = shm->mcf->pools.elts;
+
+    for (i = 0; i < shm->mcf->pools.nelts; i++) {
+        pcf[i]->inflight = ngx_pcalloc(cycle->pool, pcf[i]->workers.nelts
+                                                    * sizeof(ngx_uint_t));
+        if (pcf[i]->inflight == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    shm->health.handler = ngx_voicegw_health_tick;
+    shm->health.data = shm;
+    shm->health.log = cycle->log;
+    shm->health.cancelable = 1;
+
+    /* at once: a new process may replace one that died */
+
+    ngx_add_timer(&shm->health, 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_voicegw_health_tick(ngx_event_t *ev)
+{
+    ngx_voicegw_shm_t  *shm = ev->data;
+
+    uint64_t                   now;
+    ngx_uint_t                 i, k, holder, due[NGX_VOICEGW_MAX_WORKERS];
+    ngx_uint_t                 ndue[NGX_VOICEGW_MAX_POOLS];
+    ngx_voicegw_sh_t          *sh;
+    ngx_voicegw_pool_conf_t  **pcf;
+    ngx_voicegw_worker_sh_t   *w;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    sh = shm->sh;
+    pcf = shm->mcf->pools.elts;
+    now = ngx_voicegw_now_msec();
+
+    ngx_voicegw_shm_lock(shm);
+
+    holder = (sh->health_pid == ngx_pid || sh->health_until < now);
+
+    if (!holder && kill(sh->health_pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        holder = 1;
+    }
+
+    if (holder) {
+        sh->health_pid = ngx_pid;
+        sh->health_until = now + NGX_VOICEGW_HEALTH_LEASE;
+
+        ngx_voicegw_queue_sweep_locked(shm);
+    }
+
+    for (i = 0; i < shm->mcf->pools.nelts; i++) {
+        ndue[i] = 0;
+
+        for (k = 0; k < pcf[i]->workers.nelts; k++) {
+            w = ngx_voicegw_health_worker(pcf[i], k);
+
+            if (w == NULL || pcf[i]->inflight[k]) {
+                continue;
+            }
+
+            if (w->probe
+                || (holder
+                    && w->checked_at + pcf[i]->health_interval <= now))
+            {
+                due[ndue[i]++] = k;
+            }
+        }
+
+        /* start them after the lock: this pool's list, then the next */
+
+        if (ndue[i]) {
+            ngx_voicegw_shm_unlock(shm);
+
+            for (k = 0; k < ndue[i]; k++) {
+                ngx_voicegw_health_check(shm, pcf[i], due[k]);
+            }
+
+            ngx_voicegw_shm_lock(shm);
+        }
+    }
+
+    ngx_voicegw_shm_unlock(shm);
+
+    ngx_add_timer(ev, NGX_VOICEGW_HEALTH_TICK);
+}
+
+
+/* the worker of this process's configuration, as the zone knows it */
+
+static ngx_voicegw_worker_sh_t *
+ngx_voicegw_health_worker(ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index)
+{
+    ngx_uint_t                  i;
+    ngx_voicegw_pool_sh_t      *pool;
+    ngx_voicegw_worker_conf_t  *wcf;
+
+    pool = pcf->sh;
+    wcf = pcf->workers.elts;
+
+    if (index < pool->nworkers
+        && ngx_strlen(pool->workers[index].url) == wcf[index].url.len
+        && ngx_strncmp(pool->workers[index].url, wcf[index].url.data,
+                       wcf[index].url.len) == 0)
+    {
+        return &pool->workers[index];
+    }
+
+    /* a reload changed the pool under an older process */
+
+    for (i = 0; i < pool->nworkers; i++) {
+        if (ngx_strlen(pool->workers[i].url) == wcf[index].url.len
+            && ngx_strncmp(pool->workers[i].url, wcf[index].url.data,
+                           wcf[index].url.len) == 0)
+        {
+            return &pool->workers[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a check of one worker now, from this process */
+
+void
+ngx_voicegw_health_probe(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
+    ngx_voicegw_grant_t *grant)
+{
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_voicegw_worker_conf_t  *wcf;
+
+    if (ngx_exiting || pcf->inflight == NULL) {
+        return;
+    }
+
+    wcf = pcf->workers.elts;
+    len = ngx_strlen(grant->url);
+
+    for (i = 0; i < pcf->workers.nelts; i++) {
+        if (wcf[i].url.len == len
+            && ngx_strncmp(wcf[i].url.data, grant->url, len) == 0)
+        {
+            if (!pcf->inflight[i]) {
+                ngx_voicegw_health_check(shm, pcf, i);
+            }
+
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
+    ngx_uint_t index)
+{
+    u_char                     *p;
+    ngx_voicegw_fetch_t        *f;
+    ngx_voicegw_check_t        *check;
+    ngx_voicegw_worker_conf_t  *wcf;
+
+    wcf = &((ngx_voicegw_worker_conf_t *) pcf->workers.elts)[index];
+
+    f = ngx_voicegw_fetch_create(ngx_cycle->log);
+    if (f == NULL) {
+        return;
+    }
+
+    check = ngx_palloc(f->pool, sizeof(ngx_voicegw_check_t));
+
+    p = ngx_pnalloc(f->pool, pcf->health_uri.len + wcf->host.len + 128);
+
+    if (check == NULL || p == NULL) {
+        ngx_destroy_pool(f->pool);
+        return;
+    }
+
+    check->shm = shm;
+    check->pcf = pcf;
+    check->index = index;
+
+    f->request.data = p;
+    f->request.len = ngx_sprintf(p, "GET %V HTTP/1.0\r\n"
+                                    "Host: %V\r\n"
+                                    "User-Agent: ngx_voicegw/"
+                                    NGX_VOICEGW_VERSION "\r\n"
+                                    "Connection: close\r\n\r\n",
+                                 &pcf->health_uri, &wcf->host)
+                     - p;
+
+    f->sockaddr = wcf->sockaddr;
+    f->socklen = wcf->socklen;
+    f->name = wcf->host;
+    f->timeout = pcf->health_timeout;
+    f->done = ngx_voicegw_health_done;
+    f->data = check;
+
+    pcf->inflight[index] = 1;
+
+    ngx_voicegw_fetch_start(f);
+}
+
+
+ngx_uint_t
+ngx_voicegw_health_state(ngx_uint_t http_status, ngx_str_t *ws)
+{
+    if (http_status != 200) {
+        return NGX_VOICEGW_WORKER_ERROR;
+    }
+
+    if (ws == NULL || (ws->len == 4 && ngx_strncmp(ws->data, "idle", 4) == 0))
+    {
+        return NGX_VOICEGW_WORKER_IDLE;
+    }
+
+    if (ws->len == 7 && ngx_strncmp(ws->data, "loading", 7) == 0) {
+        return NGX_VOICEGW_WORKER_LOADING;
+    }
+
+    if ((ws->len >= 4 && ngx_strncmp(ws->data, "busy", 4) == 0)
+        || (ws->len == 13 && ngx_strncmp(ws->data, "duplex_active", 13) == 0)
+        || (ws->len == 13 && ngx_strncmp(ws->data, "duplex_paused", 13) == 0))
+    {
+        return NGX_VOICEGW_WORKER_BUSY;
+    }
+
+    return NGX_VOICEGW_WORKER_ERROR;
+}
+
+
+static void
+ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
+{
+    ngx_voicegw_check_t  *check = f->data;
+
+    u_char                     err[64];
+    ngx_str_t                  reported, *ws;
+    ngx_uint_t                 state, old, level;
+    ngx_voicegw_shm_t         *shm;
+    ngx_voicegw_pool_conf_t   *pcf;
+    ngx_voicegw_worker_sh_t   *w;
+    ngx_voicegw_json_value_t  *root, *v;
+
+    shm = check->shm;
+    pcf = check->pcf;
+    pcf->inflight[check->index] = 0;
+
+    ngx_str_null(&reported);
+
+    switch (f->outcome) {
+
+    case NGX_VOICEGW_FETCH_OK:
+        ws = NULL;
+
+        if (f->status == 200) {
+            if (ngx_voicegw_json_parse(f->pool, f->body.data, f->body.len,
+                                       &root, err, sizeof(err))
+                != NGX_OK
+                || root->type != NGX_VOICEGW_JSON_OBJECT)
+            {
+                state = NGX_VOICEGW_WORKER_ERROR;
+                ngx_str_set(&reported, "(not JSON)");
+                break;
+            }
+
+            v = ngx_voicegw_json_get(root, "worker_status");
+
+            if (v != NULL && v->type == NGX_VOICEGW_JSON_STRING) {
+                ws = &v->str;
+                reported = v->str;
+
+            } else if (v != NULL) {
+                state = NGX_VOICEGW_WORKER_ERROR;
+                break;
+            }
+        }
+
+        state = ngx_voicegw_health_state(f->status, ws);
+        break;
+
+    case NGX_VOICEGW_FETCH_FAILED:
+        state = NGX_VOICEGW_WORKER_ERROR;
+        break;
+
+    default: /* refused, timed out */
+        state = NGX_VOICEGW_WORKER_OFFLINE;
+    }
+
+    ngx_voicegw_shm_lock(shm);
+
+    w = ngx_voicegw_health_worker(pcf, check->index);
+
+    if (w == NULL) {
+        ngx_voicegw_shm_unlock(shm);
+        return;
+    }
+
+    old = w->health;
+
+    w->health = state;
+    w->checked_at = ngx_voicegw_now_msec();
+    w->probe = 0;
+
+    reported.len = ngx_min(reported.len, sizeof(w->reported) - 1);
+    ngx_memcpy(w->reported, reported.data, reported.len);
+    w->reported[reported.len] = '\0';
+
+    if (state != NGX_VOICEGW_WORKER_IDLE) {
+        /* what its cache held is not to be trusted any more */
+        ngx_memzero(&w->cache, sizeof(ngx_voicegw_affinity_t));
+    }
+
+    if (state == NGX_VOICEGW_WORKER_IDLE && w->ticket == 0) {
+        ngx_voicegw_queue_grant_locked(shm, pcf->sh);
+    }
+
+    ngx_voicegw_shm_unlock(shm);
+
+    if (old != state) {
+        level = (state == NGX_VOICEGW_WORKER_IDLE) ? NGX_LOG_NOTICE
+                                                   : NGX_LOG_WARN;
+
+        ngx_log_error(level, ngx_cycle->log, 0,
+                      "voicegw: worker %V of pool \"%V\" is %s",
+                      &f->name, &pcf->name, ngx_voicegw_health_names[state]);
+    }
+}
