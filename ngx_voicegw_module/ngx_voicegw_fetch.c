@@ -76,7 +76,7 @@ ngx_voicegw_fetch_start(ngx_voicegw_fetch_t *f)
     f->peer.name = &f->name;
     f->peer.get = ngx_event_get_peer;
     f->peer.log = f->log;
-    f->peer.log_error = NGX_ERROR_ERR;
+    f->peer.log_error = NGX_ERROR_INFO;
 
     rc = ngx_event_connect_peer(&f->peer);
 
@@ -87,6 +87,7 @@ ngx_voicegw_fetch_start(ngx_voicegw_fetch_t *f)
 
     c = f->peer.connection;
     c->data = f;
+    c->log_error = NGX_ERROR_INFO;   /* a worker that is down is expected */
     c->pool = f->pool;
     c->log = f->log;
     c->read->log = f->log;
