@@ -3,6 +3,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+master_on();
 no_root_location();
 no_shuffle();
 
