@@ -36,6 +36,16 @@
 #include <openssl/rand.h>
 
 
+#define NGX_VOICEGW_OWNERS  64
+
+
+typedef struct {
+    ngx_uint_t                   n;
+    ngx_pid_t                    pid[NGX_VOICEGW_OWNERS];
+    ngx_uint_t                   dead[NGX_VOICEGW_OWNERS];
+} ngx_voicegw_owners_t;
+
+
 static ngx_voicegw_pool_sh_t *ngx_voicegw_pool_create(ngx_voicegw_shm_t *shm,
     ngx_voicegw_pool_conf_t *pcf);
 static ngx_int_t ngx_voicegw_pool_update(ngx_voicegw_shm_t *shm,
@@ -57,7 +67,8 @@ static ngx_voicegw_worker_sh_t *ngx_voicegw_worker_of(
     ngx_voicegw_ticket_t *t);
 static void ngx_voicegw_ticket_affinity(ngx_voicegw_ticket_t *t,
     ngx_voicegw_affinity_t *aff);
-static ngx_uint_t ngx_voicegw_owner_dead(ngx_pid_t pid);
+static ngx_uint_t ngx_voicegw_owner_dead(ngx_voicegw_owners_t *owners,
+    ngx_pid_t pid);
 static void ngx_voicegw_expire_done_locked(ngx_voicegw_shm_t *shm,
     uint64_t now, ngx_uint_t all);
 
@@ -895,12 +906,14 @@ ngx_voicegw_queue_sweep_locked(ngx_voicegw_shm_t *shm)
     uint64_t                 now;
     ngx_uint_t               i, n;
     ngx_queue_t             *l, *next;
+    ngx_voicegw_owners_t     owners;
     ngx_voicegw_ticket_t    *t;
     ngx_voicegw_pool_sh_t   *pool;
     ngx_voicegw_queue_sh_t  *q;
 
     q = &shm->sh->queue;
     now = ngx_voicegw_now_msec();
+    owners.n = 0;
 
     for (i = 0; i < q->npools; i++) {
         pool = q->pools[i];
@@ -913,8 +926,7 @@ ngx_voicegw_queue_sweep_locked(ngx_voicegw_shm_t *shm)
             next = ngx_queue_next(l);
             t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
 
-            if (t->owner_pid != ngx_pid && ngx_voicegw_owner_dead(t->owner_pid))
-            {
+            if (ngx_voicegw_owner_dead(&owners, t->owner_pid)) {
                 ngx_queue_remove(&t->link);
                 pool->queued--;
                 pool->abandoned++;
@@ -937,7 +949,7 @@ ngx_voicegw_queue_sweep_locked(ngx_voicegw_shm_t *shm)
         next = ngx_queue_next(l);
         t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
 
-        if (t->owner_pid != ngx_pid && ngx_voicegw_owner_dead(t->owner_pid)) {
+        if (ngx_voicegw_owner_dead(&owners, t->owner_pid)) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "voicegw: releasing a worker of pool \"%s\" held "
                           "by dead process %P", t->pool->name, t->owner_pid);
@@ -983,12 +995,34 @@ ngx_voicegw_expire_done_locked(ngx_voicegw_shm_t *shm, uint64_t now,
 }
 
 
+/*
+ * kill(pid, 0) says whether the owner still exists; within one sweep the
+ * answers are remembered, so a long queue of one process's tickets costs
+ * one system call, not one per ticket.
+ */
+
 static ngx_uint_t
-ngx_voicegw_owner_dead(ngx_pid_t pid)
+ngx_voicegw_owner_dead(ngx_voicegw_owners_t *owners, ngx_pid_t pid)
 {
-    if (pid <= 0) {
+    ngx_uint_t  i, dead;
+
+    if (pid <= 0 || pid == ngx_pid) {
         return 0;
     }
 
-    return (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+    for (i = 0; i < owners->n; i++) {
+        if (owners->pid[i] == pid) {
+            return owners->dead[i];
+        }
+    }
+
+    dead = (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+
+    if (owners->n < NGX_VOICEGW_OWNERS) {
+        owners->pid[owners->n] = pid;
+        owners->dead[owners->n] = dead;
+        owners->n++;
+    }
+
+    return dead;
 }
