@@ -8,7 +8,8 @@
  *
  * free() is where a task ends: nginx calls it when the upstream connection
  * ends, after the last byte of an HTTP or SSE response and when an
- * upgraded (WebSocket) connection closes.  It releases the worker once:
+ * upgraded (WebSocket) connection closes, just before it closes the
+ * connection.  The worker is released once, right after that close:
  *
  *   - a failed connect: the worker is offline, and the task takes another
  *     idle worker at once if there is one (nginx then retries with it);
@@ -229,7 +230,8 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
 
         if (u->state == NULL || u->state->connect_time != (ngx_msec_t) -1) {
             /* it was connected: a timeout or an error while talking */
-            ngx_voicegw_task_release(ctx, NGX_VOICEGW_RELEASE_PROBE);
+            ngx_voicegw_task_release_after_close(ctx,
+                                                 NGX_VOICEGW_RELEASE_PROBE);
             return;
         }
 
@@ -268,9 +270,9 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
         && (c->read->error
             || (c->read->eof && (u->upgrade || u->length > 0))))
     {
-        ngx_voicegw_task_release(ctx, NGX_VOICEGW_RELEASE_PROBE);
+        ngx_voicegw_task_release_after_close(ctx, NGX_VOICEGW_RELEASE_PROBE);
         return;
     }
 
-    ngx_voicegw_task_release(ctx, NGX_VOICEGW_RELEASE_OK);
+    ngx_voicegw_task_release_after_close(ctx, NGX_VOICEGW_RELEASE_OK);
 }

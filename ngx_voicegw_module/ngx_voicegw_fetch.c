@@ -189,6 +189,13 @@ ngx_voicegw_fetch_read_handler(ngx_event_t *rev)
             return;
         }
 
+        if ((n == NGX_ERROR || n == 0) && f->in->last == f->in->pos) {
+            /* accepted, then closed or reset without a word: a peer that
+               is going away, as its listening socket closes last */
+            ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_CLOSED);
+            return;
+        }
+
         if (n == NGX_ERROR) {
             ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_FAILED);
             return;

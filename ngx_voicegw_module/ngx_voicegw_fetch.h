@@ -25,6 +25,7 @@ typedef void (*ngx_voicegw_fetch_done_pt)(ngx_voicegw_fetch_t *f);
 #define NGX_VOICEGW_FETCH_REFUSED  1      /* could not connect */
 #define NGX_VOICEGW_FETCH_TIMEOUT  2
 #define NGX_VOICEGW_FETCH_FAILED   3      /* broken or oversized response */
+#define NGX_VOICEGW_FETCH_CLOSED   4      /* closed before any answer */
 
 
 struct ngx_voicegw_fetch_s {

@@ -16,7 +16,7 @@
  *   200 with "loading"                     loading
  *   200 with a busy value                  busy, not dispatched by us
  *   200 with another value, non-200, junk  error
- *   refused, timed out                     offline
+ *   refused, timed out, closed unanswered  offline
  *
  * While the gateway has a task on a worker, a report of idle does not free
  * it: only the end of the task does.
@@ -355,7 +355,7 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
         state = NGX_VOICEGW_WORKER_ERROR;
         break;
 
-    default: /* refused, timed out */
+    default: /* refused, timed out, closed without an answer */
         state = NGX_VOICEGW_WORKER_OFFLINE;
     }
 

@@ -54,6 +54,10 @@ struct ngx_voicegw_shm_s {
     ngx_uint_t                   nparked;
     ngx_event_t                  backstop;
     ngx_event_t                  health;
+
+    /* releases waiting for their upstream connection to close */
+    void                        *releases;
+    ngx_event_t                  release_ev;
 };
 
 

@@ -60,6 +60,7 @@ static void ngx_voicegw_task_wake_handler(ngx_event_t *ev);
 static void ngx_voicegw_task_timeout_handler(ngx_event_t *ev);
 static void ngx_voicegw_task_parked_handler(ngx_http_request_t *r);
 static void ngx_voicegw_task_cleanup(void *data);
+static void ngx_voicegw_task_release_handler(ngx_event_t *ev);
 static void ngx_voicegw_task_doorbell_handler(ngx_event_t *ev);
 static void ngx_voicegw_task_backstop_handler(ngx_event_t *ev);
 static void ngx_voicegw_task_check_parked(ngx_voicegw_shm_t *shm);
@@ -919,6 +920,104 @@ ngx_voicegw_task_release(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome)
 }
 
 
+/*
+ * From the balancer's free(): nginx closes the upstream connection right
+ * after free() returns.  The worker is given to the next task only then,
+ * from a posted event, so that a worker never sees the next task's
+ * connection while the previous one is still open.  The pending release
+ * belongs to the process, not to the request, which may be gone by then.
+ */
+
+typedef struct ngx_voicegw_release_s  ngx_voicegw_release_t;
+
+struct ngx_voicegw_release_s {
+    ngx_voicegw_release_t       *next;
+    uint64_t                     ticket;
+    ngx_uint_t                   outcome;
+    ngx_voicegw_pool_conf_t     *pool;
+    ngx_voicegw_grant_t          grant;
+    ngx_uint_t                   has_cache;
+    ngx_voicegw_affinity_t       cache;
+};
+
+
+void
+ngx_voicegw_task_release_after_close(ngx_voicegw_task_ctx_t *ctx,
+    ngx_uint_t outcome)
+{
+    ngx_voicegw_shm_t      *shm;
+    ngx_voicegw_release_t  *rel;
+
+    if (!ctx->held) {
+        return;
+    }
+
+    shm = ctx->shm;
+
+    rel = ngx_alloc(sizeof(ngx_voicegw_release_t), ngx_cycle->log);
+    if (rel == NULL) {
+        ngx_voicegw_task_release(ctx, outcome);
+        return;
+    }
+
+    ctx->held = 0;
+
+    rel->ticket = ctx->ticket;
+    rel->outcome = outcome;
+    rel->pool = ctx->tcf->pool;
+    rel->grant = ctx->grant;
+    rel->has_cache = (ctx->affinity != NULL);
+
+    if (ctx->affinity) {
+        rel->cache = *ctx->affinity;
+    }
+
+    rel->next = shm->releases;
+    shm->releases = rel;
+
+    ngx_post_event(&shm->release_ev, &ngx_posted_events);
+}
+
+
+static void
+ngx_voicegw_task_release_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_shm_t  *shm = ev->data;
+
+    ngx_voicegw_release_t  *rel, *next, *probes;
+
+    ngx_voicegw_shm_lock(shm);
+
+    probes = NULL;
+
+    for (rel = shm->releases; rel; rel = next) {
+        next = rel->next;
+
+        ngx_voicegw_queue_release_locked(shm, rel->ticket,
+                                         rel->has_cache ? &rel->cache : NULL,
+                                         rel->outcome);
+
+        if (rel->outcome == NGX_VOICEGW_RELEASE_PROBE) {
+            rel->next = probes;
+            probes = rel;
+
+        } else {
+            ngx_free(rel);
+        }
+    }
+
+    shm->releases = NULL;
+
+    ngx_voicegw_shm_unlock(shm);
+
+    for (rel = probes; rel; rel = next) {
+        next = rel->next;
+        ngx_voicegw_health_probe(shm, rel->pool, &rel->grant);
+        ngx_free(rel);
+    }
+}
+
+
 /* -- waking parked requests ---------------------------------------------------- */
 
 ngx_int_t
@@ -930,6 +1029,10 @@ ngx_voicegw_task_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
     shm->backstop.data = shm;
     shm->backstop.log = cycle->log;
     shm->backstop.cancelable = 1;
+
+    shm->release_ev.handler = ngx_voicegw_task_release_handler;
+    shm->release_ev.data = shm;
+    shm->release_ev.log = cycle->log;
 
     return ngx_voicegw_doorbell_init_process(cycle, shm,
                                          ngx_voicegw_task_doorbell_handler);

@@ -56,6 +56,8 @@ ngx_int_t ngx_voicegw_task_resolve(ngx_conf_t *cf,
     ngx_voicegw_main_conf_t *vmcf);
 void ngx_voicegw_task_release(ngx_voicegw_task_ctx_t *ctx,
     ngx_uint_t outcome);
+void ngx_voicegw_task_release_after_close(ngx_voicegw_task_ctx_t *ctx,
+    ngx_uint_t outcome);
 
 
 #endif /* _NGX_VOICEGW_TASK_H_INCLUDED_ */
