@@ -7,10 +7,14 @@
  *
  * The canonical text of a conversation is, for each message in order, its
  * role, a 0x1F, its content (a string as is, anything else as compact
- * JSON) and a 0x1E.  It is cut into 64-byte blocks; the hash of block i
- * covers the hash of block i - 1, so equal hashes at block i mean equal
- * text up to the end of block i.  That makes "longest matched prefix" the
- * last position where two chains agree.
+ * JSON) and a 0x1E, padded to a multiple of 64 bytes.  It is cut into
+ * 64-byte blocks; the hash of block i covers the hash of block i - 1, so
+ * equal hashes at block i mean equal text up to the end of block i.  That
+ * makes "longest matched prefix" the last position where two chains
+ * agree.  The padding makes every message end a block: a follow-up turn,
+ * which repeats the previous turn's messages and adds the answer and a new
+ * question, then shares every block of the previous turn, even when the
+ * conversation is shorter than one block.
  *
  * A chain is not kept whole: only checkpoints at fixed block positions
  * (every block up to 32, then every 1.25x, plus the last block), so that a
@@ -137,6 +141,12 @@ ngx_voicegw_affinity_messages(ngx_pool_t *pool, ngx_voicegw_json_value_t *body,
         }
 
         ngx_voicegw_chain_add(&ch, (u_char *) "\x1e", 1);
+
+        /* each message ends its last block (as if padded to 64 bytes) */
+
+        if (ch.fill) {
+            ngx_voicegw_chain_block(&ch);
+        }
     }
 
     ngx_voicegw_chain_finish(&ch);
