@@ -25,7 +25,7 @@ static void ngx_voicegw_fetch_finish(ngx_voicegw_fetch_t *f,
 
 
 ngx_voicegw_fetch_t *
-ngx_voicegw_fetch_create(ngx_log_t *log)
+ngx_voicegw_fetch_create(ngx_log_t *log, ngx_queue_t *active)
 {
     ngx_pool_t           *pool;
     ngx_voicegw_fetch_t  *f;
@@ -44,6 +44,9 @@ ngx_voicegw_fetch_create(ngx_log_t *log)
     f->pool = pool;
     f->log = log;
     f->max_response = 16384;
+
+    /* the owner's list: what to close if the process exits first */
+    ngx_queue_insert_tail(active, &f->link);
 
     return f;
 }
@@ -314,7 +317,36 @@ ngx_voicegw_fetch_finish(ngx_voicegw_fetch_t *f, ngx_uint_t outcome)
         f->peer.connection = NULL;
     }
 
+    ngx_queue_remove(&f->link);
+
     f->done(f);
 
     ngx_destroy_pool(f->pool);
+}
+
+
+/* the process exits: close what is under way, without calling back */
+
+void
+ngx_voicegw_fetch_abort_all(ngx_queue_t *active)
+{
+    ngx_queue_t          *q;
+    ngx_voicegw_fetch_t  *f;
+
+    while (!ngx_queue_empty(active)) {
+        q = ngx_queue_head(active);
+        f = ngx_queue_data(q, ngx_voicegw_fetch_t, link);
+
+        ngx_queue_remove(q);
+
+        if (f->deadline.timer_set) {
+            ngx_del_timer(&f->deadline);
+        }
+
+        if (f->peer.connection != NULL) {
+            ngx_close_connection(f->peer.connection);
+        }
+
+        ngx_destroy_pool(f->pool);
+    }
 }

@@ -53,12 +53,15 @@ struct ngx_voicegw_fetch_s {
     size_t                       sent;
     ngx_event_t                  deadline;
     ngx_msec_t                   start;
+    ngx_queue_t                  link;        /* in the owner's list */
     unsigned                     finished:1;
 };
 
 
-ngx_voicegw_fetch_t *ngx_voicegw_fetch_create(ngx_log_t *log);
+ngx_voicegw_fetch_t *ngx_voicegw_fetch_create(ngx_log_t *log,
+    ngx_queue_t *active);
 void ngx_voicegw_fetch_start(ngx_voicegw_fetch_t *f);
+void ngx_voicegw_fetch_abort_all(ngx_queue_t *active);
 
 
 #endif /* _NGX_VOICEGW_FETCH_H_INCLUDED_ */

@@ -19,7 +19,9 @@
  *   refused, timed out, closed unanswered  offline
  *
  * While the gateway has a task on a worker, a report of idle does not free
- * it: only the end of the task does.
+ * it: only the end of the task does.  For a few seconds after our task
+ * ends, a report of busy means the worker has not caught up yet: it keeps
+ * its cache and is asked again every 100 ms.
  */
 
 
@@ -32,8 +34,9 @@
 #include "ngx_voicegw_health.h"
 
 
-#define NGX_VOICEGW_HEALTH_TICK   500
-#define NGX_VOICEGW_HEALTH_LEASE  3000
+#define NGX_VOICEGW_HEALTH_TICK     500
+#define NGX_VOICEGW_HEALTH_LEASE    3000
+#define NGX_VOICEGW_HEALTH_RECHECK  100
 
 
 typedef struct {
@@ -43,7 +46,19 @@ typedef struct {
 } ngx_voicegw_check_t;
 
 
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_queue_t                  link;
+    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_pool_conf_t     *pcf;
+    ngx_uint_t                   index;
+} ngx_voicegw_recheck_t;
+
+
 static void ngx_voicegw_health_tick(ngx_event_t *ev);
+static void ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
+    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
+static void ngx_voicegw_health_recheck_handler(ngx_event_t *ev);
 static void ngx_voicegw_health_check(ngx_voicegw_shm_t *shm,
     ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
 static void ngx_voicegw_health_done(ngx_voicegw_fetch_t *f);
@@ -71,6 +86,9 @@ ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
             return NGX_ERROR;
         }
     }
+
+    ngx_queue_init(&shm->rechecks);
+    ngx_queue_init(&shm->fetches);
 
     shm->health.handler = ngx_voicegw_health_tick;
     shm->health.data = shm;
@@ -234,7 +252,7 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
 
     wcf = &((ngx_voicegw_worker_conf_t *) pcf->workers.elts)[index];
 
-    f = ngx_voicegw_fetch_create(ngx_cycle->log);
+    f = ngx_voicegw_fetch_create(ngx_cycle->log, &shm->fetches);
     if (f == NULL) {
         return;
     }
@@ -244,6 +262,7 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
     p = ngx_pnalloc(f->pool, pcf->health_uri.len + wcf->host.len + 128);
 
     if (check == NULL || p == NULL) {
+        ngx_queue_remove(&f->link);
         ngx_destroy_pool(f->pool);
         return;
     }
@@ -271,6 +290,77 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
     pcf->inflight[index] = 1;
 
     ngx_voicegw_fetch_start(f);
+}
+
+
+/* a check of one worker again in a moment, from this process */
+
+static void
+ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
+    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index)
+{
+    ngx_voicegw_recheck_t  *rc;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    rc = ngx_alloc(sizeof(ngx_voicegw_recheck_t), ngx_cycle->log);
+    if (rc == NULL) {
+        return;
+    }
+
+    ngx_memzero(rc, sizeof(ngx_voicegw_recheck_t));
+
+    rc->shm = shm;
+    rc->pcf = pcf;
+    rc->index = index;
+    rc->ev.handler = ngx_voicegw_health_recheck_handler;
+    rc->ev.data = rc;
+    rc->ev.log = ngx_cycle->log;
+    rc->ev.cancelable = 1;
+
+    ngx_queue_insert_tail(&shm->rechecks, &rc->link);
+
+    ngx_add_timer(&rc->ev, NGX_VOICEGW_HEALTH_RECHECK);
+}
+
+
+static void
+ngx_voicegw_health_recheck_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_recheck_t  *rc = ev->data;
+
+    ngx_queue_remove(&rc->link);
+
+    if (!ngx_exiting && !rc->pcf->inflight[rc->index]) {
+        ngx_voicegw_health_check(rc->shm, rc->pcf, rc->index);
+    }
+
+    ngx_free(rc);
+}
+
+
+void
+ngx_voicegw_health_exit_process(ngx_voicegw_shm_t *shm)
+{
+    ngx_queue_t            *q;
+    ngx_voicegw_recheck_t  *rc;
+
+    while (!ngx_queue_empty(&shm->rechecks)) {
+        q = ngx_queue_head(&shm->rechecks);
+        rc = ngx_queue_data(q, ngx_voicegw_recheck_t, link);
+
+        ngx_queue_remove(q);
+
+        if (rc->ev.timer_set) {
+            ngx_del_timer(&rc->ev);
+        }
+
+        ngx_free(rc);
+    }
+
+    ngx_voicegw_fetch_abort_all(&shm->fetches);
 }
 
 
@@ -308,6 +398,7 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
 
     u_char                     err[64];
     ngx_str_t                  reported, *ws;
+    uint64_t                   now;
     ngx_uint_t                 state, old, level;
     ngx_voicegw_shm_t         *shm;
     ngx_voicegw_pool_conf_t   *pcf;
@@ -359,6 +450,8 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
         state = NGX_VOICEGW_WORKER_OFFLINE;
     }
 
+    now = ngx_voicegw_now_msec();
+
     ngx_voicegw_shm_lock(shm);
 
     w = ngx_voicegw_health_worker(pcf, check->index);
@@ -368,11 +461,30 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
         return;
     }
 
+    if (state == NGX_VOICEGW_WORKER_BUSY && w->ticket == 0
+        && now < w->settling)
+    {
+        /*
+         * Our task just ended and the worker has not caught up yet (a
+         * WebSocket server closes before it marks itself idle): not
+         * someone else's work.  Keep its cache, ask again shortly.
+         */
+
+        w->probe = 1;
+        w->checked_at = now;
+
+        ngx_voicegw_shm_unlock(shm);
+
+        ngx_voicegw_health_recheck(shm, pcf, check->index);
+        return;
+    }
+
     old = w->health;
 
     w->health = state;
-    w->checked_at = ngx_voicegw_now_msec();
+    w->checked_at = now;
     w->probe = 0;
+    w->settling = 0;
 
     reported.len = ngx_min(reported.len, sizeof(w->reported) - 1);
     ngx_memcpy(w->reported, reported.data, reported.len);

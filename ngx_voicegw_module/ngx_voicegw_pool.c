@@ -327,5 +327,6 @@ ngx_voicegw_pool_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_voicegw_health_exit_process(ngx_voicegw_shm_get(vmcf));
     ngx_voicegw_task_exit_process(ngx_voicegw_shm_get(vmcf));
 }

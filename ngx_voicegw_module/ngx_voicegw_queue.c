@@ -781,6 +781,10 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_shm_t *shm, uint64_t id,
             /* fall through */
 
         default:
+            /* a worker finishing our task may report busy a while longer */
+
+            w->settling = now + NGX_VOICEGW_SETTLE;
+
             /* it was busy with our task; anything else is checked again */
 
             if (w->health == NGX_VOICEGW_WORKER_BUSY) {

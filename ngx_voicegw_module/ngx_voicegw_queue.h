@@ -38,6 +38,9 @@
 /* finished tickets stay queryable for this long (ms) */
 #define NGX_VOICEGW_TICKET_KEEP      (5 * 60 * 1000)
 
+/* after our task, a worker may still say "busy" for this long (ms) */
+#define NGX_VOICEGW_SETTLE           5000
+
 
 typedef struct ngx_voicegw_pool_sh_s  ngx_voicegw_pool_sh_t;
 
@@ -54,6 +57,7 @@ typedef struct {
     u_char                       reported[32];
     uint64_t                     checked_at;
     ngx_uint_t                   probe;       /* check again at once */
+    uint64_t                     settling;    /* until: our task just ended */
 
     /* the gateway's task on it */
     uint64_t                     ticket;      /* 0: none */

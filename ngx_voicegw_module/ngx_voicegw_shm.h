@@ -58,6 +58,10 @@ struct ngx_voicegw_shm_s {
     /* releases waiting for their upstream connection to close */
     void                        *releases;
     ngx_event_t                  release_ev;
+
+    /* health checks under way and planned */
+    ngx_queue_t                  fetches;
+    ngx_queue_t                  rechecks;
 };
 
 
