@@ -729,6 +729,8 @@ class Worker(object):
                 "request_headers": req.headers,
             }
             t.http_status = 200
+            # like a real worker: idle as it answers, not after the close
+            st.end_task(t, "done")
             resp.json(200, out)
         except (OSError, PeerGone):
             outcome = "aborted"
@@ -768,6 +770,7 @@ class Worker(object):
                 "session_id": t.session_id}
         resp.chunk("data: %s\n\n" % json.dumps(done, separators=(",", ":")))
         resp.chunk("data: [DONE]\n\n")
+        st.end_task(t, "done")
         resp.finish()
         return "done"
 
@@ -790,6 +793,7 @@ class Worker(object):
                     outcome = "aborted"
                     return
                 resp.chunk("chunk %d %.6f\n" % (i, time.time()))
+            st.end_task(t, "done")
             resp.finish()
         except (OSError, PeerGone):
             outcome = "aborted"
@@ -883,9 +887,10 @@ class Worker(object):
             if t:
                 t.note = repr(e)
         finally:
-            ws.shutdown()
+            # the task ends before the socket goes, as a real worker's does
             if t:
                 st.end_task(t, outcome)
+            ws.shutdown()
 
 
 class WSSession(object):
