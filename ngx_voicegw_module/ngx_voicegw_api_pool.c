@@ -76,12 +76,15 @@ static ngx_int_t ngx_voicegw_api_ticket_cancel(ngx_http_request_t *r,
 static ngx_int_t ngx_voicegw_api_snapshot(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_snapshot_t *snap,
     ngx_uint_t what);
+static ngx_voicegw_json_t *ngx_voicegw_api_begin(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_snapshot_t *snap,
+    ngx_uint_t what);
+static void ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
+    ngx_voicegw_snapshot_t *snap, ngx_uint_t brief);
 static ngx_int_t ngx_voicegw_api_pool_queue_locked(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_pool_sh_t *pool,
     ngx_voicegw_eta_state_t *st, ngx_array_t *entries, uint64_t now,
     uint64_t upto);
-static void ngx_voicegw_api_worker_json(ngx_voicegw_json_t *j,
-    ngx_voicegw_worker_view_t *w, uint64_t now);
 static ngx_int_t ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id);
 
 
@@ -307,95 +310,108 @@ ngx_voicegw_api_pool_queue_locked(ngx_http_request_t *r,
 
 /* -- /status, /workers, /api/cache ------------------------------------------ */
 
-static void
-ngx_voicegw_api_worker_json(ngx_voicegw_json_t *j, ngx_voicegw_worker_view_t *w,
-    uint64_t now)
+/* a snapshot, and a JSON object opened for the answer */
+
+static ngx_voicegw_json_t *
+ngx_voicegw_api_begin(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_voicegw_snapshot_t *snap, ngx_uint_t what)
 {
-    ngx_str_t  s;
+    ngx_voicegw_json_t  *j;
+
+    if (ngx_voicegw_api_snapshot(r, ctx, snap, what) != NGX_OK) {
+        return NULL;
+    }
+
+    j = ngx_voicegw_api_json(r);
+    if (j == NULL) {
+        return NULL;
+    }
 
     ngx_voicegw_json_map_open(j);
 
-    ngx_voicegw_json_key(j, "url");
-    ngx_voicegw_json_cstr(j, (char *) w->url);
-    ngx_voicegw_json_key(j, "index");
-    ngx_voicegw_json_int(j, w->index);
-    ngx_voicegw_json_key(j, "status");
-    ngx_voicegw_json_cstr(j, ngx_voicegw_worker_states[w->state]);
+    return j;
+}
 
-    ngx_voicegw_json_key(j, "current_task");
 
-    if (w->ticket) {
-        ngx_voicegw_json_str(j, &ngx_voicegw_task_names[w->task_type]);
+/* "workers":[...]: as /workers shows them, or "brief" as /api/cache does */
 
-    } else {
-        ngx_voicegw_json_null(j);
+static void
+ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
+    ngx_voicegw_snapshot_t *snap, ngx_uint_t brief)
+{
+    ngx_uint_t                  i;
+    ngx_voicegw_worker_view_t  *w;
+
+    ngx_voicegw_json_key(j, "workers");
+    ngx_voicegw_json_array_open(j);
+
+    w = snap->workers.elts;
+
+    for (i = 0; i < snap->workers.nelts; i++) {
+        ngx_voicegw_json_map_open(j);
+
+        ngx_voicegw_json_key(j, "url");
+        ngx_voicegw_json_cstr(j, (char *) w[i].url);
+        ngx_voicegw_json_key(j, "index");
+        ngx_voicegw_json_int(j, w[i].index);
+        ngx_voicegw_json_key(j, "status");
+        ngx_voicegw_json_cstr(j, ngx_voicegw_worker_states[w[i].state]);
+
+        if (!brief) {
+            ngx_voicegw_json_key(j, "current_task");
+
+            if (w[i].ticket) {
+                ngx_voicegw_json_str(j,
+                                 &ngx_voicegw_task_names[w[i].task_type]);
+
+            } else {
+                ngx_voicegw_json_null(j);
+            }
+
+            ngx_voicegw_json_key(j, "current_session_id");
+            ngx_voicegw_json_strn(j, w[i].session,
+                                  w[i].ticket ? w[i].session_len : 0);
+        }
+
+        ngx_voicegw_json_key(j, "cached_hash");
+        ngx_voicegw_json_hex(j, "", w[i].cached_hash);
+
+        if (!brief) {
+            ngx_voicegw_json_key(j, "busy_since");
+            ngx_voicegw_json_time(j, w[i].ticket ? w[i].busy_since : 0);
+            ngx_voicegw_json_key(j, "ticket_id");
+            ngx_voicegw_json_hex(j, "tk_", w[i].ticket);
+            ngx_voicegw_json_key(j, "worker_status");
+            ngx_voicegw_json_strn(j, w[i].reported,
+                                  ngx_strlen(w[i].reported));
+            ngx_voicegw_json_key(j, "checked_at");
+            ngx_voicegw_json_time(j, w[i].checked_at);
+            ngx_voicegw_json_key(j, "tasks_served");
+            ngx_voicegw_json_int(j, w[i].served);
+        }
+
+        ngx_voicegw_json_key(j, "last_used_at");
+        ngx_voicegw_json_time(j, w[i].last_used);
+        ngx_voicegw_json_key(j, "pool");
+        ngx_voicegw_json_cstr(j, (char *) w[i].pool->name);
+
+        ngx_voicegw_json_map_close(j);
     }
 
-    ngx_voicegw_json_key(j, "current_session_id");
-
-    if (w->ticket && w->session_len) {
-        s.data = w->session;
-        s.len = w->session_len;
-        ngx_voicegw_json_str(j, &s);
-
-    } else {
-        ngx_voicegw_json_null(j);
-    }
-
-    ngx_voicegw_json_key(j, "cached_hash");
-    ngx_voicegw_json_hex(j, "", w->cached_hash);
-
-    ngx_voicegw_json_key(j, "busy_since");
-    ngx_voicegw_json_time(j, w->ticket ? w->busy_since : 0);
-
-    ngx_voicegw_json_key(j, "pool");
-    ngx_voicegw_json_cstr(j, (char *) w->pool->name);
-
-    ngx_voicegw_json_key(j, "ticket_id");
-    ngx_voicegw_json_hex(j, "tk_", w->ticket);
-
-    ngx_voicegw_json_key(j, "worker_status");
-
-    if (w->reported[0]) {
-        ngx_voicegw_json_cstr(j, (char *) w->reported);
-
-    } else {
-        ngx_voicegw_json_null(j);
-    }
-
-    ngx_voicegw_json_key(j, "checked_at");
-    ngx_voicegw_json_time(j, w->checked_at);
-
-    ngx_voicegw_json_key(j, "last_used_at");
-    ngx_voicegw_json_time(j, w->last_used);
-
-    ngx_voicegw_json_key(j, "tasks_served");
-    ngx_voicegw_json_int(j, w->served);
-
-    ngx_voicegw_json_map_close(j);
+    ngx_voicegw_json_array_close(j);
 }
 
 
 static ngx_int_t
 ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_uint_t                  i;
-    ngx_voicegw_json_t         *j;
-    ngx_voicegw_snapshot_t      snap;
-    ngx_voicegw_worker_view_t  *w;
+    ngx_voicegw_json_t      *j;
+    ngx_voicegw_snapshot_t   snap;
 
-    if (ngx_voicegw_api_snapshot(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    j = ngx_voicegw_api_json(r);
+    j = ngx_voicegw_api_begin(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS);
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_voicegw_json_map_open(j);
 
     ngx_voicegw_json_key(j, "total_workers");
     ngx_voicegw_json_int(j, snap.workers.nelts);
@@ -406,16 +422,7 @@ ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_key(j, "queue_length");
     ngx_voicegw_json_int(j, snap.queued);
 
-    ngx_voicegw_json_key(j, "workers");
-    ngx_voicegw_json_array_open(j);
-
-    w = snap.workers.elts;
-
-    for (i = 0; i < snap.workers.nelts; i++) {
-        ngx_voicegw_api_worker_json(j, &w[i], snap.now);
-    }
-
-    ngx_voicegw_json_array_close(j);
+    ngx_voicegw_api_workers_json(j, &snap, 0);
 
     ngx_voicegw_json_key(j, "loading_workers");
     ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_LOADING]);
@@ -435,33 +442,16 @@ ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_workers(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_uint_t                  i;
-    ngx_voicegw_json_t         *j;
-    ngx_voicegw_snapshot_t      snap;
-    ngx_voicegw_worker_view_t  *w;
+    ngx_voicegw_json_t      *j;
+    ngx_voicegw_snapshot_t   snap;
 
-    if (ngx_voicegw_api_snapshot(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    j = ngx_voicegw_api_json(r);
+    j = ngx_voicegw_api_begin(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS);
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_voicegw_json_map_open(j);
-    ngx_voicegw_json_key(j, "workers");
-    ngx_voicegw_json_array_open(j);
+    ngx_voicegw_api_workers_json(j, &snap, 0);
 
-    w = snap.workers.elts;
-
-    for (i = 0; i < snap.workers.nelts; i++) {
-        ngx_voicegw_api_worker_json(j, &w[i], snap.now);
-    }
-
-    ngx_voicegw_json_array_close(j);
     ngx_voicegw_json_key(j, "total");
     ngx_voicegw_json_int(j, snap.workers.nelts);
     ngx_voicegw_json_map_close(j);
@@ -473,46 +463,16 @@ ngx_voicegw_api_workers(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_uint_t                  i, total;
-    ngx_voicegw_json_t         *j;
-    ngx_voicegw_snapshot_t      snap;
-    ngx_voicegw_worker_view_t  *w;
+    ngx_uint_t               total;
+    ngx_voicegw_json_t      *j;
+    ngx_voicegw_snapshot_t   snap;
 
-    if (ngx_voicegw_api_snapshot(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    j = ngx_voicegw_api_json(r);
+    j = ngx_voicegw_api_begin(r, ctx, &snap, NGX_VOICEGW_SNAP_WORKERS);
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_voicegw_json_map_open(j);
-    ngx_voicegw_json_key(j, "workers");
-    ngx_voicegw_json_array_open(j);
-
-    w = snap.workers.elts;
-
-    for (i = 0; i < snap.workers.nelts; i++) {
-        ngx_voicegw_json_map_open(j);
-        ngx_voicegw_json_key(j, "url");
-        ngx_voicegw_json_cstr(j, (char *) w[i].url);
-        ngx_voicegw_json_key(j, "index");
-        ngx_voicegw_json_int(j, w[i].index);
-        ngx_voicegw_json_key(j, "status");
-        ngx_voicegw_json_cstr(j, ngx_voicegw_worker_states[w[i].state]);
-        ngx_voicegw_json_key(j, "cached_hash");
-        ngx_voicegw_json_hex(j, "", w[i].cached_hash);
-        ngx_voicegw_json_key(j, "last_used_at");
-        ngx_voicegw_json_time(j, w[i].last_used);
-        ngx_voicegw_json_key(j, "pool");
-        ngx_voicegw_json_cstr(j, (char *) w[i].pool->name);
-        ngx_voicegw_json_map_close(j);
-    }
-
-    ngx_voicegw_json_array_close(j);
+    ngx_voicegw_api_workers_json(j, &snap, 1);
 
     total = snap.hits + snap.misses;
 
@@ -533,27 +493,18 @@ ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_str_t                   s;
     ngx_uint_t                  i;
     ngx_voicegw_json_t         *j;
     ngx_voicegw_snapshot_t      snap;
     ngx_voicegw_entry_view_t   *e;
     ngx_voicegw_worker_view_t  *w;
 
-    if (ngx_voicegw_api_snapshot(r, ctx, &snap,
-                                 NGX_VOICEGW_SNAP_WORKERS
-                                 |NGX_VOICEGW_SNAP_QUEUE)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    j = ngx_voicegw_api_json(r);
+    j = ngx_voicegw_api_begin(r, ctx, &snap,
+                              NGX_VOICEGW_SNAP_WORKERS|NGX_VOICEGW_SNAP_QUEUE);
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_voicegw_json_map_open(j);
     ngx_voicegw_json_key(j, "queue_length");
     ngx_voicegw_json_int(j, snap.entries.nelts);
 
@@ -573,15 +524,7 @@ ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         ngx_voicegw_json_key(j, "eta_seconds");
         ngx_voicegw_json_fixed(j, e[i].eta, 1);
         ngx_voicegw_json_key(j, "session_id");
-
-        if (e[i].session_len) {
-            s.data = e[i].session;
-            s.len = e[i].session_len;
-            ngx_voicegw_json_str(j, &s);
-
-        } else {
-            ngx_voicegw_json_null(j);
-        }
+        ngx_voicegw_json_strn(j, e[i].session, e[i].session_len);
 
         ngx_voicegw_json_key(j, "enqueued_at");
         ngx_voicegw_json_time(j, e[i].enqueued);
@@ -608,15 +551,7 @@ ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         ngx_voicegw_json_key(j, "task_type");
         ngx_voicegw_json_str(j, &ngx_voicegw_task_names[w[i].task_type]);
         ngx_voicegw_json_key(j, "session_id");
-
-        if (w[i].session_len) {
-            s.data = w[i].session;
-            s.len = w[i].session_len;
-            ngx_voicegw_json_str(j, &s);
-
-        } else {
-            ngx_voicegw_json_null(j);
-        }
+        ngx_voicegw_json_strn(j, w[i].session, w[i].session_len);
 
         ngx_voicegw_json_key(j, "started_at");
         ngx_voicegw_json_time(j, w[i].busy_since);
@@ -680,7 +615,6 @@ ngx_voicegw_api_ticket(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                     url[NGX_VOICEGW_NAME_LEN];
     uint64_t                   id, now;
-    ngx_str_t                  s;
     ngx_uint_t                 found;
     ngx_array_t                entries;
     ngx_voicegw_json_t        *j;
@@ -759,15 +693,7 @@ ngx_voicegw_api_ticket(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_key(j, "task_type");
     ngx_voicegw_json_str(j, &ngx_voicegw_task_names[copy.task_type]);
     ngx_voicegw_json_key(j, "session_id");
-
-    if (copy.session_len) {
-        s.data = copy.session;
-        s.len = copy.session_len;
-        ngx_voicegw_json_str(j, &s);
-
-    } else {
-        ngx_voicegw_json_null(j);
-    }
+    ngx_voicegw_json_strn(j, copy.session, copy.session_len);
 
     ngx_voicegw_json_key(j, "enqueued_at");
     ngx_voicegw_json_time(j, copy.enqueued);

@@ -235,6 +235,20 @@ ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
 }
 
 
+/* a string, or null when it is empty */
+
+void
+ngx_voicegw_json_strn(ngx_voicegw_json_t *j, u_char *data, size_t len)
+{
+    if (len == 0) {
+        ngx_voicegw_json_null(j);
+        return;
+    }
+
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, data, len));
+}
+
+
 void
 ngx_voicegw_json_cstr(ngx_voicegw_json_t *j, const char *s)
 {

@@ -72,6 +72,7 @@ void ngx_voicegw_json_array_open(ngx_voicegw_json_t *j);
 void ngx_voicegw_json_array_close(ngx_voicegw_json_t *j);
 void ngx_voicegw_json_key(ngx_voicegw_json_t *j, const char *key);
 void ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s);
+void ngx_voicegw_json_strn(ngx_voicegw_json_t *j, u_char *data, size_t len);
 void ngx_voicegw_json_cstr(ngx_voicegw_json_t *j, const char *s);
 void ngx_voicegw_json_int(ngx_voicegw_json_t *j, int64_t n);
 void ngx_voicegw_json_double(ngx_voicegw_json_t *j, double d);
