@@ -8,6 +8,19 @@
 #
 #   health    GET /health (shared zone read + JSON) vs "return 200" of the
 #             same body, one nginx worker, wrk -t1 -c50
+#
+# The worker-pool benchmarks live in bench/pool.py (they need fake workers,
+# parked requests and several nginx processes); see its header:
+#
+#   grant     worker freed -> next parked request (other nginx process)
+#             connected, vs plain proxy_pass back-to-back     (p99 <= 10 ms)
+#   queue     GET /status and /api/queue with 1000 parked, vs "return 200" /
+#             a static file of the same size                 (>= 20k req/s)
+#   eta       GET /api/queue/{1000th ticket} vs /health        (ETA <= 1 ms)
+#   shm       zone bytes per parked ticket, 10,000 parked      (<= 2 KiB)
+#   steady    RSS of the nginx workers over 100,000 tasks
+#
+# "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
 set -euo pipefail
 
@@ -83,10 +96,29 @@ bench_health() {
         'BEGIN { printf "health: ratio voicegw/plain = %.3f\n", b / a }'
 }
 
-names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(health)
+pool_bench() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        DURATION="$DURATION" python3 "$ROOT/bench/pool.py" "$1"
+}
 
-echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), wrk ${DURATION}"
+bench_grant()  { pool_bench grant; }
+bench_queue()  { pool_bench queue; }
+bench_eta()    { pool_bench eta; }
+bench_shm()    { pool_bench shm; }
+bench_steady() { pool_bench steady; }
+
+all=(health grant queue eta shm steady)
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=("${all[@]}")
+for n in "${names[@]}"; do
+    case " ${all[*]} " in
+        *" $n "*) ;;
+        *) echo "unknown benchmark: $n (known: ${all[*]})" >&2; exit 2 ;;
+    esac
+done
+
+echo "bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), wrk ${DURATION}"
+echo "bench: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- ngx_voicegw_module 2>/dev/null || echo "+local changes"), module $MODULE, built $(date -u -r "$MODULE" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$MODULE" | cut -c1-16)"
 for n in "${names[@]}"; do
     "bench_$n"
 done
