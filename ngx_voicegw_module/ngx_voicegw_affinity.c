@@ -17,11 +17,12 @@
  * conversation is shorter than one block.
  *
  * A chain is not kept whole: only checkpoints at fixed block positions
- * (every block up to 32, then every 1.25x, plus the last block), so that a
- * queued ticket fits in well under 2 KiB of shared memory however long
- * the conversation.  Beyond 32 blocks (2 KiB of text) the matched length
- * is therefore rounded down to a checkpoint, which is plenty to tell the
- * workers apart.
+ * (every block up to 16, then every 1.25x, plus the last block).  A worker
+ * keeps up to 80 of them (conversations of many megabytes), a queued
+ * ticket its first 39 and its last (about 200 KB of text), so that a
+ * ticket fits in 1 KiB of shared memory however long the conversation.
+ * Beyond 16 blocks (1 KiB of text) the matched length is therefore
+ * rounded down to a checkpoint, which is plenty to tell workers apart.
  */
 
 

@@ -19,8 +19,11 @@
 #define NGX_VOICEGW_BLOCK_SIZE      64
 
 /* every block up to here is a checkpoint, then every 1.25x further */
-#define NGX_VOICEGW_CKPT_DENSE      32
+#define NGX_VOICEGW_CKPT_DENSE      16
 #define NGX_VOICEGW_CKPT_MAX        80
+
+/* a queued ticket keeps the first ones and the last: it stays < 1 KiB */
+#define NGX_VOICEGW_CKPT_TICKET     40
 
 
 typedef struct {

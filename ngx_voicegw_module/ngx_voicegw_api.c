@@ -543,8 +543,7 @@ ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_voicegw_json_t *j)
 {
     size_t        size;
-    ngx_int_t     rc;
-    ngx_chain_t  *out, *cl;
+    ngx_chain_t  *out;
 
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -557,6 +556,19 @@ ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
                       "voicegw: cannot build a JSON response");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return ngx_voicegw_api_send_chain(r, status, out, size);
+}
+
+
+/* a JSON body already built: headers, then the chain */
+
+ngx_int_t
+ngx_voicegw_api_send_chain(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chain_t *out, size_t size)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
 
     for (cl = out; cl->next; cl = cl->next) { /* void */ }
 

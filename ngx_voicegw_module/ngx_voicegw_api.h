@@ -67,6 +67,9 @@ ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_voicegw_json_t *j);
+ngx_int_t ngx_voicegw_api_send_chain(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_chain_t *out, size_t size);
+void ngx_voicegw_api_exit_process(ngx_voicegw_shm_t *shm);
 ngx_int_t ngx_voicegw_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...);
 ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);

@@ -6,6 +6,13 @@
  * /workers, /api/cache, /api/queue and /api/queue/{ticket_id} (GET and
  * DELETE).  Each takes a snapshot of the zone under its lock, then builds
  * the JSON without it: the lock is held for copies only.
+ *
+ * GET /api/queue lists every queued ticket: with a thousand it is a 160 KB
+ * answer that takes a millisecond to build.  Each process keeps its last
+ * answer and serves it again, byte for byte, while nothing in the queues
+ * or workers changed (a version counter in the zone) and for at most
+ * 100 ms, the resolution of its times.  Requests still sending an answer
+ * hold a reference to it.
  */
 
 
@@ -60,6 +67,17 @@ typedef struct {
 #define NGX_VOICEGW_SNAP_WORKERS  0x01
 #define NGX_VOICEGW_SNAP_QUEUE    0x02
 
+#define NGX_VOICEGW_QUEUE_REUSE   100
+
+
+typedef struct {
+    ngx_uint_t                   refs;
+    ngx_uint_t                   version;
+    ngx_msec_t                   made;
+    size_t                       len;
+    u_char                       data[1];
+} ngx_voicegw_answer_t;
+
 
 static ngx_int_t ngx_voicegw_api_status(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
@@ -86,6 +104,11 @@ static ngx_int_t ngx_voicegw_api_pool_queue_locked(ngx_http_request_t *r,
     ngx_voicegw_eta_state_t *st, ngx_array_t *entries, uint64_t now,
     uint64_t upto);
 static ngx_int_t ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id);
+static ngx_int_t ngx_voicegw_api_queue_build(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_api_answer_send(ngx_http_request_t *r,
+    ngx_voicegw_answer_t *a);
+static void ngx_voicegw_api_answer_unref(void *data);
 
 
 static const char  *ngx_voicegw_worker_states[] = {
@@ -493,11 +516,89 @@ ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
+    ngx_voicegw_answer_t  *a;
+
+    a = ctx->shm->queue_answer;
+
+    /* a plain read of the version: a change makes the next one rebuild */
+
+    if (a != NULL
+        && a->version == *(volatile ngx_uint_t *) &ctx->shm->sh->queue.version
+        && ngx_current_msec - a->made < NGX_VOICEGW_QUEUE_REUSE)
+    {
+        return ngx_voicegw_api_answer_send(r, a);
+    }
+
+    return ngx_voicegw_api_queue_build(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_answer_send(ngx_http_request_t *r, ngx_voicegw_answer_t *a)
+{
+    ngx_buf_t           *b;
+    ngx_chain_t         *out;
+    ngx_pool_cleanup_t  *cln;
+
+    b = ngx_calloc_buf(r->pool);
+    out = ngx_alloc_chain_link(r->pool);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (b == NULL || out == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->memory = 1;
+    b->pos = a->data;
+    b->last = a->data + a->len;
+
+    out->buf = b;
+    out->next = NULL;
+
+    a->refs++;
+    cln->handler = ngx_voicegw_api_answer_unref;
+    cln->data = a;
+
+    return ngx_voicegw_api_send_chain(r, NGX_HTTP_OK, out, a->len);
+}
+
+
+static void
+ngx_voicegw_api_answer_unref(void *data)
+{
+    ngx_voicegw_answer_t  *a = data;
+
+    if (--a->refs == 0) {
+        ngx_free(a);
+    }
+}
+
+
+void
+ngx_voicegw_api_exit_process(ngx_voicegw_shm_t *shm)
+{
+    if (shm->queue_answer != NULL) {
+        ngx_voicegw_api_answer_unref(shm->queue_answer);
+        shm->queue_answer = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_uint_t                  version;
+    ngx_chain_t                *out, *cl;
+    ngx_voicegw_answer_t       *a;
     ngx_uint_t                  i;
     ngx_voicegw_json_t         *j;
     ngx_voicegw_snapshot_t      snap;
     ngx_voicegw_entry_view_t   *e;
     ngx_voicegw_worker_view_t  *w;
+
+    version = *(volatile ngx_uint_t *) &ctx->shm->sh->queue.version;
 
     j = ngx_voicegw_api_begin(r, ctx, &snap,
                               NGX_VOICEGW_SNAP_WORKERS|NGX_VOICEGW_SNAP_QUEUE);
@@ -567,7 +668,36 @@ ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_array_close(j);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    out = ngx_voicegw_json_finish(j, &size);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* keep it, in one piece, for the next requests of this process */
+
+    a = ngx_alloc(sizeof(ngx_voicegw_answer_t) + size, r->connection->log);
+    if (a == NULL) {
+        return ngx_voicegw_api_send_chain(r, NGX_HTTP_OK, out, size);
+    }
+
+    a->refs = 1;
+    a->version = version;
+    a->made = ngx_current_msec;
+    a->len = size;
+
+    p = a->data;
+
+    for (cl = out; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    if (ctx->shm->queue_answer != NULL) {
+        ngx_voicegw_api_answer_unref(ctx->shm->queue_answer);
+    }
+
+    ctx->shm->queue_answer = a;
+
+    return ngx_voicegw_api_answer_send(r, a);
 }
 
 

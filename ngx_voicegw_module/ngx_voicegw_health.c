@@ -481,6 +481,10 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
 
     old = w->health;
 
+    if (old != state) {
+        ngx_voicegw_queue_changed(shm);
+    }
+
     w->health = state;
     w->checked_at = now;
     w->probe = 0;

@@ -342,6 +342,10 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    if (vmcf->shm_zone != NULL) {
+        ngx_voicegw_api_exit_process(ngx_voicegw_shm_get(vmcf));
+    }
+
     if (vmcf->store != NULL) {
         ngx_voicegw_store_exit_process(vmcf->store);
     }

@@ -280,6 +280,8 @@ ngx_voicegw_pool_update(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_sh_t *pool,
 
     ngx_slab_free_locked(shm->shpool, old);
 
+    ngx_voicegw_queue_changed(shm);
+
     return NGX_OK;
 }
 
@@ -350,6 +352,8 @@ ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
     ngx_queue_insert_tail(&pool->queue, &t->link);
     pool->queued++;
 
+    ngx_voicegw_queue_changed(shm);
+
     return NGX_AGAIN;
 }
 
@@ -364,6 +368,10 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
     ngx_voicegw_ticket_t   *t;
 
     nckpt = req->affinity ? req->affinity->nckpt : 0;
+
+    if (nckpt > NGX_VOICEGW_CKPT_TICKET) {
+        nckpt = NGX_VOICEGW_CKPT_TICKET;
+    }
 
     size = sizeof(ngx_voicegw_ticket_t)
            + (nckpt ? nckpt - 1 : 0) * sizeof(ngx_voicegw_ckpt_t);
@@ -413,8 +421,14 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
         t->key = req->affinity->key;
         t->nblocks = req->affinity->nblocks;
         t->nckpt = nckpt;
-        ngx_memcpy(t->ckpt, req->affinity->ckpt,
-                   nckpt * sizeof(ngx_voicegw_ckpt_t));
+
+        if (nckpt) {
+            /* the first ones, and always the last */
+            ngx_memcpy(t->ckpt, req->affinity->ckpt,
+                       (nckpt - 1) * sizeof(ngx_voicegw_ckpt_t));
+            t->ckpt[nckpt - 1] =
+                               req->affinity->ckpt[req->affinity->nckpt - 1];
+        }
     }
 
     ngx_rbtree_insert(&shm->sh->queue.tickets, &t->node);
@@ -597,6 +611,8 @@ ngx_voicegw_worker_assign(ngx_voicegw_shm_t *shm,
 
     ngx_queue_insert_tail(&shm->sh->queue.active, &t->link);
     shm->sh->queue.nactive++;
+
+    ngx_voicegw_queue_changed(shm);
 }
 
 
@@ -729,6 +745,8 @@ static void
 ngx_voicegw_ticket_finish(ngx_voicegw_shm_t *shm, ngx_voicegw_ticket_t *t,
     ngx_uint_t state)
 {
+    ngx_voicegw_queue_changed(shm);
+
     t->state = state;
     t->finished = ngx_voicegw_now_msec();
     t->owner_data = NULL;

@@ -137,7 +137,13 @@ typedef struct {
     ngx_queue_t                  done;        /* finished, oldest first */
     ngx_uint_t                   nactive;
     ngx_uint_t                   ndone;
+
+    /* bumped by every change of a queue or a worker */
+    ngx_uint_t                   version;
 } ngx_voicegw_queue_sh_t;
+
+
+#define ngx_voicegw_queue_changed(shm)  (shm)->sh->queue.version++
 
 
 /* what a request asks for when it wants a worker */

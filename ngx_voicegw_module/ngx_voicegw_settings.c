@@ -150,6 +150,10 @@ ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
         }
     }
 
+    /* the ETA and the apps may change what the API shows */
+
+    shm->sh->queue.version++;
+
     /* drop the group, then take the committed rows */
 
     for (i = 0, n = 0; i < t->n; i++) {

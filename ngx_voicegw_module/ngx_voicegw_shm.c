@@ -157,6 +157,9 @@ ngx_voicegw_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(shpool->log_ctx, " in voicegw_zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    /* a full zone is handled (finished tickets go first) and logged by us */
+    shpool->log_nomem = 0;
+
     shm->sh->magic = NGX_VOICEGW_SHM_MAGIC;
     shm->sh->layout = NGX_VOICEGW_SHM_LAYOUT;
     shm->sh->size = shm_zone->shm.size;

@@ -62,6 +62,9 @@ struct ngx_voicegw_shm_s {
     /* health checks under way and planned */
     ngx_queue_t                  fetches;
     ngx_queue_t                  rechecks;
+
+    /* the last answer of GET /api/queue, reused for 100 ms */
+    void                        *queue_answer;
 };
 
 
