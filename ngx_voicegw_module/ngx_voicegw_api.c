@@ -35,6 +35,7 @@ static ngx_int_t ngx_voicegw_api_not_allowed(ngx_http_request_t *r,
     ngx_uint_t allowed);
 static ngx_int_t ngx_voicegw_api_read_body(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
+static void ngx_voicegw_api_body_complete(ngx_http_request_t *r);
 static void ngx_voicegw_api_body_read_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_voicegw_api_body_error(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -321,10 +322,28 @@ ngx_voicegw_api_read_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 #endif
        )
     {
+        /*
+         * nginx calls the post handler from inside the read, and still
+         * touches the request after it: the post handler here only marks
+         * the body complete, and the read handler goes on from there.
+         */
+
+        r->request_body->post_handler = ngx_voicegw_api_body_complete;
         r->read_event_handler = ngx_voicegw_api_body_read_handler;
     }
 
     return NGX_DONE;
+}
+
+
+static void
+ngx_voicegw_api_body_complete(ngx_http_request_t *r)
+{
+    ngx_voicegw_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_module);
+
+    ctx->body_complete = 1;
 }
 
 
@@ -343,12 +362,16 @@ ngx_voicegw_api_body_read_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (!ctx->body_read
-        && r->request_length - ctx->header_length
-           > (off_t) (2 * ctx->vlcf->api_body_limit
-                      + NGX_VOICEGW_API_LIMIT_SLACK))
+    if (ctx->body_complete) {
+        ngx_voicegw_api_body_handler(r);
+        return;
+    }
+
+    if (r->request_length - ctx->header_length
+        > (off_t) (2 * ctx->vlcf->api_body_limit
+                   + NGX_VOICEGW_API_LIMIT_SLACK))
     {
-            /* the rest of the body is read and dropped after the answer */
+        /* the rest of the body is read and dropped after the answer */
 
         r->lingering_close = 1;
 

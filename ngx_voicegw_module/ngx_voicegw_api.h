@@ -56,6 +56,7 @@ struct ngx_voicegw_api_ctx_s {
     void                        *data;
     unsigned                     waiting:1;
     unsigned                     body_read:1;
+    unsigned                     body_complete:1;
 };
 
 
