@@ -22,6 +22,7 @@
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_auth.h"
 
 
 #define NGX_VOICEGW_API_LIMIT_SLACK  4096
@@ -31,6 +32,8 @@ static ngx_voicegw_api_route_t *ngx_voicegw_api_route(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_uint_t *allowed);
 static ngx_uint_t ngx_voicegw_api_match(ngx_str_t *pattern, ngx_str_t *uri,
     ngx_str_t *params, ngx_uint_t *nparams);
+static ngx_int_t ngx_voicegw_api_refuse(ngx_http_request_t *r,
+    ngx_int_t status);
 static ngx_int_t ngx_voicegw_api_not_allowed(ngx_http_request_t *r,
     ngx_uint_t allowed);
 static ngx_int_t ngx_voicegw_api_read_body(ngx_http_request_t *r,
@@ -49,6 +52,8 @@ static void ngx_voicegw_api_resume_handler(ngx_http_request_t *r);
 static ngx_voicegw_api_route_t  *ngx_voicegw_api_tables[] = {
     ngx_voicegw_api_service_routes,
     ngx_voicegw_api_pool_routes,
+    ngx_voicegw_api_v1_routes,
+    ngx_voicegw_api_report_routes,
     NULL
 };
 
@@ -103,6 +108,13 @@ ngx_voicegw_api_handler(ngx_http_request_t *r)
     }
 
     ctx->route = route;
+
+    rc = ngx_voicegw_auth_check(r, ctx->vmcf, route->method != NGX_HTTP_GET,
+                                &ctx->actor);
+
+    if (rc != NGX_OK) {
+        return ngx_voicegw_api_refuse(r, rc);
+    }
 
     if (route->flags & NGX_VOICEGW_API_BODY) {
         return ngx_voicegw_api_read_body(r, ctx);
@@ -232,6 +244,40 @@ ngx_voicegw_api_match(ngx_str_t *pattern, ngx_str_t *uri, ngx_str_t *params,
     }
 
     return (u == ue);
+}
+
+
+/* 401 or 403 from the auth check */
+
+static ngx_int_t
+ngx_voicegw_api_refuse(ngx_http_request_t *r, ngx_int_t status)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (status == NGX_HTTP_FORBIDDEN) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "this token does not have the scope "
+                                     "this endpoint needs");
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer");
+
+    return ngx_voicegw_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                 "a valid \"Authorization: Bearer\" token is "
+                                 "required");
 }
 
 

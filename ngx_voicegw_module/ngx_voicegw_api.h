@@ -48,6 +48,7 @@ struct ngx_voicegw_api_ctx_s {
     ngx_voicegw_shm_t           *shm;
 
     ngx_voicegw_json_value_t    *body;
+    ngx_str_t                    actor;       /* key name or address */
     off_t                        header_length;
 
     /* a store op runs; resume() answers once it is done */
@@ -62,6 +63,8 @@ struct ngx_voicegw_api_ctx_s {
 
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_v1_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_report_routes[];
 
 
 ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);

@@ -20,8 +20,6 @@
 
 
 static ngx_int_t ngx_voicegw_conf_id(ngx_str_t *id, size_t max);
-static ngx_int_t ngx_voicegw_param(ngx_str_t *arg, const char *name,
-    ngx_str_t *value);
 
 
 /* the original gateway's four apps, in its order */
@@ -148,21 +146,21 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_param(&value[i], "name", &v) == NGX_OK
+        if (ngx_voicegw_conf_param(&value[i], "name", &v) == NGX_OK
             && v.len)
         {
             app->name = v;
             continue;
         }
 
-        if (ngx_voicegw_param(&value[i], "route", &v) == NGX_OK
+        if (ngx_voicegw_conf_param(&value[i], "route", &v) == NGX_OK
             && v.len && v.data[0] == '/')
         {
             app->route = v;
             continue;
         }
 
-        if (ngx_voicegw_param(&value[i], "enabled", &v) == NGX_OK) {
+        if (ngx_voicegw_conf_param(&value[i], "enabled", &v) == NGX_OK) {
             if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
                 app->enabled = 1;
                 continue;
@@ -309,12 +307,12 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_param(&value[i], "name", &v) == NGX_OK) {
+        if (ngx_voicegw_conf_param(&value[i], "name", &v) == NGX_OK) {
             p->name = v;
             continue;
         }
 
-        if (ngx_voicegw_param(&value[i], "system_prompt", &v) == NGX_OK) {
+        if (ngx_voicegw_conf_param(&value[i], "system_prompt", &v) == NGX_OK) {
             p->system_prompt = v;
             continue;
         }
@@ -386,28 +384,6 @@ ngx_voicegw_conf_id(ngx_str_t *id, size_t max)
             return NGX_ERROR;
         }
     }
-
-    return NGX_OK;
-}
-
-
-/* "name=value": NGX_OK with the value when arg starts with "name=" */
-
-static ngx_int_t
-ngx_voicegw_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
-{
-    size_t  len;
-
-    len = ngx_strlen(name);
-
-    if (arg->len <= len || arg->data[len] != '='
-        || ngx_strncmp(arg->data, name, len) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    value->data = arg->data + len + 1;
-    value->len = arg->len - len - 1;
 
     return NGX_OK;
 }

@@ -24,8 +24,13 @@
 #include "ngx_voicegw_eta.h"
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_apps.h"
+#include "ngx_voicegw_entities.h"
+#include "ngx_voicegw_secret.h"
+#include "ngx_voicegw_auth.h"
 
 
+static char *ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
 static char *ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_voicegw_create_loc_conf(ngx_conf_t *cf);
@@ -85,6 +90,55 @@ static ngx_command_t  ngx_voicegw_commands[] = {
     { ngx_string("voicegw_preset"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_voicegw_preset_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_provider_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_model"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_voicegw_model_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_stack"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_voicegw_stack_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_project"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_project_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_voicegw_secret_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_voicegw_api_key_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_api_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_voicegw_api_auth,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -167,10 +221,16 @@ ngx_voicegw_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&vmcf->tasks, cf->pool, 8,
                           sizeof(ngx_voicegw_task_conf_t *))
            != NGX_OK
-        || ngx_voicegw_apps_conf_init(cf, vmcf) != NGX_OK)
+        || ngx_array_init(&vmcf->api_keys, cf->pool, 2,
+                          sizeof(ngx_voicegw_api_key_t))
+           != NGX_OK
+        || ngx_voicegw_apps_conf_init(cf, vmcf) != NGX_OK
+        || ngx_voicegw_entities_conf_init(cf, vmcf) != NGX_OK)
     {
         return NULL;
     }
+
+    vmcf->api_auth_all = NGX_CONF_UNSET;
 
     return vmcf;
 }
@@ -192,8 +252,14 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_voicegw_apps_init_main_conf(cf, vmcf) != NGX_OK) {
+    if (ngx_voicegw_apps_init_main_conf(cf, vmcf) != NGX_OK
+        || ngx_voicegw_entities_check(cf, vmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
+    }
+
+    if (vmcf->api_auth_all == NGX_CONF_UNSET) {
+        vmcf->api_auth_all = 0;
     }
 
     return NGX_CONF_OK;
@@ -264,6 +330,40 @@ ngx_voicegw_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     loc->clcf = clcf;
     loc->file = cf->conf_file->file.name;
     loc->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* voicegw_api_auth writes|all; */
+
+static char *
+ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (vmcf->api_auth_all != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 6 && ngx_strncmp(value[1].data, "writes", 6) == 0) {
+        vmcf->api_auth_all = 0;
+
+    } else if (value[1].len == 3
+               && ngx_strncmp(value[1].data, "all", 3) == 0)
+    {
+        vmcf->api_auth_all = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": use writes or "
+                           "all", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -349,4 +449,26 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
     if (vmcf->store != NULL) {
         ngx_voicegw_store_exit_process(vmcf->store);
     }
+}
+
+
+/* "name=value": NGX_OK with the value when arg starts with "name=" */
+
+ngx_int_t
+ngx_voicegw_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len <= len || arg->data[len] != '='
+        || ngx_strncmp(arg->data, name, len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = arg->data + len + 1;
+    value->len = arg->len - len - 1;
+
+    return NGX_OK;
 }

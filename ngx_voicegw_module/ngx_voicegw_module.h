@@ -69,6 +69,19 @@ typedef struct {
     ngx_array_t                  apps;
     ngx_array_t                  frontend_defaults;
     ngx_array_t                  presets;
+
+    /* VoiceGateway entities of nginx.conf (ngx_voicegw_entities.c) */
+    ngx_array_t                  providers;
+    ngx_array_t                  models;
+    ngx_array_t                  stacks;
+    ngx_array_t                  projects;
+
+    /* the key of provider keys (ngx_voicegw_secret.c) */
+    u_char                      *secret;
+
+    /* bearer tokens (ngx_voicegw_auth.c) */
+    ngx_array_t                  api_keys;
+    ngx_flag_t                   api_auth_all;
 } ngx_voicegw_main_conf_t;
 
 
@@ -79,6 +92,10 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_voicegw_module;
+
+
+ngx_int_t ngx_voicegw_conf_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *value);
 
 
 #endif /* _NGX_VOICEGW_MODULE_H_INCLUDED_ */

@@ -70,6 +70,138 @@ static const char  *ngx_voicegw_store_migrations[] = {
     "              DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
     ") WITHOUT ROWID;",
 
+    /*
+     * 1 -> 2: the VoiceGateway entities managed through the API, their
+     * audit trail, and request accounting: the raw request log and the
+     * daily rollups that reports read, kept up to date by a trigger, so
+     * that whatever inserts into "requests" is accounted.  Latencies are
+     * rolled up as histograms with buckets 2 % wide (bucket b holds
+     * 1.02^b <= ms < 1.02^(b+1)), so percentiles are within 2 %.
+     */
+
+    "CREATE TABLE providers ("
+    "  id              TEXT PRIMARY KEY,"
+    "  type            TEXT NOT NULL,"
+    "  api_key_enc     TEXT NOT NULL DEFAULT '',"
+    "  api_key_masked  TEXT NOT NULL DEFAULT '',"
+    "  base_url        TEXT,"
+    "  created_at      TEXT NOT NULL,"
+    "  updated_at      TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE models ("
+    "  id                 TEXT PRIMARY KEY,"
+    "  provider_id        TEXT NOT NULL,"
+    "  model_name         TEXT NOT NULL,"
+    "  modality           TEXT NOT NULL,"
+    "  display_name       TEXT,"
+    "  default_language   TEXT,"
+    "  default_voice      TEXT,"
+    "  price_per_minute   REAL,"
+    "  price_per_1k_input_tokens   REAL,"
+    "  price_per_1k_output_tokens  REAL,"
+    "  price_per_character         REAL,"
+    "  created_at         TEXT NOT NULL,"
+    "  updated_at         TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX models_provider ON models (provider_id);"
+
+    "CREATE TABLE projects ("
+    "  id              TEXT PRIMARY KEY,"
+    "  name            TEXT NOT NULL,"
+    "  description     TEXT NOT NULL DEFAULT '',"
+    "  daily_budget    REAL NOT NULL DEFAULT 0,"
+    "  budget_action   TEXT NOT NULL DEFAULT 'warn',"
+    "  default_stack   TEXT,"
+    "  tags            TEXT NOT NULL DEFAULT '[]',"
+    "  accent          TEXT,"
+    "  created_at      TEXT NOT NULL,"
+    "  updated_at      TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE audit_log ("
+    "  id           INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  timestamp    TEXT NOT NULL,"
+    "  entity_type  TEXT NOT NULL,"
+    "  entity_id    TEXT NOT NULL,"
+    "  action       TEXT NOT NULL,"
+    "  changes      TEXT,"
+    "  source       TEXT NOT NULL,"
+    "  actor        TEXT"
+    ");"
+    "CREATE INDEX audit_entity ON audit_log (entity_type, entity_id);"
+
+    "CREATE TABLE requests ("
+    "  id                INTEGER PRIMARY KEY,"
+    "  ts                INTEGER NOT NULL,"
+    "  project           TEXT NOT NULL DEFAULT 'default',"
+    "  modality          TEXT NOT NULL,"
+    "  model_id          TEXT NOT NULL,"
+    "  provider          TEXT NOT NULL,"
+    "  input_units       REAL NOT NULL DEFAULT 0,"
+    "  output_units      REAL NOT NULL DEFAULT 0,"
+    "  cost_usd          REAL NOT NULL DEFAULT 0,"
+    "  ttfb_ms           REAL,"
+    "  total_latency_ms  REAL,"
+    "  status            TEXT NOT NULL DEFAULT 'success',"
+    "  http_status       INTEGER"
+    ");"
+    "CREATE INDEX requests_ts ON requests (ts);"
+
+    "CREATE TABLE daily ("
+    "  day          TEXT NOT NULL,"
+    "  project      TEXT NOT NULL,"
+    "  provider     TEXT NOT NULL,"
+    "  model_id     TEXT NOT NULL,"
+    "  modality     TEXT NOT NULL,"
+    "  requests     INTEGER NOT NULL,"
+    "  cost_usd     REAL NOT NULL,"
+    "  ttfb_sum     REAL NOT NULL,"
+    "  ttfb_n       INTEGER NOT NULL,"
+    "  latency_sum  REAL NOT NULL,"
+    "  latency_n    INTEGER NOT NULL,"
+    "  PRIMARY KEY (day, project, provider, model_id, modality)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE daily_latency ("
+    "  day       TEXT NOT NULL,"
+    "  project   TEXT NOT NULL,"
+    "  model_id  TEXT NOT NULL,"
+    "  kind      TEXT NOT NULL,"
+    "  bucket    INTEGER NOT NULL,"
+    "  n         INTEGER NOT NULL,"
+    "  PRIMARY KEY (day, project, model_id, kind, bucket)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TRIGGER requests_rollup AFTER INSERT ON requests BEGIN"
+    "  INSERT INTO daily VALUES ("
+    "    strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch'),"
+    "    NEW.project, NEW.provider, NEW.model_id, NEW.modality, 1,"
+    "    NEW.cost_usd, coalesce(NEW.ttfb_ms, 0),"
+    "    NEW.ttfb_ms IS NOT NULL, coalesce(NEW.total_latency_ms, 0),"
+    "    NEW.total_latency_ms IS NOT NULL)"
+    "  ON CONFLICT DO UPDATE SET"
+    "    requests = requests + 1,"
+    "    cost_usd = cost_usd + excluded.cost_usd,"
+    "    ttfb_sum = ttfb_sum + excluded.ttfb_sum,"
+    "    ttfb_n = ttfb_n + excluded.ttfb_n,"
+    "    latency_sum = latency_sum + excluded.latency_sum,"
+    "    latency_n = latency_n + excluded.latency_n;"
+    "  INSERT INTO daily_latency"
+    "    SELECT strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch'),"
+    "      NEW.project, NEW.model_id, 'ttfb',"
+    "      CAST(floor(ln(max(NEW.ttfb_ms, 0.001)) / ln(1.02)) AS INTEGER),"
+    "      1 WHERE NEW.ttfb_ms IS NOT NULL"
+    "  ON CONFLICT DO UPDATE SET n = n + 1;"
+    "  INSERT INTO daily_latency"
+    "    SELECT strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch'),"
+    "      NEW.project, NEW.model_id, 'total',"
+    "      CAST(floor(ln(max(NEW.total_latency_ms, 0.001)) / ln(1.02))"
+    "           AS INTEGER),"
+    "      1 WHERE NEW.total_latency_ms IS NOT NULL"
+    "  ON CONFLICT DO UPDATE SET n = n + 1;"
+    "END;",
+
     NULL
 };
 
@@ -958,4 +1090,410 @@ ngx_voicegw_store_error(sqlite3 *db, const char *what, u_char *err,
     size_t len)
 {
     ngx_snprintf(err, len, "%s: %s%Z", what, sqlite3_errmsg(db));
+}
+
+
+/* -- batches of statements ---------------------------------------------------- */
+
+ngx_voicegw_sql_stmt_t *
+ngx_voicegw_sql_add(ngx_voicegw_sql_batch_t *b, const char *sql,
+    ngx_uint_t expect)
+{
+    ngx_voicegw_sql_stmt_t  *st;
+
+    if (b->nstmts == NGX_VOICEGW_SQL_STMTS) {
+        return NULL;
+    }
+
+    st = &b->stmt[b->nstmts++];
+    ngx_memzero(st, sizeof(ngx_voicegw_sql_stmt_t));
+
+    st->sql = sql;
+    st->expect = expect;
+
+    return st;
+}
+
+
+/*
+ * The next parameter.  Too many of them is a programming error: the last
+ * slot is reused, and the statement is made to fail when it runs.
+ */
+
+static ngx_voicegw_sql_value_t *
+ngx_voicegw_sql_param(ngx_voicegw_sql_stmt_t *st)
+{
+    if (st->nparams == NGX_VOICEGW_SQL_PARAMS) {
+        st->sql = "SELECT RAISE(ABORT, 'too many parameters')";
+        return &st->param[NGX_VOICEGW_SQL_PARAMS - 1];
+    }
+
+    return &st->param[st->nparams++];
+}
+
+
+void
+ngx_voicegw_sql_text(ngx_voicegw_sql_stmt_t *st, ngx_str_t *s)
+{
+    ngx_voicegw_sql_value_t  *v;
+
+    v = ngx_voicegw_sql_param(st);
+
+    if (s == NULL || s->data == NULL) {
+        v->type = NGX_VOICEGW_SQL_NULL;
+        return;
+    }
+
+    v->type = NGX_VOICEGW_SQL_TEXT;
+    v->s = *s;
+}
+
+
+void
+ngx_voicegw_sql_ctext(ngx_voicegw_sql_stmt_t *st, const char *s)
+{
+    ngx_voicegw_sql_value_t  *v;
+
+    v = ngx_voicegw_sql_param(st);
+    v->type = NGX_VOICEGW_SQL_TEXT;
+    v->s.data = (u_char *) s;
+    v->s.len = ngx_strlen(s);
+}
+
+
+void
+ngx_voicegw_sql_real(ngx_voicegw_sql_stmt_t *st, double d)
+{
+    ngx_voicegw_sql_value_t  *v;
+
+    v = ngx_voicegw_sql_param(st);
+    v->type = NGX_VOICEGW_SQL_REAL;
+    v->d = d;
+}
+
+
+void
+ngx_voicegw_sql_int(ngx_voicegw_sql_stmt_t *st, int64_t i)
+{
+    ngx_voicegw_sql_value_t  *v;
+
+    v = ngx_voicegw_sql_param(st);
+    v->type = NGX_VOICEGW_SQL_INT;
+    v->i = i;
+}
+
+
+void
+ngx_voicegw_sql_null(ngx_voicegw_sql_stmt_t *st)
+{
+    ngx_voicegw_sql_param(st)->type = NGX_VOICEGW_SQL_NULL;
+}
+
+
+/* the thread's side: append to a statement's result buffer */
+
+static ngx_int_t
+ngx_voicegw_sql_append(ngx_voicegw_sql_stmt_t *st, const void *data,
+    size_t len)
+{
+    size_t   cap;
+    u_char  *buf;
+
+    if (st->len + len > st->cap) {
+        cap = ngx_max(st->cap * 2, st->len + len + 1024);
+
+        buf = realloc(st->buf, cap);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->buf = buf;
+        st->cap = cap;
+    }
+
+    ngx_memcpy(st->buf + st->len, data, len);
+    st->len += len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_sql_row(ngx_voicegw_sql_stmt_t *st, sqlite3_stmt *stmt)
+{
+    int       i, n, type;
+    u_char    t;
+    double    d;
+    int64_t   v;
+    uint32_t  len;
+
+    n = sqlite3_column_count(stmt);
+    st->ncols = n;
+
+    for (i = 0; i < n; i++) {
+        type = sqlite3_column_type(stmt, i);
+
+        switch (type) {
+
+        case SQLITE_INTEGER:
+            t = NGX_VOICEGW_SQL_INT;
+            v = sqlite3_column_int64(stmt, i);
+
+            if (ngx_voicegw_sql_append(st, &t, 1) != NGX_OK
+                || ngx_voicegw_sql_append(st, &v, sizeof(v)) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        case SQLITE_FLOAT:
+            t = NGX_VOICEGW_SQL_REAL;
+            d = sqlite3_column_double(stmt, i);
+
+            if (ngx_voicegw_sql_append(st, &t, 1) != NGX_OK
+                || ngx_voicegw_sql_append(st, &d, sizeof(d)) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        case SQLITE_NULL:
+            t = NGX_VOICEGW_SQL_NULL;
+
+            if (ngx_voicegw_sql_append(st, &t, 1) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        default:
+            t = NGX_VOICEGW_SQL_TEXT;
+            len = sqlite3_column_bytes(stmt, i);
+
+            if (ngx_voicegw_sql_append(st, &t, 1) != NGX_OK
+                || ngx_voicegw_sql_append(st, &len, sizeof(len)) != NGX_OK
+                || ngx_voicegw_sql_append(st, sqlite3_column_text(stmt, i),
+                                          len)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    st->nrows++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs the batch of op->data (ngx_voicegw_sql_batch_t) in a thread: NGX_OK;
+ * NGX_DECLINED when a statement's expectation failed or a constraint was
+ * violated (b->failed says which, b->sqlite_rc why); NGX_ERROR otherwise.
+ */
+
+ngx_int_t
+ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
+{
+    ngx_voicegw_sql_batch_t  *b = op->data;
+
+    int                       rc;
+    ngx_int_t                 result;
+    ngx_uint_t                i, k;
+    sqlite3_stmt             *stmt;
+    ngx_voicegw_sql_stmt_t   *st;
+    ngx_voicegw_sql_value_t  *v;
+
+    b->failed = -1;
+    stmt = NULL;
+    result = NGX_ERROR;
+
+    if (b->write
+        && ngx_voicegw_store_exec(db, "BEGIN IMMEDIATE", op->err,
+                                  sizeof(op->err))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < b->nstmts; i++) {
+        st = &b->stmt[i];
+
+        if (sqlite3_prepare_v2(db, st->sql, -1, &stmt, NULL) != SQLITE_OK) {
+            goto failed;
+        }
+
+        for (k = 0; k < st->nparams; k++) {
+            v = &st->param[k];
+
+            switch (v->type) {
+            case NGX_VOICEGW_SQL_INT:
+                rc = sqlite3_bind_int64(stmt, k + 1, v->i);
+                break;
+            case NGX_VOICEGW_SQL_REAL:
+                rc = sqlite3_bind_double(stmt, k + 1, v->d);
+                break;
+            case NGX_VOICEGW_SQL_TEXT:
+                rc = sqlite3_bind_text(stmt, k + 1, (char *) v->s.data,
+                                       (int) v->s.len, SQLITE_STATIC);
+                break;
+            default:
+                rc = sqlite3_bind_null(stmt, k + 1);
+            }
+
+            if (rc != SQLITE_OK) {
+                goto failed;
+            }
+        }
+
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (ngx_voicegw_sql_row(st, stmt) != NGX_OK) {
+                ngx_snprintf(op->err, sizeof(op->err), "out of memory%Z");
+                sqlite3_finalize(stmt);
+                stmt = NULL;
+                goto rollback;
+            }
+        }
+
+        if (rc != SQLITE_DONE) {
+            b->sqlite_rc = rc;
+
+            if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+                b->failed = i;
+                result = NGX_DECLINED;
+            }
+
+            goto failed;
+        }
+
+        st->changes = sqlite3_changes(db);
+
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+
+        if ((st->expect == NGX_VOICEGW_SQL_ROW && st->nrows == 0)
+            || (st->expect == NGX_VOICEGW_SQL_NO_ROW && st->nrows)
+            || (st->expect == NGX_VOICEGW_SQL_CHANGED && st->changes == 0))
+        {
+            b->failed = i;
+            result = NGX_DECLINED;
+            goto rollback;
+        }
+    }
+
+    if (b->write
+        && ngx_voicegw_store_exec(db, "COMMIT", op->err, sizeof(op->err))
+           != NGX_OK)
+    {
+        goto rollback;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_voicegw_store_error(db, "statement", op->err, sizeof(op->err));
+
+    if (stmt != NULL) {
+        sqlite3_finalize(stmt);
+    }
+
+rollback:
+
+    if (b->write) {
+        (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+
+    return result;
+}
+
+
+/* back on the event loop: the rows into the pool, the buffers freed */
+
+ngx_int_t
+ngx_voicegw_sql_collect(ngx_pool_t *pool, ngx_voicegw_sql_batch_t *b)
+{
+    u_char                   *p, *last;
+    uint32_t                  len;
+    ngx_uint_t                i, n;
+    ngx_voicegw_sql_stmt_t   *st;
+    ngx_voicegw_sql_value_t  *v;
+
+    for (i = 0; i < b->nstmts; i++) {
+        st = &b->stmt[i];
+
+        if (st->nrows == 0) {
+            continue;
+        }
+
+        st->rows = ngx_pcalloc(pool, st->nrows * st->ncols
+                                     * sizeof(ngx_voicegw_sql_value_t));
+        if (st->rows == NULL) {
+            ngx_voicegw_sql_free(b);
+            return NGX_ERROR;
+        }
+
+        p = st->buf;
+        last = st->buf + st->len;
+
+        for (n = 0; n < st->nrows * st->ncols && p < last; n++) {
+            v = &st->rows[n];
+            v->type = *p++;
+
+            switch (v->type) {
+
+            case NGX_VOICEGW_SQL_INT:
+                ngx_memcpy(&v->i, p, sizeof(int64_t));
+                v->d = (double) v->i;
+                p += sizeof(int64_t);
+                break;
+
+            case NGX_VOICEGW_SQL_REAL:
+                ngx_memcpy(&v->d, p, sizeof(double));
+                v->i = (int64_t) v->d;
+                p += sizeof(double);
+                break;
+
+            case NGX_VOICEGW_SQL_TEXT:
+                ngx_memcpy(&len, p, sizeof(uint32_t));
+                p += sizeof(uint32_t);
+
+                v->s.data = ngx_pnalloc(pool, len + 1);
+                if (v->s.data == NULL) {
+                    ngx_voicegw_sql_free(b);
+                    return NGX_ERROR;
+                }
+
+                ngx_memcpy(v->s.data, p, len);
+                v->s.data[len] = '\0';
+                v->s.len = len;
+                p += len;
+                break;
+
+            default:
+                break;
+            }
+        }
+    }
+
+    ngx_voicegw_sql_free(b);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_voicegw_sql_free(ngx_voicegw_sql_batch_t *b)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < b->nstmts; i++) {
+        free(b->stmt[i].buf);
+        b->stmt[i].buf = NULL;
+        b->stmt[i].len = 0;
+        b->stmt[i].cap = 0;
+    }
 }

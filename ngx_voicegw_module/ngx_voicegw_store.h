@@ -17,7 +17,7 @@
 #include <sqlite3.h>
 
 
-#define NGX_VOICEGW_STORE_SCHEMA       1
+#define NGX_VOICEGW_STORE_SCHEMA       2
 
 #define NGX_VOICEGW_SETTING_KEY_LEN    64
 #define NGX_VOICEGW_SETTING_VALUE_LEN  256
@@ -78,6 +78,65 @@ typedef struct {
 } ngx_voicegw_store_settings_t;
 
 
+/*
+ * A batch of statements run by one op, in one transaction when it writes.
+ * Parameters point into the request's memory (the request is blocked
+ * while the op runs); result rows come back as values in the request's
+ * pool.  A statement may demand a result ("expect"): when it is not met
+ * the batch stops, rolls back, and reports which statement it was.
+ */
+
+#define NGX_VOICEGW_SQL_NULL       0
+#define NGX_VOICEGW_SQL_INT        1
+#define NGX_VOICEGW_SQL_REAL       2
+#define NGX_VOICEGW_SQL_TEXT       3
+
+#define NGX_VOICEGW_SQL_ANY        0
+#define NGX_VOICEGW_SQL_ROW        1      /* at least one row */
+#define NGX_VOICEGW_SQL_NO_ROW     2      /* no row */
+#define NGX_VOICEGW_SQL_CHANGED    3      /* changed at least one row */
+
+#define NGX_VOICEGW_SQL_PARAMS     24
+#define NGX_VOICEGW_SQL_STMTS      12
+
+
+typedef struct {
+    ngx_uint_t                   type;
+    int64_t                      i;
+    double                       d;
+    ngx_str_t                    s;
+} ngx_voicegw_sql_value_t;
+
+
+typedef struct {
+    const char                  *sql;
+    ngx_uint_t                   expect;
+    ngx_uint_t                   nparams;
+    ngx_voicegw_sql_value_t      param[NGX_VOICEGW_SQL_PARAMS];
+
+    /* the result, on the event loop after ngx_voicegw_sql_collect() */
+    ngx_uint_t                   ncols;
+    ngx_uint_t                   nrows;
+    ngx_voicegw_sql_value_t     *rows;        /* nrows * ncols */
+    int64_t                      changes;
+
+    /* the thread's encoding of the rows (malloc) */
+    u_char                      *buf;
+    size_t                       len;
+    size_t                       cap;
+} ngx_voicegw_sql_stmt_t;
+
+
+typedef struct {
+    ngx_uint_t                   write;
+    ngx_uint_t                   nstmts;
+    ngx_voicegw_sql_stmt_t       stmt[NGX_VOICEGW_SQL_STMTS];
+
+    ngx_int_t                    failed;      /* statement index, or -1 */
+    int                          sqlite_rc;
+} ngx_voicegw_sql_batch_t;
+
+
 struct ngx_voicegw_store_s {
     ngx_str_t                    path;          /* NUL-terminated */
     ngx_str_t                    dir;           /* NUL-terminated */
@@ -112,6 +171,18 @@ ngx_int_t ngx_voicegw_store_post(ngx_voicegw_store_op_t *op);
 
 ngx_int_t ngx_voicegw_store_put_settings(ngx_voicegw_store_op_t *op,
     sqlite3 *db);
+ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_add(ngx_voicegw_sql_batch_t *b,
+    const char *sql, ngx_uint_t expect);
+void ngx_voicegw_sql_text(ngx_voicegw_sql_stmt_t *st, ngx_str_t *s);
+void ngx_voicegw_sql_ctext(ngx_voicegw_sql_stmt_t *st, const char *s);
+void ngx_voicegw_sql_real(ngx_voicegw_sql_stmt_t *st, double d);
+void ngx_voicegw_sql_int(ngx_voicegw_sql_stmt_t *st, int64_t i);
+void ngx_voicegw_sql_null(ngx_voicegw_sql_stmt_t *st);
+ngx_int_t ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db);
+ngx_int_t ngx_voicegw_sql_collect(ngx_pool_t *pool,
+    ngx_voicegw_sql_batch_t *b);
+void ngx_voicegw_sql_free(ngx_voicegw_sql_batch_t *b);
+
 ngx_int_t ngx_voicegw_settings_add(ngx_voicegw_store_settings_t *s,
     ngx_str_t *key, ngx_str_t *value);
 
