@@ -600,6 +600,156 @@ ngx_voicegw_api_parse_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
+/*
+ * Checks the body against the fields an endpoint knows: an unknown field,
+ * a value of the wrong type, a missing required field or a string with a
+ * NUL byte or over 4096 bytes are answered 400 here (NGX_DECLINED, with
+ * *answer the status of that answer).  found[i] is field i's value, or
+ * NULL when absent.
+ */
+
+ngx_int_t
+ngx_voicegw_api_fields(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    const ngx_voicegw_field_t *fields, ngx_voicegw_json_value_t **found,
+    ngx_int_t *answer)
+{
+    ngx_str_t                 *key;
+    ngx_uint_t                 i, k, f, ok;
+    ngx_voicegw_json_value_t  *v, *body;
+
+    body = ctx->body;
+
+    for (f = 0; fields[f].name; f++) {
+        found[f] = NULL;
+    }
+
+    for (i = 0; i < body->n; i++) {
+        key = &body->keys[i];
+        v = body->items[i];
+
+        for (f = 0; fields[f].name; f++) {
+            if (key->len == ngx_strlen(fields[f].name)
+                && ngx_strncmp(key->data, fields[f].name, key->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (fields[f].name == NULL) {
+            *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "unknown_field",
+                                            "unknown field \"%V\"", key);
+            return NGX_DECLINED;
+        }
+
+        switch (v->type) {
+
+        case NGX_VOICEGW_JSON_STRING:
+            ok = (fields[f].flags & NGX_VOICEGW_F_STRING)
+                 && v->str.len <= NGX_VOICEGW_FIELD_MAX_LEN
+                 && ngx_strlchr(v->str.data, v->str.data + v->str.len, '\0')
+                    == NULL;
+            break;
+
+        case NGX_VOICEGW_JSON_NUMBER:
+            ok = fields[f].flags & NGX_VOICEGW_F_NUMBER;
+            break;
+
+        case NGX_VOICEGW_JSON_BOOL:
+            ok = fields[f].flags & NGX_VOICEGW_F_BOOL;
+            break;
+
+        case NGX_VOICEGW_JSON_NULL:
+            ok = fields[f].flags & NGX_VOICEGW_F_NULL;
+            break;
+
+        case NGX_VOICEGW_JSON_ARRAY:
+            ok = (fields[f].flags & NGX_VOICEGW_F_STRINGS) && v->n <= 64;
+
+            for (k = 0; ok && k < v->n; k++) {
+                ok = v->items[k]->type == NGX_VOICEGW_JSON_STRING
+                     && v->items[k]->str.len > 0
+                     && v->items[k]->str.len <= 64
+                     && ngx_strlchr(v->items[k]->str.data,
+                                    v->items[k]->str.data
+                                    + v->items[k]->str.len, '\0')
+                        == NULL;
+            }
+
+            break;
+
+        default:
+            ok = 0;
+        }
+
+        if (!ok) {
+            *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid_field",
+                                 "%V must be %s%s%s%s%s",
+                                 key,
+                                 (fields[f].flags & NGX_VOICEGW_F_STRING)
+                                 ? "a string (at most 4096 bytes, no NUL) "
+                                 : "",
+                                 (fields[f].flags & NGX_VOICEGW_F_NUMBER)
+                                 ? "a number " : "",
+                                 (fields[f].flags & NGX_VOICEGW_F_BOOL)
+                                 ? "true or false " : "",
+                                 (fields[f].flags & NGX_VOICEGW_F_STRINGS)
+                                 ? "a list of at most 64 strings of 1 to 64 "
+                                   "bytes " : "",
+                                 (fields[f].flags & NGX_VOICEGW_F_NULL)
+                                 ? "or null" : "");
+            return NGX_DECLINED;
+        }
+
+        found[f] = v;
+    }
+
+    for (f = 0; fields[f].name; f++) {
+        if ((fields[f].flags & NGX_VOICEGW_F_REQUIRED) && found[f] == NULL) {
+            *answer = ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "missing_field",
+                                            "%s is required", fields[f].name);
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A query argument, unescaped, in pool memory: NGX_OK, NGX_DECLINED when
+ * absent, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    *dst = '\0';
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
 ngx_voicegw_json_t *
 ngx_voicegw_api_json(ngx_http_request_t *r)
 {

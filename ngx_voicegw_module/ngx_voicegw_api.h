@@ -24,6 +24,23 @@
 #define NGX_VOICEGW_API_BODY        0x01     /* a JSON object body */
 
 
+/* what a body field may be; ngx_voicegw_api_fields() checks them */
+#define NGX_VOICEGW_F_STRING        0x01
+#define NGX_VOICEGW_F_NUMBER        0x02
+#define NGX_VOICEGW_F_BOOL          0x04
+#define NGX_VOICEGW_F_NULL          0x08
+#define NGX_VOICEGW_F_STRINGS       0x10     /* an array of strings */
+#define NGX_VOICEGW_F_REQUIRED      0x100
+
+#define NGX_VOICEGW_FIELD_MAX_LEN   4096
+
+
+typedef struct {
+    const char                  *name;
+    ngx_uint_t                   flags;
+} ngx_voicegw_field_t;
+
+
 typedef struct ngx_voicegw_api_ctx_s  ngx_voicegw_api_ctx_t;
 
 typedef ngx_int_t (*ngx_voicegw_api_handler_pt)(ngx_http_request_t *r,
@@ -79,6 +96,12 @@ ngx_int_t ngx_voicegw_api_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);
 ngx_int_t ngx_voicegw_body_collect(ngx_http_request_t *r, size_t limit,
     ngx_str_t *body);
+
+ngx_int_t ngx_voicegw_api_fields(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const ngx_voicegw_field_t *fields,
+    ngx_voicegw_json_value_t **found, ngx_int_t *answer);
+ngx_int_t ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 
 ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, size_t size);

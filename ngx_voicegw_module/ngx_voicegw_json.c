@@ -48,7 +48,7 @@ static void ngx_voicegw_json_cleanup(void *data);
 static void ngx_voicegw_json_check(ngx_voicegw_json_t *j,
     yajl_gen_status rc);
 
-static ngx_voicegw_json_value_t *ngx_voicegw_json_value(
+static ngx_voicegw_json_value_t *ngx_voicegw_json_node(
     ngx_voicegw_json_parser_t *p, ngx_voicegw_json_type_e type);
 static int ngx_voicegw_json_add(ngx_voicegw_json_parser_t *p,
     ngx_voicegw_json_value_t *v);
@@ -382,6 +382,101 @@ ngx_voicegw_json_hex(ngx_voicegw_json_t *j, const char *prefix, uint64_t n)
 
 
 /*
+ * A parsed value written back out; the value of every object member named
+ * "redact" (a secret) is replaced by the string "<redacted>".
+ */
+
+void
+ngx_voicegw_json_value(ngx_voicegw_json_t *j, ngx_voicegw_json_value_t *v,
+    const char *redact)
+{
+    size_t      rlen;
+    ngx_uint_t  i;
+
+    rlen = redact ? ngx_strlen(redact) : 0;
+
+    switch (v->type) {
+
+    case NGX_VOICEGW_JSON_NULL:
+        ngx_voicegw_json_null(j);
+        break;
+
+    case NGX_VOICEGW_JSON_BOOL:
+        ngx_voicegw_json_bool(j, v->boolean);
+        break;
+
+    case NGX_VOICEGW_JSON_NUMBER:
+        ngx_voicegw_json_number(j, &v->str);
+        break;
+
+    case NGX_VOICEGW_JSON_STRING:
+        ngx_voicegw_json_str(j, &v->str);
+        break;
+
+    case NGX_VOICEGW_JSON_ARRAY:
+        ngx_voicegw_json_array_open(j);
+
+        for (i = 0; i < v->n; i++) {
+            ngx_voicegw_json_value(j, v->items[i], redact);
+        }
+
+        ngx_voicegw_json_array_close(j);
+        break;
+
+    case NGX_VOICEGW_JSON_OBJECT:
+        ngx_voicegw_json_map_open(j);
+
+        for (i = 0; i < v->n; i++) {
+            ngx_voicegw_json_str(j, &v->keys[i]);
+
+            if (rlen && v->keys[i].len == rlen
+                && ngx_strncmp(v->keys[i].data, redact, rlen) == 0)
+            {
+                ngx_voicegw_json_cstr(j, "<redacted>");
+
+            } else {
+                ngx_voicegw_json_value(j, v->items[i], redact);
+            }
+        }
+
+        ngx_voicegw_json_map_close(j);
+        break;
+    }
+}
+
+
+/* what the generator built, as one string */
+
+ngx_int_t
+ngx_voicegw_json_string(ngx_voicegw_json_t *j, ngx_pool_t *pool,
+    ngx_str_t *out)
+{
+    u_char       *p;
+    size_t        size;
+    ngx_chain_t  *cl;
+
+    cl = ngx_voicegw_json_finish(j, &size);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, size + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (p = out->data; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    *p = '\0';
+    out->len = size;
+
+    return NGX_OK;
+}
+
+
+/*
  * Parses len bytes into *root.  On failure returns NGX_DECLINED with a
  * message for the client in err, or NGX_ERROR when out of memory.
  */
@@ -488,7 +583,7 @@ ngx_voicegw_json_type_name(ngx_voicegw_json_value_t *v)
 
 
 static ngx_voicegw_json_value_t *
-ngx_voicegw_json_value(ngx_voicegw_json_parser_t *p,
+ngx_voicegw_json_node(ngx_voicegw_json_parser_t *p,
     ngx_voicegw_json_type_e type)
 {
     ngx_voicegw_json_value_t  *v;
@@ -552,7 +647,7 @@ ngx_voicegw_json_on_null(void *ctx)
 
     ngx_voicegw_json_value_t  *v;
 
-    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_NULL);
+    v = ngx_voicegw_json_node(p, NGX_VOICEGW_JSON_NULL);
     if (v == NULL) {
         return 0;
     }
@@ -568,7 +663,7 @@ ngx_voicegw_json_on_boolean(void *ctx, int b)
 
     ngx_voicegw_json_value_t  *v;
 
-    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_BOOL);
+    v = ngx_voicegw_json_node(p, NGX_VOICEGW_JSON_BOOL);
     if (v == NULL) {
         return 0;
     }
@@ -590,7 +685,7 @@ ngx_voicegw_json_on_number(void *ctx, const char *s, size_t len)
     ngx_uint_t                 k, integer, neg;
     ngx_voicegw_json_value_t  *v;
 
-    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_NUMBER);
+    v = ngx_voicegw_json_node(p, NGX_VOICEGW_JSON_NUMBER);
     if (v == NULL) {
         return 0;
     }
@@ -652,7 +747,7 @@ ngx_voicegw_json_on_string(void *ctx, const unsigned char *s, size_t len)
 
     ngx_voicegw_json_value_t  *v;
 
-    v = ngx_voicegw_json_value(p, NGX_VOICEGW_JSON_STRING);
+    v = ngx_voicegw_json_node(p, NGX_VOICEGW_JSON_STRING);
     if (v == NULL) {
         return 0;
     }
@@ -684,7 +779,7 @@ ngx_voicegw_json_on_start(ngx_voicegw_json_parser_t *p,
         return 0;
     }
 
-    v = ngx_voicegw_json_value(p, type);
+    v = ngx_voicegw_json_node(p, type);
     if (v == NULL) {
         return 0;
     }

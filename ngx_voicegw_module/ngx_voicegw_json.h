@@ -85,6 +85,11 @@ void ngx_voicegw_json_time(ngx_voicegw_json_t *j, uint64_t msec);
 void ngx_voicegw_json_hex(ngx_voicegw_json_t *j, const char *prefix,
     uint64_t n);
 
+void ngx_voicegw_json_value(ngx_voicegw_json_t *j, ngx_voicegw_json_value_t *v,
+    const char *redact);
+ngx_int_t ngx_voicegw_json_string(ngx_voicegw_json_t *j, ngx_pool_t *pool,
+    ngx_str_t *out);
+
 ngx_int_t ngx_voicegw_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_voicegw_json_value_t **root, u_char *err, size_t errlen);
 ngx_voicegw_json_value_t *ngx_voicegw_json_get(ngx_voicegw_json_value_t *obj,
