@@ -903,6 +903,47 @@ ngx_voicegw_api_store_post(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
+/*
+ * For work that is not a store op (a thread task, an outgoing request):
+ * the request waits, "blocked" like for a store op, until
+ * ngx_voicegw_api_wake() runs resume().
+ */
+
+ngx_int_t
+ngx_voicegw_api_suspend(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_voicegw_api_handler_pt resume)
+{
+    ctx->resume = resume;
+    ctx->waiting = 1;
+
+    r->write_event_handler = ngx_voicegw_api_resume_handler;
+
+    r->main->count++;
+    r->main->blocked++;
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_voicegw_api_wake(ngx_http_request_t *r)
+{
+    ngx_connection_t       *c;
+    ngx_voicegw_api_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    ctx->waiting = 0;
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
 static void
 ngx_voicegw_api_store_done(ngx_voicegw_store_op_t *op)
 {

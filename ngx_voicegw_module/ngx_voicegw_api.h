@@ -107,6 +107,9 @@ ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, size_t size);
 ngx_int_t ngx_voicegw_api_store_post(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_api_handler_pt resume);
+ngx_int_t ngx_voicegw_api_suspend(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_api_handler_pt resume);
+void ngx_voicegw_api_wake(ngx_http_request_t *r);
 
 
 #endif /* _NGX_VOICEGW_API_H_INCLUDED_ */

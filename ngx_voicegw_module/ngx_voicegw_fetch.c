@@ -2,9 +2,10 @@
 /*
  * ngx_voicegw_fetch.c
  *
- * Owns the gateway's own outgoing HTTP requests (worker health checks):
- * connect, send, read the response until the peer closes or the declared
- * length is in, all on the event loop with one deadline.  It speaks just
+ * Owns the gateway's own outgoing HTTP requests (worker health checks,
+ * provider tests): connect, TLS with a verified certificate when asked,
+ * send, read the response until the peer closes or the declared length
+ * is in, all on the event loop with one deadline.  It speaks just
  * enough HTTP/1.x: a status line, headers up to an empty line, then a
  * body bounded by Content-Length or by the end of the connection.  Each
  * fetch has its own small pool, destroyed once done() has returned.
@@ -16,6 +17,9 @@
 
 
 static void ngx_voicegw_fetch_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_voicegw_fetch_connected(ngx_voicegw_fetch_t *f,
+    ngx_connection_t *c);
+static void ngx_voicegw_fetch_ssl_handshaked(ngx_connection_t *c);
 static void ngx_voicegw_fetch_read_handler(ngx_event_t *rev);
 static void ngx_voicegw_fetch_deadline_handler(ngx_event_t *ev);
 static ngx_int_t ngx_voicegw_fetch_parse(ngx_voicegw_fetch_t *f,
@@ -116,6 +120,12 @@ ngx_voicegw_fetch_write_handler(ngx_event_t *wev)
     c = wev->data;
     f = c->data;
 
+    if (!f->connected) {
+        if (ngx_voicegw_fetch_connected(f, c) != NGX_OK) {
+            return;
+        }
+    }
+
     while (f->sent < f->request.len) {
 
         n = c->send(c, f->request.data + f->sent, f->request.len - f->sent);
@@ -151,6 +161,99 @@ ngx_voicegw_fetch_write_handler(ngx_event_t *wev)
 }
 
 
+/*
+ * The connect finished: was it refused?  For https, the handshake comes
+ * next; NGX_OK only when the request can be sent now.
+ */
+
+static ngx_int_t
+ngx_voicegw_fetch_connected(ngx_voicegw_fetch_t *f, ngx_connection_t *c)
+{
+    int        err;
+    socklen_t  len;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        f->error = "connection refused";
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_REFUSED);
+        return NGX_ERROR;
+    }
+
+    f->connected = 1;
+
+    if (f->ssl == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_ssl_create_connection(f->ssl, c,
+                                  NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        f->error = "TLS setup failed";
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_TLS);
+        return NGX_ERROR;
+    }
+
+    if (SSL_set_tlsext_host_name(c->ssl->connection,
+                                 (char *) f->host.data) == 0)
+    {
+        f->error = "TLS setup failed";
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_TLS);
+        return NGX_ERROR;
+    }
+
+    if (ngx_ssl_handshake(c) == NGX_AGAIN) {
+        c->ssl->handler = ngx_voicegw_fetch_ssl_handshaked;
+        return NGX_DONE;
+    }
+
+    ngx_voicegw_fetch_ssl_handshaked(c);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_voicegw_fetch_ssl_handshaked(ngx_connection_t *c)
+{
+    long                  verify;
+    ngx_voicegw_fetch_t  *f;
+
+    f = c->data;
+
+    if (!c->ssl->handshaked) {
+        f->error = "TLS handshake failed";
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_TLS);
+        return;
+    }
+
+    verify = SSL_get_verify_result(c->ssl->connection);
+
+    if (verify != X509_V_OK) {
+        f->error = X509_verify_cert_error_string(verify);
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_TLS);
+        return;
+    }
+
+    if (ngx_ssl_check_host(c, &f->host) != NGX_OK) {
+        f->error = "the certificate does not match the host name";
+        ngx_voicegw_fetch_finish(f, NGX_VOICEGW_FETCH_TLS);
+        return;
+    }
+
+    c->read->handler = ngx_voicegw_fetch_read_handler;
+    c->write->handler = ngx_voicegw_fetch_write_handler;
+
+    ngx_voicegw_fetch_write_handler(c->write);
+}
+
+
 static void
 ngx_voicegw_fetch_read_handler(ngx_event_t *rev)
 {
@@ -162,8 +265,8 @@ ngx_voicegw_fetch_read_handler(ngx_event_t *rev)
     c = rev->data;
     f = c->data;
 
-    if (f->sent < f->request.len) {
-        /* the write event handler was replaced early: still sending */
+    if (!f->connected || f->sent < f->request.len) {
+        /* still connecting or sending: the read event came first */
         ngx_voicegw_fetch_write_handler(c->write);
         return;
     }
@@ -312,7 +415,29 @@ ngx_voicegw_fetch_finish(ngx_voicegw_fetch_t *f, ngx_uint_t outcome)
         ngx_del_timer(&f->deadline);
     }
 
+    if (f->error == NULL) {
+        switch (outcome) {
+        case NGX_VOICEGW_FETCH_REFUSED:
+            f->error = "connection refused";
+            break;
+        case NGX_VOICEGW_FETCH_TIMEOUT:
+            f->error = "timed out";
+            break;
+        case NGX_VOICEGW_FETCH_CLOSED:
+            f->error = "connection closed without an answer";
+            break;
+        case NGX_VOICEGW_FETCH_FAILED:
+            f->error = "broken or oversized answer";
+            break;
+        }
+    }
+
     if (f->peer.connection != NULL) {
+        if (f->peer.connection->ssl) {
+            f->peer.connection->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(f->peer.connection);
+        }
+
         ngx_close_connection(f->peer.connection);
         f->peer.connection = NULL;
     }
@@ -344,6 +469,11 @@ ngx_voicegw_fetch_abort_all(ngx_queue_t *active)
         }
 
         if (f->peer.connection != NULL) {
+            if (f->peer.connection->ssl) {
+                f->peer.connection->ssl->no_wait_shutdown = 1;
+                (void) ngx_ssl_shutdown(f->peer.connection);
+            }
+
             ngx_close_connection(f->peer.connection);
         }
 

@@ -26,6 +26,7 @@ typedef void (*ngx_voicegw_fetch_done_pt)(ngx_voicegw_fetch_t *f);
 #define NGX_VOICEGW_FETCH_TIMEOUT  2
 #define NGX_VOICEGW_FETCH_FAILED   3      /* broken or oversized response */
 #define NGX_VOICEGW_FETCH_CLOSED   4      /* closed before any answer */
+#define NGX_VOICEGW_FETCH_TLS      5      /* handshake or certificate */
 
 
 struct ngx_voicegw_fetch_s {
@@ -42,11 +43,16 @@ struct ngx_voicegw_fetch_s {
     ngx_voicegw_fetch_done_pt    done;
     void                        *data;
 
+    /* https: the context, and the host name to send and to verify */
+    ngx_ssl_t                   *ssl;
+    ngx_str_t                    host;
+
     /* the result */
     ngx_uint_t                   outcome;
     ngx_uint_t                   status;
     ngx_str_t                    body;
     ngx_msec_t                   elapsed;
+    const char                  *error;       /* why, when it failed */
 
     ngx_peer_connection_t        peer;
     ngx_buf_t                   *in;
@@ -54,6 +60,7 @@ struct ngx_voicegw_fetch_s {
     ngx_event_t                  deadline;
     ngx_msec_t                   start;
     ngx_queue_t                  link;        /* in the owner's list */
+    unsigned                     connected:1;
     unsigned                     finished:1;
 };
 

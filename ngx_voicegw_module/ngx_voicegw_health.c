@@ -88,7 +88,6 @@ ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
     }
 
     ngx_queue_init(&shm->rechecks);
-    ngx_queue_init(&shm->fetches);
 
     shm->health.handler = ngx_voicegw_health_tick;
     shm->health.data = shm;
@@ -359,8 +358,6 @@ ngx_voicegw_health_exit_process(ngx_voicegw_shm_t *shm)
 
         ngx_free(rc);
     }
-
-    ngx_voicegw_fetch_abort_all(&shm->fetches);
 }
 
 

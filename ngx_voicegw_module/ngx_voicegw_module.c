@@ -27,6 +27,7 @@
 #include "ngx_voicegw_entities.h"
 #include "ngx_voicegw_secret.h"
 #include "ngx_voicegw_auth.h"
+#include "ngx_voicegw_fetch.h"
 
 
 static char *ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -420,6 +421,11 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (vmcf->shm_zone != NULL) {
+        /* the gateway's own outgoing requests under way in this process */
+        ngx_queue_init(&ngx_voicegw_shm_get(vmcf)->fetches);
+    }
+
     if (vmcf->store != NULL
         && ngx_voicegw_store_init_process(cycle, vmcf->store) != NGX_OK)
     {
@@ -444,6 +450,7 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
 
     if (vmcf->shm_zone != NULL) {
         ngx_voicegw_api_exit_process(ngx_voicegw_shm_get(vmcf));
+        ngx_voicegw_fetch_abort_all(&ngx_voicegw_shm_get(vmcf)->fetches);
     }
 
     if (vmcf->store != NULL) {
