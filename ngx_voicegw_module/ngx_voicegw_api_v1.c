@@ -20,6 +20,7 @@
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_entities.h"
 #include "ngx_voicegw_secret.h"
+#include "ngx_voicegw_probe.h"
 
 
 #define NGX_VOICEGW_SQL_NOW  "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -113,6 +114,9 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_v1_routes[] = {
 
     { NGX_HTTP_DELETE, ngx_string("/v1/providers/{}"),
       ngx_voicegw_v1_provider_delete, 0 },
+
+    { NGX_HTTP_POST, ngx_string("/v1/providers/{}/test"),
+      ngx_voicegw_probe_handler, 0 },
 
     { NGX_HTTP_GET, ngx_string("/v1/models"),
       ngx_voicegw_v1_models, 0 },

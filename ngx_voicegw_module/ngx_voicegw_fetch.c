@@ -75,7 +75,7 @@ ngx_voicegw_fetch_start(ngx_voicegw_fetch_t *f)
     f->deadline.handler = ngx_voicegw_fetch_deadline_handler;
     f->deadline.data = f;
     f->deadline.log = f->log;
-    f->deadline.cancelable = 1;
+    f->deadline.cancelable = !f->graceful;
     ngx_add_timer(&f->deadline, f->timeout);
 
     f->peer.sockaddr = f->sockaddr;

@@ -47,6 +47,10 @@ struct ngx_voicegw_fetch_s {
     ngx_ssl_t                   *ssl;
     ngx_str_t                    host;
 
+    /* a graceful shutdown waits for it (a client waits for its answer);
+       otherwise it is dropped when the process exits */
+    unsigned                     graceful:1;
+
     /* the result */
     ngx_uint_t                   outcome;
     ngx_uint_t                   status;

@@ -28,6 +28,7 @@
 #include "ngx_voicegw_secret.h"
 #include "ngx_voicegw_auth.h"
 #include "ngx_voicegw_fetch.h"
+#include "ngx_voicegw_probe.h"
 
 
 static char *ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -144,6 +145,20 @@ static ngx_command_t  ngx_voicegw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("voicegw_provider_test_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_voicegw_main_conf_t, probe_timeout),
+      NULL },
+
+    { ngx_string("voicegw_provider_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_voicegw_main_conf_t, probe_trusted),
+      NULL },
+
     { ngx_string("voicegw_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_voicegw_api,
@@ -232,6 +247,7 @@ ngx_voicegw_create_main_conf(ngx_conf_t *cf)
     }
 
     vmcf->api_auth_all = NGX_CONF_UNSET;
+    vmcf->probe_timeout = NGX_CONF_UNSET_MSEC;
 
     return vmcf;
 }
@@ -254,7 +270,8 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_voicegw_apps_init_main_conf(cf, vmcf) != NGX_OK
-        || ngx_voicegw_entities_check(cf, vmcf) != NGX_OK)
+        || ngx_voicegw_entities_check(cf, vmcf) != NGX_OK
+        || ngx_voicegw_probe_init_main_conf(cf, vmcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -82,6 +82,11 @@ typedef struct {
     /* bearer tokens (ngx_voicegw_auth.c) */
     ngx_array_t                  api_keys;
     ngx_flag_t                   api_auth_all;
+
+    /* provider tests (ngx_voicegw_probe.c) */
+    ngx_msec_t                   probe_timeout;
+    ngx_str_t                    probe_trusted;
+    ngx_ssl_t                   *probe_ssl;
 } ngx_voicegw_main_conf_t;
 
 
