@@ -877,6 +877,43 @@ ngx_voicegw_api_store_op(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
+/*
+ * A batch of SQL statements for the request.  The result buffers the
+ * thread malloc()s are freed when the rows are collected, or by the pool
+ * cleanup when the request went away first (nginx finalized it while the
+ * batch ran, and the resume handler never runs).
+ */
+
+ngx_voicegw_sql_batch_t *
+ngx_voicegw_api_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_uint_t write)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_voicegw_store_op_t   *op;
+    ngx_voicegw_sql_batch_t  *b;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    op = ngx_voicegw_api_store_op(r, ctx, sizeof(ngx_voicegw_sql_batch_t));
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->run = ngx_voicegw_sql_run;
+
+    b = op->data;
+    b->write = write;
+
+    cln->handler = ngx_voicegw_sql_cleanup;
+    cln->data = b;
+
+    return b;
+}
+
+
 ngx_int_t
 ngx_voicegw_api_store_post(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_api_handler_pt resume)

@@ -152,9 +152,6 @@ static void ngx_voicegw_report_since(ngx_voicegw_report_query_t *q,
     ngx_int_t days);
 static ngx_int_t ngx_voicegw_report_project(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);
-static ngx_voicegw_sql_batch_t *ngx_voicegw_report_batch(
-    ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx);
-static void ngx_voicegw_report_batch_cleanup(void *data);
 static ngx_voicegw_sql_batch_t *ngx_voicegw_report_result(
     ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx, ngx_int_t *answer);
 
@@ -340,7 +337,7 @@ ngx_voicegw_api_costs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_api_costs_send(r, q, NULL);
     }
 
-    b = ngx_voicegw_report_batch(r, ctx);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL || ngx_voicegw_report_costs_sql(b, q) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -428,7 +425,7 @@ ngx_voicegw_api_latency(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_api_latency_send(r, NULL);
     }
 
-    b = ngx_voicegw_report_batch(r, ctx);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL || ngx_voicegw_report_latency_sql(b, q) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -591,7 +588,7 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_api_logs_send(r, NULL);
     }
 
-    b = ngx_voicegw_report_batch(r, ctx);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -694,7 +691,7 @@ ngx_voicegw_api_metrics(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_api_metrics_send(r, ctx, NULL);
     }
 
-    b = ngx_voicegw_report_batch(r, ctx);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1043,51 +1040,6 @@ ngx_voicegw_report_project(ngx_http_request_t *r,
 
 
 /* -- the store ------------------------------------------------------------- */
-
-/*
- * A read batch for the request.  Its result buffers are malloc()ed by the
- * thread and freed when the rows are collected; the pool cleanup frees
- * them when the request goes away before that (a client that closed while
- * the statement ran: then nginx finalizes it and our resume never runs).
- */
-
-static ngx_voicegw_sql_batch_t *
-ngx_voicegw_report_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
-{
-    ngx_pool_cleanup_t       *cln;
-    ngx_voicegw_store_op_t   *op;
-    ngx_voicegw_sql_batch_t  *b;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    op = ngx_voicegw_api_store_op(r, ctx, sizeof(ngx_voicegw_sql_batch_t));
-    if (op == NULL) {
-        return NULL;
-    }
-
-    b = op->data;
-    b->write = 0;
-
-    op->run = ngx_voicegw_sql_run;
-
-    cln->handler = ngx_voicegw_report_batch_cleanup;
-    cln->data = b;
-
-    return b;
-}
-
-
-static void
-ngx_voicegw_report_batch_cleanup(void *data)
-{
-    ngx_voicegw_sql_batch_t  *b = data;
-
-    ngx_voicegw_sql_free(b);
-}
-
 
 /* the batch with its rows collected, or NULL with the error answered */
 

@@ -26,8 +26,6 @@
 #define NGX_VOICEGW_SQL_NOW  "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
-static ngx_voicegw_sql_batch_t *ngx_voicegw_v1_batch(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_uint_t write);
 static ngx_int_t ngx_voicegw_v1_audit(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sql_batch_t *b, const char *type,
     ngx_str_t *id, const char *action);
@@ -153,27 +151,6 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_v1_routes[] = {
 
 
 /* -- shared --------------------------------------------------------------- */
-
-static ngx_voicegw_sql_batch_t *
-ngx_voicegw_v1_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
-    ngx_uint_t write)
-{
-    ngx_voicegw_store_op_t   *op;
-    ngx_voicegw_sql_batch_t  *b;
-
-    op = ngx_voicegw_api_store_op(r, ctx, sizeof(ngx_voicegw_sql_batch_t));
-    if (op == NULL) {
-        return NULL;
-    }
-
-    op->run = ngx_voicegw_sql_run;
-
-    b = op->data;
-    b->write = write;
-
-    return b;
-}
-
 
 /*
  * The audit record of a write, in the same transaction: the body as
@@ -356,7 +333,7 @@ ngx_voicegw_v1_providers(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_providers_list(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL
         || ngx_voicegw_sql_add(b, "SELECT id, type, api_key_masked, base_url "
                                   "FROM providers ORDER BY id",
@@ -585,7 +562,7 @@ ngx_voicegw_v1_provider_create(ngx_http_request_t *r,
     }
 
     w = ngx_palloc(r->pool, sizeof(ngx_voicegw_v1_written_t));
-    b = ngx_voicegw_v1_batch(r, ctx, 1);
+    b = ngx_voicegw_api_batch(r, ctx, 1);
 
     if (w == NULL || b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -710,7 +687,7 @@ ngx_voicegw_v1_provider_update(ngx_http_request_t *r,
         return answer;
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 1);
+    b = ngx_voicegw_api_batch(r, ctx, 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -794,7 +771,7 @@ ngx_voicegw_v1_models(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_models_list(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL
         || ngx_voicegw_sql_add(b,
                "SELECT id, provider_id, model_name, modality, display_name, "
@@ -1110,7 +1087,7 @@ ngx_voicegw_v1_model_create(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_no_store(r);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 1);
+    b = ngx_voicegw_api_batch(r, ctx, 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1282,7 +1259,7 @@ ngx_voicegw_v1_entity_delete(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     }
 
     d = ngx_palloc(r->pool, sizeof(ngx_voicegw_v1_delete_t));
-    b = ngx_voicegw_v1_batch(r, ctx, confirm);
+    b = ngx_voicegw_api_batch(r, ctx, confirm);
 
     if (d == NULL || b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1465,7 +1442,7 @@ ngx_voicegw_v1_projects(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_projects_list(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL
         || ngx_voicegw_sql_add(b, "SELECT " NGX_VOICEGW_V1_PROJECT_COLUMNS
                                   " FROM projects ORDER BY id",
@@ -1723,7 +1700,7 @@ ngx_voicegw_v1_project(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_project_show(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -2034,7 +2011,7 @@ ngx_voicegw_v1_project_write(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
         }
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 1);
+    b = ngx_voicegw_api_batch(r, ctx, 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -2202,7 +2179,7 @@ ngx_voicegw_v1_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_status_show(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL
         || ngx_voicegw_sql_add(b, "SELECT id, type, api_key_masked "
                                   "FROM providers ORDER BY id",
@@ -2414,7 +2391,7 @@ ngx_voicegw_v1_audit_log(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return ngx_voicegw_v1_audit_log_show(r, ctx);
     }
 
-    b = ngx_voicegw_v1_batch(r, ctx, 0);
+    b = ngx_voicegw_api_batch(r, ctx, 0);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -47,6 +47,8 @@ static void ngx_voicegw_json_print(void *ctx, const char *str, size_t len);
 static void ngx_voicegw_json_cleanup(void *data);
 static void ngx_voicegw_json_check(ngx_voicegw_json_t *j,
     yajl_gen_status rc);
+static void ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data,
+    size_t len);
 
 static ngx_voicegw_json_value_t *ngx_voicegw_json_node(
     ngx_voicegw_json_parser_t *p, ngx_voicegw_json_type_e type);
@@ -231,7 +233,72 @@ ngx_voicegw_json_key(ngx_voicegw_json_t *j, const char *key)
 void
 ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
 {
-    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, s->data, s->len));
+    ngx_voicegw_json_text(j, s->data, s->len);
+}
+
+
+/*
+ * Text from outside (nginx.conf, the store, a peer) as a JSON string:
+ * bytes that are not UTF-8 become U+FFFD, so that the answer stays JSON.
+ */
+
+static void
+ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data, size_t len)
+{
+    u_char    *p, *last, *out, *o;
+    uint32_t   c;
+
+    p = data;
+    last = data + len;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        c = ngx_utf8_decode(&p, last - p);
+
+        if (c > 0x10ffff) {
+            break;
+        }
+    }
+
+    if (p >= last) {
+        ngx_voicegw_json_check(j, yajl_gen_string(j->gen, data, len));
+        return;
+    }
+
+    /* at most 3 bytes for each byte replaced */
+
+    out = ngx_pnalloc(j->pool, len * 3);
+    if (out == NULL) {
+        j->failed = 1;
+        return;
+    }
+
+    o = out;
+    p = data;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            *o++ = *p++;
+            continue;
+        }
+
+        data = p;
+        c = ngx_utf8_decode(&p, last - p);
+
+        if (c > 0x10ffff) {
+            o = ngx_cpymem(o, "\xef\xbf\xbd", 3);
+            p = data + 1;
+            continue;
+        }
+
+        o = ngx_cpymem(o, data, p - data);
+    }
+
+    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, out, o - out));
 }
 
 
@@ -245,7 +312,7 @@ ngx_voicegw_json_strn(ngx_voicegw_json_t *j, u_char *data, size_t len)
         return;
     }
 
-    ngx_voicegw_json_check(j, yajl_gen_string(j->gen, data, len));
+    ngx_voicegw_json_text(j, data, len);
 }
 
 

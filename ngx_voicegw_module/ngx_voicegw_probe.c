@@ -134,7 +134,6 @@ ngx_voicegw_probe_handler(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_str_t                    *id;
     ngx_voicegw_probe_t          *p;
     ngx_voicegw_sql_stmt_t       *st;
-    ngx_voicegw_store_op_t       *op;
     ngx_voicegw_sql_batch_t      *b;
     ngx_voicegw_provider_conf_t  *pc;
 
@@ -163,13 +162,10 @@ ngx_voicegw_probe_handler(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
                                      "no provider \"%V\"", id);
     }
 
-    op = ngx_voicegw_api_store_op(r, ctx, sizeof(ngx_voicegw_sql_batch_t));
-    if (op == NULL) {
+    b = ngx_voicegw_api_batch(r, ctx, 0);
+    if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    op->run = ngx_voicegw_sql_run;
-    b = op->data;
 
     st = ngx_voicegw_sql_add(b, "SELECT type, api_key_enc, base_url "
                                 "FROM providers WHERE id = ?1",

@@ -1117,14 +1117,14 @@ ngx_voicegw_sql_add(ngx_voicegw_sql_batch_t *b, const char *sql,
 
 /*
  * The next parameter.  Too many of them is a programming error: the last
- * slot is reused, and the statement is made to fail when it runs.
+ * slot is reused, and the batch fails when it runs, saying why.
  */
 
 static ngx_voicegw_sql_value_t *
 ngx_voicegw_sql_param(ngx_voicegw_sql_stmt_t *st)
 {
     if (st->nparams == NGX_VOICEGW_SQL_PARAMS) {
-        st->sql = "SELECT RAISE(ABORT, 'too many parameters')";
+        st->sql = NULL;
         return &st->param[NGX_VOICEGW_SQL_PARAMS - 1];
     }
 
@@ -1221,11 +1221,12 @@ ngx_voicegw_sql_append(ngx_voicegw_sql_stmt_t *st, const void *data,
 static ngx_int_t
 ngx_voicegw_sql_row(ngx_voicegw_sql_stmt_t *st, sqlite3_stmt *stmt)
 {
-    int       i, n, type;
-    u_char    t;
-    double    d;
-    int64_t   v;
-    uint32_t  len;
+    int             i, n, type;
+    u_char          t;
+    double          d;
+    int64_t         v;
+    uint32_t        len;
+    const u_char   *text;
 
     n = sqlite3_column_count(stmt);
     st->ncols = n;
@@ -1270,12 +1271,21 @@ ngx_voicegw_sql_row(ngx_voicegw_sql_stmt_t *st, sqlite3_stmt *stmt)
 
         default:
             t = NGX_VOICEGW_SQL_TEXT;
+            text = sqlite3_column_text(stmt, i);
             len = sqlite3_column_bytes(stmt, i);
+
+            if (text == NULL) {
+                if (sqlite3_errcode(sqlite3_db_handle(stmt)) == SQLITE_NOMEM) {
+                    return NGX_ERROR;
+                }
+
+                text = (const u_char *) "";   /* an empty blob */
+                len = 0;
+            }
 
             if (ngx_voicegw_sql_append(st, &t, 1) != NGX_OK
                 || ngx_voicegw_sql_append(st, &len, sizeof(len)) != NGX_OK
-                || ngx_voicegw_sql_append(st, sqlite3_column_text(stmt, i),
-                                          len)
+                || ngx_voicegw_sql_append(st, text, len)
                    != NGX_OK)
             {
                 return NGX_ERROR;
@@ -1311,16 +1321,24 @@ ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
     stmt = NULL;
     result = NGX_ERROR;
 
-    if (b->write
-        && ngx_voicegw_store_exec(db, "BEGIN IMMEDIATE", op->err,
-                                  sizeof(op->err))
-           != NGX_OK)
+    /* a write takes the lock now; a read sees one snapshot throughout */
+
+    if (ngx_voicegw_store_exec(db, b->write ? "BEGIN IMMEDIATE" : "BEGIN",
+                               op->err, sizeof(op->err))
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     for (i = 0; i < b->nstmts; i++) {
         st = &b->stmt[i];
+
+        if (st->sql == NULL) {
+            ngx_snprintf(op->err, sizeof(op->err),
+                         "statement %ui has more than %d parameters%Z",
+                         i, NGX_VOICEGW_SQL_PARAMS);
+            goto rollback;
+        }
 
         if (sqlite3_prepare_v2(db, st->sql, -1, &stmt, NULL) != SQLITE_OK) {
             goto failed;
@@ -1369,7 +1387,8 @@ ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
             goto failed;
         }
 
-        st->changes = sqlite3_changes(db);
+        /* sqlite3_changes() keeps the last write's count over a SELECT */
+        st->changes = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes(db);
 
         sqlite3_finalize(stmt);
         stmt = NULL;
@@ -1384,9 +1403,8 @@ ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
         }
     }
 
-    if (b->write
-        && ngx_voicegw_store_exec(db, "COMMIT", op->err, sizeof(op->err))
-           != NGX_OK)
+    if (ngx_voicegw_store_exec(db, "COMMIT", op->err, sizeof(op->err))
+        != NGX_OK)
     {
         goto rollback;
     }
@@ -1403,9 +1421,7 @@ failed:
 
 rollback:
 
-    if (b->write) {
-        (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 
     return result;
 }
@@ -1482,6 +1498,15 @@ ngx_voicegw_sql_collect(ngx_pool_t *pool, ngx_voicegw_sql_batch_t *b)
     ngx_voicegw_sql_free(b);
 
     return NGX_OK;
+}
+
+
+/* a pool cleanup: the buffers of a batch whose request went away */
+
+void
+ngx_voicegw_sql_cleanup(void *data)
+{
+    ngx_voicegw_sql_free(data);
 }
 
 

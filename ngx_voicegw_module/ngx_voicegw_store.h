@@ -79,7 +79,8 @@ typedef struct {
 
 
 /*
- * A batch of statements run by one op, in one transaction when it writes.
+ * A batch of statements run by one op, in one transaction: a write holds
+ * the write lock from the start, a read sees one snapshot throughout.
  * Parameters point into the request's memory (the request is blocked
  * while the op runs); result rows come back as values in the request's
  * pool.  A statement may demand a result ("expect"): when it is not met
@@ -182,6 +183,7 @@ ngx_int_t ngx_voicegw_sql_run(ngx_voicegw_store_op_t *op, sqlite3 *db);
 ngx_int_t ngx_voicegw_sql_collect(ngx_pool_t *pool,
     ngx_voicegw_sql_batch_t *b);
 void ngx_voicegw_sql_free(ngx_voicegw_sql_batch_t *b);
+void ngx_voicegw_sql_cleanup(void *data);
 
 ngx_int_t ngx_voicegw_settings_add(ngx_voicegw_store_settings_t *s,
     ngx_str_t *key, ngx_str_t *value);
