@@ -194,8 +194,11 @@ ngx_voicegw_probe_found(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     if (ctx->op->rc != NGX_OK
         || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
     {
-        return ngx_voicegw_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "store_failed",
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "voicegw: store: %s", ctx->op->err);
+
+        return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "store_error",
                                      "the store could not be read");
     }
 
