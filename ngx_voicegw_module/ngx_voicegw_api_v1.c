@@ -153,8 +153,9 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_v1_routes[] = {
 /* -- shared --------------------------------------------------------------- */
 
 /*
- * The audit record of a write, in the same transaction: the body as
- * sent (api_key redacted), or null for a delete.
+ * The audit record of a write, in the same transaction: the body's
+ * fields as applied (api_key redacted, a base_url without its trailing
+ * slashes), or null for a delete.
  */
 
 static ngx_int_t

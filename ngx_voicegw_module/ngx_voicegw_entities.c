@@ -337,7 +337,9 @@ ngx_voicegw_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_conf_param(&value[i], "type", &type) == NGX_OK) {
+        if (ngx_voicegw_conf_param(&value[i], "type", &type) == NGX_OK
+            && type.len)
+        {
             continue;
         }
 

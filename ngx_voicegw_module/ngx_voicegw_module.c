@@ -154,9 +154,9 @@ static ngx_command_t  ngx_voicegw_commands[] = {
 
     { ngx_string("voicegw_provider_trusted_certificate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_voicegw_probe_trusted_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_voicegw_main_conf_t, probe_trusted),
+      0,
       NULL },
 
     { ngx_string("voicegw_api"),

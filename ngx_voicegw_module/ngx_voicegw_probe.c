@@ -42,6 +42,8 @@ typedef struct {
 } ngx_voicegw_probe_t;
 
 
+static ngx_int_t ngx_voicegw_probe_ssl(ngx_conf_t *cf,
+    ngx_voicegw_main_conf_t *vmcf);
 static ngx_int_t ngx_voicegw_probe_found(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_probe_start(ngx_http_request_t *r,
@@ -61,17 +63,92 @@ static ngx_int_t ngx_voicegw_probe_fail(ngx_http_request_t *r,
 
 /* -- configuration ---------------------------------------------------------- */
 
+/* voicegw_provider_trusted_certificate FILE; checked where it is written */
+
+char *
+ngx_voicegw_probe_trusted_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    char              err[256];
+    ngx_str_t        *value;
+    ngx_file_info_t   fi;
+
+    if (vmcf->probe_trusted.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    vmcf->probe_trusted = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &vmcf->probe_trusted, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(vmcf->probe_trusted.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: cannot open \"%s\"", &cmd->name,
+                           vmcf->probe_trusted.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_voicegw_probe_ssl(cf, vmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (SSL_CTX_load_verify_locations(vmcf->probe_ssl->ctx,
+                                      (char *) vmcf->probe_trusted.data,
+                                      NULL)
+        == 0)
+    {
+        ERR_error_string_n(ERR_peek_last_error(), err, sizeof(err));
+        ERR_clear_error();
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: cannot load \"%s\" (%s)", &cmd->name,
+                           vmcf->probe_trusted.data, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_int_t
 ngx_voicegw_probe_init_main_conf(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
 {
-    ngx_ssl_t           *ssl;
-    ngx_pool_cleanup_t  *cln;
-
     ngx_conf_init_msec_value(vmcf->probe_timeout, 10000);
 
-    if (vmcf->api_locations.nelts == 0) {
+    if (vmcf->api_locations.nelts == 0 || vmcf->probe_ssl != NULL) {
         return NGX_OK;
     }
+
+    if (ngx_voicegw_probe_ssl(cf, vmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (SSL_CTX_set_default_verify_paths(vmcf->probe_ssl->ctx) == 0) {
+        ngx_ssl_error(NGX_LOG_WARN, cf->log, 0,
+                      "voicegw: cannot load the system's certificate "
+                      "authorities; https provider tests will fail");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The client TLS context of provider tests.  No SSL_VERIFY_PEER: the
+ * chain is still checked and its result read after the handshake, so that
+ * the answer can say what was wrong.
+ */
+
+static ngx_int_t
+ngx_voicegw_probe_ssl(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
+{
+    ngx_ssl_t           *ssl;
+    ngx_pool_cleanup_t  *cln;
 
     ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
     if (ssl == NULL) {
@@ -92,33 +169,6 @@ ngx_voicegw_probe_init_main_conf(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
 
     cln->handler = ngx_ssl_cleanup_ctx;
     cln->data = ssl;
-
-    /*
-     * No SSL_VERIFY_PEER: the chain is still checked and its result read
-     * after the handshake, so that the answer can say what was wrong.
-     */
-
-    if (vmcf->probe_trusted.len) {
-        if (ngx_conf_full_name(cf->cycle, &vmcf->probe_trusted, 1) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (SSL_CTX_load_verify_locations(ssl->ctx,
-                                          (char *) vmcf->probe_trusted.data,
-                                          NULL)
-            == 0)
-        {
-            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                          "voicegw_provider_trusted_certificate: "
-                          "cannot load \"%s\"", vmcf->probe_trusted.data);
-            return NGX_ERROR;
-        }
-
-    } else if (SSL_CTX_set_default_verify_paths(ssl->ctx) == 0) {
-        ngx_ssl_error(NGX_LOG_WARN, cf->log, 0,
-                      "voicegw: cannot load the system's certificate "
-                      "authorities; https provider tests will fail");
-    }
 
     vmcf->probe_ssl = ssl;
 

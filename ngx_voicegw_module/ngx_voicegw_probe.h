@@ -14,6 +14,8 @@
 #include "ngx_voicegw_api.h"
 
 
+char *ngx_voicegw_probe_trusted_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_voicegw_probe_init_main_conf(ngx_conf_t *cf,
     ngx_voicegw_main_conf_t *vmcf);
 ngx_int_t ngx_voicegw_probe_handler(ngx_http_request_t *r,

@@ -218,7 +218,7 @@ qr/\[emerg\] .*voicegw_store: cannot open "\S+html": unable to open database fil
 [["future.db", $::FutureDb]]
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*voicegw_store: cannot use "\S+future\.db": schema version 999 is newer than this module knows \(1\) in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*voicegw_store: cannot use "\S+future\.db": schema version 999 is newer than this module knows \(\d+\) in \S+nginx\.conf:\d+/
 
 
 
