@@ -47,6 +47,8 @@ static void ngx_voicegw_json_print(void *ctx, const char *str, size_t len);
 static void ngx_voicegw_json_cleanup(void *data);
 static void ngx_voicegw_json_check(ngx_voicegw_json_t *j,
     yajl_gen_status rc);
+static size_t ngx_voicegw_utf8_len(u_char *p, u_char *last);
+static ngx_uint_t ngx_voicegw_utf8_valid(u_char *p, size_t len);
 static void ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data,
     size_t len);
 
@@ -238,6 +240,80 @@ ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
 
 
 /*
+ * The length of the UTF-8 character at p (1 to 4), or 0 when it is not
+ * one: RFC 3629, so no overlong forms, no surrogates, nothing past
+ * U+10FFFF.
+ */
+
+static size_t
+ngx_voicegw_utf8_len(u_char *p, u_char *last)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = *p;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;
+        hi = (c == 0xed) ? 0x9f : 0xbf;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;
+        hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+static ngx_uint_t
+ngx_voicegw_utf8_valid(u_char *p, size_t len)
+{
+    size_t   n;
+    u_char  *last;
+
+    last = p + len;
+
+    while (p < last) {
+        n = ngx_voicegw_utf8_len(p, last);
+
+        if (n == 0) {
+            return 0;
+        }
+
+        p += n;
+    }
+
+    return 1;
+}
+
+
+/*
  * Text from outside (nginx.conf, the store, a peer) as a JSON string:
  * bytes that are not UTF-8 become U+FFFD, so that the answer stays JSON.
  */
@@ -245,26 +321,10 @@ ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
 static void
 ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data, size_t len)
 {
-    u_char    *p, *last, *out, *o;
-    uint32_t   c;
+    u_char  *p, *last, *out, *o;
+    size_t   n;
 
-    p = data;
-    last = data + len;
-
-    while (p < last) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        c = ngx_utf8_decode(&p, last - p);
-
-        if (c > 0x10ffff) {
-            break;
-        }
-    }
-
-    if (p >= last) {
+    if (ngx_voicegw_utf8_valid(data, len)) {
         ngx_voicegw_json_check(j, yajl_gen_string(j->gen, data, len));
         return;
     }
@@ -279,23 +339,19 @@ ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data, size_t len)
 
     o = out;
     p = data;
+    last = data + len;
 
     while (p < last) {
-        if (*p < 0x80) {
-            *o++ = *p++;
-            continue;
-        }
+        n = ngx_voicegw_utf8_len(p, last);
 
-        data = p;
-        c = ngx_utf8_decode(&p, last - p);
-
-        if (c > 0x10ffff) {
+        if (n == 0) {
             o = ngx_cpymem(o, "\xef\xbf\xbd", 3);
-            p = data + 1;
+            p++;
             continue;
         }
 
-        o = ngx_cpymem(o, data, p - data);
+        o = ngx_cpymem(o, p, n);
+        p += n;
     }
 
     ngx_voicegw_json_check(j, yajl_gen_string(j->gen, out, o - out));
@@ -814,6 +870,13 @@ ngx_voicegw_json_on_string(void *ctx, const unsigned char *s, size_t len)
 
     ngx_voicegw_json_value_t  *v;
 
+    /* yajl checks the shape of UTF-8 only */
+
+    if (!ngx_voicegw_utf8_valid((u_char *) s, len)) {
+        p->error = "invalid UTF-8 in a string";
+        return 0;
+    }
+
     v = ngx_voicegw_json_node(p, NGX_VOICEGW_JSON_STRING);
     if (v == NULL) {
         return 0;
@@ -890,6 +953,11 @@ static int
 ngx_voicegw_json_on_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_voicegw_json_parser_t  *p = ctx;
+
+    if (!ngx_voicegw_utf8_valid((u_char *) s, len)) {
+        p->error = "invalid UTF-8 in a key";
+        return 0;
+    }
 
     p->key.data = ngx_pnalloc(p->pool, len + 1);
     if (p->key.data == NULL) {

@@ -1216,3 +1216,17 @@ Authorization: Bearer aaaaaaaaaaaaaaaaaaaa
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "type=" in "voicegw_provider" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 99: text of nginx.conf that is not UTF-8 is answered as U+FFFD, in valid JSON
+--- http_config
+    voicegw_zone vg 1m;
+    voicegw_project cafe "name=café À¯ ok";
+--- config
+    location / { voicegw_api; }
+--- request
+GET /v1/projects/cafe
+--- error_code: 200
+--- response_body_like eval
+qr/"name":"caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd ok"/

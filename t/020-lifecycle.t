@@ -55,7 +55,9 @@ ok(h is not None and h["status"] == "ok" and h["version"] == "0.1.0",
 ok(isinstance(h["uptime_seconds"], (int, float))
    and 0 <= h["uptime_seconds"] < 30, "uptime_seconds is a small number")
 
-ready = wait_for(lambda: ngx.error_log().count("ready, schema version 1") >= 2)
+SCHEMA = 2     # NGX_VOICEGW_STORE_SCHEMA
+ready = wait_for(lambda: ngx.error_log().count(
+    "ready, schema version %d" % SCHEMA) >= 2)
 ok(ready, "each worker process opened its own store connection")
 
 db = os.path.join(d, "data", "vg.db")
@@ -103,7 +105,8 @@ ok(ngx.stop(), "nginx stopped")
 
 con = sqlite3.connect(db)
 is_(con.execute("PRAGMA journal_mode").fetchone()[0], "wal", "WAL mode")
-is_(con.execute("PRAGMA user_version").fetchone()[0], 1, "schema version 1")
+is_(con.execute("PRAGMA user_version").fetchone()[0], SCHEMA,
+    "schema version %d" % SCHEMA)
 rows = dict(con.execute("SELECT key, value FROM settings"))
 is_(float(rows.get("eta.eta_half_duplex_s", 0)), 200.0,
     "the change was committed")
