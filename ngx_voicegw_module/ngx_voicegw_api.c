@@ -719,8 +719,8 @@ ngx_voicegw_api_fields(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 
 
 /*
- * A query argument, unescaped, in pool memory: NGX_OK, NGX_DECLINED when
- * absent, NGX_ERROR.
+ * A query argument, unescaped, in pool memory and NUL-terminated: NGX_OK;
+ * NGX_DECLINED when there is none; NGX_ERROR.  The first one wins.
  */
 
 ngx_int_t
@@ -741,7 +741,7 @@ ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
     dst = value->data;
     src = raw.data;
 
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
 
     *dst = '\0';
     value->len = dst - value->data;
@@ -911,6 +911,43 @@ ngx_voicegw_api_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     cln->data = b;
 
     return b;
+}
+
+
+/*
+ * The batch that has just run, with its rows collected; NULL when it
+ * failed, the failure answered in *answer.
+ */
+
+ngx_voicegw_sql_batch_t *
+ngx_voicegw_api_batch_rows(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    ngx_int_t *answer)
+{
+    if (ctx->op->rc != NGX_OK
+        || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
+    {
+        *answer = ngx_voicegw_api_batch_failed(r, ctx);
+        return NULL;
+    }
+
+    return ctx->op->data;
+}
+
+
+/* a batch that failed: SQLite's message to the log, 500 to the client */
+
+ngx_int_t
+ngx_voicegw_api_batch_failed(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "voicegw: store: %s", ctx->op->err);
+
+    ngx_voicegw_sql_free(ctx->op->data);
+
+    return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                 "store_error",
+                                 "the store failed; nothing was changed");
 }
 
 

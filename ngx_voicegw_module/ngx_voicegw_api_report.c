@@ -144,25 +144,22 @@ static ngx_int_t ngx_voicegw_api_metrics_done(ngx_http_request_t *r,
 static ngx_int_t ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sql_batch_t *b);
 
-static ngx_int_t ngx_voicegw_report_arg(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static ngx_int_t ngx_voicegw_report_period(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);
 static void ngx_voicegw_report_since(ngx_voicegw_report_query_t *q,
     ngx_int_t days);
 static ngx_int_t ngx_voicegw_report_project(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);
-static ngx_voicegw_sql_batch_t *ngx_voicegw_report_result(
-    ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx, ngx_int_t *answer);
 
-static ngx_int_t ngx_voicegw_report_costs_sql(ngx_voicegw_sql_batch_t *b,
-    ngx_voicegw_report_query_t *q);
+static ngx_int_t ngx_voicegw_report_window(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const char *sql,
+    ngx_voicegw_api_handler_pt done);
+static ngx_int_t ngx_voicegw_report_sql(ngx_voicegw_sql_batch_t *b,
+    const char *sql, ngx_voicegw_report_query_t *q);
 static void ngx_voicegw_report_costs_json(ngx_voicegw_json_t *j,
     ngx_voicegw_sql_stmt_t *st, ngx_uint_t by_project);
 static double ngx_voicegw_report_costs_total(ngx_voicegw_sql_stmt_t *st,
     int64_t *requests);
-static ngx_int_t ngx_voicegw_report_latency_sql(ngx_voicegw_sql_batch_t *b,
-    ngx_voicegw_report_query_t *q);
 static ngx_uint_t ngx_voicegw_report_latency_next(ngx_voicegw_sql_stmt_t *st,
     ngx_uint_t *next, ngx_voicegw_report_model_t *m);
 static void ngx_voicegw_report_percentiles(ngx_voicegw_sql_stmt_t *st,
@@ -316,33 +313,8 @@ static const char  *ngx_voicegw_report_log_fields[] = {
 static ngx_int_t
 ngx_voicegw_api_costs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_int_t                    answer;
-    ngx_voicegw_sql_batch_t     *b;
-    ngx_voicegw_report_query_t  *q;
-
-    q = ngx_pcalloc(r->pool, sizeof(ngx_voicegw_report_query_t));
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_voicegw_report_period(r, q, &answer) != NGX_OK
-        || ngx_voicegw_report_project(r, q, &answer) != NGX_OK)
-    {
-        return answer;
-    }
-
-    ctx->data = q;
-
-    if (ctx->vmcf->store == NULL) {
-        return ngx_voicegw_api_costs_send(r, q, NULL);
-    }
-
-    b = ngx_voicegw_api_batch(r, ctx, 0);
-    if (b == NULL || ngx_voicegw_report_costs_sql(b, q) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_api_costs_done);
+    return ngx_voicegw_report_window(r, ctx, ngx_voicegw_report_costs_query,
+                                     ngx_voicegw_api_costs_done);
 }
 
 
@@ -352,7 +324,11 @@ ngx_voicegw_api_costs_done(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_int_t                 answer;
     ngx_voicegw_sql_batch_t  *b;
 
-    b = ngx_voicegw_report_result(r, ctx, &answer);
+    if (ctx->op == NULL) {
+        return ngx_voicegw_api_costs_send(r, ctx->data, NULL);
+    }
+
+    b = ngx_voicegw_api_batch_rows(r, ctx, &answer);
     if (b == NULL) {
         return answer;
     }
@@ -404,33 +380,8 @@ ngx_voicegw_api_costs_send(ngx_http_request_t *r,
 static ngx_int_t
 ngx_voicegw_api_latency(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_int_t                    answer;
-    ngx_voicegw_sql_batch_t     *b;
-    ngx_voicegw_report_query_t  *q;
-
-    q = ngx_pcalloc(r->pool, sizeof(ngx_voicegw_report_query_t));
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_voicegw_report_period(r, q, &answer) != NGX_OK
-        || ngx_voicegw_report_project(r, q, &answer) != NGX_OK)
-    {
-        return answer;
-    }
-
-    ctx->data = q;
-
-    if (ctx->vmcf->store == NULL) {
-        return ngx_voicegw_api_latency_send(r, NULL);
-    }
-
-    b = ngx_voicegw_api_batch(r, ctx, 0);
-    if (b == NULL || ngx_voicegw_report_latency_sql(b, q) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_api_latency_done);
+    return ngx_voicegw_report_window(r, ctx, ngx_voicegw_report_latency_query,
+                                     ngx_voicegw_api_latency_done);
 }
 
 
@@ -441,7 +392,11 @@ ngx_voicegw_api_latency_done(ngx_http_request_t *r,
     ngx_int_t                 answer;
     ngx_voicegw_sql_batch_t  *b;
 
-    b = ngx_voicegw_report_result(r, ctx, &answer);
+    if (ctx->op == NULL) {
+        return ngx_voicegw_api_latency_send(r, NULL);
+    }
+
+    b = ngx_voicegw_api_batch_rows(r, ctx, &answer);
     if (b == NULL) {
         return answer;
     }
@@ -537,7 +492,7 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     q->limit = NGX_VOICEGW_REPORT_LOGS_DEFAULT;
 
-    rc = ngx_voicegw_report_arg(r, "limit", &value);
+    rc = ngx_voicegw_api_arg(r, "limit", &value);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -558,7 +513,7 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         q->limit = n;
     }
 
-    rc = ngx_voicegw_report_arg(r, "modality", &value);
+    rc = ngx_voicegw_api_arg(r, "modality", &value);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -613,7 +568,7 @@ ngx_voicegw_api_logs_done(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_int_t                 answer;
     ngx_voicegw_sql_batch_t  *b;
 
-    b = ngx_voicegw_report_result(r, ctx, &answer);
+    b = ngx_voicegw_api_batch_rows(r, ctx, &answer);
     if (b == NULL) {
         return answer;
     }
@@ -704,8 +659,10 @@ ngx_voicegw_api_metrics(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         || ngx_voicegw_sql_add(b, "SELECT id FROM projects",
                                NGX_VOICEGW_SQL_ANY)
            == NULL
-        || ngx_voicegw_report_costs_sql(b, &m->query) != NGX_OK
-        || ngx_voicegw_report_latency_sql(b, &m->query) != NGX_OK)
+        || ngx_voicegw_report_sql(b, ngx_voicegw_report_costs_query,
+                                  &m->query) != NGX_OK
+        || ngx_voicegw_report_sql(b, ngx_voicegw_report_latency_query,
+                                  &m->query) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -721,7 +678,7 @@ ngx_voicegw_api_metrics_done(ngx_http_request_t *r,
     ngx_int_t                 answer;
     ngx_voicegw_sql_batch_t  *b;
 
-    b = ngx_voicegw_report_result(r, ctx, &answer);
+    b = ngx_voicegw_api_batch_rows(r, ctx, &answer);
     if (b == NULL) {
         return answer;
     }
@@ -909,39 +866,6 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
 
 /* -- the query string ------------------------------------------------------ */
 
-/*
- * A query argument, unescaped, in pool memory and NUL-terminated: NGX_OK;
- * NGX_DECLINED when there is none; NGX_ERROR.  The first one wins.
- */
-
-static ngx_int_t
-ngx_voicegw_report_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(r->pool, raw.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = value->data;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    *dst = '\0';
-    value->len = dst - value->data;
-
-    return NGX_OK;
-}
-
-
 /* "period": NGX_OK, or NGX_DECLINED with the error answered */
 
 static ngx_int_t
@@ -952,7 +876,7 @@ ngx_voicegw_report_period(ngx_http_request_t *r,
     ngx_str_t   value;
     ngx_uint_t  i;
 
-    rc = ngx_voicegw_report_arg(r, "period", &value);
+    rc = ngx_voicegw_api_arg(r, "period", &value);
 
     if (rc == NGX_ERROR) {
         *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1014,7 +938,7 @@ ngx_voicegw_report_project(ngx_http_request_t *r,
     ngx_int_t  rc;
     ngx_str_t  value;
 
-    rc = ngx_voicegw_report_arg(r, "project", &value);
+    rc = ngx_voicegw_api_arg(r, "project", &value);
 
     if (rc == NGX_ERROR) {
         *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1039,51 +963,56 @@ ngx_voicegw_report_project(ngx_http_request_t *r,
 }
 
 
-/* -- the store ------------------------------------------------------------- */
+/* -- costs ----------------------------------------------------------------- */
 
-/* the batch with its rows collected, or NULL with the error answered */
+/*
+ * A report over a window of days ("period", "project"): the query's rows
+ * go to done(), which is called with no op when there is no store.
+ */
 
-static ngx_voicegw_sql_batch_t *
-ngx_voicegw_report_result(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
-    ngx_int_t *answer)
+static ngx_int_t
+ngx_voicegw_report_window(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    const char *sql, ngx_voicegw_api_handler_pt done)
 {
-    ngx_voicegw_sql_batch_t  *b;
+    ngx_int_t                    answer;
+    ngx_voicegw_sql_batch_t     *b;
+    ngx_voicegw_report_query_t  *q;
 
-    *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    b = ctx->op->data;
-
-    if (ctx->op->rc != NGX_OK) {
-        ngx_voicegw_sql_free(b);
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "voicegw: report failed: %s", ctx->op->err);
-
-        *answer = ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                        "store_error",
-                                        "the store could not answer, see "
-                                        "the error log");
-        return NULL;
+    q = ngx_pcalloc(r->pool, sizeof(ngx_voicegw_report_query_t));
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_voicegw_sql_collect(r->pool, b) != NGX_OK) {
-        return NULL;
+    if (ngx_voicegw_report_period(r, q, &answer) != NGX_OK
+        || ngx_voicegw_report_project(r, q, &answer) != NGX_OK)
+    {
+        return answer;
     }
 
-    return b;
+    ctx->data = q;
+
+    if (ctx->vmcf->store == NULL) {
+        return done(r, ctx);
+    }
+
+    b = ngx_voicegw_api_batch(r, ctx, 0);
+    if (b == NULL || ngx_voicegw_report_sql(b, sql, q) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_voicegw_api_store_post(r, ctx, done);
 }
 
 
-/* -- costs ----------------------------------------------------------------- */
+/* a report's statement: ?1 the first day, ?2 the project (may be empty) */
 
 static ngx_int_t
-ngx_voicegw_report_costs_sql(ngx_voicegw_sql_batch_t *b,
+ngx_voicegw_report_sql(ngx_voicegw_sql_batch_t *b, const char *sql,
     ngx_voicegw_report_query_t *q)
 {
     ngx_voicegw_sql_stmt_t  *st;
 
-    st = ngx_voicegw_sql_add(b, ngx_voicegw_report_costs_query,
-                             NGX_VOICEGW_SQL_ANY);
+    st = ngx_voicegw_sql_add(b, sql, NGX_VOICEGW_SQL_ANY);
     if (st == NULL) {
         return NGX_ERROR;
     }
@@ -1178,25 +1107,6 @@ ngx_voicegw_report_costs_total(ngx_voicegw_sql_stmt_t *st, int64_t *requests)
 
 
 /* -- latency --------------------------------------------------------------- */
-
-static ngx_int_t
-ngx_voicegw_report_latency_sql(ngx_voicegw_sql_batch_t *b,
-    ngx_voicegw_report_query_t *q)
-{
-    ngx_voicegw_sql_stmt_t  *st;
-
-    st = ngx_voicegw_sql_add(b, ngx_voicegw_report_latency_query,
-                             NGX_VOICEGW_SQL_ANY);
-    if (st == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_voicegw_sql_text(st, &q->since);
-    ngx_voicegw_sql_text(st, &q->project);
-
-    return NGX_OK;
-}
-
 
 /*
  * The statistics of the next model in the rows of the latency statement,

@@ -31,8 +31,6 @@ static ngx_int_t ngx_voicegw_v1_audit(ngx_http_request_t *r,
     ngx_str_t *id, const char *action);
 static ngx_int_t ngx_voicegw_v1_confirm(ngx_http_request_t *r,
     ngx_uint_t *confirm);
-static ngx_int_t ngx_voicegw_v1_store_failed(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_v1_no_store(ngx_http_request_t *r);
 static void ngx_voicegw_v1_sql_str(ngx_voicegw_json_t *j,
     ngx_voicegw_sql_value_t *v);
@@ -50,8 +48,6 @@ static ngx_int_t ngx_voicegw_v1_provider_created(ngx_http_request_t *r,
 static ngx_int_t ngx_voicegw_v1_provider_update(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_v1_provider_delete(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx);
-static ngx_int_t ngx_voicegw_v1_provider_deleted(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 
 static ngx_int_t ngx_voicegw_v1_models(ngx_http_request_t *r,
@@ -237,20 +233,6 @@ ngx_voicegw_v1_confirm(ngx_http_request_t *r, ngx_uint_t *confirm)
 
 
 static ngx_int_t
-ngx_voicegw_v1_store_failed(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
-{
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "voicegw: store: %s", ctx->op->err);
-
-    ngx_voicegw_sql_free(ctx->op->data);
-
-    return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "store_error",
-                                 "the store failed; nothing was changed");
-}
-
-
-static ngx_int_t
 ngx_voicegw_v1_no_store(ngx_http_request_t *r)
 {
     return ngx_voicegw_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "no_store",
@@ -354,6 +336,7 @@ static ngx_int_t
 ngx_voicegw_v1_providers_list(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
+    ngx_int_t                     answer;
     ngx_uint_t                    i, n;
     ngx_voicegw_json_t           *j;
     ngx_voicegw_sql_stmt_t       *st;
@@ -363,10 +346,8 @@ ngx_voicegw_v1_providers_list(ngx_http_request_t *r,
     st = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];
@@ -618,7 +599,7 @@ ngx_voicegw_v1_provider_created(ngx_http_request_t *r,
     }
 
     if (ctx->op->rc != NGX_OK) {
-        return ngx_voicegw_v1_store_failed(r, ctx);
+        return ngx_voicegw_api_batch_failed(r, ctx);
     }
 
     ngx_voicegw_sql_free(b);
@@ -741,14 +722,6 @@ ngx_voicegw_v1_provider_delete(ngx_http_request_t *r,
     }
 
     return ngx_voicegw_v1_entity_delete(r, ctx, "provider", id);
-}
-
-
-static ngx_int_t
-ngx_voicegw_v1_provider_deleted(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx)
-{
-    return ngx_voicegw_v1_entity_deleted(r, ctx);
 }
 
 
@@ -903,7 +876,7 @@ ngx_voicegw_v1_model_json(ngx_voicegw_json_t *j, ngx_str_t *modality,
 static ngx_int_t
 ngx_voicegw_v1_models_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_int_t                    has_project;
+    ngx_int_t                    has_project, answer;
     ngx_str_t                    project, stack_name;
     ngx_uint_t                   i, n;
     ngx_voicegw_json_t          *j;
@@ -917,10 +890,8 @@ ngx_voicegw_v1_models_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     pst = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];
@@ -1176,7 +1147,7 @@ ngx_voicegw_v1_model_created(ngx_http_request_t *r,
     }
 
     if (ctx->op->rc != NGX_OK) {
-        return ngx_voicegw_v1_store_failed(r, ctx);
+        return ngx_voicegw_api_batch_failed(r, ctx);
     }
 
     ngx_voicegw_sql_free(b);
@@ -1318,7 +1289,7 @@ ngx_voicegw_v1_entity_delete(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
         }
     }
 
-    return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_v1_provider_deleted);
+    return ngx_voicegw_api_store_post(r, ctx, ngx_voicegw_v1_entity_deleted);
 }
 
 
@@ -1374,7 +1345,7 @@ ngx_voicegw_v1_entity_deleted(ngx_http_request_t *r,
     if (ctx->op->rc != NGX_OK
         || ngx_voicegw_sql_collect(r->pool, b) != NGX_OK)
     {
-        return ngx_voicegw_v1_store_failed(r, ctx);
+        return ngx_voicegw_api_batch_failed(r, ctx);
     }
 
     j = ngx_voicegw_api_json(r);
@@ -1600,6 +1571,7 @@ ngx_voicegw_v1_projects_list(ngx_http_request_t *r,
 {
     double                       cost;
     int64_t                      requests;
+    ngx_int_t                    answer;
     ngx_uint_t                   i, n, pass;
     ngx_voicegw_json_t          *j;
     ngx_voicegw_sql_stmt_t      *st, *today;
@@ -1610,10 +1582,8 @@ ngx_voicegw_v1_projects_list(ngx_http_request_t *r,
     today = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];
@@ -1783,6 +1753,7 @@ ngx_voicegw_v1_project_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     double                       spend, budget;
     int64_t                      requests;
+    ngx_int_t                    answer;
     const char                  *status;
     ngx_str_t                   *id;
     ngx_voicegw_json_t          *j;
@@ -1796,10 +1767,8 @@ ngx_voicegw_v1_project_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     by_model = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];
@@ -2121,7 +2090,7 @@ ngx_voicegw_v1_project_written(ngx_http_request_t *r,
     }
 
     if (ctx->op->rc != NGX_OK) {
-        return ngx_voicegw_v1_store_failed(r, ctx);
+        return ngx_voicegw_api_batch_failed(r, ctx);
     }
 
     ngx_voicegw_sql_free(b);
@@ -2261,6 +2230,7 @@ ngx_voicegw_v1_count_db(ngx_voicegw_sql_stmt_t *st, ngx_array_t *conf,
 static ngx_int_t
 ngx_voicegw_v1_status_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
+    ngx_int_t                     answer;
     ngx_str_t                     type;
     ngx_uint_t                    i, n;
     ngx_voicegw_json_t           *j;
@@ -2272,10 +2242,8 @@ ngx_voicegw_v1_status_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     b = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         b = ctx->op->data;
@@ -2422,6 +2390,7 @@ ngx_voicegw_v1_audit_log_show(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                     err[64];
+    ngx_int_t                  answer;
     ngx_uint_t                 n;
     ngx_voicegw_json_t        *j;
     ngx_voicegw_sql_stmt_t    *st;
@@ -2431,10 +2400,8 @@ ngx_voicegw_v1_audit_log_show(ngx_http_request_t *r,
     st = NULL;
 
     if (ctx->op != NULL) {
-        if (ctx->op->rc != NGX_OK
-            || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-        {
-            return ngx_voicegw_v1_store_failed(r, ctx);
+        if (ngx_voicegw_api_batch_rows(r, ctx, &answer) == NULL) {
+            return answer;
         }
 
         st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];

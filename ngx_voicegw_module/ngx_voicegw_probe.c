@@ -59,6 +59,10 @@ static ngx_int_t ngx_voicegw_probe_answer(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_probe_fail(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, const char *fmt, ...);
+static void ngx_voicegw_probe_say(ngx_voicegw_probe_t *p,
+    const char *fmt, ...);
+static void ngx_voicegw_probe_vsay(ngx_voicegw_probe_t *p, const char *fmt,
+    va_list args);
 
 
 /* -- configuration ---------------------------------------------------------- */
@@ -233,26 +237,22 @@ ngx_voicegw_probe_handler(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_probe_found(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
+    ngx_int_t                  answer;
     ngx_str_t                 *id;
     ngx_voicegw_probe_t       *p;
     ngx_voicegw_sql_stmt_t    *st;
+    ngx_voicegw_sql_batch_t   *b;
     ngx_voicegw_sql_value_t   *row;
 
     id = &ctx->params[0];
     p = ctx->data;
 
-    if (ctx->op->rc != NGX_OK
-        || ngx_voicegw_sql_collect(r->pool, ctx->op->data) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "voicegw: store: %s", ctx->op->err);
-
-        return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "store_error",
-                                     "the store could not be read");
+    b = ngx_voicegw_api_batch_rows(r, ctx, &answer);
+    if (b == NULL) {
+        return answer;
     }
 
-    st = &((ngx_voicegw_sql_batch_t *) ctx->op->data)->stmt[0];
+    st = &b->stmt[0];
 
     if (st->nrows == 0) {
         return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -347,14 +347,9 @@ ngx_voicegw_probe_start(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     p->addr.sockaddr = NULL;
 
     if (ngx_resolve_name(rctx) != NGX_OK) {
-        /* nothing was called back: undo the suspension here */
-        r->main->blocked--;
-        r->main->count--;
-        ctx->waiting = 0;
-        r->write_event_handler = ngx_http_request_empty_handler;
-
-        return ngx_voicegw_probe_fail(r, ctx, "cannot resolve %V",
-                                      &p->host);
+        /* not called back: wake as the callback would have */
+        ngx_voicegw_probe_say(p, "cannot resolve %V", &p->host);
+        ngx_voicegw_api_wake(r);
     }
 
     return NGX_DONE;
@@ -457,9 +452,9 @@ ngx_voicegw_probe_target(ngx_voicegw_probe_t *p)
 static void
 ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx)
 {
-    ngx_http_request_t   *r;
-    ngx_voicegw_probe_t  *p;
-    ngx_voicegw_api_ctx_t *ctx;
+    ngx_http_request_t     *r;
+    ngx_voicegw_probe_t    *p;
+    ngx_voicegw_api_ctx_t  *ctx;
 
     r = rctx->data;
     ctx = ngx_http_get_module_ctx(r, ngx_voicegw_module);
@@ -476,15 +471,9 @@ ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx)
         }
 
     } else {
-        p->message.data = ngx_pnalloc(r->pool, NGX_MAX_ERROR_STR);
-
-        if (p->message.data != NULL) {
-            p->message.len = ngx_snprintf(p->message.data, NGX_MAX_ERROR_STR,
-                                          "%V could not be resolved (%i: %s)",
-                                          &p->host, rctx->state,
-                                          ngx_resolver_strerror(rctx->state))
-                             - p->message.data;
-        }
+        ngx_voicegw_probe_say(p, "%V could not be resolved (%i: %s)",
+                              &p->host, rctx->state,
+                              ngx_resolver_strerror(rctx->state));
     }
 
     ngx_resolve_name_done(rctx);
@@ -505,11 +494,9 @@ ngx_voicegw_probe_fetch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     p = ctx->data;
 
     if (p->addr.sockaddr == NULL) {
-        if (p->message.len) {
-            return ngx_voicegw_probe_fail(r, ctx, "%V", &p->message);
-        }
-
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* not resolved: the message says why */
+        return p->message.len ? ngx_voicegw_probe_answer(r, ctx)
+                              : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_voicegw_probe_request(p, &request) != NGX_OK) {
@@ -629,7 +616,6 @@ ngx_voicegw_probe_request(ngx_voicegw_probe_t *p, ngx_str_t *out)
 static void
 ngx_voicegw_probe_fetched(ngx_voicegw_fetch_t *f)
 {
-    size_t                  len;
     ngx_http_request_t     *r;
     ngx_voicegw_probe_t    *p;
     ngx_voicegw_api_ctx_t  *ctx;
@@ -646,32 +632,18 @@ ngx_voicegw_probe_fetched(ngx_voicegw_fetch_t *f)
 
     p->latency = f->elapsed;
 
-    len = NGX_MAX_ERROR_STR;
-    p->message.data = ngx_pnalloc(r->pool, len);
+    if (f->outcome == NGX_VOICEGW_FETCH_OK) {
+        p->http_status = f->status;
+        p->ok = (f->status >= 200 && f->status < 300);
 
-    if (p->message.data != NULL) {
+        ngx_voicegw_probe_say(p, "%s answered %ui", p->type->name, f->status);
 
-        if (f->outcome == NGX_VOICEGW_FETCH_OK) {
-            p->http_status = f->status;
-            p->ok = (f->status >= 200 && f->status < 300);
+    } else if (f->outcome == NGX_VOICEGW_FETCH_TIMEOUT) {
+        ngx_voicegw_probe_say(p, "no answer within %M ms", f->timeout);
 
-            p->message.len = ngx_snprintf(p->message.data, len,
-                                          "%s answered %ui",
-                                          p->type->name, f->status)
-                             - p->message.data;
-
-        } else if (f->outcome == NGX_VOICEGW_FETCH_TIMEOUT) {
-            p->message.len = ngx_snprintf(p->message.data, len,
-                                          "no answer within %M ms",
-                                          f->timeout)
-                             - p->message.data;
-
-        } else {
-            p->message.len = ngx_snprintf(p->message.data, len, "%s",
-                                          f->error ? f->error
-                                                   : "the request failed")
-                             - p->message.data;
-        }
+    } else {
+        ngx_voicegw_probe_say(p, "%s", f->error ? f->error
+                                                : "the request failed");
     }
 
     ngx_voicegw_api_wake(r);
@@ -724,20 +696,41 @@ ngx_voicegw_probe_fail(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 
     p = ctx->data;
 
-    p->message.data = ngx_pnalloc(r->pool, NGX_MAX_ERROR_STR);
-    if (p->message.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     va_start(args, fmt);
-    p->message.len = ngx_vslprintf(p->message.data,
-                                   p->message.data + NGX_MAX_ERROR_STR,
-                                   fmt, args)
-                     - p->message.data;
+    ngx_voicegw_probe_vsay(p, fmt, args);
     va_end(args);
 
     p->ok = 0;
     p->http_status = 0;
 
     return ngx_voicegw_probe_answer(r, ctx);
+}
+
+
+/* the answer's message, in the request's pool */
+
+static void
+ngx_voicegw_probe_say(ngx_voicegw_probe_t *p, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_voicegw_probe_vsay(p, fmt, args);
+    va_end(args);
+}
+
+
+static void
+ngx_voicegw_probe_vsay(ngx_voicegw_probe_t *p, const char *fmt, va_list args)
+{
+    u_char  *m;
+
+    m = ngx_pnalloc(p->request->pool, NGX_MAX_ERROR_STR);
+    if (m == NULL) {
+        p->message.len = 0;
+        return;
+    }
+
+    p->message.len = ngx_vslprintf(m, m + NGX_MAX_ERROR_STR, fmt, args) - m;
+    p->message.data = m;
 }

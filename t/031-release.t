@@ -10,19 +10,18 @@
 # worker is idle in /workers, its fake runs nothing and never ran two tasks
 # at once, and a task parked behind gets the worker.
 
-import http.client
 import json
 import os
 import random
 import re
 import socket
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
+import vgtest  # noqa: E402
 from vgtest import (FakeWorker, Nginx, diag, free_port, get, is_, ok,  # noqa
                     port_open, request, tap, wait_for, workdir)
 
@@ -90,53 +89,12 @@ CONF = "".join(conf)
 
 # -- helpers -----------------------------------------------------------------
 
-class Conn:
-    """A keep-alive connection whose nginx process we know."""
-
-    def __init__(self, timeout=30):
-        self.c = http.client.HTTPConnection("127.0.0.1", port,
-                                            timeout=timeout)
-        self.c.connect()
-
-    def pid(self):
-        self.c.request("GET", "/pid")
-        r = self.c.getresponse()
-        return int(r.read())
-
-    def send(self, path, body):
-        self.c.request("POST", path, body=json.dumps(body),
-                       headers={"Content-Type": "application/json"})
-
-    def response(self):
-        r = self.c.getresponse()
-        body = r.read()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
-
-    def close(self, rst=False):
-        # shutdown() first: a thread blocked reading this socket would keep
-        # a bare close() from sending the FIN
-        try:
-            if rst:
-                self.c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-            else:
-                self.c.sock.shutdown(socket.SHUT_RDWR)
-        except Exception:                       # noqa: BLE001
-            pass
-        try:
-            self.c.sock.close()
-        except Exception:                       # noqa: BLE001
-            pass
-        self.c.close()
+def Conn(timeout=30):
+    return vgtest.Conn(port, timeout=timeout)
 
 
 def conn_in(pid):
-    for _ in range(500):
-        c = Conn()
-        if c.pid() == pid:
-            return c
-        c.close()
-    raise RuntimeError("no connection reached process %d" % pid)
+    return vgtest.conn_in(port, pid)
 
 
 class Task(threading.Thread):

@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -399,6 +400,59 @@ def request(method, port, path, body=None, headers=None, tls=False,
 
 def get(port, path, **kw):
     return request("GET", port, path, **kw)
+
+
+# -- a connection held to one nginx process ---------------------------------
+
+class Conn:
+    """A keep-alive connection whose nginx process we know (the server
+    must answer GET /pid with $pid)."""
+
+    def __init__(self, port, timeout=30):
+        self.c = http.client.HTTPConnection("127.0.0.1", port,
+                                            timeout=timeout)
+        self.c.connect()
+
+    def pid(self):
+        self.c.request("GET", "/pid")
+        r = self.c.getresponse()
+        return int(r.read())
+
+    def send(self, path, body):
+        self.c.request("POST", path, body=json.dumps(body),
+                       headers={"Content-Type": "application/json"})
+
+    def response(self):
+        r = self.c.getresponse()
+        body = r.read()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+    def close(self, rst=False):
+        # shutdown() first: a thread blocked reading this socket would keep
+        # a bare close() from sending the FIN
+        try:
+            if rst:
+                self.c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            else:
+                self.c.sock.shutdown(socket.SHUT_RDWR)
+        except Exception:                       # noqa: BLE001
+            pass
+        try:
+            self.c.sock.close()
+        except Exception:                       # noqa: BLE001
+            pass
+        self.c.close()
+
+
+def conn_in(port, pid):
+    """A new connection accepted by the nginx process pid."""
+    for _ in range(500):
+        c = Conn(port)
+        if c.pid() == pid:
+            return c
+        c.close()
+    raise RuntimeError("no connection reached process %d" % pid)
 
 
 # -- fake inference workers --------------------------------------------------
