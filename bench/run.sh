@@ -20,6 +20,11 @@
 #   shm       zone bytes per parked ticket, 10,000 parked      (<= 2 KiB)
 #   steady    RSS of the nginx workers over 100,000 tasks
 #
+# and bench/reports.py:
+#
+#   reports   /v1/costs and /v1/latency over 1,000,000 logged requests, vs
+#             a static file of the same bytes      (costs month p50 <= 5 ms)
+#
 # "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
 set -euo pipefail
@@ -107,7 +112,12 @@ bench_eta()    { pool_bench eta; }
 bench_shm()    { pool_bench shm; }
 bench_steady() { pool_bench steady; }
 
-all=(health grant queue eta shm steady)
+bench_reports() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        DURATION="$DURATION" python3 "$ROOT/bench/reports.py"
+}
+
+all=(health grant queue eta shm steady reports)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do
