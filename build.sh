@@ -143,9 +143,9 @@ cmd_run() {
     build_module
     prepare_var
 
-    "$NGINX" -p "$ROOT/" -c conf/voicegw.conf -t -q \
-        || die "conf/voicegw.conf does not pass nginx -t"
-
+    # no "nginx -t" first: it binds and listens on 8006/8080 for a moment,
+    # and whoever waits for those ports would talk to a process about to
+    # exit.  nginx refuses a bad configuration itself, with file and line.
     say "https://localhost:8006 and http://localhost:8080 (Ctrl-C stops)"
 
     # nginx itself gets Ctrl-C (SIGINT) and SIGTERM: a fast, clean shutdown

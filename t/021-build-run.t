@@ -29,8 +29,18 @@ def start():
     p = subprocess.Popen([os.path.join(ROOT, "build.sh"), "run"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          start_new_session=True)
-    up = wait_for(lambda: port_open(8080) and port_open(8006), timeout=120)
+    # an open port alone is not enough: nginx -t, or a master that is about
+    # to fail, listens too; wait until both ports answer /health
+    up = wait_for(lambda: p.poll() is None and answers(8080, False)
+                  and answers(8006, True), timeout=120)
     return p, up
+
+
+def answers(port, tls):
+    try:
+        return get(port, "/health", tls=tls, timeout=2).status == 200
+    except Exception:   # refused, reset, a TLS or HTTP error: not yet
+        return False
 
 
 def read(path):
