@@ -12,7 +12,9 @@
  * The parser builds its tree in pool memory through yajl's callbacks, with
  * a depth limit (yajl_tree would recurse without one) and a check that
  * every number is finite.  Duplicate keys are kept; a lookup finds the
- * last one, as most JSON readers do.
+ * last one, as most JSON readers do.  Strings must be Unicode: invalid
+ * UTF-8 and "\u" escapes of lone UTF-16 surrogates are refused (yajl
+ * would turn the latter into "?").
  */
 
 
@@ -49,6 +51,7 @@ static void ngx_voicegw_json_check(ngx_voicegw_json_t *j,
     yajl_gen_status rc);
 static size_t ngx_voicegw_utf8_len(u_char *p, u_char *last);
 static ngx_uint_t ngx_voicegw_utf8_valid(u_char *p, size_t len);
+static ngx_uint_t ngx_voicegw_json_escapes_valid(u_char *p, size_t len);
 static void ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data,
     size_t len);
 
@@ -317,6 +320,64 @@ ngx_voicegw_utf8_valid(u_char *p, size_t len)
  * Text from outside (nginx.conf, the store, a peer) as a JSON string:
  * bytes that are not UTF-8 become U+FFFD, so that the answer stays JSON.
  */
+
+/*
+ * Whether every "\uD800" to "\uDBFF" escape of a document yajl accepted
+ * is followed by a "\uDC00" to "\uDFFF" one, and no low one stands
+ * alone.  Backslashes only appear inside strings there, each starting an
+ * escape, so pairs of characters can be skipped without tracking quotes.
+ */
+
+static ngx_uint_t
+ngx_voicegw_json_escapes_valid(u_char *p, size_t len)
+{
+    u_char      *last;
+    ngx_int_t    u;
+    ngx_uint_t   high;
+
+    last = p + len;
+    high = 0;
+
+    while (p < last) {
+
+        if (*p++ != '\\' || p == last) {
+            if (high) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (*p++ != 'u' || last - p < 4) {
+            if (high) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        u = ngx_hextoi(p, 4);
+        p += 4;
+
+        if (u >= 0xdc00 && u <= 0xdfff) {
+            if (!high) {
+                return 0;
+            }
+
+            high = 0;
+            continue;
+        }
+
+        if (high) {
+            return 0;
+        }
+
+        high = (u >= 0xd800 && u <= 0xdbff);
+    }
+
+    return !high;
+}
+
 
 static void
 ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data, size_t len)
@@ -629,6 +690,13 @@ ngx_voicegw_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
     if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
+    }
+
+    if (st == yajl_status_ok && parser->root != NULL
+        && !ngx_voicegw_json_escapes_valid(data, len))
+    {
+        parser->error = "a \\u escape of a lone UTF-16 surrogate in a string";
+        st = yajl_status_error;
     }
 
     if (st == yajl_status_ok && parser->root != NULL) {

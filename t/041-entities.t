@@ -559,6 +559,9 @@ is_(list((m or {}).get("models", {})), ["deepgram/nova-3"] + sorted(DB_MODELS),
 
 # -- A. projects -------------------------------------------------------------
 
+# an astral character (json.dumps sends it as a surrogate pair) and a
+# backslash before "ud800" (sent as "\\ud800", which is no escape)
+CAF_NAME = "Caf\u00e9 \u00e9t\u00e9 \U0001f600 \\ud800"
 NEW_APP = {"project_id": "new-app", "name": "New App",
            "description": "A new voice agent", "daily_budget": 5.0,
            "budget_action": "warn", "default_stack": "fast",
@@ -571,11 +574,12 @@ write("POST", "/v1/projects", {"project_id": "bare"},
       {"project_id": "bare", "source": "db", "created": True},
       "POST /v1/projects bare (only an id)", ("project", "bare", "create"))
 write("POST", "/v1/projects",
-      {"project_id": "caf.eu_1", "name": "Caf\u00e9 \u00e9t\u00e9 \U0001f600",
+      {"project_id": "caf.eu_1", "name": CAF_NAME,
        "description": None, "daily_budget": 12.5, "budget_action": "block",
        "default_stack": "full", "tags": ["dev", "eu"], "accent": "#ABC"},
       {"project_id": "caf.eu_1", "source": "db", "created": True},
-      "POST /v1/projects caf.eu_1: unicode name, block, stack full, accent",
+      "POST /v1/projects caf.eu_1: unicode name (an astral character as a "
+      "surrogate pair, a backslash before ud800), block, stack full",
       ("project", "caf.eu_1", "create"))
 write("POST", "/v1/projects",
       {"project_id": "x" * 64, "tags": ["qa-team"]},
@@ -629,7 +633,7 @@ DB_PROJECTS = {
     "new-app": project("new-app", "New App", "A new voice agent", 5.0,
                        "warn", "fast", ["staging"], "#f1c40f"),
     "bare": project("bare"),
-    "caf.eu_1": project("caf.eu_1", "Caf\u00e9 \u00e9t\u00e9 \U0001f600",
+    "caf.eu_1": project("caf.eu_1", CAF_NAME,
                         "", 12.5, "block", "full", ["dev", "eu"], "#ABC"),
     "x" * 64: project("x" * 64, tags=["qa-team"], accent="#e84393"),
 }
@@ -1166,6 +1170,20 @@ CORPUS = [
      "invalid UTF-8 (an encoded surrogate, 0xed 0xa0 0x80)"),
     ("POST", PJ, b'{"project_id":"@ID","name":"a\xf4\x90\x80\x80b"}', E400J,
      "invalid UTF-8 (past U+10FFFF, 0xf4 0x90 0x80 0x80)"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"a\\ud800b"}', E400J,
+     "a lone high surrogate escape (\\ud800)"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"a\\udfffb"}', E400J,
+     "a lone low surrogate escape (\\udfff)"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"\\udbff"}', E400J,
+     "a high surrogate escape ending the string"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"\\ud83d\\u0041"}', E400J,
+     "a high surrogate escape before a non-surrogate one"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"\\ud83d\\n\\ude00"}', E400J,
+     "a high surrogate escape before \\n"),
+    ("POST", PJ, b'{"project_id":"@ID","name":"\\ude00\\ud83d"}', E400J,
+     "surrogate escapes in the wrong order"),
+    ("POST", PJ, b'{"project_id":"@ID","\\ud800":1}', E400J,
+     "a lone surrogate escape in a key"),
     ("POST", PJ, b'{"project_id":"@ID","tags":' + b"[" * 70 + b"]" * 70
      + b"}", E400J, "tags nested 70 deep"),
     ("POST", PJ, b"[" * 8000, E400J, "8000 ['s"),
