@@ -247,10 +247,6 @@ def fake(d, *args):
     return vg.FakeWorker(d, args=list(args)).start()
 
 
-def fake_tasks(f):
-    return vg.get(f.port, "/_fake/stats?tasks=1").json()
-
-
 def error_summary(ng):
     """counts of [crit]/[alert]/[error] lines, and a few examples"""
     lines = [l for l in ng.error_log().splitlines()
@@ -349,10 +345,10 @@ class FakeAdapter:
         vg.request("POST", self.port, "/_fake/reset", body={})
 
     def running(self):
-        return vg.get(self.port, "/_fake/stats?tasks=0").json()["running"]
+        return self.f.stats()["running"]
 
     def stats(self):
-        st = fake_tasks(self.f)
+        st = self.f.stats(tasks=True)
         st["tasks"] = [t for t in st["tasks"] if t["status"] == "done"]
         return st
 
@@ -946,15 +942,10 @@ def bench_shm():
 
 # -- 5. memory over 100k tasks -----------------------------------------------
 
-def bench_steady():
-    name = "steady"
-    total = int(os.environ.get("TASKS", "100000"))
-    nfakes = int(os.environ.get("FAKES", "4"))
-    zone = os.environ.get("STEADY_ZONE", "8m")
-    d = workdir(name)
-    fakes = [fake(d, "--chat-ms", "0") for _ in range(nfakes)]
-    port = vg.free_port()
-    ng = nginx(d, """
+def steady_nginx(d, zone, port, workers):
+    """the gateway of the steady benchmarks: /chat through one pool of
+    every worker in workers, two nginx processes"""
+    return nginx(d, """
     voicegw_zone vg_bench %(zone)s;
     upstream vgpool {
         voicegw_pool queue=1000 queue_timeout=10m;
@@ -970,15 +961,25 @@ def bench_steady():
         location / { voicegw_api; }
     }
     """ % {"zone": zone, "p": port, "servers": "\n        ".join(
-        "server 127.0.0.1:%d;" % f.port for f in fakes)},
+        "server 127.0.0.1:%d;" % w.port for w in workers)},
         workers=2).start(wait_ports=[port])
+
+
+def bench_steady():
+    name = "steady"
+    total = int(os.environ.get("TASKS", "100000"))
+    nfakes = int(os.environ.get("FAKES", "4"))
+    zone = os.environ.get("STEADY_ZONE", "8m")
+    d = workdir(name)
+    fakes = [fake(d, "--chat-ms", "0") for _ in range(nfakes)]
+    port = vg.free_port()
+    ng = steady_nginx(d, zone, port, fakes)
     try:
         wait_status(port, lambda st: st["idle_workers"] == nfakes)
         script = wrk_post_script(d, "chat", chat_body(0))
 
         def served():
-            return sum(vg.get(f.port, "/_fake/stats?tasks=0").json()["served"]
-                       for f in fakes)
+            return sum(f.stats()["served"] for f in fakes)
 
         def first_ticket():
             r = vg.request("POST", port, "/chat", body=chat_body(0))
@@ -1026,7 +1027,7 @@ def bench_steady():
         time.sleep(1)
         rows.append(sample("end"))
         t_last = first_ticket()
-        fs = [vg.get(f.port, "/_fake/stats?tasks=0").json() for f in fakes]
+        fs = [f.stats() for f in fakes]
         old = vg.get(port, "/api/queue/" + (t_first or "tk_0"))
         new = vg.get(port, "/api/queue/" + (t_last or "tk_0"))
         done = rows[-1]["tasks"] - base
@@ -1036,7 +1037,7 @@ def bench_steady():
             nfakes, r["non2xx"], r["errors"], warm["rps"])
         gaps = []
         for f in fakes:
-            ts = sorted(fake_tasks(f)["tasks"], key=lambda t: t["start"])
+            ts = sorted(f.stats(tasks=True)["tasks"], key=lambda t: t["start"])
             gaps += [(b["start"] - a["end"]) * 1000.0
                      for a, b in zip(ts, ts[1:]) if a["end"] and b["end"]]
         out(name, "fake workers: max_concurrent %s, overlaps %s; gaps "
@@ -1075,24 +1076,7 @@ def steady_exact(name, d, nw):
     total = int(os.environ.get("EXACT_TASKS", "20000"))
     ws = [StopwatchAdapter(d, 1) for _ in range(nw)]
     port = vg.free_port()
-    ng = nginx(os.path.join(d, "exact"), """
-    voicegw_zone vg_bench 8m;
-    upstream vgpool {
-        voicegw_pool queue=1000 queue_timeout=10m;
-        %(servers)s
-    }
-    server {
-        listen 127.0.0.1:%(p)d reuseport;
-        access_log off;
-        location = /chat {
-            voicegw_task chat;
-            proxy_pass http://vgpool/chat;
-        }
-        location / { voicegw_api; }
-    }
-    """ % {"p": port, "servers": "\n        ".join(
-        "server 127.0.0.1:%d;" % w.port for w in ws)},
-        workers=2).start(wait_ports=[port])
+    ng = steady_nginx(os.path.join(d, "exact"), "8m", port, ws)
     try:
         wait_status(port, lambda st: st["idle_workers"] == nw)
         script = wrk_post_script(d, "chat1", chat_body(1))

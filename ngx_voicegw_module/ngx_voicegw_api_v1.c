@@ -81,7 +81,7 @@ static ngx_int_t ngx_voicegw_v1_project_delete(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 
 static ngx_int_t ngx_voicegw_v1_entity_delete(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, const char *type, ngx_str_t *id);
+    ngx_voicegw_api_ctx_t *ctx, const char *type, ngx_uint_t in_conf);
 static ngx_int_t ngx_voicegw_v1_entity_deleted(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 
@@ -711,17 +711,8 @@ static ngx_int_t
 ngx_voicegw_v1_provider_delete(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_str_t  *id;
-
-    id = &ctx->params[0];
-
-    if (ngx_voicegw_conf_provider(ctx->vmcf, id) != NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_FORBIDDEN, "read_only",
-                                     "provider \"%V\" is defined in "
-                                     "nginx.conf and cannot be deleted", id);
-    }
-
-    return ngx_voicegw_v1_entity_delete(r, ctx, "provider", id);
+    return ngx_voicegw_v1_entity_delete(r, ctx, "provider",
+               ngx_voicegw_conf_provider(ctx->vmcf, &ctx->params[0]) != NULL);
 }
 
 
@@ -1173,17 +1164,8 @@ ngx_voicegw_v1_model_created(ngx_http_request_t *r,
 static ngx_int_t
 ngx_voicegw_v1_model_delete(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_str_t  *id;
-
-    id = &ctx->params[0];
-
-    if (ngx_voicegw_conf_model(ctx->vmcf, id) != NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_FORBIDDEN, "read_only",
-                                     "model \"%V\" is defined in nginx.conf "
-                                     "and cannot be deleted", id);
-    }
-
-    return ngx_voicegw_v1_entity_delete(r, ctx, "model", id);
+    return ngx_voicegw_v1_entity_delete(r, ctx, "model",
+               ngx_voicegw_conf_model(ctx->vmcf, &ctx->params[0]) != NULL);
 }
 
 
@@ -1197,6 +1179,8 @@ typedef struct {
 
 
 /*
+ * DELETE /v1/<type>s/{id}; in_conf: the id is one of nginx.conf's, which
+ * is read-only (403).
  * Without ?confirm=true: {"would_delete":{"<type>_id":id}} (404 when it
  * does not exist).  With it, in one transaction: it must exist, a
  * provider must have no models left in the store, then the row goes and
@@ -1205,13 +1189,22 @@ typedef struct {
 
 static ngx_int_t
 ngx_voicegw_v1_entity_delete(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
-    const char *type, ngx_str_t *id)
+    const char *type, ngx_uint_t in_conf)
 {
     ngx_int_t                 rc;
+    ngx_str_t                *id;
     ngx_uint_t                confirm, provider;
     ngx_voicegw_sql_stmt_t   *st;
     ngx_voicegw_sql_batch_t  *b;
     ngx_voicegw_v1_delete_t  *d;
+
+    id = &ctx->params[0];
+
+    if (in_conf) {
+        return ngx_voicegw_api_error(r, NGX_HTTP_FORBIDDEN, "read_only",
+                                     "%s \"%V\" is defined in nginx.conf "
+                                     "and cannot be deleted", type, id);
+    }
 
     rc = ngx_voicegw_v1_confirm(r, &confirm);
 
@@ -2124,17 +2117,8 @@ static ngx_int_t
 ngx_voicegw_v1_project_delete(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_str_t  *id;
-
-    id = &ctx->params[0];
-
-    if (ngx_voicegw_conf_project(ctx->vmcf, id) != NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_FORBIDDEN, "read_only",
-                                     "project \"%V\" is defined in "
-                                     "nginx.conf and cannot be deleted", id);
-    }
-
-    return ngx_voicegw_v1_entity_delete(r, ctx, "project", id);
+    return ngx_voicegw_v1_entity_delete(r, ctx, "project",
+               ngx_voicegw_conf_project(ctx->vmcf, &ctx->params[0]) != NULL);
 }
 
 

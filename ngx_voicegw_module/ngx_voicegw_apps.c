@@ -172,10 +172,7 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
     }
 
     return NGX_CONF_OK;
@@ -317,10 +314,7 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
     }
 
     return NGX_CONF_OK;

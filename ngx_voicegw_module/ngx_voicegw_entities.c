@@ -390,10 +390,7 @@ ngx_voicegw_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
     }
 
     if (type.len == 0) {
@@ -516,10 +513,7 @@ ngx_voicegw_model_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
     }
 
     if (m->modality.len == 0) {
@@ -745,10 +739,7 @@ ngx_voicegw_project_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\"",
-                           &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
     }
 
     if (pr->accent.len == 0) {

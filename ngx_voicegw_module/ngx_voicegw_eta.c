@@ -228,11 +228,7 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
-
-    return NGX_CONF_ERROR;
+    return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
 
 bad:
 

@@ -496,3 +496,16 @@ ngx_voicegw_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
 
     return NGX_OK;
 }
+
+
+/* the error of a directive's parameter that is none of those it takes */
+
+char *
+ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       arg, &cmd->name);
+
+    return NGX_CONF_ERROR;
+}

@@ -101,6 +101,8 @@ extern ngx_module_t  ngx_voicegw_module;
 
 ngx_int_t ngx_voicegw_conf_param(ngx_str_t *arg, const char *name,
     ngx_str_t *value);
+char *ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *arg);
 
 
 #endif /* _NGX_VOICEGW_MODULE_H_INCLUDED_ */

@@ -23,8 +23,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 import vgtest  # noqa: E402
-from vgtest import (SLOW, FakeWorker, Nginx, diag, free_port, get, is_,  # noqa
-                    like, ok, request, tap, wait_for, workdir)
+from vgtest import (SLOW, FakeWorker, Nginx, diag, finished, free_port,  # noqa
+                    get, is_, like, never_two, ok, request, tap, wait_for,
+                    workdir)
 
 TICKET_RE = r"^tk_[0-9a-f]{16}$"
 ISO_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
@@ -166,65 +167,6 @@ def ticket(tid):
     return r.status, r.json()
 
 
-def served_order(fake, names):
-    """The order in which fake served the tasks named in names."""
-    tasks = fake_stats(fake)["tasks"]
-    return [t["last_message"] for t in sorted(tasks, key=lambda t: t["start"])
-            if t["last_message"] in names]
-
-
-def fake_stats(fake):
-    return get(fake.port, "/_fake/stats").json()
-
-
-def fake_task(fake, name):
-    for t in fake_stats(fake)["tasks"]:
-        if t["last_message"] == name:
-            return t
-    return None
-
-
-# The fake counts a task as running until its thread has booked the end
-# (after the answer is sent, or after it saw nginx close an aborted task's
-# connection).  Another of its threads may read the next task's request a
-# fraction of a millisecond before that booking, and max_concurrent reads 2
-# although the gateway handed the worker on only after the end.  So when
-# max_concurrent is not 1, every overlap is examined: only one whose earlier
-# task had ended (done or aborted) within LAG of the later one's start is
-# taken for the fake's bookkeeping; anything else is a double booking.
-LAG = 0.010
-
-
-def never_two(fake):
-    s = fake_stats(fake)
-    if s["max_concurrent"] <= 1:
-        return True
-    ts = sorted(s["tasks"], key=lambda t: t["start"])
-    pairs = []
-    for i, a in enumerate(ts):
-        for b in ts[i + 1:]:
-            if a["end"] is not None and b["start"] >= a["end"]:
-                break
-            pairs.append((a, b))
-    bad = 0
-    for a, b in pairs:
-        over = (a["end"] or time.time()) - b["start"]
-        lag = (a["status"] in ("done", "aborted") and a["end"] is not None
-               and over <= LAG)
-        diag("fake %d: %s (%s) overlaps %s (%s) by %.2f ms%s" %
-             (fake.port, a["last_message"], a["status"], b["last_message"],
-              b["status"], over * 1000,
-              " (the fake's bookkeeping)" if lag else ": DOUBLE BOOKING"))
-        bad += not lag
-    return bool(pairs) and not bad
-
-
-def finished(tasks, timeout=20):
-    for t in tasks:
-        t.join(timeout)
-    return all(not t.is_alive() for t in tasks)
-
-
 def idle(url):
     w = worker(url)
     return w is not None and w["status"] == "idle" and w["ticket_id"] is None
@@ -356,15 +298,15 @@ is_([t.status for t in [occ] + order], [200] * 6,
     "all of them were served with 200")
 is_([t.ticket() for t in order], tids,
     "each response carries the ticket it had in the queue")
-is_(served_order(w1, ["order-%d" % i for i in range(5)]),
+is_(w1.served(["order-%d" % i for i in range(5)]),
     ["order-%d" % i for i in range(5)],
     "the fake worker served them in arrival order")
-seq = [fake_task(w1, n) for n in ["occupier"] + [t.name for t in order]]
+seq = [w1.task(n) for n in ["occupier"] + [t.name for t in order]]
 gaps = [round((b["start"] - a["end"]) * 1000, 1) for a, b in zip(seq, seq[1:])]
 ok(all(g < 100 * SLOW for g in gaps),
    "each freed worker went to the next task at once, also in the other "
    "process (gaps %r ms; the 250 ms backstop timer would show)" % (gaps,))
-grants = sorted(order, key=lambda t: fake_task(w1, t.name)["start"])
+grants = sorted(order, key=lambda t: w1.task(t.name)["start"])
 is_([t.pid for t in grants], [t.pid for t in order],
     "parked in alternating processes, granted alternately")
 waits = [t.wait_ms() for t in order]
@@ -485,10 +427,10 @@ is_(ticket(tmo.tid)[1]["status"], "timed_out", "its status is timed_out")
 ok(finished([occ, occ2, keep]), "the rest finished")
 is_([occ.status, occ2.status, keep.status], [200, 200, 200],
     "occupiers and keep-me served")
-is_(served_order(w1, ["occupier-2", "cancel-me", "abandon-me", "keep-me"]),
+is_(w1.served(["occupier-2", "cancel-me", "abandon-me", "keep-me"]),
     ["occupier-2", "keep-me"],
     "the worker never saw the cancelled or the abandoned task")
-is_(served_order(w2, ["short-occupier", "timeout-me"]), ["short-occupier"],
+is_(w2.served(["short-occupier", "timeout-me"]), ["short-occupier"],
     "nor the timed-out one")
 ok(wait_for(lambda: idle(URL1) and idle(URL2)), "both workers idle again")
 
@@ -523,14 +465,14 @@ is_([ticket(ka1.tid)[1]["status"], ticket(ka2.tid)[1]["status"]],
 ok(wait_for(lambda: len(ngx.worker_pids()) == 2
             and victim not in ngx.worker_pids(), timeout=5),
    "the master respawned the process")
-ok(wait_for(lambda: (fake_task(w1, "k-occupier") or {}).get("status")
+ok(wait_for(lambda: (w1.task("k-occupier") or {}).get("status")
             == "aborted", timeout=3),
    "the dead process's running task was aborted on the fake")
 
 ok(finished([kb1, kb2], timeout=10), "the surviving parked tasks finished")
 is_([kb1.status, kb2.status], [200, 200],
     "and were served: the queue keeps moving")
-is_(served_order(w1, ["k-occupier", "k-survivor-1", "k-survivor-2"]),
+is_(w1.served(["k-occupier", "k-survivor-1", "k-survivor-2"]),
     ["k-occupier", "k-survivor-1", "k-survivor-2"], "in order")
 ok(kb1.t1 - t_kill < 5, "soon after the kill (%.2f s)" % (kb1.t1 - t_kill))
 st, tk = ticket(occ.tid)
@@ -582,7 +524,7 @@ ok(late.tid is not None, "a task of a new process parks behind them")
 ok(finished([occ] + rq + [late], timeout=15), "all of them finished")
 is_([t.status for t in [occ] + rq + [late]], [200] * 5,
     "no request failed: those parked in the old processes were served")
-is_(served_order(w1, ["r-occupier", "r-0", "r-1", "r-2", "r-late"]),
+is_(w1.served(["r-occupier", "r-0", "r-1", "r-2", "r-late"]),
     ["r-occupier", "r-0", "r-1", "r-2", "r-late"], "in arrival order")
 ok(wait_for(lambda: not (old & set(ngx.worker_pids())), timeout=10),
    "the old processes exited")
@@ -593,7 +535,7 @@ is_(eta_end["ema_chat_samples"], eta_before["ema_chat_samples"] + 5,
 
 # -- the end ---------------------------------------------------------------------
 
-s1, s2 = fake_stats(w1), fake_stats(w2)
+s1, s2 = w1.stats(), w2.stats()
 ok(never_two(w1), "fake worker 1 never ran two tasks at once "
    "(max_concurrent %d)" % s1["max_concurrent"])
 ok(never_two(w2), "fake worker 2 never ran two tasks at once "

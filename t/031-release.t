@@ -22,8 +22,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 import vgtest  # noqa: E402
-from vgtest import (FakeWorker, Nginx, diag, free_port, get, is_, ok,  # noqa
-                    port_open, request, tap, wait_for, workdir)
+from vgtest import (LAG, FakeWorker, Nginx, diag, finished, free_port,  # noqa
+                    get, is_, never_two, ok, port_open, request, tap,
+                    wait_for, workdir)
 
 d = workdir("031-release")
 port = free_port()
@@ -179,71 +180,9 @@ def ticket(tid):
     return r.json() if r.status == 200 else None
 
 
-def stats(f):
-    return get(f.port, "/_fake/stats").json()
-
-
-def fake_task(f, name):
-    for t in stats(f)["tasks"]:
-        if t["last_message"] == name:
-            return t
-    return None
-
-
-def served(f, names):
-    return [t["last_message"] for t in sorted(stats(f)["tasks"],
-                                              key=lambda t: t["start"])
-            if t["last_message"] in names]
-
-
 def idle(f):
     w = worker(f.url)
     return w is not None and w["status"] == "idle" and w["ticket_id"] is None
-
-
-def finished(tasks, timeout=20):
-    for t in tasks:
-        t.join(timeout)
-    return all(not t.is_alive() for t in tasks)
-
-
-# The fake counts a task as running until its thread has booked the end:
-# after the answer is sent, or after it has seen nginx close an aborted
-# task's connection.  Under concurrency another of its threads may read the
-# next task's request a fraction of a millisecond before that booking
-# (0.05-3 ms seen in storms; a mini worker that checks the old socket at
-# that moment always found nginx's close already there), and max_concurrent
-# reads 2.  So when max_concurrent is not 1, every overlap is examined: only
-# one whose earlier task had ended (done or aborted) within LAG of the later
-# one's start is taken for the fake's bookkeeping; anything else is a double
-# booking.  Every overlap is shown.
-LAG = 0.010
-
-
-def never_two(f):
-    s = stats(f)
-    if s["max_concurrent"] <= 1:
-        return True
-    ts = sorted(s["tasks"], key=lambda t: t["start"])
-    pairs = []
-    for i, a in enumerate(ts):
-        for b in ts[i + 1:]:
-            if a["end"] is not None and b["start"] >= a["end"]:
-                break
-            pairs.append((a, b))
-    bad = 0
-    for a, b in pairs:
-        over = (a["end"] or time.time()) - b["start"]
-        lag = (a["status"] in ("done", "aborted") and a["end"] is not None
-               and over <= LAG)
-        diag("fake %d: %s (%s, %.4f..%s) overlaps %s (%s, from %.4f) by "
-             "%.2f ms%s" % (f.port, a["last_message"], a["status"],
-                            a["start"], a["end"] and "%.4f" % a["end"],
-                            b["last_message"], b["status"], b["start"],
-                            over * 1000, " (the fake's bookkeeping)"
-                            if lag else ": DOUBLE BOOKING"))
-        bad += not lag
-    return bool(pairs) and not bad
 
 
 def released(label, fakes):
@@ -251,7 +190,7 @@ def released(label, fakes):
     ok(wait_for(lambda: all(idle(f) for f in fakes), timeout=5),
        "%s: the worker is idle again in /workers (%r)" %
        (label, [worker(f.url)["status"] for f in fakes]))
-    ss = [stats(f) for f in fakes]
+    ss = [f.stats() for f in fakes]
     ok(all(s["running"] == 0 for s in ss),
        "%s: the fake runs nothing" % label)
     ok(all(never_two(f) for f in fakes),
@@ -284,7 +223,7 @@ q = enqueue(conn_in(PB), "p1", "n-queued", 100)
 ok(occ.tid and q.tid, "one task runs, one is parked behind it")
 ok(finished([occ, q]), "both finished")
 is_([occ.status, q.status], [200, 200], "both served")
-to, tq = fake_task(A, "n-occupier"), fake_task(A, "n-queued")
+to, tq = A.task("n-occupier"), A.task("n-queued")
 ok(to and tq and tq["start"] >= to["end"] - LAG,
    "the parked task started after the first ended")
 ok(wait_for(lambda: (ticket(occ.tid) or {}).get("finished_at")),
@@ -298,16 +237,16 @@ ab = conn_in(PA)
 before = set(pool_queue("p1")[1])
 send_only(ab, "p1", "ap-aborted", 8000)
 ab_tid = wait_for(lambda: [i for i in pool_queue("p1")[1] if i not in before])
-ok(ab_tid and wait_for(lambda: stats(A)["running"] == 1),
+ok(ab_tid and wait_for(lambda: A.stats()["running"] == 1),
    "a long task runs on the fake")
 q = enqueue(conn_in(PB), "p1", "ap-queued", 100)
 ok(q.tid, "another task is parked behind it")
 t_abort = time.time()
 ab.close()
-ok(wait_for(lambda: (fake_task(A, "ap-aborted") or {}).get("status")
+ok(wait_for(lambda: (A.task("ap-aborted") or {}).get("status")
             == "aborted", timeout=3),
    "the client closed: the fake sees the task aborted (%r)" %
-   ((fake_task(A, "ap-aborted") or {}).get("status"),))
+   ((A.task("ap-aborted") or {}).get("status"),))
 ok(finished([q], timeout=10), "the parked task finished")
 is_(q.status, 200, "and was served")
 ok(q.t1 - t_abort < 2.0,
@@ -331,7 +270,7 @@ ok(wait_for(lambda: aq.tid not in pool_queue("p1")[0], timeout=1),
 is_((ticket(aq.tid) or {}).get("status"), "abandoned", "status abandoned")
 ok(finished([occ, q]), "the others finished")
 is_([occ.status, q.status], [200, 200], "and were served")
-is_(served(A, ["aq-occupier", "aq-aborted", "aq-queued"]),
+is_(A.served(["aq-occupier", "aq-aborted", "aq-queued"]),
     ["aq-occupier", "aq-queued"], "the abandoned task never reached the fake")
 released("abort while queued", [A])
 
@@ -359,7 +298,7 @@ is_([m.status, q.status], [200, 200],
     "parked one")
 is_([(t.json() or {}).get("worker_port") for t in (m, q)], [Y.port, Y.port],
     "both on the live worker")
-is_(served(Y, ["mx-first", "mx-queued"]), ["mx-first", "mx-queued"],
+is_(Y.served(["mx-first", "mx-queued"]), ["mx-first", "mx-queued"],
     "in order")
 is_(worker(X.url)["status"], "offline", "the refusing worker stays offline")
 released("refused, another worker", [Y])
@@ -386,10 +325,10 @@ ok(tk and tk["status"] == "assigned" and tk["worker_url"] == Z.url
 ok(wait_for(lambda: port_open(Z.port), timeout=5),
    "(its listener opens again; the gateway does not check it for 600 s)")
 is_(worker(Z.url)["status"], "offline", "it stays offline until checked")
-s = stats(Z)
+s = Z.stats()
 ok(s["running"] == 0 and s["max_concurrent"] == 1,
    "the fake runs nothing and never ran two at once")
-is_(served(Z, ["lone-occupier", "lone-queued"]), ["lone-occupier"],
+is_(Z.served(["lone-occupier", "lone-queued"]), ["lone-occupier"],
     "the refused task never reached it")
 is_(pool_queue("lone"), ([], []), "pool lone: nothing queued or running")
 
@@ -492,7 +431,7 @@ q = enqueue(conn_in(PA), "p2", "qt-queued", 100)
 ok(q.tid, "another task parks")
 ok(finished([occ, q]), "both finished")
 is_([occ.status, q.status], [200, 200], "and were served")
-is_(served(B, ["qt-occupier", "qt-timeout", "qt-queued"]),
+is_(B.served(["qt-occupier", "qt-timeout", "qt-queued"]),
     ["qt-occupier", "qt-queued"], "the timed-out task never reached the fake")
 released("queue timeout", [B])
 
@@ -510,7 +449,7 @@ ok(finished([cn], timeout=3) and cn.status == 503
    "the cancelled task: 503 cancelled")
 ok(finished([occ, q]), "the others finished")
 is_([occ.status, q.status], [200, 200], "and were served")
-is_(served(A, ["c-occupier", "c-cancelled", "c-queued"]),
+is_(A.served(["c-occupier", "c-cancelled", "c-queued"]),
     ["c-occupier", "c-queued"], "the cancelled task never reached the fake")
 released("cancel", [A])
 
@@ -531,7 +470,7 @@ for i in range(24):
     send_only(leaver, "grant", "g-leave-%d" % i, 50)
     tid = wait_for(lambda: [x for x in pool_queue("grant")[0]
                             if x not in before])
-    start = wait_for(lambda: (fake_task(G, "g-occ-%d" % i) or {}).get("start"))
+    start = wait_for(lambda: (G.task("g-occ-%d" % i) or {}).get("start"))
     if not tid or not start:
         diag("round %d: setup failed" % i)
         outcomes["other"] += 1
@@ -549,7 +488,7 @@ for i in range(24):
              or (ticket(tid[0]) or {}).get("status") == "abandoned",
              timeout=3)
     tk = ticket(tid[0]) or {}
-    ft = fake_task(G, "g-leave-%d" % i)
+    ft = G.task("g-leave-%d" % i)
     if tk.get("status") == "abandoned":
         outcomes["abandoned"] += 1
     elif tk.get("status") == "assigned" and ft is None:
@@ -636,7 +575,7 @@ is_(st["queue_length"], 0, "/status: the queue is empty")
 idle_now = [w["url"] for w in st["workers"] if w["status"] == "idle"]
 is_(sorted(idle_now), sorted(f.url for f in [A, B, Y, V, G, R1, R2]),
     "every worker that is up is idle; the two refused ones are offline")
-ok(all(stats(f)["running"] == 0 for f in [A, B, Y, V2, G, R1, R2]),
+ok(all(f.stats()["running"] == 0 for f in [A, B, Y, V2, G, R1, R2]),
    "no fake runs a task now")
 ok(all(never_two(f) for f in [A, B, Y, V2, G, R1, R2]),
    "no fake ever ran two tasks at once")

@@ -157,7 +157,7 @@ def served():
 
 
 def fake_tasks(p):
-    return get(p, "/_fake/stats").json()["tasks"]
+    return FAKES[p].stats(tasks=True)["tasks"]
 
 
 def enabled_apps():
