@@ -65,13 +65,18 @@ ensure_packages() {
 
 build_module() {
     local makefile=$BUILD/objs/Makefile
-    local version
+    local version sources
 
     version=$(dpkg-query -W -f='${Version}' nginx-dev)
     mkdir -p "$BUILD"
 
+    # "config" lists the sources by folder: a file added or removed needs
+    # a new Makefile, as a changed "config" does
+    sources=$(cd "$ROOT" && find ngx_voicegw_module -name '*.[ch]' | sort)
+
     if [ ! -f "$makefile" ] || [ "$ROOT/config" -nt "$makefile" ] \
-       || [ "$(cat "$BUILD/.nginx-dev-version" 2>/dev/null)" != "$version" ]
+       || [ "$(cat "$BUILD/.nginx-dev-version" 2>/dev/null)" != "$version" ] \
+       || [ "$(cat "$BUILD/.sources" 2>/dev/null)" != "$sources" ]
     then
         say "configuring against nginx-dev $version"
 
@@ -92,6 +97,7 @@ build_module() {
             || { tail -20 "$BUILD/configure.log"; die "configure failed"; }
 
         echo "$version" > "$BUILD/.nginx-dev-version"
+        echo "$sources" > "$BUILD/.sources"
     fi
 
     if ! make -s -f "$makefile" -C "$BUILD/nginx-src" -j"$(nproc)" modules \
