@@ -2,9 +2,10 @@
 /*
  * ngx_voicegw_api.h
  *
- * The JSON API served by "voicegw_api;": the route table each resource
- * file contributes to, the per-request context a handler receives, and the
- * helpers that send JSON answers and errors.
+ * The JSON API served by "voicegw_api;": the route tables each resource
+ * file exports (the router reads them), the per-request context a
+ * handler receives, and the request layer every handler uses (body
+ * fields, query arguments, store batches, waiting for outside work).
  */
 
 
@@ -14,11 +15,18 @@
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_json.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_store.h"
+#include "ngx_voicegw_sql.h"
 
 
 #define NGX_VOICEGW_API_MAX_PARAMS  4
+
+/* which APIs a location serves ("voicegw_api [service] [voicegateway];") */
+#define NGX_VOICEGW_API_SERVICE       0x0002
+#define NGX_VOICEGW_API_VOICEGATEWAY  0x0004
+#define NGX_VOICEGW_API_ALL           (NGX_VOICEGW_API_SERVICE               \
+                                       |NGX_VOICEGW_API_VOICEGATEWAY)
 
 /* route flags */
 #define NGX_VOICEGW_API_BODY        0x01     /* a JSON object body */
@@ -41,6 +49,12 @@ typedef struct {
 } ngx_voicegw_field_t;
 
 
+typedef struct {
+    ngx_uint_t                   api;         /* NGX_VOICEGW_API_*, 0: none */
+    size_t                       body_limit;
+} ngx_voicegw_api_loc_conf_t;
+
+
 typedef struct ngx_voicegw_api_ctx_s  ngx_voicegw_api_ctx_t;
 
 typedef ngx_int_t (*ngx_voicegw_api_handler_pt)(ngx_http_request_t *r,
@@ -61,8 +75,7 @@ struct ngx_voicegw_api_ctx_s {
     ngx_uint_t                   nparams;
 
     ngx_voicegw_main_conf_t     *vmcf;
-    ngx_voicegw_loc_conf_t      *vlcf;
-    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_api_loc_conf_t  *vlcf;
 
     ngx_voicegw_json_value_t    *body;
     ngx_str_t                    actor;       /* key name or address */
@@ -78,30 +91,47 @@ struct ngx_voicegw_api_ctx_s {
 };
 
 
+/* the API's own configuration */
+
+struct ngx_voicegw_api_main_s {
+    /* core location configurations of "voicegw_api" locations */
+    ngx_array_t                  locations;
+};
+
+
+/* the route tables of the resource files */
+
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[];
-extern ngx_voicegw_api_route_t  ngx_voicegw_api_v1_routes[];
-extern ngx_voicegw_api_route_t  ngx_voicegw_api_report_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_providers_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_models_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_projects_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_audit_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[];
 
 
-ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);
+/* the router (ngx_voicegw_api_router.c) */
 
-ngx_int_t ngx_voicegw_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_voicegw_json_t *j);
-ngx_int_t ngx_voicegw_api_send_chain(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_chain_t *out, size_t size);
-void ngx_voicegw_api_exit_process(ngx_voicegw_shm_t *shm);
-ngx_int_t ngx_voicegw_api_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *fmt, ...);
+ngx_voicegw_api_main_t *ngx_voicegw_api_create_main(ngx_conf_t *cf);
+ngx_int_t ngx_voicegw_api_postconfiguration(ngx_conf_t *cf,
+    ngx_voicegw_api_main_t *am);
+void *ngx_voicegw_api_create_loc_conf(ngx_conf_t *cf);
+char *ngx_voicegw_api_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+char *ngx_voicegw_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+/* the request layer (ngx_voicegw_api_request.c) */
+
 ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);
-ngx_int_t ngx_voicegw_body_collect(ngx_http_request_t *r, size_t limit,
-    ngx_str_t *body);
-
 ngx_int_t ngx_voicegw_api_fields(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, const ngx_voicegw_field_t *fields,
     ngx_voicegw_json_value_t **found, ngx_int_t *answer);
 ngx_int_t ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_int_t ngx_voicegw_api_no_store(ngx_http_request_t *r);
 
 ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, size_t size);
@@ -116,6 +146,12 @@ ngx_int_t ngx_voicegw_api_store_post(ngx_http_request_t *r,
 ngx_int_t ngx_voicegw_api_suspend(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_api_handler_pt resume);
 void ngx_voicegw_api_wake(ngx_http_request_t *r);
+void ngx_voicegw_api_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* the resources' own hooks */
+
+void ngx_voicegw_api_exit_process(ngx_voicegw_proc_t *proc);
 
 
 #endif /* _NGX_VOICEGW_API_H_INCLUDED_ */

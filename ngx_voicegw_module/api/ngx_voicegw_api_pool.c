@@ -4,68 +4,26 @@
  *
  * Handlers of the service API that show the worker pools: /status,
  * /workers, /api/cache, /api/queue and /api/queue/{ticket_id} (GET and
- * DELETE).  Each takes a snapshot of the zone under its lock, then builds
- * the JSON without it: the lock is held for copies only.
+ * DELETE).  Each takes a snapshot of the pools (pool/ngx_voicegw_snapshot.c:
+ * copies made under the zone's lock into memory allocated before it), and
+ * builds the JSON without the lock.
  *
  * GET /api/queue lists every queued ticket: with a thousand it is a 160 KB
  * answer that takes a millisecond to build.  Each process keeps its last
  * answer and serves it again, byte for byte, while nothing in the queues
- * or workers changed (a version counter in the zone) and for at most
- * 100 ms, the resolution of its times.  Requests still sending an answer
- * hold a reference to it.
+ * or workers changed, nor the settings (version counters in the zone),
+ * and for at most 100 ms, the resolution of its times.  Requests still
+ * sending an answer hold a reference to it.
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_api.h"
-#include "ngx_voicegw_eta.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_api.h"
 
-
-typedef struct {
-    ngx_voicegw_pool_sh_t       *pool;
-    u_char                       url[NGX_VOICEGW_NAME_LEN];
-    ngx_uint_t                   index;
-    ngx_uint_t                   state;
-    ngx_uint_t                   task_type;
-    uint64_t                     ticket;
-    uint64_t                     busy_since;
-    uint64_t                     cached_hash;
-    uint64_t                     last_used;
-    uint64_t                     checked_at;
-    ngx_uint_t                   served;
-    size_t                       session_len;
-    u_char                       session[NGX_VOICEGW_SESSION_LEN];
-    u_char                       reported[32];
-} ngx_voicegw_worker_view_t;
-
-
-typedef struct {
-    ngx_voicegw_pool_sh_t       *pool;
-    uint64_t                     id;
-    ngx_uint_t                   task_type;
-    ngx_uint_t                   position;
-    uint64_t                     enqueued;
-    double                       eta;
-    size_t                       session_len;
-    u_char                       session[NGX_VOICEGW_SESSION_LEN];
-} ngx_voicegw_entry_view_t;
-
-
-typedef struct {
-    ngx_array_t                  workers;     /* ngx_voicegw_worker_view_t */
-    ngx_array_t                  entries;     /* ngx_voicegw_entry_view_t */
-    ngx_uint_t                   count[5];    /* workers by state */
-    ngx_uint_t                   queue_max;
-    ngx_uint_t                   queued;
-    ngx_uint_t                   hits;
-    ngx_uint_t                   misses;
-    uint64_t                     now;
-} ngx_voicegw_snapshot_t;
-
-
-#define NGX_VOICEGW_SNAP_WORKERS  0x01
-#define NGX_VOICEGW_SNAP_QUEUE    0x02
 
 #define NGX_VOICEGW_QUEUE_REUSE   100
 
@@ -73,6 +31,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                   refs;
     ngx_uint_t                   version;
+    ngx_uint_t                   settings;
     ngx_msec_t                   made;
     size_t                       len;
     u_char                       data[1];
@@ -91,33 +50,20 @@ static ngx_int_t ngx_voicegw_api_ticket(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_ticket_cancel(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
-static ngx_int_t ngx_voicegw_api_snapshot(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_snapshot_t *snap,
-    ngx_uint_t what);
 static ngx_voicegw_json_t *ngx_voicegw_api_begin(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_snapshot_t *snap,
     ngx_uint_t what);
 static void ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
     ngx_voicegw_snapshot_t *snap, ngx_uint_t brief);
-static ngx_int_t ngx_voicegw_api_pool_queue_locked(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_pool_sh_t *pool,
-    ngx_voicegw_eta_state_t *st, ngx_array_t *entries, uint64_t now,
-    uint64_t upto);
+static void ngx_voicegw_api_count(ngx_voicegw_snapshot_t *snap,
+    ngx_uint_t *count, ngx_uint_t *queued, ngx_uint_t *queue_max,
+    ngx_uint_t *hits, ngx_uint_t *misses);
 static ngx_int_t ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id);
 static ngx_int_t ngx_voicegw_api_queue_build(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_answer_send(ngx_http_request_t *r,
     ngx_voicegw_answer_t *a);
 static void ngx_voicegw_api_answer_unref(void *data);
-
-
-static const char  *ngx_voicegw_worker_states[] = {
-    "idle", "busy", "loading", "error", "offline"
-};
-
-static const char  *ngx_voicegw_ticket_states[] = {
-    "queued", "assigned", "cancelled", "timed_out", "abandoned"
-};
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[] = {
@@ -144,193 +90,6 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[] = {
 };
 
 
-/* -- snapshots ------------------------------------------------------------- */
-
-static ngx_int_t
-ngx_voicegw_api_snapshot(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
-    ngx_voicegw_snapshot_t *snap, ngx_uint_t what)
-{
-    ngx_uint_t                  i, k, state;
-    ngx_voicegw_queue_sh_t     *q;
-    ngx_voicegw_pool_sh_t      *pool;
-    ngx_voicegw_worker_sh_t    *w;
-    ngx_voicegw_eta_state_t     st;
-    ngx_voicegw_worker_view_t  *wv;
-
-    ngx_memzero(snap, sizeof(ngx_voicegw_snapshot_t));
-
-    if (ngx_array_init(&snap->workers, r->pool, 8,
-                       sizeof(ngx_voicegw_worker_view_t))
-        != NGX_OK
-        || ngx_array_init(&snap->entries, r->pool, 8,
-                          sizeof(ngx_voicegw_entry_view_t))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    snap->now = ngx_voicegw_now_msec();
-    q = &ctx->shm->sh->queue;
-
-    ngx_voicegw_shm_lock(ctx->shm);
-
-    ngx_voicegw_eta_state_locked(ctx->shm, &st);
-
-    for (i = 0; i < q->npools; i++) {
-        pool = q->pools[i];
-
-        if (pool->retired) {
-            continue;
-        }
-
-        snap->queue_max += pool->queue_max;
-        snap->queued += pool->queued;
-        snap->hits += pool->hits;
-        snap->misses += pool->misses;
-
-        for (k = 0; k < pool->nworkers; k++) {
-            w = &pool->workers[k];
-            state = ngx_voicegw_worker_state(w);
-            snap->count[state]++;
-
-            if (!(what & NGX_VOICEGW_SNAP_WORKERS)) {
-                continue;
-            }
-
-            wv = ngx_array_push(&snap->workers);
-            if (wv == NULL) {
-                goto failed;
-            }
-
-            wv->pool = pool;
-            ngx_memcpy(wv->url, w->url, NGX_VOICEGW_NAME_LEN);
-            wv->index = k;
-            wv->state = state;
-            wv->task_type = w->task_type;
-            wv->ticket = w->ticket;
-            wv->busy_since = w->busy_since;
-            wv->cached_hash = w->cache.hash ? w->cache.hash : w->cache.key;
-            wv->last_used = w->last_used;
-            wv->checked_at = w->checked_at;
-            wv->served = w->served;
-            wv->session_len = w->session_len;
-            ngx_memcpy(wv->session, w->session, w->session_len);
-            ngx_memcpy(wv->reported, w->reported, sizeof(wv->reported));
-        }
-
-        if ((what & NGX_VOICEGW_SNAP_QUEUE)
-            && ngx_voicegw_api_pool_queue_locked(r, ctx, pool, &st,
-                                                 &snap->entries, snap->now,
-                                                 0)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-    }
-
-    ngx_voicegw_shm_unlock(ctx->shm);
-
-    return NGX_OK;
-
-failed:
-
-    ngx_voicegw_shm_unlock(ctx->shm);
-
-    return NGX_ERROR;
-}
-
-
-/*
- * The queued tickets of a pool, with positions and ETAs (up to the ticket
- * "upto" only, when it is not 0).  The ETA itself is computed here, under
- * the lock: a heap over the busy workers, microseconds for 1000 tickets.
- */
-
-static ngx_int_t
-ngx_voicegw_api_pool_queue_locked(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_pool_sh_t *pool,
-    ngx_voicegw_eta_state_t *st, ngx_array_t *entries, uint64_t now,
-    uint64_t upto)
-{
-    double                     *heap, *eta, est, elapsed;
-    ngx_uint_t                  i, n, nbusy, *types;
-    ngx_queue_t                *l;
-    ngx_voicegw_ticket_t       *t;
-    ngx_voicegw_worker_sh_t    *w;
-    ngx_voicegw_entry_view_t   *e, *first;
-
-    if (pool->queued == 0) {
-        return NGX_OK;
-    }
-
-    heap = ngx_palloc(r->pool, (pool->nworkers + 2 * pool->queued)
-                               * sizeof(double));
-    types = ngx_palloc(r->pool, pool->queued * sizeof(ngx_uint_t));
-
-    if (heap == NULL || types == NULL) {
-        return NGX_ERROR;
-    }
-
-    eta = heap + pool->nworkers;
-
-    /* remaining time of every worker busy with one of our tasks */
-
-    nbusy = 0;
-
-    for (i = 0; i < pool->nworkers; i++) {
-        w = &pool->workers[i];
-
-        if (w->ticket == 0) {
-            continue;
-        }
-
-        est = ngx_voicegw_eta_estimate(st, w->task_type);
-        elapsed = (now > w->busy_since) ? (now - w->busy_since) / 1000.0 : 0;
-
-        heap[nbusy++] = (elapsed < est) ? est - elapsed : 15.0;
-    }
-
-    n = 0;
-
-    for (l = ngx_queue_head(&pool->queue); l != ngx_queue_sentinel(&pool->queue);
-         l = ngx_queue_next(l))
-    {
-        t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-        e = ngx_array_push(entries);
-        if (e == NULL) {
-            return NGX_ERROR;
-        }
-
-        e->pool = pool;
-        e->id = t->id;
-        e->task_type = t->task_type;
-        e->position = n + 1;
-        e->enqueued = t->enqueued;
-        e->session_len = t->session_len;
-        ngx_memcpy(e->session, t->session, t->session_len);
-
-        types[n++] = t->task_type;
-
-        if (t->id == upto) {
-            break;
-        }
-    }
-
-    /* the array may have moved while growing: index from the end */
-
-    first = (ngx_voicegw_entry_view_t *) entries->elts + entries->nelts - n;
-
-    ngx_voicegw_eta_queue(st, heap, nbusy, types, n, eta);
-
-    for (i = 0; i < n; i++) {
-        first[i].eta = eta[i];
-    }
-
-    return NGX_OK;
-}
-
-
 /* -- /status, /workers, /api/cache ------------------------------------------ */
 
 /* a snapshot, and a JSON object opened for the answer */
@@ -341,7 +100,11 @@ ngx_voicegw_api_begin(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 {
     ngx_voicegw_json_t  *j;
 
-    if (ngx_voicegw_api_snapshot(r, ctx, snap, what) != NGX_OK) {
+    ngx_memzero(snap, sizeof(ngx_voicegw_snapshot_t));
+
+    if (ngx_voicegw_queue_snapshot(ctx->vmcf->pools, r->pool, what, snap)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -353,6 +116,37 @@ ngx_voicegw_api_begin(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_json_map_open(j);
 
     return j;
+}
+
+
+/* the sums over the pools of a snapshot */
+
+static void
+ngx_voicegw_api_count(ngx_voicegw_snapshot_t *snap, ngx_uint_t *count,
+    ngx_uint_t *queued, ngx_uint_t *queue_max, ngx_uint_t *hits,
+    ngx_uint_t *misses)
+{
+    ngx_uint_t  i, k;
+
+    for (k = 0; k < NGX_VOICEGW_WORKER_NSTATES; k++) {
+        count[k] = 0;
+    }
+
+    *queued = 0;
+    *queue_max = 0;
+    *hits = 0;
+    *misses = 0;
+
+    for (i = 0; i < snap->npools; i++) {
+        for (k = 0; k < NGX_VOICEGW_WORKER_NSTATES; k++) {
+            count[k] += snap->pools[i].workers[k];
+        }
+
+        *queued += snap->pools[i].queued;
+        *queue_max += snap->pools[i].queue_max;
+        *hits += snap->pools[i].hits;
+        *misses += snap->pools[i].misses;
+    }
 }
 
 
@@ -368,9 +162,9 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
     ngx_voicegw_json_key(j, "workers");
     ngx_voicegw_json_array_open(j);
 
-    w = snap->workers.elts;
+    w = snap->workers;
 
-    for (i = 0; i < snap->workers.nelts; i++) {
+    for (i = 0; i < snap->nworkers; i++) {
         ngx_voicegw_json_map_open(j);
 
         ngx_voicegw_json_key(j, "url");
@@ -378,14 +172,14 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
         ngx_voicegw_json_key(j, "index");
         ngx_voicegw_json_int(j, w[i].index);
         ngx_voicegw_json_key(j, "status");
-        ngx_voicegw_json_cstr(j, ngx_voicegw_worker_states[w[i].state]);
+        ngx_voicegw_json_str(j, &ngx_voicegw_worker_states[w[i].state].name);
 
         if (!brief) {
             ngx_voicegw_json_key(j, "current_task");
 
             if (w[i].ticket) {
                 ngx_voicegw_json_str(j,
-                                 &ngx_voicegw_task_names[w[i].task_type]);
+                              &ngx_voicegw_task_types[w[i].task_type].name);
 
             } else {
                 ngx_voicegw_json_null(j);
@@ -416,7 +210,7 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
         ngx_voicegw_json_key(j, "last_used_at");
         ngx_voicegw_json_time(j, w[i].last_used);
         ngx_voicegw_json_key(j, "pool");
-        ngx_voicegw_json_cstr(j, (char *) w[i].pool->name);
+        ngx_voicegw_json_cstr(j, (char *) snap->pools[w[i].pool].name);
 
         ngx_voicegw_json_map_close(j);
     }
@@ -428,6 +222,8 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
 static ngx_int_t
 ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
+    ngx_uint_t               count[NGX_VOICEGW_WORKER_NSTATES];
+    ngx_uint_t               queued, queue_max, hits, misses;
     ngx_voicegw_json_t      *j;
     ngx_voicegw_snapshot_t   snap;
 
@@ -436,29 +232,32 @@ ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_voicegw_api_count(&snap, count, &queued, &queue_max, &hits,
+                          &misses);
+
     ngx_voicegw_json_key(j, "total_workers");
-    ngx_voicegw_json_int(j, snap.workers.nelts);
+    ngx_voicegw_json_int(j, snap.nworkers);
     ngx_voicegw_json_key(j, "idle_workers");
-    ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_IDLE]);
+    ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_IDLE]);
     ngx_voicegw_json_key(j, "busy_workers");
-    ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_BUSY]);
+    ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_BUSY]);
     ngx_voicegw_json_key(j, "queue_length");
-    ngx_voicegw_json_int(j, snap.queued);
+    ngx_voicegw_json_int(j, queued);
 
     ngx_voicegw_api_workers_json(j, &snap, 0);
 
     ngx_voicegw_json_key(j, "loading_workers");
-    ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_LOADING]);
+    ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_LOADING]);
     ngx_voicegw_json_key(j, "error_workers");
-    ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_ERROR]);
+    ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_ERROR]);
     ngx_voicegw_json_key(j, "offline_workers");
-    ngx_voicegw_json_int(j, snap.count[NGX_VOICEGW_WORKER_OFFLINE]);
+    ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_OFFLINE]);
     ngx_voicegw_json_key(j, "max_queue_size");
-    ngx_voicegw_json_int(j, snap.queue_max);
+    ngx_voicegw_json_int(j, queue_max);
 
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -476,17 +275,18 @@ ngx_voicegw_api_workers(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_api_workers_json(j, &snap, 0);
 
     ngx_voicegw_json_key(j, "total");
-    ngx_voicegw_json_int(j, snap.workers.nelts);
+    ngx_voicegw_json_int(j, snap.nworkers);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
 static ngx_int_t
 ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_uint_t               total;
+    ngx_uint_t               count[NGX_VOICEGW_WORKER_NSTATES];
+    ngx_uint_t               queued, queue_max, hits, misses, total;
     ngx_voicegw_json_t      *j;
     ngx_voicegw_snapshot_t   snap;
 
@@ -495,19 +295,22 @@ ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_voicegw_api_count(&snap, count, &queued, &queue_max, &hits,
+                          &misses);
+
     ngx_voicegw_api_workers_json(j, &snap, 1);
 
-    total = snap.hits + snap.misses;
+    total = hits + misses;
 
     ngx_voicegw_json_key(j, "hits");
-    ngx_voicegw_json_int(j, snap.hits);
+    ngx_voicegw_json_int(j, hits);
     ngx_voicegw_json_key(j, "misses");
-    ngx_voicegw_json_int(j, snap.misses);
+    ngx_voicegw_json_int(j, misses);
     ngx_voicegw_json_key(j, "hit_rate");
-    ngx_voicegw_json_double(j, total ? (double) snap.hits / total : 0.0);
+    ngx_voicegw_json_double(j, total ? (double) hits / total : 0.0);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -518,12 +321,11 @@ ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     ngx_voicegw_answer_t  *a;
 
-    a = ctx->shm->queue_answer;
-
-    /* a plain read of the version: a change makes the next one rebuild */
+    a = ctx->vmcf->proc.queue_answer;
 
     if (a != NULL
-        && a->version == *(volatile ngx_uint_t *) &ctx->shm->sh->queue.version
+        && a->version == ngx_voicegw_queue_version(ctx->vmcf->pools)
+        && a->settings == ngx_voicegw_settings_version(ctx->vmcf->zone)
         && ngx_current_msec - a->made < NGX_VOICEGW_QUEUE_REUSE)
     {
         return ngx_voicegw_api_answer_send(r, a);
@@ -539,6 +341,8 @@ ngx_voicegw_api_answer_send(ngx_http_request_t *r, ngx_voicegw_answer_t *a)
     ngx_buf_t           *b;
     ngx_chain_t         *out;
     ngx_pool_cleanup_t  *cln;
+
+    static ngx_str_t  type = ngx_string("application/json");
 
     b = ngx_calloc_buf(r->pool);
     out = ngx_alloc_chain_link(r->pool);
@@ -559,7 +363,7 @@ ngx_voicegw_api_answer_send(ngx_http_request_t *r, ngx_voicegw_answer_t *a)
     cln->handler = ngx_voicegw_api_answer_unref;
     cln->data = a;
 
-    return ngx_voicegw_api_send_chain(r, NGX_HTTP_OK, out, a->len);
+    return ngx_voicegw_reply_chain(r, NGX_HTTP_OK, out, a->len, &type);
 }
 
 
@@ -575,11 +379,11 @@ ngx_voicegw_api_answer_unref(void *data)
 
 
 void
-ngx_voicegw_api_exit_process(ngx_voicegw_shm_t *shm)
+ngx_voicegw_api_exit_process(ngx_voicegw_proc_t *proc)
 {
-    if (shm->queue_answer != NULL) {
-        ngx_voicegw_api_answer_unref(shm->queue_answer);
-        shm->queue_answer = NULL;
+    if (proc->queue_answer != NULL) {
+        ngx_voicegw_api_answer_unref(proc->queue_answer);
+        proc->queue_answer = NULL;
     }
 }
 
@@ -589,16 +393,17 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                     *p;
     size_t                      size;
-    ngx_uint_t                  version;
+    ngx_uint_t                  i, queued, settings;
     ngx_chain_t                *out, *cl;
     ngx_voicegw_answer_t       *a;
-    ngx_uint_t                  i;
     ngx_voicegw_json_t         *j;
     ngx_voicegw_snapshot_t      snap;
     ngx_voicegw_entry_view_t   *e;
     ngx_voicegw_worker_view_t  *w;
 
-    version = *(volatile ngx_uint_t *) &ctx->shm->sh->queue.version;
+    static ngx_str_t  type = ngx_string("application/json");
+
+    settings = ngx_voicegw_settings_version(ctx->vmcf->zone);
 
     j = ngx_voicegw_api_begin(r, ctx, &snap,
                               NGX_VOICEGW_SNAP_WORKERS|NGX_VOICEGW_SNAP_QUEUE);
@@ -606,22 +411,24 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    queued = snap.nentries;
+
     ngx_voicegw_json_key(j, "queue_length");
-    ngx_voicegw_json_int(j, snap.entries.nelts);
+    ngx_voicegw_json_int(j, queued);
 
     ngx_voicegw_json_key(j, "entries");
     ngx_voicegw_json_array_open(j);
 
-    e = snap.entries.elts;
+    e = snap.entries;
 
-    for (i = 0; i < snap.entries.nelts; i++) {
+    for (i = 0; i < snap.nentries; i++) {
         ngx_voicegw_json_map_open(j);
         ngx_voicegw_json_key(j, "ticket_id");
         ngx_voicegw_json_hex(j, "tk_", e[i].id);
         ngx_voicegw_json_key(j, "position");
         ngx_voicegw_json_int(j, e[i].position);
         ngx_voicegw_json_key(j, "task_type");
-        ngx_voicegw_json_str(j, &ngx_voicegw_task_names[e[i].task_type]);
+        ngx_voicegw_json_str(j, &ngx_voicegw_task_types[e[i].task_type].name);
         ngx_voicegw_json_key(j, "eta_seconds");
         ngx_voicegw_json_fixed(j, e[i].eta, 1);
         ngx_voicegw_json_key(j, "session_id");
@@ -630,7 +437,7 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         ngx_voicegw_json_key(j, "enqueued_at");
         ngx_voicegw_json_time(j, e[i].enqueued);
         ngx_voicegw_json_key(j, "pool");
-        ngx_voicegw_json_cstr(j, (char *) e[i].pool->name);
+        ngx_voicegw_json_cstr(j, (char *) snap.pools[e[i].pool].name);
         ngx_voicegw_json_map_close(j);
     }
 
@@ -639,9 +446,9 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_key(j, "running");
     ngx_voicegw_json_array_open(j);
 
-    w = snap.workers.elts;
+    w = snap.workers;
 
-    for (i = 0; i < snap.workers.nelts; i++) {
+    for (i = 0; i < snap.nworkers; i++) {
         if (w[i].ticket == 0) {
             continue;
         }
@@ -650,16 +457,14 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         ngx_voicegw_json_key(j, "worker_url");
         ngx_voicegw_json_cstr(j, (char *) w[i].url);
         ngx_voicegw_json_key(j, "task_type");
-        ngx_voicegw_json_str(j, &ngx_voicegw_task_names[w[i].task_type]);
+        ngx_voicegw_json_str(j, &ngx_voicegw_task_types[w[i].task_type].name);
         ngx_voicegw_json_key(j, "session_id");
         ngx_voicegw_json_strn(j, w[i].session, w[i].session_len);
 
         ngx_voicegw_json_key(j, "started_at");
         ngx_voicegw_json_time(j, w[i].busy_since);
         ngx_voicegw_json_key(j, "elapsed_s");
-        ngx_voicegw_json_fixed(j, snap.now > w[i].busy_since
-                                  ? (snap.now - w[i].busy_since) / 1000.0
-                                  : 0.0, 1);
+        ngx_voicegw_json_fixed(j, w[i].busy_ms / 1000.0, 1);
         ngx_voicegw_json_key(j, "ticket_id");
         ngx_voicegw_json_hex(j, "tk_", w[i].ticket);
         ngx_voicegw_json_map_close(j);
@@ -677,11 +482,12 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     a = ngx_alloc(sizeof(ngx_voicegw_answer_t) + size, r->connection->log);
     if (a == NULL) {
-        return ngx_voicegw_api_send_chain(r, NGX_HTTP_OK, out, size);
+        return ngx_voicegw_reply_chain(r, NGX_HTTP_OK, out, size, &type);
     }
 
     a->refs = 1;
-    a->version = version;
+    a->version = snap.version;
+    a->settings = settings;
     a->made = ngx_current_msec;
     a->len = size;
 
@@ -691,11 +497,11 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
-    if (ctx->shm->queue_answer != NULL) {
-        ngx_voicegw_api_answer_unref(ctx->shm->queue_answer);
+    if (ctx->vmcf->proc.queue_answer != NULL) {
+        ngx_voicegw_api_answer_unref(ctx->vmcf->proc.queue_answer);
     }
 
-    ctx->shm->queue_answer = a;
+    ctx->vmcf->proc.queue_answer = a;
 
     return ngx_voicegw_api_answer_send(r, a);
 }
@@ -743,117 +549,81 @@ ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id)
 static ngx_int_t
 ngx_voicegw_api_ticket(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    u_char                     url[NGX_VOICEGW_NAME_LEN];
-    uint64_t                   id, now;
-    ngx_uint_t                 found;
-    ngx_array_t                entries;
-    ngx_voicegw_json_t        *j;
-    ngx_voicegw_ticket_t      *t, copy;
-    ngx_voicegw_eta_state_t    st;
-    ngx_voicegw_worker_sh_t   *w;
-    ngx_voicegw_entry_view_t  *e;
+    uint64_t                    id;
+    ngx_voicegw_json_t         *j;
+    ngx_voicegw_snapshot_t      snap;
+    ngx_voicegw_ticket_view_t  *t;
 
     if (ngx_voicegw_ticket_parse(&ctx->params[0], &id) != NGX_OK) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "unknown ticket");
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "unknown ticket");
     }
 
-    if (ngx_array_init(&entries, r->pool, 16,
-                       sizeof(ngx_voicegw_entry_view_t))
+    ngx_memzero(&snap, sizeof(ngx_voicegw_snapshot_t));
+    snap.ticket_id = id;
+
+    if (ngx_voicegw_queue_snapshot(ctx->vmcf->pools, r->pool,
+                                   NGX_VOICEGW_SNAP_QUEUE, &snap)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    now = ngx_voicegw_now_msec();
-    found = 0;
-    url[0] = '\0';
-
-    ngx_voicegw_shm_lock(ctx->shm);
-
-    t = ngx_voicegw_ticket_find_locked(ctx->shm, id);
-
-    if (t != NULL) {
-        found = 1;
-        ngx_memcpy(&copy, t, sizeof(ngx_voicegw_ticket_t));
-
-        if (t->worker >= 0 && (ngx_uint_t) t->worker < t->pool->nworkers) {
-            w = &t->pool->workers[t->worker];
-            ngx_memcpy(url, w->url, NGX_VOICEGW_NAME_LEN);
-        }
-
-        if (t->state == NGX_VOICEGW_TICKET_QUEUED) {
-            ngx_voicegw_eta_state_locked(ctx->shm, &st);
-
-            if (ngx_voicegw_api_pool_queue_locked(r, ctx, t->pool, &st,
-                                                  &entries, now, id)
-                != NGX_OK)
-            {
-                ngx_voicegw_shm_unlock(ctx->shm);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
+    if (!snap.ticket_found) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "unknown ticket");
     }
 
-    ngx_voicegw_shm_unlock(ctx->shm);
-
-    if (!found) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "unknown ticket");
-    }
+    t = &snap.ticket;
 
     j = ngx_voicegw_api_json(r);
     if (j == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    e = entries.nelts ? (ngx_voicegw_entry_view_t *) entries.elts
-                        + entries.nelts - 1
-                      : NULL;
-
     ngx_voicegw_json_map_open(j);
     ngx_voicegw_json_key(j, "ticket_id");
-    ngx_voicegw_json_hex(j, "tk_", copy.id);
+    ngx_voicegw_json_hex(j, "tk_", t->id);
     ngx_voicegw_json_key(j, "status");
-    ngx_voicegw_json_cstr(j, ngx_voicegw_ticket_states[copy.state]);
+    ngx_voicegw_json_str(j, &ngx_voicegw_ticket_states[t->state].name);
     ngx_voicegw_json_key(j, "position");
-    ngx_voicegw_json_int(j, e ? e->position : 0);
+    ngx_voicegw_json_int(j, t->position);
     ngx_voicegw_json_key(j, "eta_seconds");
-    ngx_voicegw_json_fixed(j, e ? e->eta : 0.0, 1);
+    ngx_voicegw_json_fixed(j, t->eta, 1);
     ngx_voicegw_json_key(j, "task_type");
-    ngx_voicegw_json_str(j, &ngx_voicegw_task_names[copy.task_type]);
+    ngx_voicegw_json_str(j, &ngx_voicegw_task_types[t->task_type].name);
     ngx_voicegw_json_key(j, "session_id");
-    ngx_voicegw_json_strn(j, copy.session, copy.session_len);
+    ngx_voicegw_json_strn(j, t->session, t->session_len);
 
     ngx_voicegw_json_key(j, "enqueued_at");
-    ngx_voicegw_json_time(j, copy.enqueued);
+    ngx_voicegw_json_time(j, t->enqueued);
     ngx_voicegw_json_key(j, "worker_url");
 
-    if (copy.state == NGX_VOICEGW_TICKET_ASSIGNED && url[0]) {
-        ngx_voicegw_json_cstr(j, (char *) url);
+    if (t->state == NGX_VOICEGW_TICKET_ASSIGNED && t->url[0]) {
+        ngx_voicegw_json_cstr(j, (char *) t->url);
 
     } else {
         ngx_voicegw_json_null(j);
     }
 
     ngx_voicegw_json_key(j, "assigned_at");
-    ngx_voicegw_json_time(j, copy.assigned);
+    ngx_voicegw_json_time(j, t->assigned);
     ngx_voicegw_json_key(j, "finished_at");
-    ngx_voicegw_json_time(j, copy.finished);
+    ngx_voicegw_json_time(j, t->finished);
     ngx_voicegw_json_key(j, "queue_wait_ms");
 
-    if (copy.assigned) {
-        ngx_voicegw_json_int(j, copy.assigned - copy.enqueued);
+    if (t->assigned) {
+        ngx_voicegw_json_int(j, t->wait_ms);
 
     } else {
         ngx_voicegw_json_null(j);
     }
 
     ngx_voicegw_json_key(j, "pool");
-    ngx_voicegw_json_cstr(j, (char *) copy.pool->name);
+    ngx_voicegw_json_cstr(j, (char *) snap.pools[t->pool].name);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -861,37 +631,34 @@ static ngx_int_t
 ngx_voicegw_api_ticket_cancel(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    uint64_t             id;
-    ngx_int_t            rc;
-    ngx_uint_t           state;
-    ngx_voicegw_json_t  *j;
+    uint64_t              id;
+    ngx_int_t             rc;
+    ngx_uint_t            state;
+    ngx_voicegw_json_t   *j;
+    ngx_voicegw_pools_t  *vp;
 
     if (ngx_voicegw_ticket_parse(&ctx->params[0], &id) != NGX_OK) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "unknown ticket");
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "unknown ticket");
     }
 
+    vp = ctx->vmcf->pools;
     state = 0;
 
-    ngx_voicegw_shm_lock(ctx->shm);
-
-    rc = ngx_voicegw_queue_leave_locked(ctx->shm, id,
-                                        NGX_VOICEGW_TICKET_CANCELLED);
-    if (rc == NGX_DECLINED) {
-        state = ngx_voicegw_ticket_find_locked(ctx->shm, id)->state;
-    }
-
-    ngx_voicegw_shm_unlock(ctx->shm);
+    ngx_voicegw_zone_lock(vp->zone);
+    rc = ngx_voicegw_queue_leave_locked(vp, id, NGX_VOICEGW_TICKET_CANCELLED,
+                                        &state);
+    ngx_voicegw_zone_unlock(vp->zone);
 
     if (rc == NGX_ABORT) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "unknown ticket");
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "unknown ticket");
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_CONFLICT, "not_queued",
-                                     "the ticket is not queued (%s)",
-                                     ngx_voicegw_ticket_states[state]);
+        return ngx_voicegw_reply_error(r, NGX_HTTP_CONFLICT, "not_queued",
+                                       "the ticket is not queued (%V)",
+                                       &ngx_voicegw_ticket_states[state].name);
     }
 
     j = ngx_voicegw_api_json(r);
@@ -906,5 +673,5 @@ ngx_voicegw_api_ticket_cancel(ngx_http_request_t *r,
     ngx_voicegw_json_bool(j, 1);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }

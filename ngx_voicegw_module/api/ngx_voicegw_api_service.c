@@ -5,16 +5,20 @@
  * Handlers of the service API (seed "gateway-service-api.txt"): health,
  * the ETA configuration, apps, front-end defaults and presets (the pool's
  * status and queue are in ngx_voicegw_api_pool.c).  They read the shared
- * zone under its lock and write through the store; the JSON shapes are
- * the seed's.
+ * zone under its lock and write through the store (settings are written
+ * as one batch with their group's version, then laid over the zone as
+ * committed); the JSON shapes are the seed's.
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_api.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_store_settings.h"
+#include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_eta.h"
 #include "ngx_voicegw_apps.h"
-#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_api.h"
 
 #include <math.h>
 
@@ -86,14 +90,10 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[] = {
 static ngx_int_t
 ngx_voicegw_api_health(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    uint64_t             start, now;
+    uint64_t             uptime;
     ngx_voicegw_json_t  *j;
 
-    ngx_voicegw_shm_lock(ctx->shm);
-    start = ctx->shm->sh->start_msec;
-    ngx_voicegw_shm_unlock(ctx->shm);
-
-    now = ngx_voicegw_now_msec();
+    uptime = ngx_voicegw_zone_uptime(ctx->vmcf->zone);
 
     j = ngx_voicegw_api_json(r);
     if (j == NULL) {
@@ -104,13 +104,12 @@ ngx_voicegw_api_health(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_key(j, "status");
     ngx_voicegw_json_cstr(j, "ok");
     ngx_voicegw_json_key(j, "uptime_seconds");
-    ngx_voicegw_json_fixed(j, (now > start) ? (now - start) / 1000.0 : 0.0,
-                           1);
+    ngx_voicegw_json_fixed(j, uptime / 1000.0, 1);
     ngx_voicegw_json_key(j, "version");
     ngx_voicegw_json_cstr(j, NGX_VOICEGW_VERSION);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -122,22 +121,17 @@ ngx_voicegw_api_health(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    u_char                  key[64];
-    double                  ema[NGX_VOICEGW_TASK_NTYPES];
-    ngx_uint_t              t, samples[NGX_VOICEGW_TASK_NTYPES];
-    ngx_voicegw_json_t     *j;
-    ngx_voicegw_eta_conf_t  conf;
+    u_char                   key[64];
+    ngx_uint_t               t;
+    ngx_voicegw_json_t      *j;
+    ngx_voicegw_pools_t     *vp;
+    ngx_voicegw_eta_state_t  st;
 
-    ngx_voicegw_shm_lock(ctx->shm);
+    vp = ctx->vmcf->pools;
 
-    ngx_voicegw_eta_effective_locked(ctx->shm, &conf);
-
-    for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
-        ema[t] = ctx->shm->sh->eta.ema[t];
-        samples[t] = ctx->shm->sh->eta.samples[t];
-    }
-
-    ngx_voicegw_shm_unlock(ctx->shm);
+    ngx_voicegw_zone_lock(vp->zone);
+    ngx_voicegw_eta_state_locked(vp, &st);
+    ngx_voicegw_zone_unlock(vp->zone);
 
     j = ngx_voicegw_api_json(r);
     if (j == NULL) {
@@ -148,35 +142,35 @@ ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
         ngx_voicegw_json_str(j, &ngx_voicegw_eta_fields[t].name);
-        ngx_voicegw_json_double(j, conf.baseline[t]);
+        ngx_voicegw_json_double(j, st.conf.baseline[t]);
     }
 
     ngx_voicegw_json_key(j, "eta_ema_alpha");
-    ngx_voicegw_json_double(j, conf.alpha);
+    ngx_voicegw_json_double(j, st.conf.alpha);
     ngx_voicegw_json_key(j, "eta_ema_min_samples");
-    ngx_voicegw_json_int(j, conf.min_samples);
+    ngx_voicegw_json_int(j, st.conf.min_samples);
 
     for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
         ngx_snprintf(key, sizeof(key), "ema_%V_s%Z",
-                     &ngx_voicegw_task_names[t]);
+                     &ngx_voicegw_task_types[t].name);
         ngx_voicegw_json_key(j, (char *) key);
 
-        if (samples[t]) {
-            ngx_voicegw_json_double(j, ema[t]);
+        if (st.samples[t]) {
+            ngx_voicegw_json_double(j, st.ema[t]);
 
         } else {
             ngx_voicegw_json_null(j);
         }
 
         ngx_snprintf(key, sizeof(key), "ema_%V_samples%Z",
-                     &ngx_voicegw_task_names[t]);
+                     &ngx_voicegw_task_types[t].name);
         ngx_voicegw_json_key(j, (char *) key);
-        ngx_voicegw_json_int(j, samples[t]);
+        ngx_voicegw_json_int(j, st.samples[t]);
     }
 
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -189,17 +183,21 @@ ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 static ngx_int_t
 ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    u_char                        buf[64];
-    double                        v;
-    ngx_str_t                    *key, value, err, setting;
-    ngx_uint_t                    i, f;
-    ngx_voicegw_json_value_t     *body, *item;
-    ngx_voicegw_store_op_t       *op;
-    ngx_voicegw_store_settings_t  changes;
+    u_char                    *p;
+    double                     v;
+    ngx_str_t                 *key, err;
+    ngx_uint_t                 i, f;
+    ngx_array_t               *puts;
+    ngx_voicegw_setting_t     *set;
+    ngx_voicegw_sql_batch_t   *b;
+    ngx_voicegw_json_value_t  *body, *item;
 
     body = ctx->body;
 
-    ngx_memzero(&changes, sizeof(ngx_voicegw_store_settings_t));
+    puts = ngx_array_create(r->pool, 8, sizeof(ngx_voicegw_setting_t));
+    if (puts == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (i = 0; i < body->n; i++) {
         key = &body->keys[i];
@@ -221,59 +219,61 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
                 continue;
             }
 
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "unknown_field",
-                                         "unknown field \"%V\"", key);
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "unknown_field",
+                                           "unknown field \"%V\"", key);
         }
 
         if (item->type != NGX_VOICEGW_JSON_NUMBER) {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_field",
-                                         "%V must be a number, not %s", key,
-                                         ngx_voicegw_json_type_name(item));
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field",
+                                           "%V must be a number, not %s",
+                                           key,
+                                           ngx_voicegw_json_type_name(item));
         }
 
         v = item->d;
 
         if (ngx_voicegw_eta_check(f, v, &err) != NGX_OK) {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_field", "%V %V", key, &err);
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_field", "%V %V", key,
+                                           &err);
         }
 
-        value.data = buf;
-        value.len = snprintf((char *) buf, sizeof(buf), "%.17g", v);
-
-        setting.data = (u_char *) ngx_voicegw_eta_fields[f].setting;
-        setting.len = ngx_strlen(setting.data);
-
-        if (ngx_voicegw_settings_add(&changes, &setting, &value)
-            != NGX_OK)
-        {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_body", "too many fields");
+        if (puts->nelts == NGX_VOICEGW_ETA_NFIELDS) {
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_body", "too many fields");
         }
+
+        set = ngx_array_push(puts);
+        p = ngx_pnalloc(r->pool, 32);
+
+        if (set == NULL || p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        set->key.data = (u_char *) ngx_voicegw_eta_fields[f].setting;
+        set->key.len = ngx_strlen(set->key.data);
+        set->value.data = p;
+        set->value.len = snprintf((char *) p, 32, "%.17g", v);
     }
 
-    if (changes.nput == 0) {
+    if (puts->nelts == 0) {
         return ngx_voicegw_api_eta_get(r, ctx);
     }
 
     if (ctx->vmcf->store == NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "no_store",
-                                     "no voicegw_store is configured, "
-                                     "changes could not be kept");
+        return ngx_voicegw_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "no_store",
+                                       "no voicegw_store is configured, "
+                                       "changes could not be kept");
     }
 
-    op = ngx_voicegw_api_store_op(r, ctx,
-                                  sizeof(ngx_voicegw_store_settings_t));
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    b = ngx_voicegw_api_batch(r, ctx, 1);
 
-    ngx_memcpy(op->data, &changes, sizeof(ngx_voicegw_store_settings_t));
-
-    if (ngx_voicegw_settings_op(op, "eta.") != NGX_OK) {
+    if (b == NULL
+        || ngx_voicegw_settings_batch(r->pool, b, "eta.", puts) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -292,7 +292,7 @@ ngx_voicegw_api_eta_readonly(ngx_str_t *key)
     for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
 
         p = ngx_snprintf(name, sizeof(name), "ema_%V_s",
-                         &ngx_voicegw_task_names[t]);
+                         &ngx_voicegw_task_types[t].name);
 
         if (key->len == (size_t) (p - name)
             && ngx_strncmp(key->data, name, key->len) == 0)
@@ -301,7 +301,7 @@ ngx_voicegw_api_eta_readonly(ngx_str_t *key)
         }
 
         p = ngx_snprintf(name, sizeof(name), "ema_%V_samples",
-                         &ngx_voicegw_task_names[t]);
+                         &ngx_voicegw_task_types[t].name);
 
         if (key->len == (size_t) (p - name)
             && ngx_strncmp(key->data, name, key->len) == 0)
@@ -320,7 +320,7 @@ static ngx_int_t
 ngx_voicegw_api_eta_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     if (ngx_voicegw_api_settings_saved(r, ctx, "eta.") != NGX_OK) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "store_error",
                                      "the ETA configuration could not be "
                                      "saved; nothing was changed");
@@ -339,17 +339,26 @@ static ngx_int_t
 ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, const char *prefix)
 {
-    ngx_str_t     p;
-    ngx_array_t  *rows;
+    ngx_str_t                 p;
+    ngx_array_t              *rows;
+    ngx_voicegw_zone_t       *zone;
+    ngx_voicegw_sql_batch_t  *b;
 
     if (ctx->op->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "voicegw: saving settings \"%s*\" failed: %s",
                       prefix, ctx->op->err);
+        ngx_voicegw_sql_free(ctx->op->data);
         return NGX_ERROR;
     }
 
-    rows = ngx_voicegw_settings_rows(r->pool, ctx->op->data);
+    b = ctx->op->data;
+
+    if (ngx_voicegw_sql_collect(r->pool, b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rows = ngx_voicegw_settings_committed(r->pool, b);
     if (rows == NULL) {
         return NGX_ERROR;
     }
@@ -357,9 +366,11 @@ ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
     p.data = (u_char *) prefix;
     p.len = ngx_strlen(prefix);
 
-    ngx_voicegw_shm_lock(ctx->shm);
-    ngx_voicegw_settings_apply_locked(ctx->shm, &p, rows, r->connection->log);
-    ngx_voicegw_shm_unlock(ctx->shm);
+    zone = ctx->vmcf->zone;
+
+    ngx_voicegw_zone_lock(zone);
+    ngx_voicegw_settings_apply_locked(zone, &p, rows, r->connection->log);
+    ngx_voicegw_zone_unlock(zone);
 
     return NGX_OK;
 }
@@ -394,25 +405,26 @@ static ngx_int_t
 ngx_voicegw_api_apps_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_uint_t admin)
 {
-    ngx_uint_t           i, *enabled;
-    ngx_voicegw_app_t   *app;
-    ngx_voicegw_json_t  *j;
+    ngx_uint_t            i, *enabled;
+    ngx_voicegw_app_t    *app;
+    ngx_voicegw_json_t   *j;
+    ngx_voicegw_pools_t  *vp;
 
-    app = ctx->vmcf->apps.elts;
+    vp = ctx->vmcf->pools;
+    app = vp->apps.elts;
 
-    enabled = ngx_palloc(r->pool, (ctx->vmcf->apps.nelts + 1)
-                                  * sizeof(ngx_uint_t));
+    enabled = ngx_palloc(r->pool, (vp->apps.nelts + 1) * sizeof(ngx_uint_t));
     if (enabled == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_voicegw_shm_lock(ctx->shm);
+    ngx_voicegw_zone_lock(ctx->vmcf->zone);
 
-    for (i = 0; i < ctx->vmcf->apps.nelts; i++) {
-        enabled[i] = ngx_voicegw_app_enabled_locked(ctx->shm, &app[i]);
+    for (i = 0; i < vp->apps.nelts; i++) {
+        enabled[i] = ngx_voicegw_app_enabled_locked(ctx->vmcf->zone, &app[i]);
     }
 
-    ngx_voicegw_shm_unlock(ctx->shm);
+    ngx_voicegw_zone_unlock(ctx->vmcf->zone);
 
     j = ngx_voicegw_api_json(r);
     if (j == NULL) {
@@ -423,7 +435,7 @@ ngx_voicegw_api_apps_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_json_key(j, "apps");
     ngx_voicegw_json_array_open(j);
 
-    for (i = 0; i < ctx->vmcf->apps.nelts; i++) {
+    for (i = 0; i < vp->apps.nelts; i++) {
         if (admin) {
             ngx_voicegw_api_app_json(j, &app[i], enabled[i]);
 
@@ -435,7 +447,7 @@ ngx_voicegw_api_apps_list(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_json_array_close(j);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -462,13 +474,14 @@ static ngx_int_t
 ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    u_char                        key[NGX_VOICEGW_SETTING_KEY_LEN];
-    ngx_str_t                     id, k, v;
-    ngx_uint_t                    i;
-    ngx_voicegw_app_t            *app;
-    ngx_voicegw_store_op_t       *op;
-    ngx_voicegw_json_value_t     *body, *jid, *jenabled;
-    ngx_voicegw_store_settings_t *st;
+    u_char                    *key;
+    ngx_str_t                  id;
+    ngx_uint_t                 i;
+    ngx_array_t               *puts;
+    ngx_voicegw_app_t         *app;
+    ngx_voicegw_setting_t     *set;
+    ngx_voicegw_sql_batch_t   *b;
+    ngx_voicegw_json_value_t  *body, *jid, *jenabled;
 
     body = ctx->body;
     jid = ngx_voicegw_json_get(body, "app_id");
@@ -480,7 +493,7 @@ ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
               || (body->keys[i].len == 7
                   && ngx_strncmp(body->keys[i].data, "enabled", 7) == 0)))
         {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "unknown_field",
                                          "unknown field \"%V\"",
                                          &body->keys[i]);
@@ -495,14 +508,14 @@ ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
                 || jid->str.len != id.len
                 || ngx_strncmp(jid->str.data, id.data, id.len) != 0))
         {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_field",
                                          "app_id does not match the path");
         }
 
     } else {
         if (jid == NULL || jid->type != NGX_VOICEGW_JSON_STRING) {
-            return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_field",
                                          "app_id must be a string");
         }
@@ -511,45 +524,51 @@ ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
     }
 
     if (jenabled == NULL || jenabled->type != NGX_VOICEGW_JSON_BOOL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                      "invalid_field",
                                      "enabled must be true or false");
     }
 
-    app = ngx_voicegw_app_find(ctx->vmcf, &id);
+    app = ngx_voicegw_app_find(ctx->vmcf->pools, &id);
 
     if (app == NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                      "Unknown app: %V", &id);
     }
 
     if (ctx->vmcf->store == NULL) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "no_store",
-                                     "no voicegw_store is configured, "
-                                     "changes could not be kept");
+        return ngx_voicegw_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "no_store",
+                                       "no voicegw_store is configured, "
+                                       "changes could not be kept");
     }
 
-    op = ngx_voicegw_api_store_op(r, ctx,
-                                  sizeof(ngx_voicegw_store_settings_t));
-    if (op == NULL) {
+    puts = ngx_array_create(r->pool, 1, sizeof(ngx_voicegw_setting_t));
+    key = ngx_pnalloc(r->pool, app->id.len + sizeof("app..enabled"));
+
+    if (puts == NULL || key == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st = op->data;
-
-    k.data = key;
-    k.len = ngx_snprintf(key, sizeof(key), "app.%V.enabled", &app->id) - key;
-
-    if (jenabled->boolean) {
-        ngx_str_set(&v, "true");
-
-    } else {
-        ngx_str_set(&v, "false");
+    set = ngx_array_push(puts);
+    if (set == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_voicegw_settings_add(st, &k, &v) != NGX_OK
-        || ngx_voicegw_settings_op(op, "app.") != NGX_OK)
+    set->key.data = key;
+    set->key.len = ngx_sprintf(key, "app.%V.enabled", &app->id) - key;
+
+    if (jenabled->boolean) {
+        ngx_str_set(&set->value, "true");
+
+    } else {
+        ngx_str_set(&set->value, "false");
+    }
+
+    b = ngx_voicegw_api_batch(r, ctx, 1);
+
+    if (b == NULL
+        || ngx_voicegw_settings_batch(r->pool, b, "app.", puts) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -570,15 +589,15 @@ ngx_voicegw_api_app_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     app = ctx->data;
 
     if (ngx_voicegw_api_settings_saved(r, ctx, "app.") != NGX_OK) {
-        return ngx_voicegw_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "store_error",
                                      "the app could not be saved; nothing "
                                      "was changed");
     }
 
-    ngx_voicegw_shm_lock(ctx->shm);
-    enabled = ngx_voicegw_app_enabled_locked(ctx->shm, app);
-    ngx_voicegw_shm_unlock(ctx->shm);
+    ngx_voicegw_zone_lock(ctx->vmcf->zone);
+    enabled = ngx_voicegw_app_enabled_locked(ctx->vmcf->zone, app);
+    ngx_voicegw_zone_unlock(ctx->vmcf->zone);
 
     j = ngx_voicegw_api_json(r);
     if (j == NULL) {
@@ -592,7 +611,7 @@ ngx_voicegw_api_app_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_api_app_json(j, app, enabled);
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -611,11 +630,11 @@ ngx_voicegw_api_frontend_defaults(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    kv = ctx->vmcf->frontend_defaults.elts;
+    kv = ctx->vmcf->pools->frontend_defaults.elts;
 
     ngx_voicegw_json_map_open(j);
 
-    for (i = 0; i < ctx->vmcf->frontend_defaults.nelts; i++) {
+    for (i = 0; i < ctx->vmcf->pools->frontend_defaults.nelts; i++) {
         ngx_voicegw_json_str(j, &kv[i].key);
 
         switch (kv[i].type) {
@@ -635,7 +654,7 @@ ngx_voicegw_api_frontend_defaults(ngx_http_request_t *r,
 
     ngx_voicegw_json_map_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }
 
 
@@ -653,11 +672,11 @@ ngx_voicegw_api_presets(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ctx->vmcf->presets.elts;
+    p = ctx->vmcf->pools->presets.elts;
 
     ngx_voicegw_json_array_open(j);
 
-    for (i = 0; i < ctx->vmcf->presets.nelts; i++) {
+    for (i = 0; i < ctx->vmcf->pools->presets.nelts; i++) {
         ngx_voicegw_json_map_open(j);
         ngx_voicegw_json_key(j, "id");
         ngx_voicegw_json_str(j, &p[i].id);
@@ -670,5 +689,5 @@ ngx_voicegw_api_presets(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     ngx_voicegw_json_array_close(j);
 
-    return ngx_voicegw_api_send(r, NGX_HTTP_OK, j);
+    return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
 }

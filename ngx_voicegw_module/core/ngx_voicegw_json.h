@@ -3,8 +3,10 @@
  * ngx_voicegw_json.h
  *
  * JSON in and out, on yajl: a generator that writes straight into a chain
- * of nginx buffers, and a parser that turns a request body into a small
- * tree in pool memory, refusing what is too deep or not a number.
+ * of nginx buffers (ngx_voicegw_json_out.c, with the chain writer itself),
+ * and a parser that turns a request body into a small tree in pool
+ * memory, refusing what is too deep, not a number or not Unicode
+ * (ngx_voicegw_json_in.c).
  */
 
 
@@ -21,14 +23,22 @@
 #define NGX_VOICEGW_JSON_MAX_DEPTH  64
 
 
+/* bytes appended to a chain of buffers from a pool */
+
 typedef struct {
-    yajl_gen                     gen;
     ngx_pool_t                  *pool;
     ngx_chain_t                 *out;
     ngx_chain_t                **last;
     ngx_buf_t                   *buf;
     size_t                       size;
     ngx_uint_t                   failed;
+} ngx_voicegw_out_t;
+
+
+typedef struct {
+    yajl_gen                     gen;
+    ngx_pool_t                  *pool;
+    ngx_voicegw_out_t            out;
 } ngx_voicegw_json_t;
 
 
@@ -63,6 +73,12 @@ struct ngx_voicegw_json_value_s {
 };
 
 
+void ngx_voicegw_out_init(ngx_voicegw_out_t *o, ngx_pool_t *pool);
+void ngx_voicegw_out_write(ngx_voicegw_out_t *o, const void *data,
+    size_t len);
+void ngx_voicegw_out_cstr(ngx_voicegw_out_t *o, const char *s);
+ngx_chain_t *ngx_voicegw_out_finish(ngx_voicegw_out_t *o, size_t *size);
+
 ngx_voicegw_json_t *ngx_voicegw_json_create(ngx_pool_t *pool);
 ngx_chain_t *ngx_voicegw_json_finish(ngx_voicegw_json_t *j, size_t *size);
 
@@ -95,6 +111,9 @@ ngx_int_t ngx_voicegw_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 ngx_voicegw_json_value_t *ngx_voicegw_json_get(ngx_voicegw_json_value_t *obj,
     const char *key);
 const char *ngx_voicegw_json_type_name(ngx_voicegw_json_value_t *v);
+
+size_t ngx_voicegw_utf8_len(u_char *p, u_char *last);
+ngx_uint_t ngx_voicegw_utf8_valid(u_char *p, size_t len);
 
 
 #endif /* _NGX_VOICEGW_JSON_H_INCLUDED_ */

@@ -2,61 +2,51 @@
 /*
  * ngx_voicegw_module.c
  *
- * The module's skeleton: its directives, its configuration structures and
- * the hooks nginx calls (postconfiguration, process start and exit).  The
- * work itself is done in the files each directive points to:
+ * The root of the module: the tables of its two nginx modules and the
+ * order in which the gateway's parts are set up and torn down.  This is
+ * the only file that knows every part; no part calls into it.
  *
- *   ngx_voicegw_shm.c     voicegw_zone          the shared state
- *   ngx_voicegw_store.c   voicegw_store         SQLite, off the event loop
- *   ngx_voicegw_eta.c     voicegw_eta           ETA baselines and averages
- *   ngx_voicegw_api.c     voicegw_api           the JSON API router
- *   ngx_voicegw_apps.c    voicegw_app, voicegw_frontend_defaults,
- *                         voicegw_preset
+ *   core/      the zone, directive helpers, JSON, answers, URLs, clocks,
+ *              settings, the small HTTP client
+ *   store/     SQLite, off the event loop
+ *   pool/      the worker pools (ngx_voicegw_pool_module's directives)
+ *   registry/  providers, models, stacks, projects, keys, tokens, tests
+ *   api/       the JSON API ("voicegw_api")
  *
- * The worker pools ("voicegw_pool", "voicegw_task") are a second nginx
- * module in the same .so: ngx_voicegw_pool.c.
+ * Dependencies point one way: core <- store <- registry <- api, and
+ * core <- pool <- api (docs/design.md).
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_reply.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_fetch.h"
 #include "ngx_voicegw_store.h"
+#include "ngx_voicegw_store_settings.h"
+#include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_eta.h"
-#include "ngx_voicegw_api.h"
 #include "ngx_voicegw_apps.h"
-#include "ngx_voicegw_entities.h"
+#include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_secret.h"
 #include "ngx_voicegw_auth.h"
-#include "ngx_voicegw_fetch.h"
 #include "ngx_voicegw_probe.h"
+#include "ngx_voicegw_api.h"
 
 
-static char *ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
 static char *ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf);
-static void *ngx_voicegw_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_voicegw_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child);
 static ngx_int_t ngx_voicegw_postconfiguration(ngx_conf_t *cf);
-static char *ngx_voicegw_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_voicegw_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_voicegw_init_process(ngx_cycle_t *cycle);
 static void ngx_voicegw_exit_process(ngx_cycle_t *cycle);
-
-
-typedef struct {
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_str_t                    file;
-    ngx_uint_t                   line;
-} ngx_voicegw_api_location_t;
+static void ngx_voicegw_proc_init(ngx_voicegw_proc_t *proc);
 
 
 static ngx_command_t  ngx_voicegw_commands[] = {
 
     { ngx_string("voicegw_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_voicegw_zone,
+      ngx_voicegw_zone_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -140,16 +130,16 @@ static ngx_command_t  ngx_voicegw_commands[] = {
 
     { ngx_string("voicegw_api_auth"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_voicegw_api_auth,
+      ngx_voicegw_api_auth_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("voicegw_provider_test_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_voicegw_probe_timeout_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_voicegw_main_conf_t, probe_timeout),
+      offsetof(ngx_voicegw_registry_t, probe_timeout),
       NULL },
 
     { ngx_string("voicegw_provider_trusted_certificate"),
@@ -160,8 +150,8 @@ static ngx_command_t  ngx_voicegw_commands[] = {
       NULL },
 
     { ngx_string("voicegw_api"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_voicegw_api,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE12,
+      ngx_voicegw_api_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -170,7 +160,14 @@ static ngx_command_t  ngx_voicegw_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_voicegw_loc_conf_t, api_body_limit),
+      offsetof(ngx_voicegw_api_loc_conf_t, body_limit),
+      NULL },
+
+    { ngx_string("voicegw_error"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_voicegw_error_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -187,8 +184,8 @@ static ngx_http_module_t  ngx_voicegw_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_voicegw_create_loc_conf,           /* create location configuration */
-    ngx_voicegw_merge_loc_conf             /* merge location configuration */
+    ngx_voicegw_api_create_loc_conf,       /* create location configuration */
+    ngx_voicegw_api_merge_loc_conf         /* merge location configuration */
 };
 
 
@@ -198,7 +195,7 @@ ngx_module_t  ngx_voicegw_module = {
     ngx_voicegw_commands,                  /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_voicegw_init_module,               /* init module */
+    NULL,                                  /* init module */
     ngx_voicegw_init_process,              /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -207,6 +204,65 @@ ngx_module_t  ngx_voicegw_module = {
     NGX_MODULE_V1_PADDING
 };
 
+
+/*
+ * The worker pools' module: "voicegw_pool" has a configuration per
+ * upstream{} block, "voicegw_task" one per location.  Everything else of
+ * the pools is set up by ngx_voicegw_module, in the order below.
+ */
+
+static ngx_command_t  ngx_voicegw_pool_commands[] = {
+
+    { ngx_string("voicegw_pool"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_ANY,
+      ngx_voicegw_pool_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_task"),
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_task_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_voicegw_pool_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_voicegw_pool_create_srv_conf,      /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_voicegw_pool_create_loc_conf,      /* create location configuration */
+    ngx_voicegw_pool_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_voicegw_pool_module = {
+    NGX_MODULE_V1,
+    &ngx_voicegw_pool_module_ctx,          /* module context */
+    ngx_voicegw_pool_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* -- configuration ----------------------------------------------------------- */
 
 static void *
 ngx_voicegw_create_main_conf(ngx_conf_t *cf)
@@ -221,33 +277,17 @@ ngx_voicegw_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     vmcf->shm_zone = NULL;
+     *     vmcf->zone = NULL;
      *     vmcf->store = NULL;
-     *     vmcf->eta_set = 0;
      */
 
-    ngx_voicegw_eta_conf_init(&vmcf->eta);
+    vmcf->pools = ngx_voicegw_pools_create(cf, vmcf);
+    vmcf->registry = ngx_voicegw_registry_create(cf);
+    vmcf->api = ngx_voicegw_api_create_main(cf);
 
-    if (ngx_array_init(&vmcf->api_locations, cf->pool, 4,
-                       sizeof(ngx_voicegw_api_location_t))
-        != NGX_OK
-        || ngx_array_init(&vmcf->pools, cf->pool, 4,
-                          sizeof(ngx_voicegw_pool_conf_t *))
-           != NGX_OK
-        || ngx_array_init(&vmcf->tasks, cf->pool, 8,
-                          sizeof(ngx_voicegw_task_conf_t *))
-           != NGX_OK
-        || ngx_array_init(&vmcf->api_keys, cf->pool, 2,
-                          sizeof(ngx_voicegw_api_key_t))
-           != NGX_OK
-        || ngx_voicegw_apps_conf_init(cf, vmcf) != NGX_OK
-        || ngx_voicegw_entities_conf_init(cf, vmcf) != NGX_OK)
-    {
+    if (vmcf->pools == NULL || vmcf->registry == NULL || vmcf->api == NULL) {
         return NULL;
     }
-
-    vmcf->api_auth_all = NGX_CONF_UNSET;
-    vmcf->probe_timeout = NGX_CONF_UNSET_MSEC;
 
     return vmcf;
 }
@@ -258,174 +298,75 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    ngx_voicegw_api_location_t  *loc;
-
-    if (vmcf->api_locations.nelts && vmcf->shm_zone == NULL) {
-        loc = vmcf->api_locations.elts;
-
+    if (vmcf->api->locations.nelts && vmcf->zone == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"voicegw_api\" needs a \"voicegw_zone\" in http{} "
-                      "in %V:%ui", &loc->file, loc->line);
+                      "\"voicegw_api\" needs a \"voicegw_zone\" in http{}");
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_voicegw_apps_init_main_conf(cf, vmcf) != NGX_OK
-        || ngx_voicegw_entities_check(cf, vmcf) != NGX_OK
-        || ngx_voicegw_probe_init_main_conf(cf, vmcf) != NGX_OK)
+    vmcf->pools->zone = vmcf->zone;
+
+    if (ngx_voicegw_pools_init_main_conf(cf, vmcf->pools) != NGX_OK
+        || ngx_voicegw_registry_init_main_conf(cf, vmcf->registry,
+                                               vmcf->api->locations.nelts)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    if (vmcf->api_auth_all == NGX_CONF_UNSET) {
-        vmcf->api_auth_all = 0;
-    }
-
     return NGX_CONF_OK;
 }
 
 
-static void *
-ngx_voicegw_create_loc_conf(ngx_conf_t *cf)
-{
-    ngx_voicegw_loc_conf_t  *vlcf;
-
-    vlcf = ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_loc_conf_t));
-    if (vlcf == NULL) {
-        return NULL;
-    }
-
-    vlcf->api = NGX_CONF_UNSET;
-    vlcf->api_body_limit = NGX_CONF_UNSET_SIZE;
-
-    return vlcf;
-}
-
-
-static char *
-ngx_voicegw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
-{
-    ngx_voicegw_loc_conf_t  *prev = parent;
-    ngx_voicegw_loc_conf_t  *conf = child;
-
-    /* like a content handler, "voicegw_api" is not inherited */
-
-    if (conf->api == NGX_CONF_UNSET) {
-        conf->api = 0;
-    }
-
-    ngx_conf_merge_size_value(conf->api_body_limit, prev->api_body_limit,
-                              1024 * 1024);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_voicegw_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_voicegw_loc_conf_t  *vlcf = conf;
-
-    ngx_voicegw_main_conf_t     *vmcf;
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_voicegw_api_location_t  *loc;
-
-    if (vlcf->api != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    vlcf->api = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_voicegw_api_handler;
-
-    vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
-
-    loc = ngx_array_push(&vmcf->api_locations);
-    if (loc == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    loc->clcf = clcf;
-    loc->file = cf->conf_file->file.name;
-    loc->line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
-/* voicegw_api_auth writes|all; */
-
-static char *
-ngx_voicegw_api_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_voicegw_main_conf_t  *vmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (vmcf->api_auth_all != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 6 && ngx_strncmp(value[1].data, "writes", 6) == 0) {
-        vmcf->api_auth_all = 0;
-
-    } else if (value[1].len == 3
-               && ngx_strncmp(value[1].data, "all", 3) == 0)
-    {
-        vmcf->api_auth_all = 1;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\": use writes or "
-                           "all", &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
+/*
+ * After the whole http{} block, upstream balancers set up: the pools
+ * resolve their tasks, the API lifts nginx's body limit in its locations,
+ * the store hands its settings to the zone and checks that the worker
+ * processes can use it.
+ */
 
 static ngx_int_t
 ngx_voicegw_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t                   i;
-    ngx_voicegw_main_conf_t     *vmcf;
-    ngx_voicegw_api_location_t  *loc;
+    ngx_voicegw_main_conf_t  *vmcf;
 
     vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
 
-    /*
-     * The API answers an oversized body itself, in JSON, by
-     * voicegw_api_body_limit: nginx's own check would come first and
-     * answer with an HTML page.
-     */
-
-    loc = vmcf->api_locations.elts;
-
-    for (i = 0; i < vmcf->api_locations.nelts; i++) {
-        loc[i].clcf->client_max_body_size = 0;
+    if (vmcf->zone != NULL && vmcf->store != NULL
+        && ngx_voicegw_zone_on_init(vmcf->zone,
+                                    ngx_voicegw_store_settings_init_zone,
+                                    vmcf->store)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    return NGX_OK;
-}
+    if (ngx_voicegw_pools_postconfiguration(cf, vmcf->pools) != NGX_OK
+        || ngx_voicegw_api_postconfiguration(cf, vmcf->api) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-
-static ngx_int_t
-ngx_voicegw_init_module(ngx_cycle_t *cycle)
-{
-    ngx_voicegw_main_conf_t  *vmcf;
-
-    vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
-
-    if (vmcf == NULL || vmcf->store == NULL) {
+    if (vmcf->store == NULL) {
         return NGX_OK;
     }
 
-    return ngx_voicegw_store_init_module(cycle, vmcf->store);
+    if (vmcf->zone == NULL) {
+        return ngx_voicegw_store_check(vmcf->store);
+    }
+
+    return ngx_voicegw_zone_on_ready(vmcf->zone, ngx_voicegw_store_check_zone,
+                                     vmcf->store);
 }
 
+
+/* -- processes ----------------------------------------------------------------- */
+
+/*
+ * A worker process starts: its state is set up, empty, before anything
+ * can fail, then the store, then the pools.  A part that cannot start
+ * says so; the others go on.
+ */
 
 static ngx_int_t
 ngx_voicegw_init_process(ngx_cycle_t *cycle)
@@ -438,9 +379,13 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (vmcf->shm_zone != NULL) {
-        /* the gateway's own outgoing requests under way in this process */
-        ngx_queue_init(&ngx_voicegw_shm_get(vmcf)->fetches);
+    ngx_voicegw_proc_init(&vmcf->proc);
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        /* cache managers and loaders serve no requests */
+        return NGX_OK;
     }
 
     if (vmcf->store != NULL
@@ -450,9 +395,19 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
                       "voicegw_store: cannot start the store in this process");
     }
 
+    if (vmcf->zone != NULL
+        && ngx_voicegw_pools_init_process(cycle, vmcf->pools) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "voicegw: cannot start the worker pools in this "
+                      "process");
+    }
+
     return NGX_OK;
 }
 
+
+/* the reverse order; every part copes with what init_process left */
 
 static void
 ngx_voicegw_exit_process(ngx_cycle_t *cycle)
@@ -461,14 +416,17 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
 
     vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
 
-    if (vmcf == NULL) {
+    if (vmcf == NULL || !vmcf->proc.ready) {
         return;
     }
 
-    if (vmcf->shm_zone != NULL) {
-        ngx_voicegw_api_exit_process(ngx_voicegw_shm_get(vmcf));
-        ngx_voicegw_fetch_abort_all(&ngx_voicegw_shm_get(vmcf)->fetches);
+    ngx_voicegw_api_exit_process(&vmcf->proc);
+
+    if (vmcf->zone != NULL) {
+        ngx_voicegw_pools_exit_process(vmcf->pools);
     }
+
+    ngx_voicegw_fetch_abort_all(&vmcf->proc.fetches);
 
     if (vmcf->store != NULL) {
         ngx_voicegw_store_exit_process(vmcf->store);
@@ -476,36 +434,14 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* "name=value": NGX_OK with the value when arg starts with "name=" */
-
-ngx_int_t
-ngx_voicegw_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
+static void
+ngx_voicegw_proc_init(ngx_voicegw_proc_t *proc)
 {
-    size_t  len;
+    ngx_memzero(proc, sizeof(ngx_voicegw_proc_t));
 
-    len = ngx_strlen(name);
+    ngx_queue_init(&proc->fetches);
+    ngx_queue_init(&proc->parked);
+    ngx_queue_init(&proc->rechecks);
 
-    if (arg->len <= len || arg->data[len] != '='
-        || ngx_strncmp(arg->data, name, len) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    value->data = arg->data + len + 1;
-    value->len = arg->len - len - 1;
-
-    return NGX_OK;
-}
-
-
-/* the error of a directive's parameter that is none of those it takes */
-
-char *
-ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
-{
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       arg, &cmd->name);
-
-    return NGX_CONF_ERROR;
+    proc->ready = 1;
 }

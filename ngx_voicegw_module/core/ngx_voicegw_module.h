@@ -2,11 +2,14 @@
 /*
  * ngx_voicegw_module.h
  *
- * The module's configuration: the http{}-level main configuration that
- * ties the shared zone, the SQLite store and the ETA defaults together, and
- * the per-location configuration.  Every other file reaches the module's
- * state through these structures, never through globals, so that a
- * "nginx -s reload" builds a fresh set next to the old one.
+ * The two nginx modules of ngx_voicegw_module.so and the configuration
+ * that ties the gateway's parts together.  Each part keeps its own
+ * structure (defined in its own folder); the main configuration only
+ * points at them, so that this header knows nothing of any part.
+ *
+ * Every other file reaches the gateway's state through these structures,
+ * never through globals, so that "nginx -s reload" builds a fresh set
+ * next to the old one.
  */
 
 
@@ -22,87 +25,54 @@
 #define NGX_VOICEGW_VERSION  "0.1.0"
 
 
-#define NGX_VOICEGW_MAX_POOLS  16
+typedef struct ngx_voicegw_zone_s      ngx_voicegw_zone_t;
+typedef struct ngx_voicegw_store_s     ngx_voicegw_store_t;
+typedef struct ngx_voicegw_pools_s     ngx_voicegw_pools_t;
+typedef struct ngx_voicegw_registry_s  ngx_voicegw_registry_t;
+typedef struct ngx_voicegw_api_main_s  ngx_voicegw_api_main_t;
 
 
-typedef struct ngx_voicegw_store_s      ngx_voicegw_store_t;
-typedef struct ngx_voicegw_shm_s        ngx_voicegw_shm_t;
-typedef struct ngx_voicegw_pool_conf_s  ngx_voicegw_pool_conf_t;
-typedef struct ngx_voicegw_task_conf_s  ngx_voicegw_task_conf_t;
+/*
+ * The state of one nginx worker process: set up, empty, by
+ * ngx_voicegw_proc_init() before any part starts, so that every exit
+ * path may look at all of it.
+ */
 
+typedef struct {
+    ngx_uint_t                   ready;
 
-/* task types of the worker pool; the names are those of the seed's ETA */
+    /* the gateway's own outgoing requests under way (core/fetch) */
+    ngx_queue_t                  fetches;
 
-typedef enum {
-    NGX_VOICEGW_TASK_CHAT = 0,
-    NGX_VOICEGW_TASK_HALF_DUPLEX,
-    NGX_VOICEGW_TASK_AUDIO_DUPLEX,
-    NGX_VOICEGW_TASK_OMNI_DUPLEX,
-    NGX_VOICEGW_TASK_NTYPES
-} ngx_voicegw_task_type_e;
+    /* the worker pools (pool/): the doorbell, parked requests, the
+       backstop and health timers, releases after close, rechecks */
+    ngx_connection_t            *doorbell;
+    ngx_queue_t                  parked;
+    ngx_uint_t                   nparked;
+    ngx_event_t                  backstop;
+    ngx_event_t                  health;
+    void                        *releases;
+    ngx_event_t                  release_ev;
+    ngx_queue_t                  rechecks;
+
+    /* the last answer of GET /api/queue, reused for 100 ms (api/) */
+    void                        *queue_answer;
+} ngx_voicegw_proc_t;
 
 
 typedef struct {
-    double                       baseline[NGX_VOICEGW_TASK_NTYPES];
-    double                       alpha;
-    ngx_uint_t                   min_samples;
-} ngx_voicegw_eta_conf_t;
+    ngx_voicegw_zone_t          *zone;       /* voicegw_zone */
+    ngx_voicegw_store_t         *store;      /* voicegw_store */
+    ngx_voicegw_pools_t         *pools;      /* worker pools, apps, ETA */
+    ngx_voicegw_registry_t      *registry;   /* providers, models, ... */
+    ngx_voicegw_api_main_t      *api;        /* voicegw_api locations */
 
-
-typedef struct {
-    ngx_shm_zone_t              *shm_zone;
-    ngx_voicegw_store_t         *store;
-
-    /* voicegw_eta: the defaults that API changes are laid over */
-    ngx_voicegw_eta_conf_t       eta;
-    ngx_uint_t                   eta_set;
-
-    /* core location configurations of "voicegw_api" locations */
-    ngx_array_t                  api_locations;
-
-    /* worker pools (ngx_voicegw_pool_conf_t *) and the locations that
-       run tasks on them (ngx_voicegw_task_conf_t *) */
-    ngx_array_t                  pools;
-    ngx_array_t                  tasks;
-
-    /* apps, front-end defaults and presets (ngx_voicegw_apps.c) */
-    ngx_array_t                  apps;
-    ngx_array_t                  frontend_defaults;
-    ngx_array_t                  presets;
-
-    /* VoiceGateway entities of nginx.conf (ngx_voicegw_entities.c) */
-    ngx_array_t                  providers;
-    ngx_array_t                  models;
-    ngx_array_t                  stacks;
-    ngx_array_t                  projects;
-
-    /* the key of provider keys (ngx_voicegw_secret.c) */
-    u_char                      *secret;
-
-    /* bearer tokens (ngx_voicegw_auth.c) */
-    ngx_array_t                  api_keys;
-    ngx_flag_t                   api_auth_all;
-
-    /* provider tests (ngx_voicegw_probe.c) */
-    ngx_msec_t                   probe_timeout;
-    ngx_str_t                    probe_trusted;
-    ngx_ssl_t                   *probe_ssl;
+    ngx_voicegw_proc_t           proc;
 } ngx_voicegw_main_conf_t;
 
 
-typedef struct {
-    ngx_flag_t                   api;
-    size_t                       api_body_limit;
-} ngx_voicegw_loc_conf_t;
-
-
 extern ngx_module_t  ngx_voicegw_module;
-
-
-ngx_int_t ngx_voicegw_conf_param(ngx_str_t *arg, const char *name,
-    ngx_str_t *value);
-char *ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_str_t *arg);
+extern ngx_module_t  ngx_voicegw_pool_module;
 
 
 #endif /* _NGX_VOICEGW_MODULE_H_INCLUDED_ */

@@ -3,8 +3,9 @@
  * ngx_voicegw_settings.c
  *
  * Owns the settings written through the API: a small key/value table in
- * the shared zone (what every process reads, at once) mirroring the
- * store's "settings" table (what survives a restart).
+ * the shared zone (what every process reads, at once).  The store's
+ * "settings" table holds the same rows across restarts; the store hands
+ * them over here, and never the other way round.
  *
  * Settings come in groups named by a prefix ("eta.", "app.").  Each write
  * to a group bumps "<prefix>version" in the same transaction and reads the
@@ -16,12 +17,12 @@
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_settings.h"
-#include "ngx_voicegw_eta.h"
 
 
-static uint64_t ngx_voicegw_settings_version(ngx_array_t *rows,
+static uint64_t ngx_voicegw_settings_group_version(ngx_array_t *rows,
     ngx_str_t *prefix);
 static ngx_int_t ngx_voicegw_settings_put_locked(
     ngx_voicegw_settings_sh_t *t, ngx_str_t *key, ngx_str_t *value,
@@ -29,13 +30,14 @@ static ngx_int_t ngx_voicegw_settings_put_locked(
 
 
 /*
- * The master fills a fresh zone from what it read from the store; on
- * reload each group is taken only if the store holds a newer version.
+ * Every group of the rows the store held when the configuration was read:
+ * a fresh zone takes them all; on reload a group is taken only if the
+ * store holds a newer version of it.
  */
 
 void
-ngx_voicegw_settings_init_zone(ngx_voicegw_shm_t *shm, ngx_array_t *stored,
-    ngx_log_t *log)
+ngx_voicegw_settings_load_locked(ngx_voicegw_zone_t *zone,
+    ngx_array_t *stored, ngx_log_t *log)
 {
     u_char                 *dot;
     ngx_str_t               prefix;
@@ -72,20 +74,20 @@ ngx_voicegw_settings_init_zone(ngx_voicegw_shm_t *shm, ngx_array_t *stored,
         }
 
         if (!seen) {
-            ngx_voicegw_settings_apply_locked(shm, &prefix, stored, log);
+            ngx_voicegw_settings_apply_locked(zone, &prefix, stored, log);
         }
     }
 }
 
 
 ngx_int_t
-ngx_voicegw_settings_get_locked(ngx_voicegw_shm_t *shm, const char *key,
+ngx_voicegw_settings_get_locked(ngx_voicegw_zone_t *zone, const char *key,
     ngx_str_t *value)
 {
     ngx_uint_t                  i;
     ngx_voicegw_settings_sh_t  *t;
 
-    t = &shm->sh->settings;
+    t = &zone->sh->settings;
 
     for (i = 0; i < t->n; i++) {
         if (ngx_strcmp(t->entry[i].key, key) == 0) {
@@ -100,12 +102,12 @@ ngx_voicegw_settings_get_locked(ngx_voicegw_shm_t *shm, const char *key,
 
 
 ngx_int_t
-ngx_voicegw_settings_number_locked(ngx_voicegw_shm_t *shm, const char *key,
+ngx_voicegw_settings_number_locked(ngx_voicegw_zone_t *zone, const char *key,
     double *value)
 {
     ngx_str_t  v;
 
-    if (ngx_voicegw_settings_get_locked(shm, key, &v) != NGX_OK) {
+    if (ngx_voicegw_settings_get_locked(zone, key, &v) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -119,7 +121,7 @@ ngx_voicegw_settings_number_locked(ngx_voicegw_shm_t *shm, const char *key,
  */
 
 void
-ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
+ngx_voicegw_settings_apply_locked(ngx_voicegw_zone_t *zone, ngx_str_t *prefix,
     ngx_array_t *rows, ngx_log_t *log)
 {
     off_t                       held;
@@ -130,9 +132,9 @@ ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
     ngx_voicegw_setting_t      *s;
     ngx_voicegw_settings_sh_t  *t;
 
-    t = &shm->sh->settings;
+    t = &zone->sh->settings;
 
-    version = ngx_voicegw_settings_version(rows, prefix);
+    version = ngx_voicegw_settings_group_version(rows, prefix);
 
     if (prefix->len + sizeof("version") > sizeof(key)) {
         return;
@@ -140,7 +142,7 @@ ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
 
     ngx_sprintf(key, "%Vversion%Z", prefix);
 
-    if (ngx_voicegw_settings_get_locked(shm, (char *) key, &current)
+    if (ngx_voicegw_settings_get_locked(zone, (char *) key, &current)
         == NGX_OK)
     {
         held = ngx_atoof(current.data, current.len);
@@ -150,9 +152,9 @@ ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
         }
     }
 
-    /* the ETA and the apps may change what the API shows */
+    /* what depends on settings (the ETA, the apps) has changed */
 
-    shm->sh->queue.version++;
+    t->version++;
 
     /* drop the group, then take the committed rows */
 
@@ -184,7 +186,7 @@ ngx_voicegw_settings_apply_locked(ngx_voicegw_shm_t *shm, ngx_str_t *prefix,
 
 
 static uint64_t
-ngx_voicegw_settings_version(ngx_array_t *rows, ngx_str_t *prefix)
+ngx_voicegw_settings_group_version(ngx_array_t *rows, ngx_str_t *prefix)
 {
     off_t                   v;
     ngx_uint_t              i;
@@ -233,51 +235,10 @@ ngx_voicegw_settings_put_locked(ngx_voicegw_settings_sh_t *t, ngx_str_t *key,
 }
 
 
-/* completes an op whose puts are filled: a group write of "prefix" */
+/* a plain read: a change shows at the latest in the next read */
 
-ngx_int_t
-ngx_voicegw_settings_op(ngx_voicegw_store_op_t *op, const char *prefix)
+ngx_uint_t
+ngx_voicegw_settings_version(ngx_voicegw_zone_t *zone)
 {
-    ngx_voicegw_store_settings_t  *st = op->data;
-
-    if (ngx_strlen(prefix) + sizeof("version") > NGX_VOICEGW_SETTING_KEY_LEN)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(st->version_key, "%sversion%Z", prefix);
-    ngx_sprintf(st->prefix, "%s%Z", prefix);
-
-    op->run = ngx_voicegw_store_put_settings;
-
-    return NGX_OK;
-}
-
-
-ngx_array_t *
-ngx_voicegw_settings_rows(ngx_pool_t *pool, ngx_voicegw_store_settings_t *st)
-{
-    ngx_uint_t              i;
-    ngx_array_t            *rows;
-    ngx_voicegw_setting_t  *s;
-
-    rows = ngx_array_create(pool, st->nget + 1,
-                            sizeof(ngx_voicegw_setting_t));
-    if (rows == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < st->nget; i++) {
-        s = ngx_array_push(rows);
-        if (s == NULL) {
-            return NULL;
-        }
-
-        s->key.data = st->get_key[i];
-        s->key.len = ngx_strlen(st->get_key[i]);
-        s->value.data = st->get_value[i];
-        s->value.len = ngx_strlen(st->get_value[i]);
-    }
-
-    return rows;
+    return *(volatile ngx_uint_t *) &zone->sh->settings.version;
 }

@@ -13,13 +13,20 @@
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
-#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_apps.h"
-#include "ngx_voicegw_eta.h"
 
 
 static ngx_int_t ngx_voicegw_conf_id(ngx_str_t *id, size_t max);
+
+
+static ngx_conf_enum_t  ngx_voicegw_app_switch[] = {
+    { ngx_string("on"), 1 },
+    { ngx_string("off"), 0 },
+    { ngx_null_string, 0 }
+};
 
 
 /* the original gateway's four apps, in its order */
@@ -38,17 +45,17 @@ static struct {
 
 
 ngx_int_t
-ngx_voicegw_apps_conf_init(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
+ngx_voicegw_apps_conf_init(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
 {
     ngx_uint_t          i;
     ngx_voicegw_app_t  *app;
 
-    if (ngx_array_init(&vmcf->apps, cf->pool, 4, sizeof(ngx_voicegw_app_t))
+    if (ngx_array_init(&vp->apps, cf->pool, 4, sizeof(ngx_voicegw_app_t))
         != NGX_OK
-        || ngx_array_init(&vmcf->frontend_defaults, cf->pool, 4,
+        || ngx_array_init(&vp->frontend_defaults, cf->pool, 4,
                           sizeof(ngx_voicegw_kv_t))
            != NGX_OK
-        || ngx_array_init(&vmcf->presets, cf->pool, 4,
+        || ngx_array_init(&vp->presets, cf->pool, 4,
                           sizeof(ngx_voicegw_preset_t))
            != NGX_OK)
     {
@@ -56,7 +63,7 @@ ngx_voicegw_apps_conf_init(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
     }
 
     for (i = 0; ngx_voicegw_default_apps[i].id; i++) {
-        app = ngx_array_push(&vmcf->apps);
+        app = ngx_array_push(&vp->apps);
         if (app == NULL) {
             return NGX_ERROR;
         }
@@ -77,15 +84,15 @@ ngx_voicegw_apps_conf_init(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
 /* the seed's front-end defaults, unless nginx.conf says otherwise */
 
 ngx_int_t
-ngx_voicegw_apps_init_main_conf(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
+ngx_voicegw_apps_init_main_conf(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
 {
     ngx_voicegw_kv_t  *kv;
 
-    if (vmcf->frontend_defaults.nelts) {
+    if (vp->frontend_defaults.nelts) {
         return NGX_OK;
     }
 
-    kv = ngx_array_push_n(&vmcf->frontend_defaults, 2);
+    kv = ngx_array_push_n(&vp->frontend_defaults, 2);
     if (kv == NULL) {
         return NGX_ERROR;
     }
@@ -109,8 +116,10 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
+    ngx_voicegw_pools_t  *vp = vmcf->pools;
+
     ngx_str_t          *value, v;
-    ngx_uint_t          i;
+    ngx_uint_t          i, enabled;
     ngx_voicegw_app_t  *app;
 
     value = cf->args->elts;
@@ -123,10 +132,10 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    app = ngx_voicegw_app_find(vmcf, &value[1]);
+    app = ngx_voicegw_app_find(vp, &value[1]);
 
     if (app == NULL) {
-        app = ngx_array_push(&vmcf->apps);
+        app = ngx_array_push(&vp->apps);
         if (app == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -160,16 +169,12 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_voicegw_conf_param(&value[i], "enabled", &v) == NGX_OK) {
-            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                app->enabled = 1;
-                continue;
-            }
-
-            if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                app->enabled = 0;
-                continue;
-            }
+        if (ngx_voicegw_conf_param(&value[i], "enabled", &v) == NGX_OK
+            && ngx_voicegw_enum_value(ngx_voicegw_app_switch, &v, &enabled)
+               == NGX_OK)
+        {
+            app->enabled = enabled;
+            continue;
         }
 
         return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
@@ -189,6 +194,8 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    ngx_voicegw_pools_t  *vp = vmcf->pools;
 
     double             d;
     u_char            *eq;
@@ -216,9 +223,9 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         /* a later value for the same name replaces the earlier one */
 
         kv = NULL;
-        all = vmcf->frontend_defaults.elts;
+        all = vp->frontend_defaults.elts;
 
-        for (j = 0; j < vmcf->frontend_defaults.nelts; j++) {
+        for (j = 0; j < vp->frontend_defaults.nelts; j++) {
             if (all[j].key.len == key.len
                 && ngx_strncmp(all[j].key.data, key.data, key.len) == 0)
             {
@@ -228,7 +235,7 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (kv == NULL) {
-            kv = ngx_array_push(&vmcf->frontend_defaults);
+            kv = ngx_array_push(&vp->frontend_defaults);
             if (kv == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -267,6 +274,8 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
+    ngx_voicegw_pools_t  *vp = vmcf->pools;
+
     ngx_str_t             *value, v;
     ngx_uint_t             i;
     ngx_voicegw_preset_t  *p, *all;
@@ -281,9 +290,9 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    all = vmcf->presets.elts;
+    all = vp->presets.elts;
 
-    for (i = 0; i < vmcf->presets.nelts; i++) {
+    for (i = 0; i < vp->presets.nelts; i++) {
         if (all[i].id.len == value[1].len
             && ngx_strncmp(all[i].id.data, value[1].data, value[1].len) == 0)
         {
@@ -293,7 +302,7 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    p = ngx_array_push(&vmcf->presets);
+    p = ngx_array_push(&vp->presets);
     if (p == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -322,14 +331,14 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 ngx_voicegw_app_t *
-ngx_voicegw_app_find(ngx_voicegw_main_conf_t *vmcf, ngx_str_t *id)
+ngx_voicegw_app_find(ngx_voicegw_pools_t *vp, ngx_str_t *id)
 {
     ngx_uint_t          i;
     ngx_voicegw_app_t  *app;
 
-    app = vmcf->apps.elts;
+    app = vp->apps.elts;
 
-    for (i = 0; i < vmcf->apps.nelts; i++) {
+    for (i = 0; i < vp->apps.nelts; i++) {
         if (app[i].id.len == id->len
             && ngx_strncmp(app[i].id.data, id->data, id->len) == 0)
         {
@@ -342,7 +351,8 @@ ngx_voicegw_app_find(ngx_voicegw_main_conf_t *vmcf, ngx_str_t *id)
 
 
 ngx_uint_t
-ngx_voicegw_app_enabled_locked(ngx_voicegw_shm_t *shm, ngx_voicegw_app_t *app)
+ngx_voicegw_app_enabled_locked(ngx_voicegw_zone_t *zone,
+    ngx_voicegw_app_t *app)
 {
     u_char     key[NGX_VOICEGW_SETTING_SH_KEY];
     ngx_str_t  v;
@@ -353,7 +363,7 @@ ngx_voicegw_app_enabled_locked(ngx_voicegw_shm_t *shm, ngx_voicegw_app_t *app)
 
     ngx_sprintf(key, "app.%V.enabled%Z", &app->id);
 
-    if (ngx_voicegw_settings_get_locked(shm, (char *) key, &v) != NGX_OK) {
+    if (ngx_voicegw_settings_get_locked(zone, (char *) key, &v) != NGX_OK) {
         return app->enabled;
     }
 

@@ -13,6 +13,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_pool.h"
 
 
 typedef struct {
@@ -42,7 +43,7 @@ typedef struct {
 
 
 ngx_int_t ngx_voicegw_apps_conf_init(ngx_conf_t *cf,
-    ngx_voicegw_main_conf_t *vmcf);
+    ngx_voicegw_pools_t *vp);
 char *ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf,
@@ -50,11 +51,11 @@ char *ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf,
 char *ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_voicegw_apps_init_main_conf(ngx_conf_t *cf,
-    ngx_voicegw_main_conf_t *vmcf);
+    ngx_voicegw_pools_t *vp);
 
-ngx_voicegw_app_t *ngx_voicegw_app_find(ngx_voicegw_main_conf_t *vmcf,
+ngx_voicegw_app_t *ngx_voicegw_app_find(ngx_voicegw_pools_t *vp,
     ngx_str_t *id);
-ngx_uint_t ngx_voicegw_app_enabled_locked(ngx_voicegw_shm_t *shm,
+ngx_uint_t ngx_voicegw_app_enabled_locked(ngx_voicegw_zone_t *zone,
     ngx_voicegw_app_t *app);
 
 

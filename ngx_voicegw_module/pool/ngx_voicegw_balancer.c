@@ -13,9 +13,12 @@
  *
  *   - a failed connect: the worker is offline, and the task takes another
  *     idle worker at once if there is one (nginx then retries with it);
- *   - any other failure, or the worker ending the connection itself
- *     (possibly by dying): released, and checked before it is handed out
- *     again;
+ *   - an abnormal end (nginx's upstream failed, a timeout or an error on
+ *     the connection, the worker ending a WebSocket session or an
+ *     unfinished response itself, the client leaving before the response
+ *     was complete): released as failed, checked before it is handed out
+ *     again, and its duration is no ETA sample, as nginx's keepalive
+ *     module trusts no connection that ended that way;
  *   - a normal end: released, with the request's conversation as the
  *     worker's new cache.
  *
@@ -25,9 +28,11 @@
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_task.h"
+#include "ngx_voicegw_release.h"
 #include "ngx_voicegw_balancer.h"
 
 
@@ -176,7 +181,7 @@ ngx_voicegw_balancer_get(ngx_peer_connection_t *pc, void *data)
     ngx_voicegw_task_ctx_t  *ctx;
 
     r = bp->request;
-    ctx = ngx_http_get_module_ctx(r->main, ngx_voicegw_pool_module);
+    ctx = ngx_voicegw_task_get_ctx(r);
 
     if (ctx == NULL || ctx->tcf->pool != bp->pool) {
         ngx_log_error(NGX_LOG_ERR, pc->log, 0,
@@ -220,36 +225,28 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
 
     r = bp->request;
     u = r->upstream;
-    ctx = ngx_http_get_module_ctx(r->main, ngx_voicegw_pool_module);
+    ctx = ngx_voicegw_task_get_ctx(r);
 
     if (ctx == NULL || !ctx->held || !ctx->connected) {
         return;
     }
 
-    if (state & NGX_PEER_FAILED) {
-
-        if (u->state == NULL || u->state->connect_time != (ngx_msec_t) -1) {
-            /* it was connected: a timeout or an error while talking */
-            ngx_voicegw_task_release_after_close(ctx,
-                                                 NGX_VOICEGW_RELEASE_PROBE);
-            return;
-        }
-
+    if ((state & NGX_PEER_FAILED)
+        && u->state != NULL && u->state->connect_time == (ngx_msec_t) -1)
+    {
         ngx_log_error(NGX_LOG_WARN, pc->log, 0,
                       "voicegw: worker %V refused the connection, "
                       "marked offline", &ctx->peer_name);
 
-        ngx_voicegw_shm_lock(ctx->shm);
-        rc = ngx_voicegw_queue_retry_locked(ctx->shm, ctx->ticket,
-                                            ctx->affinity, &grant);
-        ngx_voicegw_shm_unlock(ctx->shm);
+        ngx_voicegw_zone_lock(ctx->vp->zone);
+        rc = ngx_voicegw_queue_retry_locked(ctx->vp, ctx->ticket, &grant);
+        ngx_voicegw_zone_unlock(ctx->vp->zone);
 
         if (rc == NGX_OK) {
             /* the next get() uses it; the cleanup releases it if not */
             ctx->grant = grant;
             ctx->connected = 0;
-            ctx->peer_name.data = ctx->grant.url + sizeof("http://") - 1;
-            ctx->peer_name.len = ngx_strlen(ctx->peer_name.data);
+            ngx_voicegw_task_granted(ctx);
 
         } else {
             ctx->held = 0;
@@ -258,21 +255,22 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
         return;
     }
 
-    /*
-     * The worker ended the connection itself before the response was
-     * complete, or ended a WebSocket session (it may have died): check it
-     * before it serves again.
-     */
-
     c = pc->connection;
 
-    if (c != NULL
-        && (c->read->error
-            || (c->read->eof && (u->upgrade || u->length > 0))))
+    if ((state & NGX_PEER_FAILED)
+        || c == NULL
+        || c->read->error || c->read->timedout
+        || c->write->error || c->write->timedout
+        || (u->upgrade && c->read->eof)
+        || (!u->upgrade && !r->header_only && u->length > 0))
     {
-        ngx_voicegw_task_release_after_close(ctx, NGX_VOICEGW_RELEASE_PROBE);
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "voicegw: ticket %016xL ended abnormally",
+                       ctx->ticket);
+
+        ngx_voicegw_release_after_close(ctx, NGX_VOICEGW_RELEASE_FAILED);
         return;
     }
 
-    ngx_voicegw_task_release_after_close(ctx, NGX_VOICEGW_RELEASE_OK);
+    ngx_voicegw_release_after_close(ctx, NGX_VOICEGW_RELEASE_OK);
 }

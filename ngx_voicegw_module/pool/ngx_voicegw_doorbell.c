@@ -22,18 +22,19 @@
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_doorbell.h"
 
 #include <sys/un.h>
 
 
-static socklen_t ngx_voicegw_doorbell_addr(ngx_voicegw_shm_t *shm,
+static socklen_t ngx_voicegw_doorbell_addr(ngx_voicegw_pools_t *vp,
     ngx_int_t slot, struct sockaddr_un *sun);
 
 
 static socklen_t
-ngx_voicegw_doorbell_addr(ngx_voicegw_shm_t *shm, ngx_int_t slot,
+ngx_voicegw_doorbell_addr(ngx_voicegw_pools_t *vp, ngx_int_t slot,
     struct sockaddr_un *sun)
 {
     u_char  *p;
@@ -45,15 +46,15 @@ ngx_voicegw_doorbell_addr(ngx_voicegw_shm_t *shm, ngx_int_t slot,
 
     p = ngx_snprintf((u_char *) sun->sun_path + 1,
                      sizeof(sun->sun_path) - 1, "voicegw-%016xL-%i",
-                     shm->sh->instance, slot);
+                     vp->zone->sh->instance, slot);
 
     return (socklen_t) (p - (u_char *) sun);
 }
 
 
 ngx_int_t
-ngx_voicegw_doorbell_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm,
-    ngx_event_handler_pt handler)
+ngx_voicegw_doorbell_init_process(ngx_cycle_t *cycle,
+    ngx_voicegw_pools_t *vp, ngx_event_handler_pt handler)
 {
     int                  fd;
     socklen_t            len;
@@ -68,7 +69,7 @@ ngx_voicegw_doorbell_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm,
         return NGX_ERROR;
     }
 
-    len = ngx_voicegw_doorbell_addr(shm, ngx_process_slot, &sun);
+    len = ngx_voicegw_doorbell_addr(vp, ngx_process_slot, &sun);
 
     if (bind(fd, (struct sockaddr *) &sun, len) == -1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
@@ -88,25 +89,25 @@ ngx_voicegw_doorbell_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm,
     c->read->handler = handler;
     c->read->log = cycle->log;
     c->write->log = cycle->log;
-    c->data = shm;
+    c->data = vp;
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         ngx_close_connection(c);
         return NGX_ERROR;
     }
 
-    shm->doorbell = c;
+    vp->proc->doorbell = c;
 
     return NGX_OK;
 }
 
 
 void
-ngx_voicegw_doorbell_exit_process(ngx_voicegw_shm_t *shm)
+ngx_voicegw_doorbell_exit_process(ngx_voicegw_pools_t *vp)
 {
-    if (shm->doorbell != NULL) {
-        ngx_close_connection(shm->doorbell);
-        shm->doorbell = NULL;
+    if (vp->proc->doorbell != NULL) {
+        ngx_close_connection(vp->proc->doorbell);
+        vp->proc->doorbell = NULL;
     }
 }
 
@@ -114,26 +115,26 @@ ngx_voicegw_doorbell_exit_process(ngx_voicegw_shm_t *shm)
 /* read every pending ring; level does not matter, only that we woke */
 
 void
-ngx_voicegw_doorbell_drain(ngx_voicegw_shm_t *shm)
+ngx_voicegw_doorbell_drain(ngx_voicegw_pools_t *vp)
 {
     u_char  buf[64];
 
-    if (shm->doorbell == NULL) {
+    if (vp->proc->doorbell == NULL) {
         return;
     }
 
-    while (recv(shm->doorbell->fd, buf, sizeof(buf), 0) > 0) {
+    while (recv(vp->proc->doorbell->fd, buf, sizeof(buf), 0) > 0) {
         /* void */
     }
 
-    (void) ngx_handle_read_event(shm->doorbell->read, 0);
+    (void) ngx_handle_read_event(vp->proc->doorbell->read, 0);
 }
 
 
 /* may be called with the zone locked: it never blocks */
 
 void
-ngx_voicegw_doorbell_ring(ngx_voicegw_shm_t *shm, ngx_pid_t pid,
+ngx_voicegw_doorbell_ring(ngx_voicegw_pools_t *vp, ngx_pid_t pid,
     ngx_int_t slot, void *event)
 {
     socklen_t           len;
@@ -147,12 +148,12 @@ ngx_voicegw_doorbell_ring(ngx_voicegw_shm_t *shm, ngx_pid_t pid,
         return;
     }
 
-    if (shm->doorbell == NULL || slot < 0) {
+    if (vp->proc->doorbell == NULL || slot < 0) {
         return;
     }
 
-    len = ngx_voicegw_doorbell_addr(shm, slot, &sun);
+    len = ngx_voicegw_doorbell_addr(vp, slot, &sun);
 
-    (void) sendto(shm->doorbell->fd, "!", 1, MSG_DONTWAIT,
+    (void) sendto(vp->proc->doorbell->fd, "!", 1, MSG_DONTWAIT,
                   (struct sockaddr *) &sun, len);
 }

@@ -13,13 +13,14 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_pool.h"
 
 
 ngx_int_t ngx_voicegw_doorbell_init_process(ngx_cycle_t *cycle,
-    ngx_voicegw_shm_t *shm, ngx_event_handler_pt handler);
-void ngx_voicegw_doorbell_exit_process(ngx_voicegw_shm_t *shm);
-void ngx_voicegw_doorbell_drain(ngx_voicegw_shm_t *shm);
-void ngx_voicegw_doorbell_ring(ngx_voicegw_shm_t *shm, ngx_pid_t pid,
+    ngx_voicegw_pools_t *vp, ngx_event_handler_pt handler);
+void ngx_voicegw_doorbell_exit_process(ngx_voicegw_pools_t *vp);
+void ngx_voicegw_doorbell_drain(ngx_voicegw_pools_t *vp);
+void ngx_voicegw_doorbell_ring(ngx_voicegw_pools_t *vp, ngx_pid_t pid,
     ngx_int_t slot, void *event);
 
 

@@ -7,14 +7,20 @@
  * What a process uses is computed, never stored: the baselines of its own
  * "voicegw_eta" directive, with every field that "PUT /api/config/eta" set
  * laid over them.  Those fields are settings of the "eta." group (see
- * ngx_voicegw_settings.c): in the shared zone for all processes at once,
- * in the store across restarts.
+ * core/ngx_voicegw_settings.c): in the shared zone for all processes at
+ * once, in the store across restarts.
+ *
+ * Samples are durations of the monotonic clock, taken only from tasks
+ * that ended normally: a task that timed out or failed says nothing about
+ * how long a task takes.
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
-#include "ngx_voicegw_settings.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_eta.h"
 
 #include <math.h>
@@ -34,12 +40,16 @@ ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[] = {
 };
 
 
-ngx_str_t  ngx_voicegw_task_names[] = {
-    ngx_string("chat"),
-    ngx_string("half_duplex"),
-    ngx_string("audio_duplex"),
-    ngx_string("omni_duplex"),
-    ngx_null_string
+/* the names of voicegw_eta's parameters */
+
+static ngx_conf_enum_t  ngx_voicegw_eta_params[] = {
+    { ngx_string("chat"), NGX_VOICEGW_ETA_CHAT_S },
+    { ngx_string("half_duplex"), NGX_VOICEGW_ETA_HALF_DUPLEX_S },
+    { ngx_string("audio_duplex"), NGX_VOICEGW_ETA_AUDIO_DUPLEX_S },
+    { ngx_string("omni_duplex"), NGX_VOICEGW_ETA_OMNI_DUPLEX_S },
+    { ngx_string("alpha"), NGX_VOICEGW_ETA_ALPHA },
+    { ngx_string("min_samples"), NGX_VOICEGW_ETA_MIN_SAMPLES },
+    { ngx_null_string, 0 }
 };
 
 
@@ -54,57 +64,6 @@ ngx_voicegw_eta_conf_init(ngx_voicegw_eta_conf_t *ec)
     ec->baseline[NGX_VOICEGW_TASK_OMNI_DUPLEX] = 90.0;
     ec->alpha = 0.3;
     ec->min_samples = 3;
-}
-
-
-/*
- * A plain decimal number: digits, an optional fraction and exponent.
- * strtod() alone would also take "inf", "nan", hex and leading blanks.
- */
-
-ngx_int_t
-ngx_voicegw_parse_number(u_char *p, size_t len, double *value)
-{
-    char        buf[64], *end;
-    size_t      i;
-    ngx_uint_t  digits;
-
-    if (len == 0 || len >= sizeof(buf)) {
-        return NGX_ERROR;
-    }
-
-    digits = 0;
-
-    for (i = 0; i < len; i++) {
-        if (p[i] >= '0' && p[i] <= '9') {
-            digits++;
-            continue;
-        }
-
-        if (p[i] == '.' || p[i] == 'e' || p[i] == 'E'
-            || ((p[i] == '-' || p[i] == '+')
-                && (i == 0 || p[i - 1] == 'e' || p[i - 1] == 'E')))
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    if (digits == 0) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(buf, p, len);
-    buf[len] = '\0';
-
-    *value = strtod(buf, &end);
-
-    if (end != buf + len || !isfinite(*value)) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -152,16 +111,19 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    double       v;
-    u_char      *eq;
-    ngx_str_t   *value, name, num, err;
-    ngx_uint_t   i, t, field;
+    double                v;
+    u_char               *eq;
+    ngx_str_t            *value, name, num, err;
+    ngx_uint_t            i, field;
+    ngx_voicegw_pools_t  *vp;
 
-    if (vmcf->eta_set) {
+    vp = vmcf->pools;
+
+    if (vp->eta_set) {
         return "is duplicate";
     }
 
-    vmcf->eta_set = 1;
+    vp->eta_set = 1;
 
     value = cf->args->elts;
 
@@ -178,30 +140,10 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         num.data = eq + 1;
         num.len = value[i].data + value[i].len - num.data;
 
-        if (name.len == 5 && ngx_strncmp(name.data, "alpha", 5) == 0) {
-            field = NGX_VOICEGW_ETA_ALPHA;
-
-        } else if (name.len == 11
-                   && ngx_strncmp(name.data, "min_samples", 11) == 0)
+        if (ngx_voicegw_enum_value(ngx_voicegw_eta_params, &name, &field)
+            != NGX_OK)
         {
-            field = NGX_VOICEGW_ETA_MIN_SAMPLES;
-
-        } else {
-            for (t = 0; ngx_voicegw_task_names[t].len; t++) {
-                if (name.len == ngx_voicegw_task_names[t].len
-                    && ngx_strncmp(name.data, ngx_voicegw_task_names[t].data,
-                                   name.len)
-                       == 0)
-                {
-                    break;
-                }
-            }
-
-            if (ngx_voicegw_task_names[t].len == 0) {
-                goto invalid;
-            }
-
-            field = t;
+            goto invalid;
         }
 
         if (ngx_voicegw_parse_number(num.data, num.len, &v) != NGX_OK) {
@@ -214,13 +156,13 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (field == NGX_VOICEGW_ETA_ALPHA) {
-            vmcf->eta.alpha = v;
+            vp->eta.alpha = v;
 
         } else if (field == NGX_VOICEGW_ETA_MIN_SAMPLES) {
-            vmcf->eta.min_samples = (ngx_uint_t) v;
+            vp->eta.min_samples = (ngx_uint_t) v;
 
         } else {
-            vmcf->eta.baseline[field] = v;
+            vp->eta.baseline[field] = v;
         }
     }
 
@@ -243,18 +185,18 @@ bad:
 /* this process's voicegw_eta with the API's settings laid over it */
 
 void
-ngx_voicegw_eta_effective_locked(ngx_voicegw_shm_t *shm,
+ngx_voicegw_eta_effective_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_conf_t *out)
 {
     double      v;
     ngx_str_t   err;
     ngx_uint_t  f;
 
-    *out = shm->mcf->eta;
+    *out = vp->eta;
 
     for (f = 0; f < NGX_VOICEGW_ETA_NFIELDS; f++) {
 
-        if (ngx_voicegw_settings_number_locked(shm,
+        if (ngx_voicegw_settings_number_locked(vp->zone,
                                                ngx_voicegw_eta_fields[f].setting,
                                                &v)
             != NGX_OK
@@ -279,7 +221,7 @@ ngx_voicegw_eta_effective_locked(ngx_voicegw_shm_t *shm,
 /* one observed task duration: ema = alpha * d + (1 - alpha) * ema */
 
 void
-ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm, ngx_uint_t type,
+ngx_voicegw_eta_sample_locked(ngx_voicegw_pools_t *vp, ngx_uint_t type,
     double seconds)
 {
     ngx_voicegw_eta_sh_t    *eta;
@@ -291,9 +233,9 @@ ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm, ngx_uint_t type,
         return;
     }
 
-    ngx_voicegw_eta_effective_locked(shm, &conf);
+    ngx_voicegw_eta_effective_locked(vp, &conf);
 
-    eta = &shm->sh->eta;
+    eta = &vp->sh->eta;
 
     if (eta->samples[type] == 0) {
         eta->ema[type] = seconds;
@@ -308,13 +250,13 @@ ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm, ngx_uint_t type,
 
 
 void
-ngx_voicegw_eta_state_locked(ngx_voicegw_shm_t *shm,
+ngx_voicegw_eta_state_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_state_t *st)
 {
-    ngx_voicegw_eta_effective_locked(shm, &st->conf);
+    ngx_voicegw_eta_effective_locked(vp, &st->conf);
 
-    ngx_memcpy(st->ema, shm->sh->eta.ema, sizeof(st->ema));
-    ngx_memcpy(st->samples, shm->sh->eta.samples, sizeof(st->samples));
+    ngx_memcpy(st->ema, vp->sh->eta.ema, sizeof(st->ema));
+    ngx_memcpy(st->samples, vp->sh->eta.samples, sizeof(st->samples));
 }
 
 

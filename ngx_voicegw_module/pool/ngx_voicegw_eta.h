@@ -14,6 +14,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_pool.h"
 
 
 /* the fields of GET/PUT /api/config/eta, in the seed's order */
@@ -44,7 +45,6 @@ typedef struct {
 
 
 extern ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[];
-extern ngx_str_t                ngx_voicegw_task_names[];
 
 
 void ngx_voicegw_eta_conf_init(ngx_voicegw_eta_conf_t *ec);
@@ -53,12 +53,10 @@ char *ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 ngx_int_t ngx_voicegw_eta_check(ngx_uint_t field, double value,
     ngx_str_t *err);
-void ngx_voicegw_eta_effective_locked(ngx_voicegw_shm_t *shm,
+void ngx_voicegw_eta_effective_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_conf_t *out);
-void ngx_voicegw_eta_sample_locked(ngx_voicegw_shm_t *shm,
+void ngx_voicegw_eta_sample_locked(ngx_voicegw_pools_t *vp,
     ngx_uint_t type, double seconds);
-
-ngx_int_t ngx_voicegw_parse_number(u_char *p, size_t len, double *value);
 
 
 /* what the queue ETA needs to know, copied out of the zone */
@@ -70,7 +68,7 @@ typedef struct {
 } ngx_voicegw_eta_state_t;
 
 
-void ngx_voicegw_eta_state_locked(ngx_voicegw_shm_t *shm,
+void ngx_voicegw_eta_state_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_state_t *st);
 double ngx_voicegw_eta_estimate(ngx_voicegw_eta_state_t *st,
     ngx_uint_t type);

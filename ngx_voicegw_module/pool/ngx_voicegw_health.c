@@ -26,11 +26,13 @@
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
-#include "ngx_voicegw_pool.h"
-#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_clock.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_fetch.h"
 #include "ngx_voicegw_json.h"
+#include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_health.h"
 
 
@@ -40,7 +42,7 @@
 
 
 typedef struct {
-    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_pools_t         *vp;
     ngx_voicegw_pool_conf_t     *pcf;
     ngx_uint_t                   index;
 } ngx_voicegw_check_t;
@@ -49,37 +51,41 @@ typedef struct {
 typedef struct {
     ngx_event_t                  ev;
     ngx_queue_t                  link;
-    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_pools_t         *vp;
     ngx_voicegw_pool_conf_t     *pcf;
     ngx_uint_t                   index;
 } ngx_voicegw_recheck_t;
 
 
 static void ngx_voicegw_health_tick(ngx_event_t *ev);
-static void ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
+static void ngx_voicegw_health_recheck(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
 static void ngx_voicegw_health_recheck_handler(ngx_event_t *ev);
-static void ngx_voicegw_health_check(ngx_voicegw_shm_t *shm,
+static void ngx_voicegw_health_check(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
 static void ngx_voicegw_health_done(ngx_voicegw_fetch_t *f);
-static ngx_voicegw_worker_sh_t *ngx_voicegw_health_worker(
-    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index);
 
 
-static const char  *ngx_voicegw_health_names[] = {
-    "idle", "busy", "loading", "error", "offline"
+/* what a worker's "worker_status" says; any "busy..." is busy too */
+
+static ngx_conf_enum_t  ngx_voicegw_health_reports[] = {
+    { ngx_string("idle"), NGX_VOICEGW_WORKER_IDLE },
+    { ngx_string("loading"), NGX_VOICEGW_WORKER_LOADING },
+    { ngx_string("duplex_active"), NGX_VOICEGW_WORKER_BUSY },
+    { ngx_string("duplex_paused"), NGX_VOICEGW_WORKER_BUSY },
+    { ngx_null_string, 0 }
 };
 
 
 ngx_int_t
-ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
+ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_pools_t *vp)
 {
     ngx_uint_t                 i;
     ngx_voicegw_pool_conf_t  **pcf;
 
-    pcf = shm->mcf->pools.elts;
+    pcf = vp->pools.elts;
 
-    for (i = 0; i < shm->mcf->pools.nelts; i++) {
+    for (i = 0; i < vp->pools.nelts; i++) {
         pcf[i]->inflight = ngx_pcalloc(cycle->pool, pcf[i]->workers.nelts
                                                     * sizeof(ngx_uint_t));
         if (pcf[i]->inflight == NULL) {
@@ -87,16 +93,14 @@ ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
         }
     }
 
-    ngx_queue_init(&shm->rechecks);
-
-    shm->health.handler = ngx_voicegw_health_tick;
-    shm->health.data = shm;
-    shm->health.log = cycle->log;
-    shm->health.cancelable = 1;
+    vp->proc->health.handler = ngx_voicegw_health_tick;
+    vp->proc->health.data = vp;
+    vp->proc->health.log = cycle->log;
+    vp->proc->health.cancelable = 1;
 
     /* at once: a new process may replace one that died */
 
-    ngx_add_timer(&shm->health, 1);
+    ngx_add_timer(&vp->proc->health, 1);
 
     return NGX_OK;
 }
@@ -105,12 +109,12 @@ ngx_voicegw_health_init_process(ngx_cycle_t *cycle, ngx_voicegw_shm_t *shm)
 static void
 ngx_voicegw_health_tick(ngx_event_t *ev)
 {
-    ngx_voicegw_shm_t  *shm = ev->data;
+    ngx_voicegw_pools_t  *vp = ev->data;
 
     uint64_t                   now;
     ngx_uint_t                 i, k, holder, due[NGX_VOICEGW_MAX_WORKERS];
-    ngx_uint_t                 ndue[NGX_VOICEGW_MAX_POOLS];
-    ngx_voicegw_sh_t          *sh;
+    ngx_uint_t                 ndue;
+    ngx_voicegw_queue_sh_t    *q;
     ngx_voicegw_pool_conf_t  **pcf;
     ngx_voicegw_worker_sh_t   *w;
 
@@ -118,30 +122,35 @@ ngx_voicegw_health_tick(ngx_event_t *ev)
         return;
     }
 
-    sh = shm->sh;
-    pcf = shm->mcf->pools.elts;
-    now = ngx_voicegw_now_msec();
+    q = vp->sh;
+    pcf = vp->pools.elts;
+    now = ngx_voicegw_mono_msec();
 
-    ngx_voicegw_shm_lock(shm);
+    ngx_voicegw_zone_lock(vp->zone);
 
-    holder = (sh->health_pid == ngx_pid || sh->health_until < now);
+    holder = (q->health_pid == ngx_pid || q->health_until < now);
 
-    if (!holder && kill(sh->health_pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+    if (!holder && kill(q->health_pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
         holder = 1;
     }
 
     if (holder) {
-        sh->health_pid = ngx_pid;
-        sh->health_until = now + NGX_VOICEGW_HEALTH_LEASE;
+        if (q->health_pid != ngx_pid) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                           "voicegw: this process takes the health lease");
+        }
 
-        ngx_voicegw_queue_sweep_locked(shm);
+        q->health_pid = ngx_pid;
+        q->health_until = now + NGX_VOICEGW_HEALTH_LEASE;
+
+        ngx_voicegw_queue_sweep_locked(vp);
     }
 
-    for (i = 0; i < shm->mcf->pools.nelts; i++) {
-        ndue[i] = 0;
+    for (i = 0; i < vp->pools.nelts; i++) {
+        ndue = 0;
 
         for (k = 0; k < pcf[i]->workers.nelts; k++) {
-            w = ngx_voicegw_health_worker(pcf[i], k);
+            w = ngx_voicegw_queue_worker_locked(pcf[i], k);
 
             if (w == NULL || pcf[i]->inflight[k]) {
                 continue;
@@ -149,89 +158,54 @@ ngx_voicegw_health_tick(ngx_event_t *ev)
 
             if (w->probe
                 || (holder
-                    && w->checked_at + pcf[i]->health_interval <= now))
+                    && w->checked_mono + pcf[i]->health_interval <= now))
             {
-                due[ndue[i]++] = k;
+                due[ndue++] = k;
             }
         }
 
         /* start them after the lock: this pool's list, then the next */
 
-        if (ndue[i]) {
-            ngx_voicegw_shm_unlock(shm);
+        if (ndue) {
+            ngx_voicegw_zone_unlock(vp->zone);
 
-            for (k = 0; k < ndue[i]; k++) {
-                ngx_voicegw_health_check(shm, pcf[i], due[k]);
+            for (k = 0; k < ndue; k++) {
+                ngx_voicegw_health_check(vp, pcf[i], due[k]);
             }
 
-            ngx_voicegw_shm_lock(shm);
+            ngx_voicegw_zone_lock(vp->zone);
         }
     }
 
-    ngx_voicegw_shm_unlock(shm);
+    ngx_voicegw_zone_unlock(vp->zone);
 
     ngx_add_timer(ev, NGX_VOICEGW_HEALTH_TICK);
-}
-
-
-/* the worker of this process's configuration, as the zone knows it */
-
-static ngx_voicegw_worker_sh_t *
-ngx_voicegw_health_worker(ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index)
-{
-    ngx_uint_t                  i;
-    ngx_voicegw_pool_sh_t      *pool;
-    ngx_voicegw_worker_conf_t  *wcf;
-
-    pool = pcf->sh;
-    wcf = pcf->workers.elts;
-
-    if (index < pool->nworkers
-        && ngx_strlen(pool->workers[index].url) == wcf[index].url.len
-        && ngx_strncmp(pool->workers[index].url, wcf[index].url.data,
-                       wcf[index].url.len) == 0)
-    {
-        return &pool->workers[index];
-    }
-
-    /* a reload changed the pool under an older process */
-
-    for (i = 0; i < pool->nworkers; i++) {
-        if (ngx_strlen(pool->workers[i].url) == wcf[index].url.len
-            && ngx_strncmp(pool->workers[i].url, wcf[index].url.data,
-                           wcf[index].url.len) == 0)
-        {
-            return &pool->workers[i];
-        }
-    }
-
-    return NULL;
 }
 
 
 /* a check of one worker now, from this process */
 
 void
-ngx_voicegw_health_probe(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
-    ngx_voicegw_grant_t *grant)
+ngx_voicegw_health_probe(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_pool_conf_t *pcf, u_char *url)
 {
     size_t                      len;
     ngx_uint_t                  i;
     ngx_voicegw_worker_conf_t  *wcf;
 
-    if (ngx_exiting || pcf->inflight == NULL) {
+    if (ngx_exiting || ngx_terminate || ngx_quit || pcf->inflight == NULL) {
         return;
     }
 
     wcf = pcf->workers.elts;
-    len = ngx_strlen(grant->url);
+    len = ngx_strlen(url);
 
     for (i = 0; i < pcf->workers.nelts; i++) {
         if (wcf[i].url.len == len
-            && ngx_strncmp(wcf[i].url.data, grant->url, len) == 0)
+            && ngx_strncmp(wcf[i].url.data, url, len) == 0)
         {
             if (!pcf->inflight[i]) {
-                ngx_voicegw_health_check(shm, pcf, i);
+                ngx_voicegw_health_check(vp, pcf, i);
             }
 
             return;
@@ -241,8 +215,8 @@ ngx_voicegw_health_probe(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
 
 
 static void
-ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
-    ngx_uint_t index)
+ngx_voicegw_health_check(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index)
 {
     u_char                     *p;
     ngx_voicegw_fetch_t        *f;
@@ -251,7 +225,7 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
 
     wcf = &((ngx_voicegw_worker_conf_t *) pcf->workers.elts)[index];
 
-    f = ngx_voicegw_fetch_create(ngx_cycle->log, &shm->fetches);
+    f = ngx_voicegw_fetch_create(ngx_cycle->log, &vp->proc->fetches);
     if (f == NULL) {
         return;
     }
@@ -266,7 +240,7 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
         return;
     }
 
-    check->shm = shm;
+    check->vp = vp;
     check->pcf = pcf;
     check->index = index;
 
@@ -288,6 +262,10 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
 
     pcf->inflight[index] = 1;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "voicegw: health check of %V in pool \"%V\"",
+                   &wcf->host, &pcf->name);
+
     ngx_voicegw_fetch_start(f);
 }
 
@@ -295,7 +273,7 @@ ngx_voicegw_health_check(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf,
 /* a check of one worker again in a moment, from this process */
 
 static void
-ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
+ngx_voicegw_health_recheck(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_conf_t *pcf, ngx_uint_t index)
 {
     ngx_voicegw_recheck_t  *rc;
@@ -311,7 +289,7 @@ ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
 
     ngx_memzero(rc, sizeof(ngx_voicegw_recheck_t));
 
-    rc->shm = shm;
+    rc->vp = vp;
     rc->pcf = pcf;
     rc->index = index;
     rc->ev.handler = ngx_voicegw_health_recheck_handler;
@@ -319,7 +297,7 @@ ngx_voicegw_health_recheck(ngx_voicegw_shm_t *shm,
     rc->ev.log = ngx_cycle->log;
     rc->ev.cancelable = 1;
 
-    ngx_queue_insert_tail(&shm->rechecks, &rc->link);
+    ngx_queue_insert_tail(&vp->proc->rechecks, &rc->link);
 
     ngx_add_timer(&rc->ev, NGX_VOICEGW_HEALTH_RECHECK);
 }
@@ -333,21 +311,23 @@ ngx_voicegw_health_recheck_handler(ngx_event_t *ev)
     ngx_queue_remove(&rc->link);
 
     if (!ngx_exiting && !rc->pcf->inflight[rc->index]) {
-        ngx_voicegw_health_check(rc->shm, rc->pcf, rc->index);
+        ngx_voicegw_health_check(rc->vp, rc->pcf, rc->index);
     }
 
     ngx_free(rc);
 }
 
 
+/* at exit; the process state was set up empty, so this is always safe */
+
 void
-ngx_voicegw_health_exit_process(ngx_voicegw_shm_t *shm)
+ngx_voicegw_health_exit_process(ngx_voicegw_pools_t *vp)
 {
     ngx_queue_t            *q;
     ngx_voicegw_recheck_t  *rc;
 
-    while (!ngx_queue_empty(&shm->rechecks)) {
-        q = ngx_queue_head(&shm->rechecks);
+    while (!ngx_queue_empty(&vp->proc->rechecks)) {
+        q = ngx_queue_head(&vp->proc->rechecks);
         rc = ngx_queue_data(q, ngx_voicegw_recheck_t, link);
 
         ngx_queue_remove(q);
@@ -358,29 +338,33 @@ ngx_voicegw_health_exit_process(ngx_voicegw_shm_t *shm)
 
         ngx_free(rc);
     }
+
+    if (vp->proc->health.timer_set) {
+        ngx_del_timer(&vp->proc->health);
+    }
 }
 
 
 ngx_uint_t
 ngx_voicegw_health_state(ngx_uint_t http_status, ngx_str_t *ws)
 {
+    ngx_uint_t  state;
+
     if (http_status != 200) {
         return NGX_VOICEGW_WORKER_ERROR;
     }
 
-    if (ws == NULL || (ws->len == 4 && ngx_strncmp(ws->data, "idle", 4) == 0))
-    {
+    if (ws == NULL) {
         return NGX_VOICEGW_WORKER_IDLE;
     }
 
-    if (ws->len == 7 && ngx_strncmp(ws->data, "loading", 7) == 0) {
-        return NGX_VOICEGW_WORKER_LOADING;
+    if (ngx_voicegw_enum_value(ngx_voicegw_health_reports, ws, &state)
+        == NGX_OK)
+    {
+        return state;
     }
 
-    if ((ws->len >= 4 && ngx_strncmp(ws->data, "busy", 4) == 0)
-        || (ws->len == 13 && ngx_strncmp(ws->data, "duplex_active", 13) == 0)
-        || (ws->len == 13 && ngx_strncmp(ws->data, "duplex_paused", 13) == 0))
-    {
+    if (ws->len >= 4 && ngx_strncmp(ws->data, "busy", 4) == 0) {
         return NGX_VOICEGW_WORKER_BUSY;
     }
 
@@ -397,12 +381,12 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
     ngx_str_t                  reported, *ws;
     uint64_t                   now;
     ngx_uint_t                 state, old, level;
-    ngx_voicegw_shm_t         *shm;
+    ngx_voicegw_pools_t       *vp;
     ngx_voicegw_pool_conf_t   *pcf;
     ngx_voicegw_worker_sh_t   *w;
     ngx_voicegw_json_value_t  *root, *v;
 
-    shm = check->shm;
+    vp = check->vp;
     pcf = check->pcf;
     pcf->inflight[check->index] = 0;
 
@@ -447,14 +431,14 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
         state = NGX_VOICEGW_WORKER_OFFLINE;
     }
 
-    now = ngx_voicegw_now_msec();
+    now = ngx_voicegw_mono_msec();
 
-    ngx_voicegw_shm_lock(shm);
+    ngx_voicegw_zone_lock(vp->zone);
 
-    w = ngx_voicegw_health_worker(pcf, check->index);
+    w = ngx_voicegw_queue_worker_locked(pcf, check->index);
 
     if (w == NULL) {
-        ngx_voicegw_shm_unlock(shm);
+        ngx_voicegw_zone_unlock(vp->zone);
         return;
     }
 
@@ -468,22 +452,24 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
          */
 
         w->probe = 1;
-        w->checked_at = now;
+        w->checked_at = ngx_voicegw_now_msec();
+        w->checked_mono = now;
 
-        ngx_voicegw_shm_unlock(shm);
+        ngx_voicegw_zone_unlock(vp->zone);
 
-        ngx_voicegw_health_recheck(shm, pcf, check->index);
+        ngx_voicegw_health_recheck(vp, pcf, check->index);
         return;
     }
 
     old = w->health;
 
     if (old != state) {
-        ngx_voicegw_queue_changed(shm);
+        ngx_voicegw_queue_changed(vp);
     }
 
     w->health = state;
-    w->checked_at = now;
+    w->checked_at = ngx_voicegw_now_msec();
+    w->checked_mono = now;
     w->probe = 0;
     w->settling = 0;
 
@@ -497,17 +483,18 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
     }
 
     if (state == NGX_VOICEGW_WORKER_IDLE && w->ticket == 0) {
-        ngx_voicegw_queue_grant_locked(shm, pcf->sh);
+        ngx_voicegw_queue_grant_locked(vp, pcf->sh);
     }
 
-    ngx_voicegw_shm_unlock(shm);
+    ngx_voicegw_zone_unlock(vp->zone);
 
     if (old != state) {
         level = (state == NGX_VOICEGW_WORKER_IDLE) ? NGX_LOG_NOTICE
                                                    : NGX_LOG_WARN;
 
         ngx_log_error(level, ngx_cycle->log, 0,
-                      "voicegw: worker %V of pool \"%V\" is %s",
-                      &f->name, &pcf->name, ngx_voicegw_health_names[state]);
+                      "voicegw: worker %V of pool \"%V\" is %V",
+                      &f->name, &pcf->name,
+                      &ngx_voicegw_worker_states[state].name);
     }
 }

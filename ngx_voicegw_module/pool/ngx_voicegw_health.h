@@ -17,10 +17,10 @@
 
 
 ngx_int_t ngx_voicegw_health_init_process(ngx_cycle_t *cycle,
-    ngx_voicegw_shm_t *shm);
-void ngx_voicegw_health_exit_process(ngx_voicegw_shm_t *shm);
-void ngx_voicegw_health_probe(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_pool_conf_t *pcf, ngx_voicegw_grant_t *grant);
+    ngx_voicegw_pools_t *vp);
+void ngx_voicegw_health_exit_process(ngx_voicegw_pools_t *vp);
+void ngx_voicegw_health_probe(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_pool_conf_t *pcf, u_char *url);
 ngx_uint_t ngx_voicegw_health_state(ngx_uint_t http_status,
     ngx_str_t *worker_status);
 

@@ -2,99 +2,236 @@
 /*
  * ngx_voicegw_pool.c
  *
- * The skeleton of ngx_voicegw_pool_module, the worker-pool half of the
- * gateway: its two directives and the hooks nginx calls.
+ * Owns the configuration of the worker pools and their life in a worker
+ * process:
  *
  *   voicegw_pool [queue=1000] [queue_timeout=10m] [health_uri=/health]
  *                [health_interval=10s] [health_timeout=5s];   (upstream{})
  *   voicegw_task TYPE [pool=..] [app=..] [session=$var]
  *                [cache_key=$var|affinity=messages];           (location{})
  *
- * The work is in: ngx_voicegw_task.c (admission, parking, waking),
- * ngx_voicegw_balancer.c (the upstream peer), ngx_voicegw_queue.c (the
- * pools in the shared zone), ngx_voicegw_health.c (health checks) and
- * ngx_voicegw_doorbell.c (cross-process wake-ups).
+ * The work is in: ngx_voicegw_admission.c (admission), _park.c (waiting
+ * and waking), _release.c (giving workers back), _balancer.c (the
+ * upstream peer), _queue.c (the pools in the shared zone), _health.c
+ * (health checks) and _doorbell.c (cross-process wake-ups).
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
-#include "ngx_voicegw_task.h"
+#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_eta.h"
+#include "ngx_voicegw_apps.h"
 #include "ngx_voicegw_balancer.h"
+#include "ngx_voicegw_admission.h"
+#include "ngx_voicegw_park.h"
+#include "ngx_voicegw_release.h"
 #include "ngx_voicegw_health.h"
 
 
-static void *ngx_voicegw_pool_create_srv_conf(ngx_conf_t *cf);
-static void *ngx_voicegw_pool_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_voicegw_pool_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child);
-static ngx_int_t ngx_voicegw_pool_postconfiguration(ngx_conf_t *cf);
-static char *ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_voicegw_pool_init_process(ngx_cycle_t *cycle);
-static void ngx_voicegw_pool_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_voicegw_pools_resolve(ngx_conf_t *cf,
+    ngx_voicegw_pools_t *vp);
 
 
-static ngx_command_t  ngx_voicegw_pool_commands[] = {
+/* the task types, in the order of ngx_voicegw_task_type_e */
 
-    { ngx_string("voicegw_pool"),
-      NGX_HTTP_UPS_CONF|NGX_CONF_ANY,
-      ngx_voicegw_pool_directive,
-      NGX_HTTP_SRV_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("voicegw_task"),
-      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_1MORE,
-      ngx_voicegw_task_directive,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-      ngx_null_command
+ngx_conf_enum_t  ngx_voicegw_task_types[] = {
+    { ngx_string("chat"), NGX_VOICEGW_TASK_CHAT },
+    { ngx_string("half_duplex"), NGX_VOICEGW_TASK_HALF_DUPLEX },
+    { ngx_string("audio_duplex"), NGX_VOICEGW_TASK_AUDIO_DUPLEX },
+    { ngx_string("omni_duplex"), NGX_VOICEGW_TASK_OMNI_DUPLEX },
+    { ngx_null_string, 0 }
 };
 
 
-static ngx_http_module_t  ngx_voicegw_pool_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_voicegw_pool_postconfiguration,    /* postconfiguration */
+ngx_voicegw_pools_t *
+ngx_voicegw_pools_create(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
+{
+    ngx_voicegw_pools_t  *vp;
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    vp = ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_pools_t));
+    if (vp == NULL) {
+        return NULL;
+    }
 
-    ngx_voicegw_pool_create_srv_conf,      /* create server configuration */
-    NULL,                                  /* merge server configuration */
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     vp->zone = NULL;
+     *     vp->sh = NULL;
+     *     vp->eta_set = 0;
+     */
 
-    ngx_voicegw_pool_create_loc_conf,      /* create location configuration */
-    ngx_voicegw_pool_merge_loc_conf        /* merge location configuration */
-};
+    vp->proc = &vmcf->proc;
+
+    ngx_voicegw_eta_conf_init(&vp->eta);
+
+    if (ngx_array_init(&vp->pools, cf->pool, 4,
+                       sizeof(ngx_voicegw_pool_conf_t *))
+        != NGX_OK
+        || ngx_array_init(&vp->tasks, cf->pool, 8,
+                          sizeof(ngx_voicegw_task_conf_t *))
+           != NGX_OK
+        || ngx_voicegw_apps_conf_init(cf, vp) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return vp;
+}
 
 
-ngx_module_t  ngx_voicegw_pool_module = {
-    NGX_MODULE_V1,
-    &ngx_voicegw_pool_module_ctx,          /* module context */
-    ngx_voicegw_pool_commands,             /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    ngx_voicegw_pool_init_process,         /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    ngx_voicegw_pool_exit_process,         /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
+ngx_int_t
+ngx_voicegw_pools_init_main_conf(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
+{
+    return ngx_voicegw_apps_init_main_conf(cf, vp);
+}
 
 
-static void *
+/*
+ * After all upstream{} blocks are read (and their balancers set up):
+ * every task gets its pool, the admission handler and the variables are
+ * in place, and the pools get their part of the zone.
+ */
+
+ngx_int_t
+ngx_voicegw_pools_postconfiguration(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
+{
+    if (vp->pools.nelts == 0 && vp->tasks.nelts == 0) {
+        return ngx_voicegw_admission_init(cf);
+    }
+
+    if (vp->zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"voicegw_pool\" and \"voicegw_task\" need a "
+                      "\"voicegw_zone\" in http{}");
+        return NGX_ERROR;
+    }
+
+    if (ngx_voicegw_pools_resolve(cf, vp) != NGX_OK
+        || ngx_voicegw_admission_init(cf) != NGX_OK
+        || ngx_voicegw_zone_on_init(vp->zone, ngx_voicegw_queue_init_zone,
+                                    vp)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_pools_resolve(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
+{
+    ngx_uint_t                 i, j;
+    ngx_voicegw_pool_conf_t  **pools;
+    ngx_voicegw_task_conf_t  **tasks, *tcf;
+
+    pools = vp->pools.elts;
+    tasks = vp->tasks.elts;
+
+    for (i = 0; i < vp->tasks.nelts; i++) {
+        tcf = tasks[i];
+
+        if (tcf->pool_name.len == 0) {
+            if (vp->pools.nelts != 1) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"voicegw_task\" needs pool=: there %s %ui "
+                              "voicegw_pool upstreams in %s:%ui",
+                              vp->pools.nelts == 1 ? "is" : "are",
+                              vp->pools.nelts, tcf->file, tcf->line);
+                return NGX_ERROR;
+            }
+
+            tcf->pool = pools[0];
+
+        } else {
+            for (j = 0; j < vp->pools.nelts; j++) {
+                if (pools[j]->name.len == tcf->pool_name.len
+                    && ngx_strncmp(pools[j]->name.data, tcf->pool_name.data,
+                                   tcf->pool_name.len) == 0)
+                {
+                    tcf->pool = pools[j];
+                    break;
+                }
+            }
+
+            if (tcf->pool == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"voicegw_task\": no upstream \"%V\" with "
+                              "voicegw_pool in %s:%ui",
+                              &tcf->pool_name, tcf->file, tcf->line);
+                return NGX_ERROR;
+            }
+        }
+
+        if (tcf->app.len && ngx_voicegw_app_find(vp, &tcf->app) == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"voicegw_task\": unknown app \"%V\" in %s:%ui",
+                          &tcf->app, tcf->file, tcf->line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker process starts: it joins the pools' processes, then its
+ * releases, doorbell, backstop and health timer are set up.  The process
+ * state they use was set up empty before, so that the exit is safe
+ * whatever failed here.
+ */
+
+ngx_int_t
+ngx_voicegw_pools_init_process(ngx_cycle_t *cycle, ngx_voicegw_pools_t *vp)
+{
+    if (vp->pools.nelts == 0 || vp->sh == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_voicegw_zone_lock(vp->zone);
+    ngx_voicegw_queue_join_locked(vp);
+    ngx_voicegw_zone_unlock(vp->zone);
+
+    if (ngx_voicegw_release_init_process(cycle, vp) != NGX_OK
+        || ngx_voicegw_park_init_process(cycle, vp) != NGX_OK
+        || ngx_voicegw_health_init_process(cycle, vp) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_voicegw_pools_exit_process(ngx_voicegw_pools_t *vp)
+{
+    if (vp->pools.nelts == 0 || vp->sh == NULL) {
+        return;
+    }
+
+    ngx_voicegw_release_exit_process(vp);
+    ngx_voicegw_health_exit_process(vp);
+    ngx_voicegw_park_exit_process(vp);
+}
+
+
+/* -- configuration ----------------------------------------------------------- */
+
+void *
 ngx_voicegw_pool_create_srv_conf(ngx_conf_t *cf)
 {
     return ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_pool_srv_conf_t));
 }
 
 
-static void *
+void *
 ngx_voicegw_pool_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_voicegw_task_conf_t  *tcf;
@@ -119,7 +256,7 @@ ngx_voicegw_pool_create_loc_conf(ngx_conf_t *cf)
 }
 
 
-static char *
+char *
 ngx_voicegw_pool_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     /* like proxy_pass, voicegw_task is not inherited */
@@ -128,7 +265,9 @@ ngx_voicegw_pool_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-static char *
+/* voicegw_pool [queue=..] [queue_timeout=..] [health_*=..]; */
+
+char *
 ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_pool_srv_conf_t  *pscf = conf;
@@ -136,6 +275,7 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                      n;
     ngx_str_t                     *value, s;
     ngx_uint_t                     i;
+    ngx_voicegw_pools_t           *vp;
     ngx_voicegw_pool_conf_t       *pcf, **p;
     ngx_voicegw_main_conf_t       *vmcf;
     ngx_http_upstream_srv_conf_t  *uscf;
@@ -168,8 +308,8 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+        if (ngx_voicegw_conf_param(&value[i], "queue", &s) == NGX_OK) {
+            n = ngx_atoi(s.data, s.len);
             if (n == NGX_ERROR || n > 1000000) {
                 goto invalid;
             }
@@ -178,10 +318,8 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "queue_timeout=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
-
+        if (ngx_voicegw_conf_param(&value[i], "queue_timeout", &s) == NGX_OK)
+        {
             n = ngx_parse_time(&s, 0);
             if (n == NGX_ERROR || n == 0) {
                 goto invalid;
@@ -191,10 +329,7 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "health_uri=", 11) == 0) {
-            s.data = value[i].data + 11;
-            s.len = value[i].len - 11;
-
+        if (ngx_voicegw_conf_param(&value[i], "health_uri", &s) == NGX_OK) {
             if (s.len == 0 || s.data[0] != '/'
                 || ngx_strlchr(s.data, s.data + s.len, ' ') != NULL)
             {
@@ -205,10 +340,9 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "health_interval=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-
+        if (ngx_voicegw_conf_param(&value[i], "health_interval", &s)
+            == NGX_OK)
+        {
             n = ngx_parse_time(&s, 0);
             if (n == NGX_ERROR || n < 100) {
                 goto invalid;
@@ -218,10 +352,9 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "health_timeout=", 15) == 0) {
-            s.data = value[i].data + 15;
-            s.len = value[i].len - 15;
-
+        if (ngx_voicegw_conf_param(&value[i], "health_timeout", &s)
+            == NGX_OK)
+        {
             n = ngx_parse_time(&s, 0);
             if (n == NGX_ERROR || n == 0) {
                 goto invalid;
@@ -235,15 +368,16 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
+    vp = vmcf->pools;
 
-    if (vmcf->pools.nelts == NGX_VOICEGW_MAX_POOLS) {
+    if (vp->pools.nelts == NGX_VOICEGW_MAX_POOLS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "too many voicegw_pool upstreams (at most %d)",
                            NGX_VOICEGW_MAX_POOLS);
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_array_push(&vmcf->pools);
+    p = ngx_array_push(&vp->pools);
     if (p == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -264,65 +398,114 @@ invalid:
 }
 
 
-static ngx_int_t
-ngx_voicegw_pool_postconfiguration(ngx_conf_t *cf)
+/*
+ * voicegw_task TYPE [pool=UPSTREAM] [app=APP_ID] [session=$var]
+ *              [cache_key=$var|affinity=messages];
+ */
+
+char *
+ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_voicegw_main_conf_t  *vmcf;
+    ngx_voicegw_task_conf_t  *tcf = conf;
+
+    ngx_str_t                          *value, v;
+    ngx_uint_t                          i, t;
+    ngx_voicegw_main_conf_t            *vmcf;
+    ngx_voicegw_task_conf_t           **p;
+    ngx_http_complex_value_t          **cvp;
+    ngx_http_compile_complex_value_t    ccv;
+
+    if (tcf->task_type != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_voicegw_enum_value(ngx_voicegw_task_types, &value[1], &t)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid task type \"%V\" in \"%V\": use chat, "
+                           "half_duplex, audio_duplex or omni_duplex",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    tcf->task_type = t;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_voicegw_conf_param(&value[i], "pool", &v) == NGX_OK
+            && v.len)
+        {
+            tcf->pool_name = v;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "app", &v) == NGX_OK
+            && v.len)
+        {
+            tcf->app = v;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "affinity", &v) == NGX_OK
+            && v.len == sizeof("messages") - 1
+            && ngx_strncmp(v.data, "messages", v.len) == 0
+            && tcf->affinity == NGX_VOICEGW_AFFINITY_NONE)
+        {
+            tcf->affinity = NGX_VOICEGW_AFFINITY_MESSAGES;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "session", &v) == NGX_OK
+            && v.len)
+        {
+            cvp = &tcf->session;
+
+        } else if (ngx_voicegw_conf_param(&value[i], "cache_key", &v)
+                   == NGX_OK
+                   && v.len
+                   && tcf->affinity == NGX_VOICEGW_AFFINITY_NONE)
+        {
+            cvp = &tcf->cache_key;
+            tcf->affinity = NGX_VOICEGW_AFFINITY_KEY;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\"%s",
+                               &value[i], &cmd->name,
+                               tcf->affinity ? " (one of cache_key= and "
+                                               "affinity=messages)" : "");
+            return NGX_CONF_ERROR;
+        }
+
+        *cvp = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cvp == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &v;
+        ccv.complex_value = *cvp;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tcf->file = cf->conf_file->file.name.data;
+    tcf->line = cf->conf_file->line;
 
     vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
 
-    if ((vmcf->pools.nelts || vmcf->tasks.nelts) && vmcf->shm_zone == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"voicegw_pool\" and \"voicegw_task\" need a "
-                      "\"voicegw_zone\" in http{}");
-        return NGX_ERROR;
+    p = ngx_array_push(&vmcf->pools->tasks);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    if (ngx_voicegw_task_resolve(cf, vmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    *p = tcf;
 
-    return ngx_voicegw_task_init(cf);
-}
-
-
-static ngx_int_t
-ngx_voicegw_pool_init_process(ngx_cycle_t *cycle)
-{
-    ngx_voicegw_shm_t        *shm;
-    ngx_voicegw_main_conf_t  *vmcf;
-
-    vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
-
-    if (vmcf == NULL || vmcf->pools.nelts == 0) {
-        return NGX_OK;
-    }
-
-    shm = ngx_voicegw_shm_get(vmcf);
-
-    if (ngx_voicegw_task_init_process(cycle, shm) != NGX_OK
-        || ngx_voicegw_health_init_process(cycle, shm) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "voicegw: cannot start the worker pools in this "
-                      "process");
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_voicegw_pool_exit_process(ngx_cycle_t *cycle)
-{
-    ngx_voicegw_main_conf_t  *vmcf;
-
-    vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
-
-    if (vmcf == NULL || vmcf->pools.nelts == 0) {
-        return;
-    }
-
-    ngx_voicegw_health_exit_process(ngx_voicegw_shm_get(vmcf));
-    ngx_voicegw_task_exit_process(ngx_voicegw_shm_get(vmcf));
+    return NGX_CONF_OK;
 }

@@ -23,280 +23,61 @@
  * Strict FIFO: a new task takes an idle worker only when nothing is
  * queued in its pool; otherwise it queues behind, and freed workers go to
  * the head of the queue, whichever process owns it.
+ *
+ * Times shown (enqueued_at, busy_since, ...) come from the wall clock;
+ * durations (queue waits, task durations, expiries) from the monotonic
+ * one, so that a step of the wall clock changes neither.
+ *
+ * The pools' life in the zone over reloads and crashes is in
+ * ngx_voicegw_queue_zone.c, the copies the API reads in
+ * ngx_voicegw_snapshot.c.
  */
 
 
 #include "ngx_voicegw_module.h"
-#include "ngx_voicegw_shm.h"
-#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_clock.h"
+#include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_doorbell.h"
 #include "ngx_voicegw_eta.h"
 
 #include <openssl/rand.h>
 
 
-#define NGX_VOICEGW_OWNERS  64
-
-
-typedef struct {
-    ngx_uint_t                   n;
-    ngx_pid_t                    pid[NGX_VOICEGW_OWNERS];
-    ngx_uint_t                   dead[NGX_VOICEGW_OWNERS];
-} ngx_voicegw_owners_t;
-
-
-static ngx_voicegw_pool_sh_t *ngx_voicegw_pool_create(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_pool_conf_t *pcf);
-static ngx_int_t ngx_voicegw_pool_update(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_pool_sh_t *pool, ngx_voicegw_pool_conf_t *pcf);
-static void ngx_voicegw_worker_set(ngx_voicegw_worker_sh_t *w,
-    ngx_voicegw_worker_conf_t *wcf, ngx_uint_t index);
-static ngx_voicegw_ticket_t *ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm,
+static ngx_voicegw_ticket_t *ngx_voicegw_ticket_alloc(ngx_voicegw_pools_t *vp,
     ngx_voicegw_task_req_t *req);
-static void ngx_voicegw_ticket_free(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_ticket_t *t);
-static void ngx_voicegw_ticket_finish(ngx_voicegw_shm_t *shm,
-    ngx_voicegw_ticket_t *t, ngx_uint_t state);
+static void ngx_voicegw_ticket_grant_info(ngx_voicegw_ticket_t *t,
+    ngx_voicegw_grant_t *grant);
 static ngx_int_t ngx_voicegw_worker_select(ngx_voicegw_pool_sh_t *pool,
     ngx_voicegw_ticket_t *t, ngx_uint_t *hit);
-static void ngx_voicegw_worker_assign(ngx_voicegw_shm_t *shm,
+static void ngx_voicegw_worker_assign(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_sh_t *pool, ngx_int_t wi, ngx_voicegw_ticket_t *t,
     ngx_uint_t hit);
 static ngx_voicegw_worker_sh_t *ngx_voicegw_worker_of(
     ngx_voicegw_ticket_t *t);
 static void ngx_voicegw_ticket_affinity(ngx_voicegw_ticket_t *t,
     ngx_voicegw_affinity_t *aff);
-static ngx_uint_t ngx_voicegw_owner_dead(ngx_voicegw_owners_t *owners,
-    ngx_pid_t pid);
-static void ngx_voicegw_expire_done_locked(ngx_voicegw_shm_t *shm,
-    uint64_t now, ngx_uint_t all);
 
 
-/* -- the zone ------------------------------------------------------------- */
-
-ngx_int_t
-ngx_voicegw_queue_init_zone(ngx_voicegw_shm_t *shm, ngx_voicegw_shm_t *oshm)
-{
-    ngx_uint_t                 i, j;
-    ngx_voicegw_queue_sh_t    *q;
-    ngx_voicegw_pool_sh_t     *pool;
-    ngx_voicegw_pool_conf_t  **pcf;
-
-    q = &shm->sh->queue;
-
-    if (oshm == NULL) {
-        ngx_rbtree_init(&q->tickets, &q->sentinel, ngx_rbtree_insert_value);
-        ngx_queue_init(&q->active);
-        ngx_queue_init(&q->done);
-    }
-
-    for (j = 0; j < q->npools; j++) {
-        q->pools[j]->retired = 1;
-    }
-
-    pcf = shm->mcf->pools.elts;
-
-    for (i = 0; i < shm->mcf->pools.nelts; i++) {
-
-        pool = ngx_voicegw_pool_find_locked(shm, &pcf[i]->name);
-
-        if (pool == NULL) {
-            pool = ngx_voicegw_pool_create(shm, pcf[i]);
-            if (pool == NULL) {
-                return NGX_ERROR;
-            }
-
-        } else if (ngx_voicegw_pool_update(shm, pool, pcf[i]) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        pool->retired = 0;
-        pool->queue_max = pcf[i]->queue_max;
-        pcf[i]->sh = pool;
-    }
-
-    return NGX_OK;
-}
+ngx_conf_enum_t  ngx_voicegw_worker_states[] = {
+    { ngx_string("idle"), NGX_VOICEGW_WORKER_IDLE },
+    { ngx_string("busy"), NGX_VOICEGW_WORKER_BUSY },
+    { ngx_string("loading"), NGX_VOICEGW_WORKER_LOADING },
+    { ngx_string("error"), NGX_VOICEGW_WORKER_ERROR },
+    { ngx_string("offline"), NGX_VOICEGW_WORKER_OFFLINE },
+    { ngx_null_string, 0 }
+};
 
 
-ngx_voicegw_pool_sh_t *
-ngx_voicegw_pool_find_locked(ngx_voicegw_shm_t *shm, ngx_str_t *name)
-{
-    ngx_uint_t               i;
-    ngx_voicegw_queue_sh_t  *q;
-
-    q = &shm->sh->queue;
-
-    for (i = 0; i < q->npools; i++) {
-        if (ngx_strlen(q->pools[i]->name) == name->len
-            && ngx_strncmp(q->pools[i]->name, name->data, name->len) == 0)
-        {
-            return q->pools[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static ngx_voicegw_pool_sh_t *
-ngx_voicegw_pool_create(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_conf_t *pcf)
-{
-    ngx_uint_t                  i;
-    ngx_voicegw_queue_sh_t     *q;
-    ngx_voicegw_pool_sh_t      *pool;
-    ngx_voicegw_worker_conf_t  *wcf;
-
-    q = &shm->sh->queue;
-
-    if (q->npools == NGX_VOICEGW_MAX_POOLS) {
-        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
-                      "voicegw: too many pools (at most %d)",
-                      NGX_VOICEGW_MAX_POOLS);
-        return NULL;
-    }
-
-    pool = ngx_slab_calloc_locked(shm->shpool, sizeof(ngx_voicegw_pool_sh_t));
-    if (pool == NULL) {
-        return NULL;
-    }
-
-    pool->nworkers = pcf->workers.nelts;
-    pool->workers = ngx_slab_calloc_locked(shm->shpool,
-                                   pool->nworkers
-                                   * sizeof(ngx_voicegw_worker_sh_t));
-    if (pool->workers == NULL) {
-        return NULL;
-    }
-
-    ngx_cpystrn(pool->name, pcf->name.data,
-                ngx_min(pcf->name.len + 1, NGX_VOICEGW_NAME_LEN));
-    ngx_queue_init(&pool->queue);
-
-    wcf = pcf->workers.elts;
-
-    for (i = 0; i < pool->nworkers; i++) {
-        ngx_voicegw_worker_set(&pool->workers[i], &wcf[i], i);
-        pool->workers[i].health = NGX_VOICEGW_WORKER_OFFLINE;
-    }
-
-    q->pools[q->npools++] = pool;
-
-    return pool;
-}
-
-
-/*
- * nginx -s reload: a pool keeps its queue; its workers keep their state
- * when their address is still listed, new ones start offline.  Tickets
- * refer to workers by index, which is remapped.
- */
-
-static ngx_int_t
-ngx_voicegw_pool_update(ngx_voicegw_shm_t *shm, ngx_voicegw_pool_sh_t *pool,
-    ngx_voicegw_pool_conf_t *pcf)
-{
-    ngx_int_t                   map[256];
-    ngx_uint_t                  i, j, same;
-    ngx_queue_t                *qs[2], *l;
-    ngx_voicegw_ticket_t       *t;
-    ngx_voicegw_worker_sh_t    *old, *w;
-    ngx_voicegw_worker_conf_t  *wcf;
-
-    wcf = pcf->workers.elts;
-
-    same = (pool->nworkers == pcf->workers.nelts);
-
-    for (i = 0; same && i < pool->nworkers; i++) {
-        if (ngx_strlen(pool->workers[i].url) != wcf[i].url.len
-            || ngx_strncmp(pool->workers[i].url, wcf[i].url.data,
-                           wcf[i].url.len) != 0)
-        {
-            same = 0;
-        }
-    }
-
-    if (same) {
-        return NGX_OK;
-    }
-
-    if (pool->nworkers > 256) {
-        return NGX_ERROR;
-    }
-
-    w = ngx_slab_calloc_locked(shm->shpool, pcf->workers.nelts
-                                            * sizeof(ngx_voicegw_worker_sh_t));
-    if (w == NULL) {
-        return NGX_ERROR;
-    }
-
-    old = pool->workers;
-
-    for (j = 0; j < pool->nworkers; j++) {
-        map[j] = -1;
-    }
-
-    for (i = 0; i < pcf->workers.nelts; i++) {
-
-        for (j = 0; j < pool->nworkers; j++) {
-            if (ngx_strlen(old[j].url) == wcf[i].url.len
-                && ngx_strncmp(old[j].url, wcf[i].url.data, wcf[i].url.len)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < pool->nworkers) {
-            w[i] = old[j];
-            map[j] = i;
-
-        } else {
-            w[i].health = NGX_VOICEGW_WORKER_OFFLINE;
-        }
-
-        ngx_voicegw_worker_set(&w[i], &wcf[i], i);
-    }
-
-    qs[0] = &shm->sh->queue.active;
-    qs[1] = &shm->sh->queue.done;
-
-    for (i = 0; i < 2; i++) {
-        for (l = ngx_queue_head(qs[i]); l != ngx_queue_sentinel(qs[i]);
-             l = ngx_queue_next(l))
-        {
-            t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-            if (t->pool == pool && t->worker >= 0) {
-                t->worker = ((ngx_uint_t) t->worker < pool->nworkers)
-                            ? map[t->worker] : -1;
-            }
-        }
-    }
-
-    pool->workers = w;
-    pool->nworkers = pcf->workers.nelts;
-
-    ngx_slab_free_locked(shm->shpool, old);
-
-    ngx_voicegw_queue_changed(shm);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_voicegw_worker_set(ngx_voicegw_worker_sh_t *w,
-    ngx_voicegw_worker_conf_t *wcf, ngx_uint_t index)
-{
-    ngx_cpystrn(w->url, wcf->url.data,
-                ngx_min(wcf->url.len + 1, NGX_VOICEGW_NAME_LEN));
-    ngx_memcpy(w->sockaddr, wcf->sockaddr,
-               ngx_min(wcf->socklen, NGX_VOICEGW_ADDR_LEN));
-    w->socklen = wcf->socklen;
-    w->index = index;
-}
+ngx_conf_enum_t  ngx_voicegw_ticket_states[] = {
+    { ngx_string("queued"), NGX_VOICEGW_TICKET_QUEUED },
+    { ngx_string("assigned"), NGX_VOICEGW_TICKET_ASSIGNED },
+    { ngx_string("cancelled"), NGX_VOICEGW_TICKET_CANCELLED },
+    { ngx_string("timed_out"), NGX_VOICEGW_TICKET_TIMED_OUT },
+    { ngx_string("abandoned"), NGX_VOICEGW_TICKET_ABANDONED },
+    { ngx_null_string, 0 }
+};
 
 
 /* -- admission -------------------------------------------------------------- */
@@ -308,7 +89,7 @@ ngx_voicegw_worker_set(ngx_voicegw_worker_sh_t *w,
  */
 
 ngx_int_t
-ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
+ngx_voicegw_queue_admit_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_task_req_t *req, ngx_voicegw_grant_t *grant, uint64_t *ticket)
 {
     ngx_int_t               wi;
@@ -325,7 +106,7 @@ ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
         return NGX_DECLINED;
     }
 
-    t = ngx_voicegw_ticket_alloc(shm, req);
+    t = ngx_voicegw_ticket_alloc(vp, req);
     if (t == NULL) {
         return NGX_BUSY;
     }
@@ -336,7 +117,7 @@ ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
         wi = ngx_voicegw_worker_select(pool, t, &hit);
 
         if (wi >= 0) {
-            ngx_voicegw_worker_assign(shm, pool, wi, t, hit);
+            ngx_voicegw_worker_assign(vp, pool, wi, t, hit);
             ngx_voicegw_ticket_grant_info(t, grant);
             return NGX_OK;
         }
@@ -344,7 +125,7 @@ ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
 
     if (pool->queued >= pool->queue_max) {
         pool->rejected++;
-        ngx_voicegw_ticket_free(shm, t);
+        ngx_voicegw_ticket_free_locked(vp, t);
         return NGX_DECLINED;
     }
 
@@ -352,14 +133,14 @@ ngx_voicegw_queue_admit_locked(ngx_voicegw_shm_t *shm,
     ngx_queue_insert_tail(&pool->queue, &t->link);
     pool->queued++;
 
-    ngx_voicegw_queue_changed(shm);
+    ngx_voicegw_queue_changed(vp);
 
     return NGX_AGAIN;
 }
 
 
 static ngx_voicegw_ticket_t *
-ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
+ngx_voicegw_ticket_alloc(ngx_voicegw_pools_t *vp, ngx_voicegw_task_req_t *req)
 {
     size_t                  size;
     uint32_t                nckpt;
@@ -376,14 +157,14 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
     size = sizeof(ngx_voicegw_ticket_t)
            + (nckpt ? nckpt - 1 : 0) * sizeof(ngx_voicegw_ckpt_t);
 
-    t = ngx_slab_alloc_locked(shm->shpool, size);
+    t = ngx_slab_alloc_locked(vp->zone->shpool, size);
 
     if (t == NULL) {
         /* make room: forget finished tickets early, oldest first */
 
-        ngx_voicegw_expire_done_locked(shm, 0, 1);
+        ngx_voicegw_expire_done_locked(vp, 0, 1);
 
-        t = ngx_slab_alloc_locked(shm->shpool, size);
+        t = ngx_slab_alloc_locked(vp->zone->shpool, size);
         if (t == NULL) {
             return NULL;
         }
@@ -399,7 +180,7 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
                  ^ ngx_voicegw_now_msec();
         }
 
-        if (id != 0 && ngx_voicegw_ticket_find_locked(shm, id) == NULL) {
+        if (id != 0 && ngx_voicegw_ticket_find_locked(vp, id) == NULL) {
             break;
         }
     }
@@ -413,6 +194,7 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
     t->owner_slot = req->owner_slot;
     t->owner_data = req->owner_data;
     t->enqueued = ngx_voicegw_now_msec();
+    t->enqueued_mono = ngx_voicegw_mono_msec();
 
     t->session_len = ngx_min(req->session.len, NGX_VOICEGW_SESSION_LEN);
     ngx_memcpy(t->session, req->session.data, t->session_len);
@@ -431,29 +213,29 @@ ngx_voicegw_ticket_alloc(ngx_voicegw_shm_t *shm, ngx_voicegw_task_req_t *req)
         }
     }
 
-    ngx_rbtree_insert(&shm->sh->queue.tickets, &t->node);
+    ngx_rbtree_insert(&vp->sh->tickets, &t->node);
 
     return t;
 }
 
 
-static void
-ngx_voicegw_ticket_free(ngx_voicegw_shm_t *shm, ngx_voicegw_ticket_t *t)
+void
+ngx_voicegw_ticket_free_locked(ngx_voicegw_pools_t *vp, ngx_voicegw_ticket_t *t)
 {
-    ngx_rbtree_delete(&shm->sh->queue.tickets, &t->node);
-    ngx_slab_free_locked(shm->shpool, t);
+    ngx_rbtree_delete(&vp->sh->tickets, &t->node);
+    ngx_slab_free_locked(vp->zone->shpool, t);
 }
 
 
 ngx_voicegw_ticket_t *
-ngx_voicegw_ticket_find_locked(ngx_voicegw_shm_t *shm, uint64_t id)
+ngx_voicegw_ticket_find_locked(ngx_voicegw_pools_t *vp, uint64_t id)
 {
     ngx_rbtree_key_t    key;
     ngx_rbtree_node_t  *node, *sentinel;
 
     key = (ngx_rbtree_key_t) id;
-    node = shm->sh->queue.tickets.root;
-    sentinel = shm->sh->queue.tickets.sentinel;
+    node = vp->sh->tickets.root;
+    sentinel = vp->sh->tickets.sentinel;
 
     while (node != sentinel) {
 
@@ -474,7 +256,27 @@ ngx_voicegw_ticket_find_locked(ngx_voicegw_shm_t *shm, uint64_t id)
 }
 
 
-void
+/* what a parked request needs to know of its ticket: NGX_DECLINED if gone */
+
+ngx_int_t
+ngx_voicegw_queue_ticket_locked(ngx_voicegw_pools_t *vp, uint64_t id,
+    ngx_voicegw_grant_t *grant)
+{
+    ngx_voicegw_ticket_t  *t;
+
+    t = ngx_voicegw_ticket_find_locked(vp, id);
+
+    if (t == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_voicegw_ticket_grant_info(t, grant);
+
+    return NGX_OK;
+}
+
+
+static void
 ngx_voicegw_ticket_grant_info(ngx_voicegw_ticket_t *t,
     ngx_voicegw_grant_t *grant)
 {
@@ -483,12 +285,14 @@ ngx_voicegw_ticket_grant_info(ngx_voicegw_ticket_t *t,
     ngx_memzero(grant, sizeof(ngx_voicegw_grant_t));
 
     grant->ticket = t->id;
+    grant->state = t->state;
+    grant->running = t->running;
     grant->worker = t->worker;
-    grant->enqueued = t->enqueued;
-    grant->assigned = t->assigned;
+    grant->enqueued_mono = t->enqueued_mono;
+    grant->assigned_mono = t->assigned_mono;
     grant->hit = t->hit;
 
-    w = ngx_voicegw_worker_of(t);
+    w = t->running ? ngx_voicegw_worker_of(t) : NULL;
 
     if (w != NULL) {
         ngx_memcpy(grant->url, w->url, NGX_VOICEGW_NAME_LEN);
@@ -562,7 +366,9 @@ ngx_voicegw_worker_select(ngx_voicegw_pool_sh_t *pool,
             empty = i;
         }
 
-        if (lru < 0 || w->last_used < pool->workers[lru].last_used) {
+        if (lru < 0
+            || w->last_used_mono < pool->workers[lru].last_used_mono)
+        {
             lru = i;
         }
     }
@@ -577,7 +383,7 @@ ngx_voicegw_worker_select(ngx_voicegw_pool_sh_t *pool,
 
 
 static void
-ngx_voicegw_worker_assign(ngx_voicegw_shm_t *shm,
+ngx_voicegw_worker_assign(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_sh_t *pool, ngx_int_t wi, ngx_voicegw_ticket_t *t,
     ngx_uint_t hit)
 {
@@ -589,12 +395,14 @@ ngx_voicegw_worker_assign(ngx_voicegw_shm_t *shm,
     w->owner_pid = t->owner_pid;
     w->task_type = t->task_type;
     w->busy_since = ngx_voicegw_now_msec();
+    w->busy_mono = ngx_voicegw_mono_msec();
     w->session_len = t->session_len;
     ngx_memcpy(w->session, t->session, t->session_len);
 
     t->state = NGX_VOICEGW_TICKET_ASSIGNED;
     t->worker = wi;
     t->assigned = w->busy_since;
+    t->assigned_mono = w->busy_mono;
     t->running = 1;
     t->hit = hit;
 
@@ -609,10 +417,14 @@ ngx_voicegw_worker_assign(ngx_voicegw_shm_t *shm,
 
     pool->granted++;
 
-    ngx_queue_insert_tail(&shm->sh->queue.active, &t->link);
-    shm->sh->queue.nactive++;
+    ngx_queue_insert_tail(&vp->sh->active, &t->link);
+    vp->sh->nactive++;
 
-    ngx_voicegw_queue_changed(shm);
+    ngx_voicegw_queue_changed(vp);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "voicegw: ticket %016xL granted worker %s of \"%s\"",
+                   t->id, w->url, pool->name);
 }
 
 
@@ -657,7 +469,7 @@ ngx_voicegw_ticket_affinity(ngx_voicegw_ticket_t *t,
 /* hand idle workers to the head of the queue, in order */
 
 void
-ngx_voicegw_queue_grant_locked(ngx_voicegw_shm_t *shm,
+ngx_voicegw_queue_grant_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_sh_t *pool)
 {
     ngx_int_t              wi;
@@ -678,9 +490,9 @@ ngx_voicegw_queue_grant_locked(ngx_voicegw_shm_t *shm,
         ngx_queue_remove(&t->link);
         pool->queued--;
 
-        ngx_voicegw_worker_assign(shm, pool, wi, t, hit);
+        ngx_voicegw_worker_assign(vp, pool, wi, t, hit);
 
-        ngx_voicegw_doorbell_ring(shm, t->owner_pid, t->owner_slot,
+        ngx_voicegw_doorbell_ring(vp, t->owner_pid, t->owner_slot,
                                   t->owner_data);
     }
 }
@@ -689,23 +501,28 @@ ngx_voicegw_queue_grant_locked(ngx_voicegw_shm_t *shm,
 /*
  * A queued ticket leaves the queue without a worker: cancelled through the
  * API, timed out, or its client went away.  NGX_OK if it was queued,
- * NGX_DECLINED if it is not (any more), NGX_ABORT if unknown.
+ * NGX_DECLINED if it is not (any more; *current says what it is then),
+ * NGX_ABORT if unknown.
  */
 
 ngx_int_t
-ngx_voicegw_queue_leave_locked(ngx_voicegw_shm_t *shm, uint64_t id,
-    ngx_uint_t state)
+ngx_voicegw_queue_leave_locked(ngx_voicegw_pools_t *vp, uint64_t id,
+    ngx_uint_t state, ngx_uint_t *current)
 {
     ngx_voicegw_ticket_t   *t;
     ngx_voicegw_pool_sh_t  *pool;
 
-    t = ngx_voicegw_ticket_find_locked(shm, id);
+    t = ngx_voicegw_ticket_find_locked(vp, id);
 
     if (t == NULL) {
         return NGX_ABORT;
     }
 
     if (t->state != NGX_VOICEGW_TICKET_QUEUED) {
+        if (current) {
+            *current = t->state;
+        }
+
         return NGX_DECLINED;
     }
 
@@ -725,57 +542,61 @@ ngx_voicegw_queue_leave_locked(ngx_voicegw_shm_t *shm, uint64_t id,
         pool->abandoned++;
     }
 
-    ngx_voicegw_ticket_finish(shm, t, state);
+    ngx_voicegw_ticket_finish_locked(vp, t, state);
 
     if (state == NGX_VOICEGW_TICKET_CANCELLED) {
         /* its owner answers 503 */
-        ngx_voicegw_doorbell_ring(shm, t->owner_pid, t->owner_slot,
+        ngx_voicegw_doorbell_ring(vp, t->owner_pid, t->owner_slot,
                                   t->owner_data);
     }
 
     /* a cancelled head may have been the one waiting for a busy worker */
 
-    ngx_voicegw_queue_grant_locked(shm, pool);
+    ngx_voicegw_queue_grant_locked(vp, pool);
 
     return NGX_OK;
 }
 
 
-static void
-ngx_voicegw_ticket_finish(ngx_voicegw_shm_t *shm, ngx_voicegw_ticket_t *t,
+void
+ngx_voicegw_ticket_finish_locked(ngx_voicegw_pools_t *vp, ngx_voicegw_ticket_t *t,
     ngx_uint_t state)
 {
-    ngx_voicegw_queue_changed(shm);
+    ngx_voicegw_queue_changed(vp);
 
     t->state = state;
     t->finished = ngx_voicegw_now_msec();
+    t->finished_mono = ngx_voicegw_mono_msec();
     t->owner_data = NULL;
 
-    ngx_queue_insert_tail(&shm->sh->queue.done, &t->link);
-    shm->sh->queue.ndone++;
+    ngx_queue_insert_tail(&vp->sh->done, &t->link);
+    vp->sh->ndone++;
 }
 
 
 /*
  * The end of a task: its worker is free again, exactly once.  "served" is
- * the affinity of the request, which the worker's cache now holds.
+ * the affinity of the request, which the worker's cache now holds.  Only
+ * a task that ended normally teaches the ETA how long a task takes; a
+ * worker whose task failed (timed out, broke off, its connection ended
+ * abnormally) is checked before it gets another one.
  */
 
 void
-ngx_voicegw_queue_release_locked(ngx_voicegw_shm_t *shm, uint64_t id,
+ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
     ngx_voicegw_affinity_t *served, ngx_uint_t outcome)
 {
     uint64_t                  now;
     ngx_voicegw_ticket_t     *t;
     ngx_voicegw_worker_sh_t  *w;
 
-    t = ngx_voicegw_ticket_find_locked(shm, id);
+    t = ngx_voicegw_ticket_find_locked(vp, id);
 
     if (t == NULL || !t->running) {
         return;
     }
 
-    now = ngx_voicegw_now_msec();
+    now = ngx_voicegw_mono_msec();
     w = ngx_voicegw_worker_of(t);
 
     if (w != NULL) {
@@ -793,12 +614,26 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_shm_t *shm, uint64_t id,
         case NGX_VOICEGW_RELEASE_UNUSED:
             break;
 
-        case NGX_VOICEGW_RELEASE_PROBE:
+        case NGX_VOICEGW_RELEASE_FAILED:
+
+            /* suspect: no task until a check says it is idle */
+
             w->probe = 1;
+            w->settling = now + NGX_VOICEGW_SETTLE;
 
-            /* fall through */
+            if (w->health == NGX_VOICEGW_WORKER_BUSY) {
+                w->health = NGX_VOICEGW_WORKER_IDLE;
+            }
 
-        default:
+            ngx_memzero(&w->cache, sizeof(ngx_voicegw_affinity_t));
+
+            w->last_used = ngx_voicegw_now_msec();
+            w->last_used_mono = now;
+            w->served++;
+            break;
+
+        default: /* NGX_VOICEGW_RELEASE_OK */
+
             /* a worker finishing our task may report busy a while longer */
 
             w->settling = now + NGX_VOICEGW_SETTLE;
@@ -816,21 +651,26 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_shm_t *shm, uint64_t id,
                 w->cache = *served;
             }
 
-            w->last_used = now;
+            w->last_used = ngx_voicegw_now_msec();
+            w->last_used_mono = now;
             w->served++;
 
-            ngx_voicegw_eta_sample_locked(shm, t->task_type,
-                                          (now - t->assigned) / 1000.0);
+            ngx_voicegw_eta_sample_locked(vp, t->task_type,
+                    ngx_voicegw_mono_since(t->assigned_mono, now) / 1000.0);
         }
     }
 
     ngx_queue_remove(&t->link);
-    shm->sh->queue.nactive--;
+    vp->sh->nactive--;
     t->running = 0;
 
-    ngx_voicegw_ticket_finish(shm, t, NGX_VOICEGW_TICKET_ASSIGNED);
+    ngx_voicegw_ticket_finish_locked(vp, t, NGX_VOICEGW_TICKET_ASSIGNED);
 
-    ngx_voicegw_queue_grant_locked(shm, t->pool);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "voicegw: ticket %016xL released, outcome %ui",
+                   t->id, outcome);
+
+    ngx_voicegw_queue_grant_locked(vp, t->pool);
 }
 
 
@@ -841,8 +681,8 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_shm_t *shm, uint64_t id,
  */
 
 ngx_int_t
-ngx_voicegw_queue_retry_locked(ngx_voicegw_shm_t *shm, uint64_t id,
-    ngx_voicegw_affinity_t *aff, ngx_voicegw_grant_t *grant)
+ngx_voicegw_queue_retry_locked(ngx_voicegw_pools_t *vp, uint64_t id,
+    ngx_voicegw_grant_t *grant)
 {
     ngx_int_t                 wi;
     ngx_uint_t                hit;
@@ -850,7 +690,7 @@ ngx_voicegw_queue_retry_locked(ngx_voicegw_shm_t *shm, uint64_t id,
     ngx_voicegw_pool_sh_t    *pool;
     ngx_voicegw_worker_sh_t  *w;
 
-    t = ngx_voicegw_ticket_find_locked(shm, id);
+    t = ngx_voicegw_ticket_find_locked(vp, id);
 
     if (t == NULL || !t->running) {
         return NGX_BUSY;
@@ -868,183 +708,19 @@ ngx_voicegw_queue_retry_locked(ngx_voicegw_shm_t *shm, uint64_t id,
     }
 
     ngx_queue_remove(&t->link);
-    shm->sh->queue.nactive--;
+    vp->sh->nactive--;
 
     wi = ngx_voicegw_worker_select(pool, t, &hit);
 
     if (wi < 0) {
         t->running = 0;
-        ngx_voicegw_ticket_finish(shm, t, NGX_VOICEGW_TICKET_ASSIGNED);
+        ngx_voicegw_ticket_finish_locked(vp, t, NGX_VOICEGW_TICKET_ASSIGNED);
         return NGX_BUSY;
     }
 
     pool->granted--;
-    ngx_voicegw_worker_assign(shm, pool, wi, t, hit);
+    ngx_voicegw_worker_assign(vp, pool, wi, t, hit);
     ngx_voicegw_ticket_grant_info(t, grant);
 
     return NGX_OK;
-}
-
-
-ngx_uint_t
-ngx_voicegw_queue_position_locked(ngx_voicegw_ticket_t *t)
-{
-    ngx_uint_t    n;
-    ngx_queue_t  *l;
-
-    if (t->state != NGX_VOICEGW_TICKET_QUEUED) {
-        return 0;
-    }
-
-    n = 1;
-
-    for (l = ngx_queue_head(&t->pool->queue);
-         l != ngx_queue_sentinel(&t->pool->queue);
-         l = ngx_queue_next(l))
-    {
-        if (l == &t->link) {
-            return n;
-        }
-
-        n++;
-    }
-
-    return 0;
-}
-
-
-/* -- cleaning up after the dead and the old --------------------------------- */
-
-/*
- * Tickets and reservations whose owner process died (kill -9, a crash)
- * are purged: its parked requests are gone, and so are its upstream
- * connections, so its workers are free again once a health check says so.
- * Finished tickets older than five minutes are forgotten.
- */
-
-void
-ngx_voicegw_queue_sweep_locked(ngx_voicegw_shm_t *shm)
-{
-    uint64_t                 now;
-    ngx_uint_t               i, n;
-    ngx_queue_t             *l, *next;
-    ngx_voicegw_owners_t     owners;
-    ngx_voicegw_ticket_t    *t;
-    ngx_voicegw_pool_sh_t   *pool;
-    ngx_voicegw_queue_sh_t  *q;
-
-    q = &shm->sh->queue;
-    now = ngx_voicegw_now_msec();
-    owners.n = 0;
-
-    for (i = 0; i < q->npools; i++) {
-        pool = q->pools[i];
-        n = 0;
-
-        for (l = ngx_queue_head(&pool->queue);
-             l != ngx_queue_sentinel(&pool->queue);
-             l = next)
-        {
-            next = ngx_queue_next(l);
-            t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-            if (ngx_voicegw_owner_dead(&owners, t->owner_pid)) {
-                ngx_queue_remove(&t->link);
-                pool->queued--;
-                pool->abandoned++;
-                ngx_voicegw_ticket_finish(shm, t,
-                                          NGX_VOICEGW_TICKET_ABANDONED);
-                n++;
-            }
-        }
-
-        if (n) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "voicegw: purged %ui queued tickets of dead "
-                          "processes in pool \"%s\"", n, pool->name);
-        }
-    }
-
-    for (l = ngx_queue_head(&q->active); l != ngx_queue_sentinel(&q->active);
-         l = next)
-    {
-        next = ngx_queue_next(l);
-        t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-        if (ngx_voicegw_owner_dead(&owners, t->owner_pid)) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "voicegw: releasing a worker of pool \"%s\" held "
-                          "by dead process %P", t->pool->name, t->owner_pid);
-
-            ngx_voicegw_queue_release_locked(shm, t->id, NULL,
-                                             NGX_VOICEGW_RELEASE_PROBE);
-        }
-    }
-
-    for (i = 0; i < q->npools; i++) {
-        ngx_voicegw_queue_grant_locked(shm, q->pools[i]);
-    }
-
-    ngx_voicegw_expire_done_locked(shm, now, 0);
-}
-
-
-static void
-ngx_voicegw_expire_done_locked(ngx_voicegw_shm_t *shm, uint64_t now,
-    ngx_uint_t all)
-{
-    ngx_uint_t               n;
-    ngx_queue_t             *l;
-    ngx_voicegw_ticket_t    *t;
-    ngx_voicegw_queue_sh_t  *q;
-
-    q = &shm->sh->queue;
-
-    for (n = 0; !ngx_queue_empty(&q->done); n++) {
-        l = ngx_queue_head(&q->done);
-        t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-        /* "all": under memory pressure, a batch of the oldest */
-
-        if (all ? n >= 64 : t->finished + NGX_VOICEGW_TICKET_KEEP > now) {
-            break;
-        }
-
-        ngx_queue_remove(l);
-        q->ndone--;
-        ngx_voicegw_ticket_free(shm, t);
-    }
-}
-
-
-/*
- * kill(pid, 0) says whether the owner still exists; within one sweep the
- * answers are remembered, so a long queue of one process's tickets costs
- * one system call, not one per ticket.
- */
-
-static ngx_uint_t
-ngx_voicegw_owner_dead(ngx_voicegw_owners_t *owners, ngx_pid_t pid)
-{
-    ngx_uint_t  i, dead;
-
-    if (pid <= 0 || pid == ngx_pid) {
-        return 0;
-    }
-
-    for (i = 0; i < owners->n; i++) {
-        if (owners->pid[i] == pid) {
-            return owners->dead[i];
-        }
-    }
-
-    dead = (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
-
-    if (owners->n < NGX_VOICEGW_OWNERS) {
-        owners->pid[owners->n] = pid;
-        owners->dead[owners->n] = dead;
-        owners->n++;
-    }
-
-    return dead;
 }

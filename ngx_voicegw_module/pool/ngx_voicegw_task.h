@@ -3,8 +3,10 @@
  * ngx_voicegw_task.h
  *
  * A request that runs a worker task ("voicegw_task"): its state from
- * admission to release, shared by the precontent handler that admits or
- * parks it and by the balancer that hands its worker to nginx's upstream.
+ * admission to release, shared by the files that admit it
+ * (ngx_voicegw_admission.c), park and wake it (ngx_voicegw_park.c),
+ * release its worker (ngx_voicegw_release.c) and hand that worker to
+ * nginx's upstream (ngx_voicegw_balancer.c).
  */
 
 
@@ -14,6 +16,7 @@
 
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
 
 
 #define NGX_VOICEGW_TASK_NEW      0
@@ -26,7 +29,7 @@
 typedef struct {
     ngx_http_request_t          *request;
     ngx_voicegw_task_conf_t     *tcf;
-    ngx_voicegw_shm_t           *shm;
+    ngx_voicegw_pools_t         *vp;
 
     ngx_uint_t                   phase;
     uint64_t                     ticket;
@@ -34,7 +37,6 @@ typedef struct {
     ngx_str_t                    peer_name;   /* "host:port" of the grant */
     ngx_voicegw_affinity_t      *affinity;
     ngx_str_t                    session;
-    uint64_t                     started;
 
     ngx_event_t                  wake;
     ngx_event_t                  timeout;
@@ -46,18 +48,17 @@ typedef struct {
 } ngx_voicegw_task_ctx_t;
 
 
-ngx_int_t ngx_voicegw_task_init(ngx_conf_t *cf);
-ngx_int_t ngx_voicegw_task_init_process(ngx_cycle_t *cycle,
-    ngx_voicegw_shm_t *shm);
-void ngx_voicegw_task_exit_process(ngx_voicegw_shm_t *shm);
-char *ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_voicegw_task_resolve(ngx_conf_t *cf,
-    ngx_voicegw_main_conf_t *vmcf);
-void ngx_voicegw_task_release(ngx_voicegw_task_ctx_t *ctx,
-    ngx_uint_t outcome);
-void ngx_voicegw_task_release_after_close(ngx_voicegw_task_ctx_t *ctx,
-    ngx_uint_t outcome);
+ngx_voicegw_task_ctx_t *ngx_voicegw_task_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_voicegw_task_create_ctx(ngx_http_request_t *r,
+    ngx_voicegw_task_conf_t *tcf, ngx_voicegw_pools_t *vp,
+    ngx_pool_cleanup_pt cleanup, ngx_voicegw_task_ctx_t **ctxp);
+void ngx_voicegw_task_granted(ngx_voicegw_task_ctx_t *ctx);
+ngx_int_t ngx_voicegw_task_refuse(ngx_http_request_t *r,
+    ngx_voicegw_task_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *fmt, ...);
+ngx_int_t ngx_voicegw_task_headers(ngx_http_request_t *r,
+    ngx_voicegw_task_ctx_t *ctx);
+ngx_int_t ngx_voicegw_task_add_variables(ngx_conf_t *cf);
 
 
 #endif /* _NGX_VOICEGW_TASK_H_INCLUDED_ */

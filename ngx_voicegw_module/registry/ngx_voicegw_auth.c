@@ -14,9 +14,26 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_auth.h"
 
 #include <openssl/crypto.h>
+
+
+static ngx_conf_enum_t  ngx_voicegw_auth_scopes[] = {
+    { ngx_string("read"), NGX_VOICEGW_SCOPE_READ },
+    { ngx_string("write"), NGX_VOICEGW_SCOPE_READ|NGX_VOICEGW_SCOPE_WRITE },
+    { ngx_string("all"), NGX_VOICEGW_SCOPE_READ|NGX_VOICEGW_SCOPE_WRITE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_voicegw_auth_what[] = {
+    { ngx_string("writes"), 0 },
+    { ngx_string("all"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 /* voicegw_api_key TOKEN [scope=read|write|all] [name=..]; */
@@ -27,11 +44,13 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    u_char                 *p;
-    ngx_str_t              *value, v;
-    ngx_uint_t              i;
-    ngx_voicegw_api_key_t  *key, *keys;
+    u_char                  *p;
+    ngx_str_t               *value, v;
+    ngx_uint_t               i;
+    ngx_voicegw_api_key_t   *key, *keys;
+    ngx_voicegw_registry_t  *reg;
 
+    reg = vmcf->registry;
     value = cf->args->elts;
 
     if (value[1].len < 16) {
@@ -50,9 +69,9 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    keys = vmcf->api_keys.elts;
+    keys = reg->api_keys.elts;
 
-    for (i = 0; i < vmcf->api_keys.nelts; i++) {
+    for (i = 0; i < reg->api_keys.nelts; i++) {
         if (keys[i].token.len == value[1].len
             && ngx_strncmp(keys[i].token.data, value[1].data,
                            value[1].len) == 0)
@@ -63,7 +82,7 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    key = ngx_array_push(&vmcf->api_keys);
+    key = ngx_array_push(&reg->api_keys);
     if (key == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -77,23 +96,17 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     key->name.len = ngx_sprintf(key->name.data, "key-%ui",
-                                vmcf->api_keys.nelts)
+                                reg->api_keys.nelts)
                     - key->name.data;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_conf_param(&value[i], "scope", &v) == NGX_OK) {
-            if (v.len == 4 && ngx_strncmp(v.data, "read", 4) == 0) {
-                key->scopes = NGX_VOICEGW_SCOPE_READ;
-                continue;
-            }
-
-            if ((v.len == 5 && ngx_strncmp(v.data, "write", 5) == 0)
-                || (v.len == 3 && ngx_strncmp(v.data, "all", 3) == 0))
-            {
-                key->scopes = NGX_VOICEGW_SCOPE_READ|NGX_VOICEGW_SCOPE_WRITE;
-                continue;
-            }
+        if (ngx_voicegw_conf_param(&value[i], "scope", &v) == NGX_OK
+            && ngx_voicegw_enum_value(ngx_voicegw_auth_scopes, &v,
+                                      &key->scopes)
+               == NGX_OK)
+        {
+            continue;
         }
 
         if (ngx_voicegw_conf_param(&value[i], "name", &v) == NGX_OK
@@ -110,6 +123,38 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* voicegw_api_auth writes|all; */
+
+char *
+ngx_voicegw_api_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   all;
+
+    if (vmcf->registry->api_auth_all != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_voicegw_enum_value(ngx_voicegw_auth_what, &value[1], &all)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": use writes or "
+                           "all", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    vmcf->registry->api_auth_all = all;
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * NGX_OK, with *actor the key's name (or the client's address when the
  * API is open); else NGX_HTTP_UNAUTHORIZED or NGX_HTTP_FORBIDDEN, for the
@@ -117,7 +162,7 @@ ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  */
 
 ngx_int_t
-ngx_voicegw_auth_check(ngx_http_request_t *r, ngx_voicegw_main_conf_t *vmcf,
+ngx_voicegw_auth_check(ngx_http_request_t *r, ngx_voicegw_registry_t *reg,
     ngx_uint_t write, ngx_str_t *actor)
 {
     u_char                 *p;
@@ -128,7 +173,7 @@ ngx_voicegw_auth_check(ngx_http_request_t *r, ngx_voicegw_main_conf_t *vmcf,
 
     *actor = r->connection->addr_text;
 
-    if (vmcf->api_keys.nelts == 0 || (!write && !vmcf->api_auth_all)) {
+    if (reg->api_keys.nelts == 0 || (!write && !reg->api_auth_all)) {
         return NGX_OK;
     }
 
@@ -149,12 +194,12 @@ ngx_voicegw_auth_check(ngx_http_request_t *r, ngx_voicegw_main_conf_t *vmcf,
     token.data = p;
     token.len = auth->value.data + auth->value.len - p;
 
-    keys = vmcf->api_keys.elts;
-    found = vmcf->api_keys.nelts;
+    keys = reg->api_keys.elts;
+    found = reg->api_keys.nelts;
 
     /* every key is looked at, whatever matched, in constant time */
 
-    for (i = 0; i < vmcf->api_keys.nelts; i++) {
+    for (i = 0; i < reg->api_keys.nelts; i++) {
         if (keys[i].token.len == token.len
             && CRYPTO_memcmp(keys[i].token.data, token.data, token.len) == 0)
         {
@@ -162,7 +207,7 @@ ngx_voicegw_auth_check(ngx_http_request_t *r, ngx_voicegw_main_conf_t *vmcf,
         }
     }
 
-    if (found == vmcf->api_keys.nelts) {
+    if (found == reg->api_keys.nelts) {
         return NGX_HTTP_UNAUTHORIZED;
     }
 

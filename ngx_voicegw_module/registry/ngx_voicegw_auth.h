@@ -26,8 +26,10 @@ typedef struct {
 
 char *ngx_voicegw_api_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_voicegw_api_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_voicegw_auth_check(ngx_http_request_t *r,
-    ngx_voicegw_main_conf_t *vmcf, ngx_uint_t write, ngx_str_t *actor);
+    ngx_voicegw_registry_t *reg, ngx_uint_t write, ngx_str_t *actor);
 
 
 #endif /* _NGX_VOICEGW_AUTH_H_INCLUDED_ */

@@ -17,6 +17,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_secret.h"
 
 #include <openssl/evp.h>
@@ -43,7 +44,7 @@ ngx_voicegw_secret_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_file_t       file;
     ngx_file_info_t  fi;
 
-    if (vmcf->secret != NULL) {
+    if (vmcf->registry->secret != NULL) {
         return "is duplicate";
     }
 
@@ -78,13 +79,13 @@ ngx_voicegw_secret_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_close_file(file.fd);
 
-    vmcf->secret = ngx_pnalloc(cf->pool, NGX_VOICEGW_SECRET_LEN);
-    if (vmcf->secret == NULL) {
+    vmcf->registry->secret = ngx_pnalloc(cf->pool, NGX_VOICEGW_SECRET_LEN);
+    if (vmcf->registry->secret == NULL) {
         return NGX_CONF_ERROR;
     }
 
     if (n == NGX_ERROR || n == sizeof(buf)
-        || ngx_voicegw_secret_parse(buf, n, vmcf->secret) != NGX_OK)
+        || ngx_voicegw_secret_parse(buf, n, vmcf->registry->secret) != NGX_OK)
     {
         OPENSSL_cleanse(buf, sizeof(buf));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -1,0 +1,135 @@
+
+/*
+ * ngx_voicegw_conf.c
+ *
+ * Owns the small helpers of directive parsing that every part of the
+ * gateway shares.  Nothing here knows any directive: it is the layer
+ * below them, so that no part has to call another to read its own
+ * arguments.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_voicegw_conf.h"
+
+#include <math.h>
+
+
+/* "name=value": NGX_OK with the value when arg starts with "name=" */
+
+ngx_int_t
+ngx_voicegw_conf_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len <= len || arg->data[len] != '='
+        || ngx_strncmp(arg->data, name, len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = arg->data + len + 1;
+    value->len = arg->len - len - 1;
+
+    return NGX_OK;
+}
+
+
+/* the error of a directive's parameter that is none of those it takes */
+
+char *
+ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *arg)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       arg, &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * A plain decimal number: digits, an optional fraction and exponent.
+ * strtod() alone would also take "inf", "nan", hex and leading blanks.
+ */
+
+ngx_int_t
+ngx_voicegw_parse_number(u_char *p, size_t len, double *value)
+{
+    char        buf[64], *end;
+    size_t      i;
+    ngx_uint_t  digits;
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return NGX_ERROR;
+    }
+
+    digits = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] >= '0' && p[i] <= '9') {
+            digits++;
+            continue;
+        }
+
+        if (p[i] == '.' || p[i] == 'e' || p[i] == 'E'
+            || ((p[i] == '-' || p[i] == '+')
+                && (i == 0 || p[i - 1] == 'e' || p[i - 1] == 'E')))
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (digits == 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, p, len);
+    buf[len] = '\0';
+
+    *value = strtod(buf, &end);
+
+    if (end != buf + len || !isfinite(*value)) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a name of an enumeration table (ending with ngx_null_string) */
+
+ngx_int_t
+ngx_voicegw_enum_value(ngx_conf_enum_t *e, ngx_str_t *name,
+    ngx_uint_t *value)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->name.len == name->len
+            && ngx_strncmp(e->name.data, name->data, name->len) == 0)
+        {
+            *value = e->value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_str_t *
+ngx_voicegw_enum_name(ngx_conf_enum_t *e, ngx_uint_t value)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->value == value) {
+            return &e->name;
+        }
+    }
+
+    return NULL;
+}

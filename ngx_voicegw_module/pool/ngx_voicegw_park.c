@@ -1,0 +1,305 @@
+
+/*
+ * ngx_voicegw_park.c
+ *
+ * Owns parked requests: a task whose ticket is queued waits here, the way
+ * limit_req delays a request.  The phase handler returns NGX_DONE, the
+ * read handler watches for the client leaving (ngx_http_test_reading:
+ * it finalizes with 499 and the release drops the ticket at once), and a
+ * timer enforces queue_timeout.
+ *
+ * When a worker is granted to the ticket, in this process or another, the
+ * request's wake event runs (posted directly, or after the doorbell
+ * rang), restores the normal handlers and runs the phases again; this
+ * time the admission lets the request through to proxy_pass, and the
+ * balancer hands nginx the reserved worker.  A lost doorbell ring is
+ * covered by a slow backstop timer that looks at every parked request.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_queue.h"
+#include "ngx_voicegw_doorbell.h"
+#include "ngx_voicegw_task.h"
+#include "ngx_voicegw_park.h"
+
+
+#define NGX_VOICEGW_BACKSTOP  250
+
+
+static void ngx_voicegw_park_wake_handler(ngx_event_t *ev);
+static void ngx_voicegw_park_timeout_handler(ngx_event_t *ev);
+static void ngx_voicegw_park_parked_handler(ngx_http_request_t *r);
+static void ngx_voicegw_park_doorbell_handler(ngx_event_t *ev);
+static void ngx_voicegw_park_backstop_handler(ngx_event_t *ev);
+static void ngx_voicegw_park_check(ngx_voicegw_pools_t *vp);
+
+
+ngx_int_t
+ngx_voicegw_park_init_process(ngx_cycle_t *cycle, ngx_voicegw_pools_t *vp)
+{
+    ngx_voicegw_proc_t  *proc;
+
+    proc = vp->proc;
+
+    proc->backstop.handler = ngx_voicegw_park_backstop_handler;
+    proc->backstop.data = vp;
+    proc->backstop.log = cycle->log;
+    proc->backstop.cancelable = 1;
+
+    return ngx_voicegw_doorbell_init_process(cycle, vp,
+                                          ngx_voicegw_park_doorbell_handler);
+}
+
+
+void
+ngx_voicegw_park_exit_process(ngx_voicegw_pools_t *vp)
+{
+    ngx_voicegw_doorbell_exit_process(vp);
+}
+
+
+/* the wake event the queue posts or rings for, set before admission */
+
+void
+ngx_voicegw_park_prepare(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
+{
+    ctx->wake.handler = ngx_voicegw_park_wake_handler;
+    ctx->wake.data = ctx;
+    ctx->wake.log = r->connection->log;
+}
+
+
+void
+ngx_voicegw_park(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
+{
+    ngx_voicegw_proc_t  *proc;
+
+    proc = ctx->vp->proc;
+
+    ctx->phase = NGX_VOICEGW_TASK_PARKED;
+    ctx->parked = 1;
+
+    ngx_queue_insert_tail(&proc->parked, &ctx->link);
+    proc->nparked++;
+
+    ctx->timeout.handler = ngx_voicegw_park_timeout_handler;
+    ctx->timeout.data = ctx;
+    ctx->timeout.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timeout, ctx->tcf->pool->queue_timeout);
+
+    if (!proc->backstop.timer_set) {
+        ngx_add_timer(&proc->backstop, NGX_VOICEGW_BACKSTOP);
+    }
+
+    /* a client that leaves is noticed at once: 499, ticket dropped */
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_voicegw_park_parked_handler;
+}
+
+
+void
+ngx_voicegw_unpark(ngx_voicegw_task_ctx_t *ctx)
+{
+    if (!ctx->parked) {
+        return;
+    }
+
+    ctx->parked = 0;
+
+    ngx_queue_remove(&ctx->link);
+    ctx->vp->proc->nparked--;
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
+    }
+}
+
+
+static void
+ngx_voicegw_park_parked_handler(ngx_http_request_t *r)
+{
+    /* nothing to write while waiting */
+}
+
+
+/*
+ * The ticket changed while parked: granted (go on to proxy_pass),
+ * cancelled through the API (503), or lost (its process was taken for
+ * dead: 503).  Still queued: a spurious wake-up.
+ */
+
+static void
+ngx_voicegw_park_wake_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_task_ctx_t  *ctx = ev->data;
+
+    ngx_int_t             rc;
+    ngx_uint_t            state, running;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_voicegw_grant_t   grant;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (!ctx->parked) {
+        return;
+    }
+
+    ngx_voicegw_zone_lock(ctx->vp->zone);
+    rc = ngx_voicegw_queue_ticket_locked(ctx->vp, ctx->ticket, &grant);
+    ngx_voicegw_zone_unlock(ctx->vp->zone);
+
+    state = (rc == NGX_OK) ? grant.state : NGX_VOICEGW_TICKET_ABANDONED;
+    running = (rc == NGX_OK) ? grant.running : 0;
+
+    if (state == NGX_VOICEGW_TICKET_QUEUED) {
+        return;
+    }
+
+    ngx_voicegw_unpark(ctx);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "voicegw: ticket %016xL woken, state %ui",
+                   ctx->ticket, state);
+
+    if (state == NGX_VOICEGW_TICKET_ASSIGNED && running) {
+        ctx->grant = grant;
+        ngx_voicegw_task_granted(ctx);
+
+        if (ngx_voicegw_task_headers(r, ctx) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
+        r->read_event_handler = ngx_http_block_reading;
+        r->write_event_handler = ngx_http_core_run_phases;
+
+        ngx_http_core_run_phases(r);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    if (state == NGX_VOICEGW_TICKET_CANCELLED) {
+        (void) ngx_voicegw_task_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "cancelled", "Request cancelled");
+
+    } else {
+        (void) ngx_voicegw_task_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "ticket_lost",
+                                       "the request lost its place in "
+                                       "the queue");
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_voicegw_park_timeout_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_task_ctx_t  *ctx = ev->data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_voicegw_zone_lock(ctx->vp->zone);
+    rc = ngx_voicegw_queue_leave_locked(ctx->vp, ctx->ticket,
+                                        NGX_VOICEGW_TICKET_TIMED_OUT, NULL);
+    ngx_voicegw_zone_unlock(ctx->vp->zone);
+
+    if (rc != NGX_OK) {
+        /* granted or cancelled just now: the wake-up decides */
+        ngx_voicegw_park_wake_handler(&ctx->wake);
+        return;
+    }
+
+    ngx_voicegw_unpark(ctx);
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "voicegw: queue_timeout of pool \"%V\" passed",
+                  &ctx->tcf->pool->name);
+
+    (void) ngx_voicegw_task_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "queue_timeout",
+                                   "no worker became free within the "
+                                   "queue timeout");
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_voicegw_park_doorbell_handler(ngx_event_t *ev)
+{
+    ngx_connection_t     *c = ev->data;
+    ngx_voicegw_pools_t  *vp = c->data;
+
+    ngx_voicegw_doorbell_drain(vp);
+    ngx_voicegw_park_check(vp);
+}
+
+
+static void
+ngx_voicegw_park_backstop_handler(ngx_event_t *ev)
+{
+    ngx_voicegw_pools_t  *vp = ev->data;
+
+    ngx_voicegw_park_check(vp);
+
+    if (vp->proc->nparked && !ngx_exiting) {
+        ngx_add_timer(&vp->proc->backstop, NGX_VOICEGW_BACKSTOP);
+    }
+}
+
+
+/* post the wake event of every parked request whose ticket moved */
+
+static void
+ngx_voicegw_park_check(ngx_voicegw_pools_t *vp)
+{
+    ngx_int_t                rc;
+    ngx_queue_t             *l, *parked;
+    ngx_voicegw_grant_t      grant;
+    ngx_voicegw_task_ctx_t  *ctx;
+
+    if (vp->proc->nparked == 0) {
+        return;
+    }
+
+    parked = &vp->proc->parked;
+
+    ngx_voicegw_zone_lock(vp->zone);
+
+    for (l = ngx_queue_head(parked); l != ngx_queue_sentinel(parked);
+         l = ngx_queue_next(l))
+    {
+        ctx = ngx_queue_data(l, ngx_voicegw_task_ctx_t, link);
+
+        rc = ngx_voicegw_queue_ticket_locked(vp, ctx->ticket, &grant);
+
+        if (rc != NGX_OK || grant.state != NGX_VOICEGW_TICKET_QUEUED) {
+            ngx_post_event(&ctx->wake, &ngx_posted_events);
+        }
+    }
+
+    ngx_voicegw_zone_unlock(vp->zone);
+}
