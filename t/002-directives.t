@@ -102,14 +102,14 @@ qr/\[emerg\] .*"voicegw_api" needs a "voicegw_zone" in http\{\} in \S+nginx\.con
 
 
 
-=== TEST 8: voicegw_api takes no arguments
+=== TEST 8: voicegw_api takes service and voicegateway only
 --- http_config
     voicegw_zone vg 1m;
 --- config
     location /api { voicegw_api on; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid number of arguments in "voicegw_api" directive in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid value "on" in "voicegw_api": use service or voicegateway in \S+nginx\.conf:\d+/
 
 
 

@@ -179,7 +179,7 @@ qr/\[emerg\] .*invalid parameter "key_env=DEEPGRAM_API_KEY" in "voicegw_provider
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid parameter "base_url=ftp:\/\/10\.0\.0\.7:11434" in "voicegw_provider" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid base_url "base_url=ftp:\/\/10\.0\.0\.7:11434" in "voicegw_provider": it is not an http:\/\/ or https:\/\/ URL in \S+nginx\.conf:\d+/
 
 
 
@@ -189,7 +189,7 @@ qr/\[emerg\] .*invalid parameter "base_url=ftp:\/\/10\.0\.0\.7:11434" in "voiceg
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid parameter "base_url=https:\/\/" in "voicegw_provider" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid base_url "base_url=https:\/\/" in "voicegw_provider": it has no host in \S+nginx\.conf:\d+/
 
 
 

@@ -255,17 +255,21 @@ def redacted(body):
             for k, v in body.items()}
 
 
-def write(method, path, body, expect, what, audit_as=None):
+def write(method, path, body, expect, what, audit_as=None, dropped=False):
     """A write that must succeed with the answer expect; audit_as is the
-    (entity_type, entity_id, action) it must leave in the audit log."""
+    (entity_type, entity_id, action) it must leave in the audit log;
+    dropped: the write drops the provider's stored key, and the audit
+    record says so."""
     r = call(method, path, body=body)
     good = is_(r.status, 200, "%s: 200" % what)
     is_(r.json(), expect, "  answers %s" % json.dumps(expect)[:90])
     if good and audit_as:
         etype, eid, action = audit_as
-        EXPECTED_AUDIT.append((etype, eid, action,
-                               None if action == "delete"
-                               else redacted(json.loads(json.dumps(body)))))
+        changes = (None if action == "delete"
+                   else redacted(json.loads(json.dumps(body))))
+        if dropped:
+            changes["api_key_dropped"] = True
+        EXPECTED_AUDIT.append((etype, eid, action, changes))
     return r
 
 
@@ -423,13 +427,16 @@ write("PATCH", "/v1/providers/oa", {"api_key": "sk-oa-NEWKEY-99999"},
       {"provider_id": "oa", "updated": True},
       "PATCH /v1/providers/oa {api_key}", ("provider", "oa", "update"))
 DB_PROVIDERS["oa"]["api_key_masked"] = "sk-o...9999"
+# a new type and base_url without a key: the stored key is dropped, so
+# that it never goes where its owner did not send it
 write("PATCH", "/v1/providers/dg-staging",
       {"provider_type": "openai", "base_url": "https://dg.example.test/v2"},
-      {"provider_id": "dg-staging", "updated": True},
+      {"provider_id": "dg-staging", "updated": True, "api_key_dropped": True},
       "PATCH /v1/providers/dg-staging {provider_type, base_url}",
-      ("provider", "dg-staging", "update"))
+      ("provider", "dg-staging", "update"), dropped=True)
 DB_PROVIDERS["dg-staging"].update(provider_type="openai",
-                                  base_url="https://dg.example.test/v2")
+                                  base_url="https://dg.example.test/v2",
+                                  api_key_masked="")
 is_(providers(), expected_providers(),
     "  both PATCHes visible, the other fields kept")
 write("PATCH", "/v1/providers/dg-staging", {"base_url": None},
@@ -714,7 +721,7 @@ is_(snapshot(), before, "  neither changed anything")
 is_(status(),
     {"providers": dict(
         [("deepgram", status_entry("deepgram", "config", True))]
-        + [("dg-staging", status_entry("openai", "db", True)),
+        + [("dg-staging", status_entry("openai", "db", False)),
            ("llama.local-1", status_entry("ollama", "db", True, "local")),
            ("nokey", status_entry("elevenlabs", "db", True)),
            ("oa", status_entry("openai", "db", True)),
@@ -823,7 +830,7 @@ is_(status(),
     {"providers": dict(
         [("deepgram", status_entry("deepgram", "config", True))]
         + [("cartesia", status_entry("cartesia", "db", False)),
-           ("dg-staging", status_entry("openai", "db", True)),
+           ("dg-staging", status_entry("openai", "db", False)),
            ("llama.local-1", status_entry("ollama", "db", True, "local")),
            ("nokey", status_entry("elevenlabs", "db", True)),
            ("openai", status_entry("openai", "db", True)),
@@ -1322,7 +1329,7 @@ db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d, "data", "vg.db"),
 rows = dict(db.execute("SELECT id, api_key_enc FROM providers").fetchall())
 db.close()
 ok(all(rows.get(k, "").startswith("v1:") for k in
-       ("dg-staging", "openai", P64, "probe-me", "nokey")),
+       ("openai", P64, "probe-me", "nokey")),
    "keys are sealed in the store (\"v1:...\")")
 stored = b""
 for name in ("vg.db", "vg.db-wal"):

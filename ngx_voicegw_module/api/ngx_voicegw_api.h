@@ -114,6 +114,8 @@ extern ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[];
 /* the router (ngx_voicegw_api_router.c) */
 
 ngx_voicegw_api_main_t *ngx_voicegw_api_create_main(ngx_conf_t *cf);
+ngx_int_t ngx_voicegw_api_init_main_conf(ngx_conf_t *cf,
+    ngx_voicegw_api_main_t *am, ngx_voicegw_zone_t *zone);
 ngx_int_t ngx_voicegw_api_postconfiguration(ngx_conf_t *cf,
     ngx_voicegw_api_main_t *am);
 void *ngx_voicegw_api_create_loc_conf(ngx_conf_t *cf);

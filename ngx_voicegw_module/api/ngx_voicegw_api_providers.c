@@ -475,7 +475,7 @@ ngx_voicegw_api_provider_update(ngx_http_request_t *r,
 }
 
 
-/* {"provider_id","updated":true,"api_key_dropped":bool} */
+/* {"provider_id","updated":true}, and "api_key_dropped":true if it was */
 
 static ngx_int_t
 ngx_voicegw_api_provider_updated(ngx_http_request_t *r,
@@ -523,8 +523,12 @@ ngx_voicegw_api_provider_updated(ngx_http_request_t *r,
     ngx_voicegw_json_str(j, &ctx->params[0]);
     ngx_voicegw_json_key(j, "updated");
     ngx_voicegw_json_bool(j, 1);
-    ngx_voicegw_json_key(j, "api_key_dropped");
-    ngx_voicegw_json_bool(j, dropped);
+
+    if (dropped) {
+        ngx_voicegw_json_key(j, "api_key_dropped");
+        ngx_voicegw_json_bool(j, 1);
+    }
+
     ngx_voicegw_json_map_close(j);
 
     return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);

@@ -220,6 +220,25 @@ ngx_voicegw_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+ngx_int_t
+ngx_voicegw_api_init_main_conf(ngx_conf_t *cf, ngx_voicegw_api_main_t *am,
+    ngx_voicegw_zone_t *zone)
+{
+    ngx_voicegw_api_location_t  *loc;
+
+    if (am->locations.nelts && zone == NULL) {
+        loc = am->locations.elts;
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"voicegw_api\" needs a \"voicegw_zone\" in http{} "
+                      "in %V:%ui", &loc->file, loc->line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * The API answers an oversized body itself, in JSON, by
  * voicegw_api_body_limit: nginx's own check would come first and answer

@@ -298,15 +298,10 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    if (vmcf->api->locations.nelts && vmcf->zone == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"voicegw_api\" needs a \"voicegw_zone\" in http{}");
-        return NGX_CONF_ERROR;
-    }
-
     vmcf->pools->zone = vmcf->zone;
 
-    if (ngx_voicegw_pools_init_main_conf(cf, vmcf->pools) != NGX_OK
+    if (ngx_voicegw_api_init_main_conf(cf, vmcf->api, vmcf->zone) != NGX_OK
+        || ngx_voicegw_pools_init_main_conf(cf, vmcf->pools) != NGX_OK
         || ngx_voicegw_registry_init_main_conf(cf, vmcf->registry,
                                                vmcf->api->locations.nelts)
            != NGX_OK)

@@ -45,13 +45,13 @@ ngx_voicegw_url_parse(ngx_pool_t *pool, ngx_str_t *text,
         }
     }
 
-    if (text->len > 8
+    if (text->len >= 8
         && ngx_strncasecmp(text->data, (u_char *) "https://", 8) == 0)
     {
         url->https = 1;
         skip = 8;
 
-    } else if (text->len > 7
+    } else if (text->len >= 7
                && ngx_strncasecmp(text->data, (u_char *) "http://", 7) == 0)
     {
         skip = 7;

@@ -14,11 +14,12 @@
  *   - a failed connect: the worker is offline, and the task takes another
  *     idle worker at once if there is one (nginx then retries with it);
  *   - an abnormal end (nginx's upstream failed, a timeout or an error on
- *     the connection, the worker ending a WebSocket session or an
- *     unfinished response itself, the client leaving before the response
- *     was complete): released as failed, checked before it is handed out
- *     again, and its duration is no ETA sample, as nginx's keepalive
- *     module trusts no connection that ended that way;
+ *     the connection, a response cut short by either side): released as
+ *     failed, checked before it is handed out again, and its duration is
+ *     no ETA sample, as nginx's keepalive module trusts no connection
+ *     that ended that way;
+ *   - the worker ending a WebSocket session itself (it may have died):
+ *     released, and checked before it is handed out again;
  *   - a normal end: released, with the request's conversation as the
  *     worker's new cache.
  *
@@ -48,6 +49,8 @@ static ngx_int_t ngx_voicegw_balancer_get(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
+static ngx_uint_t ngx_voicegw_balancer_complete(ngx_http_request_t *r,
+    ngx_http_upstream_t *u, ngx_connection_t *c);
 
 
 /*
@@ -261,8 +264,7 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
         || c == NULL
         || c->read->error || c->read->timedout
         || c->write->error || c->write->timedout
-        || (u->upgrade && c->read->eof)
-        || (!u->upgrade && !r->header_only && u->length > 0))
+        || (!u->upgrade && !ngx_voicegw_balancer_complete(r, u, c)))
     {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                        "voicegw: ticket %016xL ended abnormally",
@@ -272,5 +274,39 @@ ngx_voicegw_balancer_free(ngx_peer_connection_t *pc, void *data,
         return;
     }
 
+    if (u->upgrade && c->read->eof) {
+        /* the worker ended the session (it may have died): check it */
+        ngx_voicegw_release_after_close(ctx, NGX_VOICEGW_RELEASE_CHECK);
+        return;
+    }
+
     ngx_voicegw_release_after_close(ctx, NGX_VOICEGW_RELEASE_OK);
+}
+
+
+/*
+ * Whether the worker's whole response was read: through the event pipe
+ * (proxy_buffering on), or with nginx's count of what is left to read
+ * (0: all of it; -1: until the worker closes).  A response cut short
+ * (the client left, the worker stopped in the middle) is no normal end.
+ */
+
+static ngx_uint_t
+ngx_voicegw_balancer_complete(ngx_http_request_t *r, ngx_http_upstream_t *u,
+    ngx_connection_t *c)
+{
+    ngx_event_pipe_t  *p;
+
+    if (r->header_only) {
+        return 1;
+    }
+
+    if (u->buffering) {
+        p = u->pipe;
+
+        return p != NULL && !p->upstream_error
+               && (p->upstream_done || p->upstream_eof);
+    }
+
+    return u->length == 0 || (u->length == -1 && c->read->eof);
 }

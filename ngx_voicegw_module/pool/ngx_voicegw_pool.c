@@ -99,16 +99,19 @@ ngx_voicegw_pools_init_main_conf(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
 ngx_int_t
 ngx_voicegw_pools_postconfiguration(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
 {
-    if (vp->pools.nelts == 0 && vp->tasks.nelts == 0) {
+    if (vp->zone == NULL) {
+
+        if (vp->pools.nelts || vp->tasks.nelts) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"voicegw_pool\" and \"voicegw_task\" need a "
+                          "\"voicegw_zone\" in http{}");
+            return NGX_ERROR;
+        }
+
         return ngx_voicegw_admission_init(cf);
     }
 
-    if (vp->zone == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"voicegw_pool\" and \"voicegw_task\" need a "
-                      "\"voicegw_zone\" in http{}");
-        return NGX_ERROR;
-    }
+    /* the zone keeps the ETA statistics, pools or not */
 
     if (ngx_voicegw_pools_resolve(cf, vp) != NGX_OK
         || ngx_voicegw_admission_init(cf) != NGX_OK

@@ -632,6 +632,11 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
             w->served++;
             break;
 
+        case NGX_VOICEGW_RELEASE_CHECK:
+            w->probe = 1;
+
+            /* fall through */
+
         default: /* NGX_VOICEGW_RELEASE_OK */
 
             /* a worker finishing our task may report busy a while longer */

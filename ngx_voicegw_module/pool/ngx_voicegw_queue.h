@@ -54,9 +54,14 @@
 
 /* how a task ended, for release */
 #define NGX_VOICEGW_RELEASE_OK       0     /* normal end */
-#define NGX_VOICEGW_RELEASE_FAILED   1     /* abnormal end: check it */
+#define NGX_VOICEGW_RELEASE_FAILED   1     /* abnormal end: check it, and
+                                              no ETA sample */
 #define NGX_VOICEGW_RELEASE_OFFLINE  2     /* could not connect */
 #define NGX_VOICEGW_RELEASE_UNUSED   3     /* never reached the worker */
+#define NGX_VOICEGW_RELEASE_CHECK    4     /* a normal end from the
+                                              worker's side (it closed a
+                                              WebSocket session): check
+                                              it before its next task */
 
 
 typedef struct {

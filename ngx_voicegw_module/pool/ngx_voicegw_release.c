@@ -129,7 +129,9 @@ ngx_voicegw_release(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome)
                                      outcome);
     ngx_voicegw_zone_unlock(ctx->vp->zone);
 
-    if (outcome == NGX_VOICEGW_RELEASE_FAILED) {
+    if (outcome == NGX_VOICEGW_RELEASE_FAILED
+        || outcome == NGX_VOICEGW_RELEASE_CHECK)
+    {
         ngx_voicegw_health_probe(ctx->vp, ctx->tcf->pool, ctx->grant.url);
     }
 }
@@ -193,7 +195,9 @@ ngx_voicegw_release_handler(ngx_event_t *ev)
                                          rel->has_cache ? &rel->cache : NULL,
                                          rel->outcome);
 
-        if (rel->outcome == NGX_VOICEGW_RELEASE_FAILED) {
+        if (rel->outcome == NGX_VOICEGW_RELEASE_FAILED
+            || rel->outcome == NGX_VOICEGW_RELEASE_CHECK)
+        {
             rel->next = probes;
             probes = rel;
 
