@@ -16,6 +16,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_json.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_entity_sql.h"
@@ -131,16 +132,7 @@ ngx_voicegw_api_confirm(ngx_http_request_t *r, ngx_uint_t *confirm)
         return NGX_ERROR;
     }
 
-    if (v.len == 4 && ngx_strncasecmp(v.data, (u_char *) "true", 4) == 0) {
-        *confirm = 1;
-        return NGX_OK;
-    }
-
-    if (v.len == 5 && ngx_strncasecmp(v.data, (u_char *) "false", 5) == 0) {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
+    return ngx_voicegw_enum_value_caseless(ngx_voicegw_booleans, &v, confirm);
 }
 
 

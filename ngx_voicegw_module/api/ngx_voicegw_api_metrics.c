@@ -344,12 +344,7 @@ ngx_voicegw_report_pools(ngx_voicegw_api_ctx_t *ctx,
 
     vp = ctx->vmcf->pools;
 
-    if (vp->sh != NULL) {
-        ngx_voicegw_zone_lock(vp->zone);
-        m->npools = ngx_voicegw_queue_stats_locked(vp, m->pools,
-                                                   NGX_VOICEGW_MAX_POOLS);
-        ngx_voicegw_zone_unlock(vp->zone);
-    }
+    m->npools = ngx_voicegw_queue_stats(vp, m->pools, NGX_VOICEGW_MAX_POOLS);
 
     m->uptime = ngx_voicegw_zone_uptime(ctx->vmcf->zone);
 }

@@ -9,6 +9,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_json.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_sql.h"
@@ -39,6 +40,17 @@ static ngx_int_t ngx_voicegw_api_logs_done(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_logs_send(ngx_http_request_t *r,
     ngx_voicegw_sql_stmt_t *st);
+
+
+/* the modalities of request records: worker-pool tasks are "omni" */
+
+static ngx_conf_enum_t  ngx_voicegw_log_modalities[] = {
+    { ngx_string("stt"), 0 },
+    { ngx_string("llm"), 1 },
+    { ngx_string("tts"), 2 },
+    { ngx_string("omni"), 3 },
+    { ngx_null_string, 0 }
+};
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[] = {
@@ -230,6 +242,7 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     ngx_int_t                    rc, answer, n;
     ngx_str_t                    value;
+    ngx_uint_t                   m;
     ngx_voicegw_sql_stmt_t      *st;
     ngx_voicegw_sql_batch_t     *b;
     ngx_voicegw_report_query_t  *q;
@@ -270,10 +283,8 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     if (rc == NGX_OK && value.len) {
 
-        /* worker-pool tasks are accounted as "omni" (SPEC 6) */
-
-        if (!ngx_voicegw_valid_modality(&value)
-            && !(value.len == 4 && ngx_strncmp(value.data, "omni", 4) == 0))
+        if (ngx_voicegw_enum_value(ngx_voicegw_log_modalities, &value, &m)
+            != NGX_OK)
         {
             return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_query",

@@ -12,6 +12,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_settings.h"
 #include "ngx_voicegw_store_settings.h"
@@ -376,6 +377,15 @@ ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
 }
 
 
+/* the fields of PUT /api/admin/apps */
+
+static ngx_conf_enum_t  ngx_voicegw_app_put_fields[] = {
+    { ngx_string("app_id"), 0 },
+    { ngx_string("enabled"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 /* -- apps ------------------------------------------------------------------- */
 
 static void
@@ -476,7 +486,7 @@ ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
 {
     u_char                    *key;
     ngx_str_t                  id;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, f;
     ngx_array_t               *puts;
     ngx_voicegw_app_t         *app;
     ngx_voicegw_setting_t     *set;
@@ -488,10 +498,9 @@ ngx_voicegw_api_admin_app_put(ngx_http_request_t *r,
     jenabled = ngx_voicegw_json_get(body, "enabled");
 
     for (i = 0; i < body->n; i++) {
-        if (!((body->keys[i].len == 6
-               && ngx_strncmp(body->keys[i].data, "app_id", 6) == 0)
-              || (body->keys[i].len == 7
-                  && ngx_strncmp(body->keys[i].data, "enabled", 7) == 0)))
+        if (ngx_voicegw_enum_value(ngx_voicegw_app_put_fields, &body->keys[i],
+                                   &f)
+            != NGX_OK)
         {
             return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "unknown_field",

@@ -23,6 +23,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_json.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_sql.h"
@@ -31,6 +32,15 @@
 #include "ngx_voicegw_report.h"
 
 #include <math.h>
+
+
+/* the kinds of latency histograms in "daily_latency" */
+
+static ngx_conf_enum_t  ngx_voicegw_report_kinds[] = {
+    { ngx_string("ttfb"), 0 },
+    { ngx_string("total"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 /* the width of a latency bucket, as in the store's trigger */
@@ -373,7 +383,7 @@ ngx_voicegw_report_latency_next(ngx_voicegw_sql_stmt_t *st, ngx_uint_t *next,
     ngx_voicegw_report_model_t *m)
 {
     ngx_str_t                *kind;
-    ngx_uint_t                i, end, k, kend;
+    ngx_uint_t                i, end, k, kend, which;
     ngx_voicegw_sql_value_t  *v, *w;
 
     if (st->ncols < 9 || *next >= st->nrows) {
@@ -430,12 +440,11 @@ ngx_voicegw_report_latency_next(ngx_voicegw_sql_stmt_t *st, ngx_uint_t *next,
             }
         }
 
-        if (kind->len == 4 && ngx_strncmp(kind->data, "ttfb", 4) == 0) {
-            ngx_voicegw_report_percentiles(st, k, kend, m->ttfb);
-
-        } else if (kind->len == 5 && ngx_strncmp(kind->data, "total", 5) == 0)
+        if (ngx_voicegw_enum_value(ngx_voicegw_report_kinds, kind, &which)
+            == NGX_OK)
         {
-            ngx_voicegw_report_percentiles(st, k, kend, m->latency);
+            ngx_voicegw_report_percentiles(st, k, kend,
+                                           which ? m->latency : m->ttfb);
         }
     }
 

@@ -103,6 +103,15 @@ ngx_voicegw_parse_number(u_char *p, size_t len, double *value)
 }
 
 
+/* "true" and "false", as JSON and query strings say them */
+
+ngx_conf_enum_t  ngx_voicegw_booleans[] = {
+    { ngx_string("true"), 1 },
+    { ngx_string("false"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
 /* a name of an enumeration table (ending with ngx_null_string) */
 
 ngx_int_t
@@ -112,6 +121,23 @@ ngx_voicegw_enum_value(ngx_conf_enum_t *e, ngx_str_t *name,
     for ( /* void */ ; e->name.len; e++) {
         if (e->name.len == name->len
             && ngx_strncmp(e->name.data, name->data, name->len) == 0)
+        {
+            *value = e->value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_voicegw_enum_value_caseless(ngx_conf_enum_t *e, ngx_str_t *name,
+    ngx_uint_t *value)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->name.len == name->len
+            && ngx_strncasecmp(e->name.data, name->data, name->len) == 0)
         {
             *value = e->value;
             return NGX_OK;

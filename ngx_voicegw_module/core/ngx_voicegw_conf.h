@@ -25,7 +25,12 @@ ngx_int_t ngx_voicegw_parse_number(u_char *p, size_t len, double *value);
 
 ngx_int_t ngx_voicegw_enum_value(ngx_conf_enum_t *e, ngx_str_t *name,
     ngx_uint_t *value);
+ngx_int_t ngx_voicegw_enum_value_caseless(ngx_conf_enum_t *e,
+    ngx_str_t *name, ngx_uint_t *value);
 ngx_str_t *ngx_voicegw_enum_name(ngx_conf_enum_t *e, ngx_uint_t value);
+
+
+extern ngx_conf_enum_t  ngx_voicegw_booleans[];
 
 
 #endif /* _NGX_VOICEGW_CONF_H_INCLUDED_ */

@@ -200,7 +200,7 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     double             d;
     u_char            *eq;
     ngx_str_t         *value, key;
-    ngx_uint_t         i, j;
+    ngx_uint_t         i, j, b;
     ngx_voicegw_kv_t  *kv, *all;
 
     value = cf->args->elts;
@@ -245,9 +245,8 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         kv->value.data = eq + 1;
         kv->value.len = value[i].data + value[i].len - kv->value.data;
 
-        if ((kv->value.len == 4 && ngx_strncmp(kv->value.data, "true", 4) == 0)
-            || (kv->value.len == 5
-                && ngx_strncmp(kv->value.data, "false", 5) == 0))
+        if (ngx_voicegw_enum_value(ngx_voicegw_booleans, &kv->value, &b)
+            == NGX_OK)
         {
             kv->type = NGX_VOICEGW_VALUE_BOOL;
 
@@ -354,8 +353,9 @@ ngx_uint_t
 ngx_voicegw_app_enabled_locked(ngx_voicegw_zone_t *zone,
     ngx_voicegw_app_t *app)
 {
-    u_char     key[NGX_VOICEGW_SETTING_SH_KEY];
-    ngx_str_t  v;
+    u_char      key[NGX_VOICEGW_SETTING_SH_KEY];
+    ngx_str_t   v;
+    ngx_uint_t  enabled;
 
     if (app->id.len + sizeof("app..enabled") > sizeof(key)) {
         return app->enabled;
@@ -367,7 +367,8 @@ ngx_voicegw_app_enabled_locked(ngx_voicegw_zone_t *zone,
         return app->enabled;
     }
 
-    return (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0);
+    return ngx_voicegw_enum_value(ngx_voicegw_booleans, &v, &enabled) == NGX_OK
+           && enabled;
 }
 
 

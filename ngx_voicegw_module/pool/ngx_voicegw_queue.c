@@ -729,3 +729,38 @@ ngx_voicegw_queue_retry_locked(ngx_voicegw_pools_t *vp, uint64_t id,
 
     return NGX_OK;
 }
+
+
+/*
+ * Finished tickets are forgotten once they are older than five minutes,
+ * or, "all", a batch of the oldest when the zone is short of memory.
+ */
+
+void
+ngx_voicegw_expire_done_locked(ngx_voicegw_pools_t *vp, uint64_t now,
+    ngx_uint_t all)
+{
+    ngx_uint_t               n;
+    ngx_queue_t             *l;
+    ngx_voicegw_ticket_t    *t;
+    ngx_voicegw_queue_sh_t  *q;
+
+    q = vp->sh;
+
+    for (n = 0; !ngx_queue_empty(&q->done); n++) {
+        l = ngx_queue_head(&q->done);
+        t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
+
+        /* "all": under memory pressure, a batch of the oldest */
+
+        if (all ? n >= 64
+                : t->finished_mono + NGX_VOICEGW_TICKET_KEEP > now)
+        {
+            break;
+        }
+
+        ngx_queue_remove(l);
+        q->ndone--;
+        ngx_voicegw_ticket_free_locked(vp, t);
+    }
+}

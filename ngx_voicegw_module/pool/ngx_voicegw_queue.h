@@ -8,7 +8,7 @@
  * Every function named *_locked expects the zone's mutex to be held.
  *
  * Nothing outside pool/ reads these structures: what others need comes
- * out as copies (ngx_voicegw_queue_snapshot(), ..._stats_locked()).
+ * out as copies (ngx_voicegw_queue_snapshot(), ngx_voicegw_queue_stats()).
  */
 
 
@@ -355,7 +355,7 @@ ngx_int_t ngx_voicegw_queue_snapshot(ngx_voicegw_pools_t *vp,
     ngx_pool_t *pool, ngx_uint_t what, ngx_voicegw_snapshot_t *snap);
 ngx_int_t ngx_voicegw_queue_snapshot_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_snapshot_t *snap);
-ngx_uint_t ngx_voicegw_queue_stats_locked(ngx_voicegw_pools_t *vp,
+ngx_uint_t ngx_voicegw_queue_stats(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_view_t *pools, ngx_uint_t max);
 ngx_uint_t ngx_voicegw_queue_version(ngx_voicegw_pools_t *vp);
 

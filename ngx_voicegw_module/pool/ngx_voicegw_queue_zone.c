@@ -50,7 +50,6 @@ static ngx_uint_t ngx_voicegw_owner_dead(ngx_voicegw_owners_t *owners,
     ngx_pid_t pid);
 
 
-
 /*
  * init_zone, with the zone locked: the pools' part of the zone, and each
  * pool of this configuration in it (pools of nginx.conf are matched by
@@ -435,36 +434,6 @@ ngx_voicegw_queue_sweep_locked(ngx_voicegw_pools_t *vp)
     ngx_voicegw_expire_done_locked(vp, ngx_voicegw_mono_msec(), 0);
 
     ngx_voicegw_retire_locked(vp, &owners);
-}
-
-
-void
-ngx_voicegw_expire_done_locked(ngx_voicegw_pools_t *vp, uint64_t now,
-    ngx_uint_t all)
-{
-    ngx_uint_t               n;
-    ngx_queue_t             *l;
-    ngx_voicegw_ticket_t    *t;
-    ngx_voicegw_queue_sh_t  *q;
-
-    q = vp->sh;
-
-    for (n = 0; !ngx_queue_empty(&q->done); n++) {
-        l = ngx_queue_head(&q->done);
-        t = ngx_queue_data(l, ngx_voicegw_ticket_t, link);
-
-        /* "all": under memory pressure, a batch of the oldest */
-
-        if (all ? n >= 64
-                : t->finished_mono + NGX_VOICEGW_TICKET_KEEP > now)
-        {
-            break;
-        }
-
-        ngx_queue_remove(l);
-        q->ndone--;
-        ngx_voicegw_ticket_free_locked(vp, t);
-    }
 }
 
 

@@ -356,7 +356,7 @@ ngx_voicegw_pool_view(ngx_voicegw_pool_sh_t *pool,
 /* the counters of the pools in use, for the metrics */
 
 ngx_uint_t
-ngx_voicegw_queue_stats_locked(ngx_voicegw_pools_t *vp,
+ngx_voicegw_queue_stats(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_view_t *pools, ngx_uint_t max)
 {
     ngx_uint_t               i, n;
@@ -365,11 +365,19 @@ ngx_voicegw_queue_stats_locked(ngx_voicegw_pools_t *vp,
     q = vp->sh;
     n = 0;
 
+    if (q == NULL) {
+        return 0;
+    }
+
+    ngx_voicegw_zone_lock(vp->zone);
+
     for (i = 0; i < q->npools && n < max; i++) {
         if (!q->pools[i]->retired) {
             ngx_voicegw_pool_view(q->pools[i], &pools[n++]);
         }
     }
+
+    ngx_voicegw_zone_unlock(vp->zone);
 
     return n;
 }
