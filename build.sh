@@ -25,7 +25,7 @@ PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
             libssl-dev dpkg-dev gcc make openssl)
 PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
            libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
-           python3 curl sqlite3 procps valgrind)
+           python3 curl sqlite3 procps valgrind faketime)
 PKGS_BENCH=(wrk hyperfine curl procps)
 
 say() { printf '%s\n' "build.sh: $*" >&2; }
@@ -155,7 +155,29 @@ cmd_run() {
     say "https://localhost:8006 and http://localhost:8080 (Ctrl-C stops)"
 
     # nginx itself gets Ctrl-C (SIGINT) and SIGTERM: a fast, clean shutdown
-    exec "$NGINX" -p "$ROOT/" -c conf/voicegw.conf -g 'daemon off;'
+    exec "$NGINX" -p "$ROOT/" -c conf/voicegw.conf \
+         -g "daemon off;$(worker_user)"
+}
+
+
+# Started by root, nginx runs its worker processes as "nobody", who cannot
+# enter a checkout in /root or in a "mktemp -d" folder (mode 0700), where
+# var/ holds the store.  The development configuration runs them as the
+# checkout's owner instead (docs/design.md, "Who the workers run as").
+worker_user() {
+    local owner group
+
+    [ "$(id -u)" -eq 0 ] || return 0
+
+    owner=$(stat -c %U "$ROOT")
+    group=$(stat -c %G "$ROOT")
+
+    if [ "$owner" = UNKNOWN ] || [ "$group" = UNKNOWN ]; then
+        die "the checkout's owner (uid $(stat -c %u "$ROOT")) has no name;" \
+            "chown it to a user, or run as that user"
+    fi
+
+    printf ' user %s %s;' "$owner" "$group"
 }
 
 

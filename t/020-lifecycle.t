@@ -8,7 +8,6 @@
 # with a broken store path is refused while the old configuration serves.
 
 import os
-import pwd
 import sqlite3
 import sys
 import time
@@ -62,12 +61,20 @@ ok(ready, "each worker process opened its own store connection")
 
 db = os.path.join(d, "data", "vg.db")
 ok(os.path.isfile(db), "the store's directory and database were created")
-if os.geteuid() == 0:
-    st = os.stat(db)
-    is_(pwd.getpwuid(st.st_uid).pw_name, "nobody",
-        "the database belongs to the worker processes' user")
-    is_(pwd.getpwuid(os.stat(os.path.dirname(db)).st_uid).pw_name, "nobody",
-        "so does its directory")
+
+def worker_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+
+
+uids = set(worker_uid(p) for p in ngx.worker_pids())
+is_(len(uids), 1, "the worker processes run as one user")
+uid = uids.pop()
+is_(os.stat(db).st_uid, uid,
+    "the database belongs to the worker processes' user")
+is_(os.stat(os.path.dirname(db)).st_uid, uid, "so does its directory")
 
 # -- reload keeps the zone ---------------------------------------------------
 

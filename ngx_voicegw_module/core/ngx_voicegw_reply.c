@@ -10,11 +10,13 @@
  * bad request line or header (400), a URI too long (414), an unknown
  * Transfer-Encoding (501), TRACE (405), ... with an HTML page.  With
  *
- *     error_page 400 404 405 ... @voicegw_error;
- *     location @voicegw_error { voicegw_error; }
+ *     error_page 400 404 405 ... /_voicegw_error;
+ *     location = /_voicegw_error { internal; voicegw_error; }
  *
  * those become JSON errors too: "voicegw_error" answers the status the
- * request failed with (r->err_status), in JSON.  And whatever status >= 300
+ * request failed with (r->err_status), in JSON.  (A URI, not a named
+ * location: nginx refuses to send a request whose request line it could
+ * not read to a named location.)  And whatever status >= 300
  * one of our handlers finalizes a request with, without an answer of its
  * own, goes through ngx_voicegw_reply_status() instead of nginx's page.
  */

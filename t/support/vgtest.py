@@ -194,8 +194,15 @@ class Nginx:
     """A real nginx with our module: master process plus workers."""
 
     def __init__(self, prefix, http_config, workers=2, main_config="",
-                 events="worker_connections 1024;", log_level="info"):
+                 events="worker_connections 1024;", log_level="info",
+                 user=None):
         self.prefix = prefix
+        # as Test::Nginx does: run as root, the worker processes stay root
+        # (the checkout may sit in a folder nobody else can enter), unless
+        # the test names a user
+        if user is None and os.geteuid() == 0:
+            user = "root"
+        self.user = user
         self.workers = workers
         self.http_config = http_config
         self.main_config = main_config
@@ -215,7 +222,7 @@ class Nginx:
 worker_processes %d;
 pid logs/nginx.pid;
 error_log logs/error.log %s;
-%s
+%s%s
 events { %s }
 http {
     access_log logs/access.log;
@@ -226,8 +233,9 @@ http {
     scgi_temp_path tmp/scgi;
 %s
 }
-""" % (loads, self.workers, self.log_level, self.main_config, self.events,
-            self.http_config)
+""" % (loads, self.workers, self.log_level,
+            "user %s;\n" % self.user if self.user else "", self.main_config,
+            self.events, self.http_config)
         with open(os.path.join(self.prefix, "conf", "nginx.conf"), "w") as f:
             f.write(conf)
 
@@ -400,6 +408,40 @@ def request(method, port, path, body=None, headers=None, tls=False,
 
 def get(port, path, **kw):
     return request("GET", port, path, **kw)
+
+
+def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1"):
+    """Bytes sent as they are (a request http.client would refuse to
+    write); the answer read until the server closes: a Response, or None
+    when it closed without one."""
+    sock = socket.create_connection((host, port), timeout=timeout * SLOW)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+    try:
+        sock.sendall(data)
+        got = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sock.close()
+    head, sep, body = got.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    if not sep or not m:
+        return None
+    headers = []
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        headers.append((k.strip(), v.strip()))
+    return Response(int(m.group(1)), headers, body)
 
 
 # -- a connection held to one nginx process ---------------------------------
