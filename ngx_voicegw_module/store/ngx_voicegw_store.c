@@ -196,18 +196,35 @@ ngx_voicegw_store_thread_pool(ngx_conf_t *cf, ngx_voicegw_store_t *store)
 static char *
 ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
 {
-    int       rc;
-    u_char    err[512];
-    sqlite3  *db;
+    int              rc;
+    u_char           err[512];
+    sqlite3         *db;
+    ngx_file_info_t  fi;
 
     if (ngx_voicegw_store_prepare_dir(cf, store) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The master runs as root and will hand the file to the workers'
+     * user: a symbolic link could point it anywhere, so none is followed
+     */
+
+    if (ngx_link_info(store->path.data, &fi) == 0
+        && ngx_is_link(&fi))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_store: \"%V\" is a symbolic link, which "
+                           "is not accepted: give the file's own path",
+                           &store->path);
         return NGX_CONF_ERROR;
     }
 
     db = NULL;
 
     rc = sqlite3_open_v2((char *) store->path.data, &db,
-                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE, NULL);
+                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE
+                         |SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc != SQLITE_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -564,7 +581,7 @@ ngx_voicegw_store_try(ngx_voicegw_store_t *store, int fd)
     err[0] = '\0';
 
     rc = sqlite3_open_v2((char *) store->path.data, &db,
-                         SQLITE_OPEN_READWRITE, NULL);
+                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc != SQLITE_OK) {
         p = ngx_snprintf(err, sizeof(err) - 1, "%s",

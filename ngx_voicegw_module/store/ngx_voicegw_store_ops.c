@@ -111,7 +111,8 @@ ngx_voicegw_store_open(ngx_voicegw_store_t *store, u_char *err, size_t len)
     db = NULL;
 
     rc = sqlite3_open_v2((char *) store->path.data, &db,
-                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX, NULL);
+                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX
+                         |SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc != SQLITE_OK) {
         ngx_snprintf(err, len, "%s%Z",
