@@ -364,7 +364,25 @@ REFUSED = [
     (" http://h/", "a leading space"),
     ("http://h\x7f/", "DEL"),
     ("http://unix:/tmp/x.sock", "a unix socket"),
+    ("http://h/\u00e9t\u00e9", "bytes beyond ASCII"),
 ]
+
+# the detail says what is wrong, in a sentence
+DETAILS = {
+    "http://h:99999/": "has an invalid port",
+    "http://h:-1/": "has an invalid port",
+    "http://[::1": "has an invalid host",
+    "http://[zz]/": "has an invalid IPv6 address",
+    "http:///x": "has no host",
+    "http://u:p@h/": "has user information",
+    "http://h#frag": "has a query or a fragment",
+    "ftp://h/": "is not an http:// or https:// URL",
+    "http://h/a\x01b": "has spaces, control characters or bytes beyond "
+                       "ASCII",
+    "http://h/\u00e9t\u00e9": "has spaces, control characters or bytes "
+                              "beyond ASCII",
+    "http://unix:/tmp/x.sock": "names a unix socket",
+}
 
 create("target", KEY_A, A.url)
 before = providers()
@@ -377,6 +395,10 @@ for url, what in REFUSED:
     is_json_error(r, 400, "invalid_field", "e: POST, %s %r" % (what, url))
     r = patch("target", {"base_url": url})
     is_json_error(r, 400, "invalid_field", "e: PATCH, %s %r" % (what, url))
+    if url in DETAILS:
+        is_((r.json() or {}).get("detail"),
+            "base_url must be an http:// or https:// URL of a host: it "
+            + DETAILS[url], "e: %s: the detail says so" % what)
 
 after = providers()
 ok("refused" not in after, "e: no refused provider was stored")

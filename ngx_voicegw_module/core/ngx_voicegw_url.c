@@ -5,7 +5,8 @@
  * Owns the parsing of base URLs: the scheme here, host and port by
  * nginx's own ngx_parse_url() (no resolution), and what a base URL must
  * not have on top of that: user information, a query, a fragment,
- * spaces or controls, a host that is not a name or an address.
+ * spaces, controls or bytes beyond ASCII (percent-encode them), a host
+ * that is not a name or an address.
  *
  * The caller's text loses its trailing slashes (text->len shrinks), so
  * that "https://api.x.com/" and "https://api.x.com" are the same URL.
@@ -18,13 +19,29 @@
 #include "ngx_voicegw_url.h"
 
 
+/* what ngx_parse_url() says, as the end of "base_url ... : it ..." */
+
+static struct {
+    const char                  *nginx;
+    const char                  *ours;
+} ngx_voicegw_url_errors[] = {
+    { "invalid port", "has an invalid port" },
+    { "invalid host", "has an invalid host" },
+    { "no host", "has no host" },
+    { "invalid IPv6 address", "has an invalid IPv6 address" },
+    { "the IPv6 address is not supported", "has an invalid IPv6 address" },
+    { NULL, NULL }
+};
+
+
 ngx_int_t
 ngx_voicegw_url_parse(ngx_pool_t *pool, ngx_str_t *text,
     ngx_voicegw_url_t *url, const char **err)
 {
-    u_char     *p, *last;
-    size_t      skip;
-    ngx_url_t   u;
+    u_char      *p, *last;
+    size_t       skip;
+    ngx_url_t    u;
+    ngx_uint_t   i;
 
     ngx_memzero(url, sizeof(ngx_voicegw_url_t));
 
@@ -34,8 +51,8 @@ ngx_voicegw_url_parse(ngx_pool_t *pool, ngx_str_t *text,
     }
 
     for (p = text->data; p < text->data + text->len; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
-            *err = "has spaces or control characters";
+        if (*p <= 0x20 || *p >= 0x7f) {
+            *err = "has spaces, control characters or bytes beyond ASCII";
             return NGX_ERROR;
         }
 
@@ -97,7 +114,15 @@ ngx_voicegw_url_parse(ngx_pool_t *pool, ngx_str_t *text,
     }
 
     if (ngx_parse_url(pool, &u) != NGX_OK) {
-        *err = u.err ? u.err : "is not a URL";
+        *err = "is not a valid URL";
+
+        for (i = 0; u.err && ngx_voicegw_url_errors[i].nginx; i++) {
+            if (ngx_strcmp(u.err, ngx_voicegw_url_errors[i].nginx) == 0) {
+                *err = ngx_voicegw_url_errors[i].ours;
+                break;
+            }
+        }
+
         return NGX_ERROR;
     }
 
