@@ -17,6 +17,7 @@
 import os
 import pwd
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -142,6 +143,8 @@ ok(rc == 0 and os.stat(path).st_uid == NOBODY,
 # -- a reload that would break the store ----------------------------------------
 
 ngx.start(wait_ports=[port])
+ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 4),
+   "both workers opened the store again")
 old = sorted(ngx.worker_pids())
 data = os.path.dirname(path)
 
@@ -169,6 +172,25 @@ os.chmod(path, 0o644)
 
 ok(ngx.reload(), "with the permissions back, the reload goes ahead")
 is_(put_eta(23), 200, "and the new workers write to the store")
+
+# a worker that starts while the file is read-only (respawned by the master
+# after a crash) does not keep a read-only connection: once the file is
+# fixed, its next write opens the store again
+ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 6),
+   "the new workers opened the store")
+os.chmod(path, 0o444)
+victim = ngx.worker_pids()[0]
+start = len(ngx.error_log())
+os.kill(victim, signal.SIGKILL)
+ok(wait_for(lambda: victim not in ngx.worker_pids()
+            and len(ngx.worker_pids()) == 2),
+   "a worker killed with -9 is respawned")
+ok(wait_for(lambda: "the file is read-only for this process"
+            in ngx.error_log()[start:]),
+   "the respawned worker finds the file read-only")
+os.chmod(path, 0o644)
+is_([put_eta(25 + i % 2) for i in range(20)], [200] * 20,
+    "once the file is fixed, every write succeeds in both workers")
 ok(ngx.stop(), "stopped")
 
 # -- the thread pool -------------------------------------------------------------

@@ -120,6 +120,18 @@ ngx_voicegw_store_open(ngx_voicegw_store_t *store, u_char *err, size_t len)
         goto failed;
     }
 
+    /*
+     * SQLite opens a file it cannot write read-only, silently; such a
+     * connection would fail every write even after the file is fixed,
+     * and its first read would leave a -shm file as read-only as the
+     * database.  Refused before any read: the next op tries again.
+     */
+
+    if (sqlite3_db_readonly(db, "main")) {
+        ngx_snprintf(err, len, "the file is read-only for this process%Z");
+        goto failed;
+    }
+
     if (ngx_voicegw_schema_configure(db, err, len) != NGX_OK
         || ngx_voicegw_schema_check(db, err, len) != NGX_OK)
     {
