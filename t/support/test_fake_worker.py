@@ -48,6 +48,16 @@ def check(cond, name, detail=""):
     return cond
 
 
+def until(pred, timeout=5.0):
+    """Polls pred until it holds (its value) or timeout s pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.01)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -499,12 +509,21 @@ def test_max_concurrent(w):
           "max_concurrent: two overlapping /chat -> 2", s)
     check(sorted(t["concurrent_at_start"] for t in s["tasks"]) == [1, 2],
           "max_concurrent: concurrent_at_start per task")
+    a, b = sorted(s["tasks"], key=lambda t: t["accepted"])
+    check(a["closed"] is not None and a["closed"] > b["accepted"],
+          "accepted/closed: the two intervals overlap", (a, b))
     w.reset()
     for _ in range(2):
         w.jreq("POST", "/chat", {"messages": [], "_task_ms": 50})
     s = w.stats()
     check(s["max_concurrent"] == 1 and s["served"] == 2 and
           len(s["tasks"]) == 2, "max_concurrent: sequential -> 1", s)
+    a, b = s["tasks"]
+    check(a["accepted"] <= a["closed"] <= b["accepted"] <= b["closed"] and
+          a["closed_by"] == b["closed_by"] == "task ended" and
+          a["closed"] - a["accepted"] >= 0.05,
+          "accepted/closed: sequential intervals, closed as answered",
+          (a, b))
     st, s0 = w.reset(knobs=False)
     s = w.stats()
     check(s["served"] == 0 and s["max_concurrent"] == 0 and
@@ -766,6 +785,27 @@ def test_client_abort(w):
     st = w.stats()
     check(st["running"] == 0 and st["tasks"][-1]["status"] == "aborted",
           "client abort ends the /chat task early", st["tasks"])
+    t = st["tasks"][-1]
+    check(t["closed_by"] == "seen closed by its thread" and
+          t["closed"] < t["accepted"] + 3.0,
+          "client abort: the close booked as seen", t)
+    # a close the task's thread has not seen yet is booked before the next
+    # connection's accept: a long task, closed, and at once a new task
+    w.reset()
+    for i in range(20):
+        s1 = socket.create_connection(("127.0.0.1", w.port))
+        s1.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(b) + b)
+        until(lambda: w.stats()["running"] == 1)
+        s1.close()
+        w.jreq("POST", "/chat", {"messages": [], "_task_ms": 1})
+    ts = sorted(w.stats()["tasks"], key=lambda t: t["accepted"])
+    bad = [(x["id"], x["closed"], x["closed_by"], y["id"], y["accepted"])
+           for x, y in zip(ts, ts[1:])
+           if x["closed"] is None or x["closed"] > y["accepted"]]
+    check(len(ts) == 40 and not bad, "client abort then a new task at once: "
+          "each close booked before the next accept (by: %s)"
+          % sorted(set(x["closed_by"] for x in ts)), bad)
     c = wsc.WSClient.connect(w.url("/ws/duplex?session_id=ab"))
     c.send_json({"type": "prepare"})
     c.recv_json(5)
