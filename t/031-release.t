@@ -408,7 +408,7 @@ ok("idle" not in [x[1] for x in seen],
 ok(worker(V.url)["ticket_id"] is None, "and not reserved")
 tk = ticket(sse_tid[0]) if sse_tid else None
 ok(tk and tk["finished_at"], "the stream's ticket is finished (%r)" % (tk,))
-time.sleep(0.3)
+time.sleep(0.3)     # deliberately: nothing may happen meanwhile
 is_((ticket(q.tid) or {}).get("status"), "queued",
     "the parked task waits (no worker is idle)")
 V2 = FakeWorker(d, port=V.port, args=["--chat-ms", "100"]).start()
@@ -466,6 +466,8 @@ outcomes = {"abandoned": 0, "granted, never connected": 0,
             "connected, aborted": 0, "served": 0, "other": 0}
 TASK = 0.2
 unseen = []
+unsettled = []      # rounds whose ticket did not settle within 3 s
+stuck = None        # the round after which the worker stayed busy
 for i in range(24):
     occ = occupy(conn_in((PA, PB)[i % 2]), "grant", "g-occ-%d" % i,
                  int(TASK * 1000))
@@ -475,8 +477,9 @@ for i in range(24):
     tid = wait_for(lambda: [x for x in pool_queue("grant")[0]
                             if x not in before])
     start = wait_for(lambda: (G.task("g-occ-%d" % i) or {}).get("start"))
-    if not tid or not start:
-        diag("round %d: setup failed" % i)
+    if not occ.tid or not tid or not start:
+        diag("round %d: setup failed (occupier running %r, leaver parked "
+             "%r, occupier seen by the fake %r)" % (i, occ.tid, tid, start))
         outcomes["other"] += 1
         leaver.close()
         occ.join(5)
@@ -484,13 +487,15 @@ for i in range(24):
     offset = -0.004 + 0.0005 * i     # -4 ms .. +7.5 ms around the task's end
     delay = start + TASK + offset - time.time()
     if delay > 0:
-        time.sleep(delay)
+        time.sleep(delay)       # deliberately: to that offset
     leaver.close(rst=bool(i % 3 == 2))
     occ.join(5)
-    wait_for(lambda: (ticket(tid[0]) or {}).get("status") != "queued"
-             and (ticket(tid[0]) or {}).get("finished_at") is not None
-             or (ticket(tid[0]) or {}).get("status") == "abandoned",
-             timeout=3)
+    if not wait_for(lambda: (ticket(tid[0]) or {}).get("status") != "queued"
+                    and (ticket(tid[0]) or {}).get("finished_at") is not None
+                    or (ticket(tid[0]) or {}).get("status") == "abandoned",
+                    timeout=3):
+        diag("round %d: the ticket did not settle: %r" % (i, ticket(tid[0])))
+        unsettled.append(i)
     tk = ticket(tid[0]) or {}
     ft = G.task("g-leave-%d" % i)
     if tk.get("status") == "abandoned":
@@ -508,8 +513,12 @@ for i in range(24):
     if not wait_for(lambda: idle(G), timeout=3):
         diag("round %d: worker not idle: %r, ticket %r, fake task %r" %
              (i, worker(G.url), tk, ft))
+        stuck = i
         break
 diag("outcomes: %r" % (outcomes,))
+is_(unsettled, [], "every round's ticket settled: abandoned, or assigned "
+    "and finished")
+is_(stuck, None, "after every round the worker was idle again")
 if unseen:
     log = open(os.path.join(d, "logs", "vg.log")).read()
     ups = [(m.group(1) if m else None) for m in
@@ -552,7 +561,7 @@ for i in range(60):
     th = threading.Thread(target=storm_client, args=(i,), daemon=True)
     th.start()
     threads.append(th)
-    time.sleep(random.uniform(0, 0.03))
+    time.sleep(random.uniform(0, 0.03))     # deliberately: random arrivals
 for th in threads:
     th.join(15)
 diag("storm: %d served, %d gave up, other %r" %

@@ -503,10 +503,13 @@ class FakeWorker:
         return request("POST", self.port, "/_fake/control", body=knobs)
 
     def stop(self):
-        if self.pid and pid_alive(self.pid):
-            os.kill(self.pid, signal.SIGTERM)
-            wait_for(lambda: not pid_alive(self.pid), timeout=5)
-        self.pid = None
+        pid, self.pid = self.pid, None
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            if not wait_for(lambda: not pid_alive(pid), timeout=5):
+                os.kill(pid, signal.SIGKILL)
+                raise RuntimeError("fake worker on %d (pid %d) did not exit "
+                                   "on SIGTERM within 5 s" % (self.port, pid))
 
 
 def finished(threads, timeout=20):
