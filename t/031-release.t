@@ -287,8 +287,12 @@ ok(idle(X) and idle(Y), "both workers of pool mixed are idle in /workers")
 before = set(pool_queue("mixed")[1])
 m = Task(conn_in(PA), "mixed", "mx-first", 600)
 m.start()
-ok(wait_for(lambda: [i for i in pool_queue("mixed")[1] if i not in before]),
-   "a task runs in pool mixed")
+# the ticket runs on X from its grant until the refused connect; wait for
+# it on Y, where it gets going
+ok(wait_for(lambda: [e["ticket_id"] for e in get(port, "/api/queue").json()
+                     ["running"] if e.get("worker_url") == Y.url
+                     and e["ticket_id"] not in before]),
+   "a task runs in pool mixed (on the worker that accepts)")
 w = worker(X.url)
 ok(w["status"] == "offline" and w["ticket_id"] is None,
    "the worker that refused the connection is offline in /workers (%s)"
