@@ -396,12 +396,12 @@ def test_ws_duplex(w):
           "ws duplex: unknown type error")
     c.send_text("not json")
     check(c.recv_json(5)["type"] == "error", "ws duplex: bad JSON error")
-    time.sleep(0.3)
+    time.sleep(0.3)     # deliberately: nothing may end it meanwhile
     check(w.stats()["running"] == 1, "ws duplex: session stays a task")
     seen = c.close(1000)
     check(seen and seen[-1].kind == "close" and seen[-1].code == 1000,
           "ws duplex: client close echoed", seen)
-    time.sleep(0.1)
+    until(lambda: w.health()["worker_status"] == "idle")
     h = w.health()
     check(h["worker_status"] == "idle", "ws duplex: idle after close", h)
 
@@ -477,7 +477,7 @@ def test_ws_protocol(w):
     check(m is not None and m.kind == "close" and m.code == 1002,
           "ws: unmasked client frame -> close 1002", m)
     c.shutdown()
-    time.sleep(0.1)
+    until(lambda: w.stats()["running"] == 0)
     s = w.stats()
     check(s["running"] == 0 and s["tasks"][-1]["status"] ==
           "protocol_error", "ws: protocol error ends the task",
@@ -540,7 +540,7 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: res.setdefault(
         "r", w.jreq("POST", "/chat", {"messages": [], "_task_ms": 400})))
     th.start()
-    time.sleep(0.15)
+    until(lambda: w.stats()["running"] == 1)
     check(w.health()["worker_status"] == "idle" and
           w.stats()["running"] == 1,
           "knob worker_status: forced idle while a task runs")
@@ -646,7 +646,8 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: w.jreq(
         "POST", "/chat", {"messages": [], "_task_ms": 600}))
     th.start()
-    time.sleep(0.15)
+    check(until(lambda: w.stats()["running"] == 1),
+          "knob reject_when_busy: a task runs")
     st, b = w.jreq("POST", "/chat", {"messages": []})
     check(st == 429 and "busy_chat" in b["detail"],
           "knob reject_when_busy: /chat 429", b)
@@ -661,7 +662,8 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: w.jreq(
         "POST", "/chat", {"messages": [], "_task_ms": 300}))
     th.start()
-    time.sleep(0.1)
+    check(until(lambda: w.stats()["running"] == 1),
+          "knob busy_wait_ms: a task runs")
     st, b = w.jreq("POST", "/chat", {"messages": []})
     check(st == 200, "knob busy_wait_ms: waits for idle")
     th.join()
@@ -779,9 +781,10 @@ def test_client_abort(w):
     b = json.dumps({"messages": [], "_task_ms": 3000}).encode()
     s.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
               % len(b) + b)
-    time.sleep(0.2)
+    check(until(lambda: w.stats()["running"] == 1),
+          "client abort: the task runs")
     s.close()
-    time.sleep(0.3)
+    until(lambda: w.stats()["running"] == 0)
     st = w.stats()
     check(st["running"] == 0 and st["tasks"][-1]["status"] == "aborted",
           "client abort ends the /chat task early", st["tasks"])
@@ -792,17 +795,19 @@ def test_client_abort(w):
     # a close the task's thread has not seen yet is booked before the next
     # connection's accept: a long task, closed, and at once a new task
     w.reset()
+    bad = []
     for i in range(20):
         s1 = socket.create_connection(("127.0.0.1", w.port))
         s1.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
                    b"Content-Length: %d\r\n\r\n" % len(b) + b)
-        until(lambda: w.stats()["running"] == 1)
+        if not until(lambda: w.stats()["running"] == 1):
+            bad.append("round %d: the long task did not run" % i)
         s1.close()
         w.jreq("POST", "/chat", {"messages": [], "_task_ms": 1})
     ts = sorted(w.stats()["tasks"], key=lambda t: t["accepted"])
-    bad = [(x["id"], x["closed"], x["closed_by"], y["id"], y["accepted"])
-           for x, y in zip(ts, ts[1:])
-           if x["closed"] is None or x["closed"] > y["accepted"]]
+    bad += [(x["id"], x["closed"], x["closed_by"], y["id"], y["accepted"])
+            for x, y in zip(ts, ts[1:])
+            if x["closed"] is None or x["closed"] > y["accepted"]]
     check(len(ts) == 40 and not bad, "client abort then a new task at once: "
           "each close booked before the next accept (by: %s)"
           % sorted(set(x["closed_by"] for x in ts)), bad)
@@ -810,7 +815,7 @@ def test_client_abort(w):
     c.send_json({"type": "prepare"})
     c.recv_json(5)
     c.abort()
-    time.sleep(0.2)
+    until(lambda: w.stats()["running"] == 0)
     st = w.stats()
     check(st["running"] == 0 and st["tasks"][-1]["close_code"] == 1006,
           "client TCP drop ends the WS task (1006)", st["tasks"][-1])
@@ -824,7 +829,14 @@ def test_refuse(w):
         check(False, "refuse: connection refused")
     except ConnectionRefusedError:
         check(True, "refuse: connection refused")
-    time.sleep(0.9)
+    def back():
+        try:
+            socket.create_connection(("127.0.0.1", w.port),
+                                     timeout=1).close()
+            return True
+        except OSError:
+            return False
+    until(back, timeout=3)
     check(w.health()["status"] == "healthy", "refuse: back after ms")
 
 
