@@ -177,6 +177,7 @@ class State(object):
         self.log_lock = threading.Lock()
         self.started_at = time.time()
         self.open_socks = set()
+        self.open_conns = set()     # every accepted connection not closed yet
         self.reset_counters()
 
     def reset_counters(self):
@@ -254,16 +255,11 @@ class State(object):
             self.idle_cond.notify_all()
         self.log("task %d end %s %.1f ms" % (t.id, status, t.duration_ms))
 
-    def sweep_closed(self):
-        """Called just before every accept(): books the close of every
-        running task's connection that nginx has closed by now (FIN or RST
-        received), so that a close the task's thread has not noticed yet
-        is still booked before the next connection's accept."""
+    def watched(self):
+        """The open connections whose close has not been seen yet: the
+        accept loop polls them with the listener (see Server.serve)."""
         with self.lock:
-            conns = [t.conn for t in self.running
-                     if t.conn is not None and t.conn.closed is None]
-        for c in conns:
-            c.check_closed("seen closed at the next accept")
+            return [c for c in self.open_conns if c.closed is None]
 
     def wait_idle(self, ms):
         """True when no task runs (waiting up to ms for it)."""
@@ -387,6 +383,7 @@ class Request(object):
 
 
 POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)
+CLOSED_EVENTS = POLLRDHUP | select.POLLHUP | select.POLLERR
 CLOSE_LOCK = threading.Lock()
 
 
@@ -410,20 +407,6 @@ class Conn(object):
         with CLOSE_LOCK:
             if self.closed is None:
                 self.closed, self.closed_by = now, how
-
-    def check_closed(self, how):
-        """Books the close if the peer has closed (FIN or RST arrived) or
-        the fake already closed the socket."""
-        try:
-            p = select.poll()
-            p.register(self.sock, POLLRDHUP | select.POLLHUP |
-                       select.POLLERR)
-            gone = bool(p.poll(0))
-        except (OSError, ValueError):        # the fake closed it already
-            gone = True
-        if gone:
-            self.mark_closed(how)
-        return gone
 
     def _recv(self, timeout):
         self.sock.settimeout(timeout)
@@ -1343,30 +1326,53 @@ class Server(object):
                     time.sleep(0.05)
                     continue
                 self.refuse_until = 0.0
+            # one poll() for the listener and for the close (FIN or RST
+            # received) of every open connection: a close is booked as soon
+            # as it is seen, and a close seen together with a new
+            # connection is booked before that connection's accept (see
+            # Task.interval)
+            conns = {}
             try:
                 poller = select.poll()
-                poller.register(self.listener, select.POLLIN)
+                for c in self.state.watched():
+                    fd = c.sock.fileno()
+                    if fd < 0:                  # the fake closed it
+                        c.mark_closed("closed by the fake")
+                        continue
+                    poller.register(fd, CLOSED_EVENTS)
+                    conns[fd] = c
+                lfd = self.listener.fileno()
+                poller.register(lfd, select.POLLIN)
                 r = poller.poll(100)
             except (OSError, ValueError):
                 continue
-            if not r:
+            incoming = False
+            for fd, ev in r:
+                if fd == lfd:
+                    incoming = True
+                elif ev & select.POLLNVAL:      # the fake closed it
+                    conns[fd].mark_closed("closed by the fake")
+                else:
+                    conns[fd].mark_closed("seen closed by the accept loop")
+            if not incoming:
                 continue
-            # every close nginx made before this connection's accept is
-            # booked before it (see Task.interval)
-            self.state.sweep_closed()
             try:
                 sock, addr = self.listener.accept()
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE):
                     time.sleep(0.05)
                 continue
-            accepted = time.monotonic()
-            th = threading.Thread(target=self.connection,
-                                  args=(sock, addr, accepted), daemon=True)
+            conn = Conn(sock, addr, time.monotonic())
+            # watched by the next poll of this loop
+            with self.state.lock:
+                self.state.open_conns.add(conn)
+            th = threading.Thread(target=self.connection, args=(conn,),
+                                  daemon=True)
             th.start()
 
-    def connection(self, sock, addr, accepted=None):
+    def connection(self, conn):
         st = self.state
+        sock = conn.sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -1374,7 +1380,6 @@ class Server(object):
         with st.lock:
             st.connections += 1
             st.open_socks.add(sock)
-        conn = Conn(sock, addr, accepted)
         try:
             while True:
                 req = None
@@ -1409,6 +1414,7 @@ class Server(object):
         finally:
             with st.lock:
                 st.open_socks.discard(sock)
+                st.open_conns.discard(conn)
             conn.mark_closed("closed by the fake")
             try:
                 sock.close()
