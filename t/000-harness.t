@@ -12,7 +12,7 @@ repeat_each(2);
 master_on();
 workers(2);
 
-plan tests => repeat_each() * 56;
+plan tests => repeat_each() * 107;
 
 # a default request for the blocks that do not say
 add_block_preprocessor(sub {
@@ -30,7 +30,7 @@ run_tests();
 __DATA__
 
 === TEST 1: status, headers (present and absent), body, no_error_log
-# 1 status + 2 headers + 1 body + 1 no_error_log = 5
+# 1 status + 2 headers + 1 body + 3 no_error_log = 7
 --- config
     location = /t {
         add_header X-Foo bar;
@@ -43,11 +43,13 @@ X-Foo: bar
 hello
 --- no_error_log
 [error]
+[alert]
+[emerg]
 
 
 
 === TEST 2: several requests (request eval), per-request expectations
-# 2 x (1 status + 1 body) + 2 x 1 no_error_log (checked after each request) = 6
+# 2 x (1 status + 1 body) + 2 x 3 no_error_log (checked after each request) = 10
 --- config
     location = /a { return 200 "a\n"; }
     location = /b { return 404; }
@@ -58,12 +60,14 @@ hello
 --- response_body_like eval
 ["^a\n\$", "404 Not Found"]
 --- no_error_log
+[error]
 [alert]
+[emerg]
 
 
 
 === TEST 3: raw_request is sent verbatim
-# 1 status + 1 body = 2
+# 1 status + 1 body + 3 no_error_log = 5
 --- config
     location = /raw {
         return 200 "raw:$http_x_raw $server_protocol\n";
@@ -76,11 +80,16 @@ X-Raw: yes\r
 "
 --- response_body
 raw:yes HTTP/1.0
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 4: more_headers (including a Host override), header regexes
-# 1 status + 1 response_headers_like + 1 raw_response_headers_like + 1 body = 4
+# 1 status + 1 response_headers_like + 1 raw_response_headers_like + 1 body
+# + 3 no_error_log = 7
 --- config
     location = /h {
         add_header X-Echo "$http_x_foo";
@@ -96,11 +105,15 @@ X-Echo: bar \w+
 --- raw_response_headers_like: X-Echo: bar baz\r\n
 --- response_body
 host=example.com
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 5: request body, Content-Length computed, proxy to an http_config server
-# 1 status + 1 header + 1 body = 3
+# 1 status + 1 header + 1 body + 3 no_error_log = 6
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -121,11 +134,15 @@ hello world
 X-Body: hello world
 --- response_body
 backend got POST 11
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 6: a request split into packets, with a delay
-# 1 status + 1 header + 1 body = 3
+# 1 status + 1 header + 1 body + 3 no_error_log = 6
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -145,11 +162,15 @@ backend got POST 11
 X-Body: hello
 --- response_body
 backend got POST 5
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 7: user_files served by the default root location
-# 1 status + 2 headers + 1 body = 4
+# 1 status + 2 headers + 1 body + 3 no_error_log = 7
 --- config
 --- user_files
 >>> hello.txt
@@ -161,21 +182,29 @@ Content-Length: 13
 Content-Type: text/plain
 --- response_body
 Hello, world
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 8: the default index page, and a HEAD request
-# 2 x (1 status + 1 body) = 4
+# 2 x (1 status + 1 body + 3 no_error_log) = 10
 --- config
 --- request eval
 ["GET /", "HEAD /index.html"]
 --- response_body_like eval
 ["It works!", "^\$"]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
-=== TEST 9: error_log with a string and a regex, no_error_log with two strings
-# 1 status + 2 error_log + 2 no_error_log = 5
+=== TEST 9: error_log with a string and a regex, no_error_log with three strings
+# 1 status + 2 error_log + 3 no_error_log = 6
 --- config
 --- request
 GET /nonexistent.html
@@ -185,11 +214,12 @@ GET /nonexistent.html
 --- no_error_log
 [alert]
 [crit]
+[emerg]
 
 
 
 === TEST 10: must_die: an unknown directive
-# 1 "die as expected" + 1 error_log = 2
+# 1 "die as expected" + 1 error_log + 1 no_error_log = 3
 # (the message is in logs/error.log only if nginx logs its start-up
 # errors there: see docs/testing.md, "must_die")
 --- config
@@ -199,11 +229,13 @@ GET /nonexistent.html
 --- must_die
 --- error_log
 unknown directive "no_such_directive_xyz"
+--- no_error_log
+[alert]
 
 
 
 === TEST 11: must_die with an exit code: a listening socket that cannot be bound
-# 1 exit code + 1 error_log = 2
+# 1 exit code + 1 error_log + 1 no_error_log = 3
 --- http_config
     server {
         listen unix:$TEST_NGINX_SERVER_ROOT/no-such-dir/t.sock;
@@ -212,11 +244,13 @@ unknown directive "no_such_directive_xyz"
 --- must_die: 1
 --- error_log eval
 qr/bind\(\) to unix:\S*no-such-dir\S* failed \(2: No such file or directory\)/
+--- no_error_log
+[alert]
 
 
 
 === TEST 12: master_on() and workers(2) reach nginx.conf
-# 1 status + 1 body = 2
+# 1 status + 1 body + 3 no_error_log = 5
 --- config
     location = /conf {
         alias $TEST_NGINX_SERVER_ROOT/conf/nginx.conf;
@@ -225,11 +259,15 @@ qr/bind\(\) to unix:\S*no-such-dir\S* failed \(2: No such file or directory\)/
 GET /conf
 --- response_body_like chomp
 ^worker_processes\s+2;\n.*\bmaster_process on;\n
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 13: client timeout with abort
-# ignore_response: 1 error_log = 1
+# ignore_response: 1 error_log + 3 no_error_log = 4
 --- config
     location = /echo {
         proxy_pass http://127.0.0.1:1/;
@@ -245,11 +283,15 @@ short
 --- wait: 0.05
 --- error_log
 client prematurely closed connection
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 14: pipelined requests on one keep-alive connection
-# 2 x (1 status + 1 body) = 4
+# 2 x (1 status + 1 body + 3 no_error_log) = 10
 --- config
     location = /p {
         return 200 "p:$arg_n\n";
@@ -258,6 +300,10 @@ client prematurely closed connection
 ["GET /p?n=1", "GET /p?n=2"]
 --- response_body eval
 ["p:1\n", "p:2\n"]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -273,7 +319,7 @@ never
 
 
 === TEST 16: per-block log_level
-# 1 status + 1 body + 1 no_error_log = 3
+# 1 status + 1 body + 4 no_error_log = 6
 --- config
     location = /t {
         alias $TEST_NGINX_SERVER_ROOT/conf/nginx.conf;
@@ -283,22 +329,29 @@ never
 \berror_log \S+ warn;\n
 --- no_error_log
 http request line: "GET /t HTTP/1.1"
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 17: $TEST_NGINX_* expansion and $ServerPort in expected values
-# 1 status + 1 body = 2
+# 1 status + 1 body + 3 no_error_log = 5
 --- config
     location = /t {
         return 200 "port=$TEST_NGINX_SERVER_PORT\n";
     }
 --- response_body
 port=$ServerPort
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
 === TEST 18: chunked responses are decoded, response_body_filters
-# 1 status + 2 headers + 1 body = 4
+# 1 status + 2 headers + 1 body + 3 no_error_log = 7
 --- config
     location = /t {
         gzip on;
@@ -321,3 +374,7 @@ sub {
 }
 --- response_body
 compress me please
+--- no_error_log
+[error]
+[alert]
+[emerg]

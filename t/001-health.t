@@ -61,6 +61,7 @@ Content-Type: application/json
 --- response_body chomp
 {"detail":"Not Found","error":"not_found"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -73,6 +74,7 @@ GET /health/
 --- response_body chomp
 {"detail":"Not Found","error":"not_found"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -89,6 +91,7 @@ Content-Type: application/json
 --- response_body chomp
 {"detail":"Method Not Allowed","error":"method_not_allowed"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -103,6 +106,7 @@ Allow: GET, HEAD, PUT
 --- response_body chomp
 {"detail":"Method Not Allowed","error":"method_not_allowed"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -121,6 +125,7 @@ Allow: GET, HEAD, PUT
 --- error_code eval
 [200, 404, 418]
 --- no_error_log
+[error]
 [alert]
 [emerg]
 

@@ -36,6 +36,7 @@ __DATA__
 GET /health
 --- error_code: 200
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -48,6 +49,8 @@ GET /health
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid zone size "abc" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -58,6 +61,8 @@ qr/\[emerg\] .*invalid zone size "abc" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*zone "vg" is too small in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -69,6 +74,8 @@ qr/\[emerg\] .*zone "vg" is too small in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_zone" directive is duplicate in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -79,6 +86,8 @@ qr/\[emerg\] .*"voicegw_zone" directive is duplicate in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_zone" directive is not allowed here in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -89,6 +98,8 @@ qr/\[emerg\] .*"voicegw_zone" directive is not allowed here in \S+nginx\.conf:\d
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid number of arguments in "voicegw_zone" directive in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -99,6 +110,8 @@ qr/\[emerg\] .*invalid number of arguments in "voicegw_zone" directive in \S+ngi
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_api" needs a "voicegw_zone" in http\{\} in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -110,6 +123,8 @@ qr/\[emerg\] .*"voicegw_api" needs a "voicegw_zone" in http\{\} in \S+nginx\.con
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "on" in "voicegw_api": use service or voicegateway in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -121,6 +136,8 @@ qr/\[emerg\] .*invalid value "on" in "voicegw_api": use service or voicegateway 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_api" directive is not allowed here in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -132,6 +149,8 @@ qr/\[emerg\] .*"voicegw_api" directive is not allowed here in \S+nginx\.conf:\d+
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_api_body_limit" directive invalid value in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -142,6 +161,8 @@ qr/\[emerg\] .*"voicegw_api_body_limit" directive invalid value in \S+nginx\.con
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "fast=yes" in "voicegw_store" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -152,6 +173,8 @@ qr/\[emerg\] .*invalid parameter "fast=yes" in "voicegw_store" in \S+nginx\.conf
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "flush=soon" in "voicegw_store" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -163,6 +186,8 @@ qr/\[emerg\] .*invalid parameter "flush=soon" in "voicegw_store" in \S+nginx\.co
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_store" directive is duplicate in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -177,6 +202,8 @@ to fill the header of one: 0123456789012345678901234567890123456789
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_store: cannot use "\S+html\/garbage\.db": journal_mode: file is not a database in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -187,6 +214,8 @@ qr/\[emerg\] .*voicegw_store: cannot use "\S+html\/garbage\.db": journal_mode: f
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_store: "\S+conf\/nginx\.conf" is not a directory in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -197,6 +226,8 @@ qr/\[emerg\] .*voicegw_store: "\S+conf\/nginx\.conf" is not a directory in \S+ng
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_store: "\S+html\/" names a directory, not a database file in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -207,6 +238,8 @@ qr/\[emerg\] .*voicegw_store: "\S+html\/" names a directory, not a database file
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_store: cannot open "\S+html": unable to open database file in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -219,6 +252,8 @@ qr/\[emerg\] .*voicegw_store: cannot open "\S+html": unable to open database fil
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_store: cannot use "\S+future\.db": schema version 999 is newer than this module knows \(\d+\) in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -229,6 +264,8 @@ qr/\[emerg\] .*voicegw_store: cannot use "\S+future\.db": schema version 999 is 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "video=30" in "voicegw_eta" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -239,6 +276,8 @@ qr/\[emerg\] .*invalid parameter "video=30" in "voicegw_eta" in \S+nginx\.conf:\
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "alpha=1.5" in "voicegw_eta": alpha must be a number in \(0, 1\] in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -249,6 +288,8 @@ qr/\[emerg\] .*invalid value "alpha=1.5" in "voicegw_eta": alpha must be a numbe
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "min_samples=2.5" in "voicegw_eta": min_samples must be an integer of at least 1 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -259,6 +300,8 @@ qr/\[emerg\] .*invalid value "min_samples=2.5" in "voicegw_eta": min_samples mus
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "chat=fast" in "voicegw_eta": chat is not a number in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -269,6 +312,8 @@ qr/\[emerg\] .*invalid value "chat=fast" in "voicegw_eta": chat is not a number 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "omni_duplex=0" in "voicegw_eta": omni_duplex must be a positive number of seconds/
+--- no_error_log
+[alert]
 
 
 
@@ -279,3 +324,5 @@ qr/\[emerg\] .*invalid value "omni_duplex=0" in "voicegw_eta": omni_duplex must 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "chat=inf" in "voicegw_eta": chat is not a number/
+--- no_error_log
+[alert]

@@ -54,6 +54,7 @@ PUT /api/config/eta
 Content-Type: application/json
 --- response_body_like: ^\{"detail":"malformed JSON: [^"]+","error":"invalid_json"\}$
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -67,6 +68,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"malformed JSON: parse error: premature EOF","error":"invalid_json"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -80,6 +82,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"the request body must be a JSON object, not array","error":"invalid_body"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -92,6 +95,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"a JSON object body is required","error":"invalid_body"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -105,6 +109,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"eta_chat_s must be a number, not string","error":"invalid_field"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -118,6 +123,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"unknown field \"eta_video_s\"","error":"unknown_field"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -131,6 +137,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"malformed JSON: number out of range","error":"invalid_json"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -142,6 +149,7 @@ PUT /api/config/eta
 --- error_code: 400
 --- response_body_like: "error":"invalid_json"
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -153,6 +161,7 @@ PUT /api/config/eta
 --- error_code: 400
 --- response_body_like: "error":"invalid_json"
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -165,6 +174,7 @@ PUT /api/config/eta
 --- response_body chomp
 {"detail":"malformed JSON: document nested too deeply","error":"invalid_json"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -190,6 +200,7 @@ PUT /api/config/eta
  '{"detail":"eta_omni_duplex_s must be a number, not null","error":"invalid_field"}',
  '{"detail":"eta_omni_duplex_s must be a number, not boolean","error":"invalid_field"}']
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -204,6 +215,7 @@ PUT /api/config/eta
 --- response_body_like eval
 [qr/"error":"invalid_field"/, qr/^\{"eta_chat_s":15\.0,.*"eta_ema_alpha":0\.3,/]
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -244,6 +256,7 @@ Content-Type: application/json
 --- response_body chomp
 {"detail":"request body is larger than 1024 bytes","error":"body_too_large"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -267,6 +280,7 @@ Transfer-Encoding: chunked\r
 --- response_body chomp
 {"detail":"request body is larger than 1024 bytes","error":"body_too_large"}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -357,5 +371,6 @@ PUT /api/config/eta
 [qr/^\{"detail":"no voicegw_store is configured, changes could not be kept","error":"no_store"\}$/,
  qr/^\{"eta_chat_s":15\.0,/]
 --- no_error_log
+[error]
 [alert]
 [emerg]

@@ -31,6 +31,7 @@ GET /workers
 --- error_code: 200
 --- response_body_like: ^\{"workers":\[\{"url":"http://127\.0\.0\.1:1","index":0,"status":"offline",.*\{"url":"http://127\.0\.0\.1:2","index":1,"status":"offline",.*"total":2\}$
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -47,6 +48,8 @@ GET /workers
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "fast=1" in "voicegw_pool" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -61,6 +64,8 @@ qr/\[emerg\] .*invalid parameter "fast=1" in "voicegw_pool" in \S+nginx\.conf:\d
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "queue=-1" in "voicegw_pool" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -75,6 +80,8 @@ qr/\[emerg\] .*invalid parameter "queue=-1" in "voicegw_pool" in \S+nginx\.conf:
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "queue_timeout=soon" in "voicegw_pool" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -89,6 +96,8 @@ qr/\[emerg\] .*invalid parameter "queue_timeout=soon" in "voicegw_pool" in \S+ng
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "health_uri=health" in "voicegw_pool" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -100,6 +109,8 @@ qr/\[emerg\] .*invalid parameter "health_uri=health" in "voicegw_pool" in \S+ngi
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_pool" directive is not allowed here in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -114,6 +125,8 @@ qr/\[emerg\] .*"voicegw_pool" directive is not allowed here in \S+nginx\.conf:\d
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*balancing method does not support parameter "weight=2" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -127,6 +140,8 @@ qr/\[emerg\] .*balancing method does not support parameter "weight=2" in \S+ngin
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_pool" and "voicegw_task" need a "voicegw_zone" in http\{\}/
+--- no_error_log
+[alert]
 
 
 
@@ -139,6 +154,8 @@ qr/\[emerg\] .*"voicegw_pool" and "voicegw_task" need a "voicegw_zone" in http\{
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid task type "video" in "voicegw_task": use chat, half_duplex, audio_duplex or omni_duplex in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -151,6 +168,8 @@ qr/\[emerg\] .*invalid task type "video" in "voicegw_task": use chat, half_duple
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_task": no upstream "elsewhere" with voicegw_pool in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -164,6 +183,8 @@ qr/\[emerg\] .*"voicegw_task": no upstream "elsewhere" with voicegw_pool in \S+n
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_task" needs pool=: there are 2 voicegw_pool upstreams in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -176,6 +197,8 @@ qr/\[emerg\] .*"voicegw_task" needs pool=: there are 2 voicegw_pool upstreams in
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_task": unknown app "karaoke" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -191,6 +214,8 @@ qr/\[emerg\] .*"voicegw_task": unknown app "karaoke" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "cache_key=\$arg_k" in "voicegw_task" \(one of cache_key= and affinity=messages\) in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -203,6 +228,8 @@ qr/\[emerg\] .*invalid parameter "cache_key=\$arg_k" in "voicegw_task" \(one of 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_task" directive is duplicate in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -214,6 +241,8 @@ qr/\[emerg\] .*"voicegw_task" directive is duplicate in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid app id "My-App" in "voicegw_app": use \[a-z0-9_\], at most 32 characters in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -225,6 +254,8 @@ qr/\[emerg\] .*invalid app id "My-App" in "voicegw_app": use \[a-z0-9_\], at mos
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "enabled=maybe" in "voicegw_app" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -236,6 +267,8 @@ qr/\[emerg\] .*invalid parameter "enabled=maybe" in "voicegw_app" in \S+nginx\.c
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "playback_delay_ms" in "voicegw_frontend_defaults": use name=value with a name of \[a-z0-9_\] in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -248,6 +281,8 @@ qr/\[emerg\] .*invalid parameter "playback_delay_ms" in "voicegw_frontend_defaul
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*duplicate preset "en" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 

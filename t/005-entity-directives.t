@@ -83,6 +83,8 @@ __DATA__
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*unknown provider type "deepgramm" in "voicegw_provider" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -93,6 +95,8 @@ qr/\[emerg\] .*unknown provider type "deepgramm" in "voicegw_provider" in \S+ngi
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*unknown provider type "openia" in "voicegw_provider" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -103,6 +107,8 @@ qr/\[emerg\] .*unknown provider type "openia" in "voicegw_provider" in \S+nginx\
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid provider id "Deepgram": use \[a-z0-9\]\[a-z0-9\._-\]\{0,63\} in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -113,6 +119,8 @@ qr/\[emerg\] .*invalid provider id "Deepgram": use \[a-z0-9\]\[a-z0-9\._-\]\{0,6
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid provider id "-dg": use \[a-z0-9\]/
+--- no_error_log
+[alert]
 
 
 
@@ -123,6 +131,8 @@ qr/\[emerg\] .*invalid provider id "-dg": use \[a-z0-9\]/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid provider id "n{65}": use .* in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -136,6 +146,7 @@ GET /v1/providers
 --- response_body chomp
 {"providers":[{"provider_id":"p123456789012345678901234567890123456789012345678901234567890123","provider_type":"whisper","source":"config","api_key_masked":"","base_url":null}]}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -150,6 +161,8 @@ GET /v1/providers
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*duplicate provider "deepgram" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -160,6 +173,8 @@ qr/\[emerg\] .*duplicate provider "deepgram" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "region=eu" in "voicegw_provider" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -170,6 +185,8 @@ qr/\[emerg\] .*invalid parameter "region=eu" in "voicegw_provider" in \S+nginx\.
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "key_env=DEEPGRAM_API_KEY" in "voicegw_provider" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -180,6 +197,8 @@ qr/\[emerg\] .*invalid parameter "key_env=DEEPGRAM_API_KEY" in "voicegw_provider
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid base_url "base_url=ftp:\/\/10\.0\.0\.7:11434" in "voicegw_provider": it is not an http:\/\/ or https:\/\/ URL in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -190,6 +209,8 @@ qr/\[emerg\] .*invalid base_url "base_url=ftp:\/\/10\.0\.0\.7:11434" in "voicegw
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid base_url "base_url=https:\/\/" in "voicegw_provider": it has no host in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -202,6 +223,8 @@ qr/\[emerg\] .*invalid base_url "base_url=https:\/\/" in "voicegw_provider": it 
 --- error_log eval
 [qr/\[warn\] .*environment variable "VOICEGW_T005_UNSET" of provider "deepgram" is not set in \S+nginx\.conf:\d+/,
  qr/\[emerg\] .*duplicate provider "deepgram" in \S+nginx\.conf:\d+/]
+--- no_error_log
+[alert]
 
 
 
@@ -213,6 +236,8 @@ qr/\[emerg\] .*invalid base_url "base_url=https:\/\/" in "voicegw_provider": it 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_provider" directive is not allowed here in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -224,6 +249,8 @@ qr/\[emerg\] .*"voicegw_provider" directive is not allowed here in \S+nginx\.con
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*model "openai\/gpt-4o-mini" is on provider "openai", which no voicegw_provider defines, in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -238,6 +265,7 @@ GET /v1/models
 --- response_body chomp
 {"models":{"groq/llama-3.1-8b":{"modality":"llm","provider":"groq","model":"llama-3.1-8b","source":"config","display_name":null,"default_language":null,"default_voice":null,"pricing":{"price_per_minute":null,"price_per_1k_input_tokens":null,"price_per_1k_output_tokens":null,"price_per_character":null}}},"project":null}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -251,6 +279,8 @@ GET /v1/models
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid model id "nova-3": use provider\/model in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -262,6 +292,8 @@ qr/\[emerg\] .*invalid model id "nova-3": use provider\/model in \S+nginx\.conf:
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid model id "deepgram\/": use provider\/model in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -273,6 +305,8 @@ qr/\[emerg\] .*invalid model id "deepgram\/": use provider\/model in \S+nginx\.c
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid model id "DeepGram\/nova-3": use provider\/model in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -284,6 +318,8 @@ qr/\[emerg\] .*invalid model id "DeepGram\/nova-3": use provider\/model in \S+ng
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*unknown modality "asr" in "voicegw_model": use stt, llm or tts in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -295,6 +331,8 @@ qr/\[emerg\] .*unknown modality "asr" in "voicegw_model": use stt, llm or tts in
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_model" needs modality=stt\|llm\|tts in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -306,6 +344,8 @@ qr/\[emerg\] .*"voicegw_model" needs modality=stt\|llm\|tts in \S+nginx\.conf:\d
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "price_per_minute=-0\.01" in "voicegw_model" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -317,6 +357,8 @@ qr/\[emerg\] .*invalid parameter "price_per_minute=-0\.01" in "voicegw_model" in
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "price_per_character=cheap" in "voicegw_model" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -328,6 +370,8 @@ qr/\[emerg\] .*invalid parameter "price_per_character=cheap" in "voicegw_model" 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "price_per_1k_input_tokens=1e400" in "voicegw_model" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -339,6 +383,8 @@ qr/\[emerg\] .*invalid parameter "price_per_1k_input_tokens=1e400" in "voicegw_m
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "voice=alloy" in "voicegw_model" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -351,6 +397,8 @@ qr/\[emerg\] .*invalid parameter "voice=alloy" in "voicegw_model" in \S+nginx\.c
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*duplicate model "deepgram\/nova-3" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -362,6 +410,8 @@ qr/\[emerg\] .*duplicate model "deepgram\/nova-3" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid stack name "Fast": use \[a-z0-9\]\[a-z0-9\._-\]\{0,63\} in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -372,6 +422,8 @@ qr/\[emerg\] .*invalid stack name "Fast": use \[a-z0-9\]\[a-z0-9\._-\]\{0,63\} i
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "asr=deepgram\/nova-3" in "voicegw_stack": use stt=, llm= or tts= with a provider\/model id in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -382,6 +434,8 @@ qr/\[emerg\] .*invalid parameter "asr=deepgram\/nova-3" in "voicegw_stack": use 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "stt=nova-3" in "voicegw_stack": use stt=, llm= or tts= with a provider\/model id in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -393,6 +447,8 @@ qr/\[emerg\] .*invalid parameter "stt=nova-3" in "voicegw_stack": use stt=, llm=
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*duplicate stack "fast" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -403,6 +459,8 @@ qr/\[emerg\] .*duplicate stack "fast" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid project id "_support": use \[a-z0-9\]\[a-z0-9\._-\]\{0,63\} in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -413,6 +471,8 @@ qr/\[emerg\] .*invalid project id "_support": use \[a-z0-9\]\[a-z0-9\._-\]\{0,63
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid budget_action "stop" in "voicegw_project": use warn or block in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -423,6 +483,8 @@ qr/\[emerg\] .*invalid budget_action "stop" in "voicegw_project": use warn or bl
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid daily_budget "-5" in "voicegw_project": a number of USD, at least 0 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -433,6 +495,8 @@ qr/\[emerg\] .*invalid daily_budget "-5" in "voicegw_project": a number of USD, 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid daily_budget "lots" in "voicegw_project": a number of USD, at least 0 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -445,6 +509,8 @@ qr/\[emerg\] .*invalid daily_budget "lots" in "voicegw_project": a number of USD
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*duplicate project "support" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -456,6 +522,8 @@ qr/\[emerg\] .*duplicate project "support" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*project "support" has default_stack "fast", which no voicegw_stack defines, in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -466,6 +534,8 @@ qr/\[emerg\] .*project "support" has default_stack "fast", which no voicegw_stac
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid accent "#12345" in "voicegw_project": use #rgb or #rrggbb in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -476,6 +546,8 @@ qr/\[emerg\] .*invalid accent "#12345" in "voicegw_project": use #rgb or #rrggbb
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid accent "#12g" in "voicegw_project": use #rgb or #rrggbb in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -486,6 +558,8 @@ qr/\[emerg\] .*invalid accent "#12g" in "voicegw_project": use #rgb or #rrggbb i
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "owner=ops" in "voicegw_project" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -498,6 +572,7 @@ qr/\[emerg\] .*invalid parameter "owner=ops" in "voicegw_project" in \S+nginx\.c
 qr/\[emerg\] .*the token of "voicegw_api_key" must be at least 16 characters in \S+nginx\.conf:\d+/
 --- no_error_log
 0123456789abcde
+[alert]
 
 
 
@@ -510,6 +585,7 @@ qr/\[emerg\] .*the token of "voicegw_api_key" must be at least 16 characters in 
 qr/\[emerg\] .*the token of "voicegw_api_key" must be printable ASCII without spaces in \S+nginx\.conf:\d+/
 --- no_error_log
 0123456789 abcdef0123
+[alert]
 
 
 
@@ -523,6 +599,7 @@ qr/\[emerg\] .*the token of "voicegw_api_key" must be printable ASCII without sp
 qr/\[emerg\] .*duplicate token in "voicegw_api_key" in \S+nginx\.conf:\d+/
 --- no_error_log
 fedcba9876543210fedc
+[alert]
 
 
 
@@ -535,6 +612,7 @@ fedcba9876543210fedc
 qr/\[emerg\] .*invalid parameter "scope=admin" in "voicegw_api_key" in \S+nginx\.conf:\d+/
 --- no_error_log
 fedcba9876543210fedc
+[alert]
 
 
 
@@ -545,6 +623,8 @@ fedcba9876543210fedc
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "name=n{65}" in "voicegw_api_key" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -555,6 +635,8 @@ qr/\[emerg\] .*invalid parameter "name=n{65}" in "voicegw_api_key" in \S+nginx\.
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "reads" in "voicegw_api_auth": use writes or all in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -566,6 +648,8 @@ qr/\[emerg\] .*invalid value "reads" in "voicegw_api_auth": use writes or all in
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_api_auth" directive is duplicate in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -576,6 +660,8 @@ qr/\[emerg\] .*"voicegw_api_auth" directive is duplicate in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*open\(\) "\S+html\/missing\.key" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -588,6 +674,8 @@ qr/\[emerg\] .*open\(\) "\S+html\/missing\.key" failed \(2: No such file or dire
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_secret "\S+html\/short\.key" must hold 32 bytes: raw, 64 hex digits or base64 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -600,6 +688,8 @@ qr/\[emerg\] .*voicegw_secret "\S+html\/short\.key" must hold 32 bytes: raw, 64 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_secret "\S+html\/hex63\.key" must hold 32 bytes: raw, 64 hex digits or base64 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -612,6 +702,8 @@ qr/\[emerg\] .*voicegw_secret "\S+html\/hex63\.key" must hold 32 bytes: raw, 64 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_secret "\S+html\/b64\.key" must hold 32 bytes: raw, 64 hex digits or base64 in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -625,6 +717,8 @@ qr/\[emerg\] .*voicegw_secret "\S+html\/b64\.key" must hold 32 bytes: raw, 64 he
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_secret" directive is duplicate in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -635,6 +729,8 @@ qr/\[emerg\] .*"voicegw_secret" directive is duplicate in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"voicegw_provider_test_timeout" directive invalid value in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -646,6 +742,8 @@ qr/\[emerg\] .*"voicegw_provider_test_timeout" directive invalid value in \S+ngi
 --- error_log eval
 [qr/\[emerg\] .*voicegw_provider_trusted_certificate: cannot open "\/nonexistent\/voicegw-t005-ca\.pem"/,
  qr/\[emerg\] .*voicegw_provider_trusted_certificate: cannot open .* in \S+nginx\.conf:\d+/]
+--- no_error_log
+[alert]
 
 
 
@@ -659,6 +757,8 @@ this is not a PEM certificate
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*voicegw_provider_trusted_certificate: cannot load "\S+html\/ca\.pem" \(.+\) in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -669,6 +769,7 @@ GET /v1/providers
 --- response_body chomp
 {"providers":[{"provider_id":"deepgram","provider_type":"deepgram","source":"config","api_key_masked":"dg-a...5678","base_url":null},{"provider_id":"oa","provider_type":"openai","source":"config","api_key_masked":"sk-z...4321","base_url":"http://127.0.0.1:9"},{"provider_id":"elevenlabs","provider_type":"elevenlabs","source":"config","api_key_masked":"el-0...cdef","base_url":null},{"provider_id":"groq","provider_type":"groq","source":"config","api_key_masked":"","base_url":null},{"provider_id":"kokoro","provider_type":"kokoro","source":"config","api_key_masked":"********","base_url":null},{"provider_id":"piper","provider_type":"piper","source":"config","api_key_masked":"","base_url":null}]}
 --- no_error_log
+[error]
 [alert]
 [emerg]
 
@@ -683,6 +784,9 @@ GET /v1/providers
 dg-abcdefgh12345678
 sk-zzzzzzzz87654321
 el-0123456789abcdef
+[error]
+[alert]
+[emerg]
 
 
 
@@ -692,6 +796,10 @@ GET /v1/models
 --- error_code: 200
 --- response_body chomp
 {"models":{"deepgram/nova-3":{"modality":"stt","provider":"deepgram","model":"nova-3","source":"config","display_name":"Deepgram Nova 3","default_language":"en","default_voice":null,"pricing":{"price_per_minute":0.0043,"price_per_1k_input_tokens":null,"price_per_1k_output_tokens":null,"price_per_character":null}},"oa/gpt-4o-mini":{"modality":"llm","provider":"oa","model":"gpt-4o-mini","source":"config","display_name":null,"default_language":null,"default_voice":null,"pricing":{"price_per_minute":null,"price_per_1k_input_tokens":0.00015,"price_per_1k_output_tokens":0.0006,"price_per_character":null}},"piper/en-amy":{"modality":"tts","provider":"piper","model":"en-amy","source":"config","display_name":null,"default_language":null,"default_voice":"amy","pricing":{"price_per_minute":null,"price_per_1k_input_tokens":null,"price_per_1k_output_tokens":null,"price_per_character":0.0}}},"project":null}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -700,6 +808,10 @@ GET /v1/models
 GET /v1/models?project=support
 --- error_code: 200
 --- response_body_like: ^\{"models":\{"deepgram/nova-3":\{"modality":"stt",[^{}]*"pricing":\{[^{}]*\}\},"oa/gpt-4o-mini":\{"modality":"llm",[^{}]*"pricing":\{[^{}]*\}\}\},"project":"support"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -708,6 +820,10 @@ GET /v1/models?project=support
 GET /v1/models?project=lab
 --- error_code: 200
 --- response_body_like: ^\{"models":\{"deepgram/nova-3":\{.*\},"oa/gpt-4o-mini":\{.*\},"piper/en-amy":\{.*\}\},"project":"lab"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -717,6 +833,10 @@ GET /v1/models?project=nope
 --- error_code: 404
 --- response_body chomp
 {"detail":"no project \"nope\"","error":"not_found"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -726,6 +846,10 @@ GET /v1/projects
 --- error_code: 200
 --- response_body chomp
 {"projects":[{"id":"support","name":"Support line","description":"Phone support","daily_budget":25.0,"budget_action":"block","default_stack":"fast","tags":["prod","voice"],"accent":"#2ecc71","source":"config"},{"id":"lab","name":"lab","description":"","daily_budget":0.0,"budget_action":"warn","default_stack":null,"tags":["research","x"],"accent":"#abc","source":"config"}],"stats":{"support":{"cost_today":0.0,"requests_today":0},"lab":{"cost_today":0.0,"requests_today":0}}}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -735,6 +859,10 @@ GET /v1/projects/support
 --- error_code: 200
 --- response_body chomp
 {"id":"support","name":"Support line","description":"Phone support","daily_budget":25.0,"budget_action":"block","default_stack":"fast","tags":["prod","voice"],"accent":"#2ecc71","source":"config","costs_today":{"by_provider":{},"by_model":{},"total":0.0},"today_spend":0.0,"budget_status":"ok","today":{"cost_today":0.0,"requests_today":0}}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -744,6 +872,10 @@ GET /v1/projects/support2
 --- error_code: 404
 --- response_body chomp
 {"detail":"no project \"support2\"","error":"not_found"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -753,6 +885,10 @@ GET /v1/status
 --- error_code: 200
 --- response_body chomp
 {"providers":{"deepgram":{"configured":true,"type":"cloud","provider_type":"deepgram","source":"config"},"oa":{"configured":true,"type":"cloud","provider_type":"openai","source":"config"},"elevenlabs":{"configured":true,"type":"cloud","provider_type":"elevenlabs","source":"config"},"groq":{"configured":false,"type":"cloud","provider_type":"groq","source":"config"},"kokoro":{"configured":true,"type":"local","provider_type":"kokoro","source":"config"},"piper":{"configured":true,"type":"local","provider_type":"piper","source":"config"}},"model_count":3,"project_count":2}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -765,6 +901,10 @@ GET /v1/status
 --- response_body_like eval
 [qr/^\{"detail":"provider \\"oa\\" is defined in nginx\.conf and read-only here","error":"read_only"\}$/,
  qr/"provider_id":"oa","provider_type":"openai","source":"config","api_key_masked":"sk-z\.\.\.4321","base_url":"http:\/\/127\.0\.0\.1:9"\}/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -777,6 +917,10 @@ GET /v1/status
 --- response_body eval
 ["{\"detail\":\"provider \\\"deepgram\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}",
  "{\"detail\":\"provider \\\"deepgram\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}"]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -787,6 +931,10 @@ POST /v1/providers
 --- error_code: 409
 --- response_body chomp
 {"detail":"provider \"oa\" is defined in nginx.conf","error":"conflict"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -799,6 +947,10 @@ POST /v1/providers
 --- response_body_like eval
 [qr/^\{"detail":"project \\"support\\" is defined in nginx\.conf and read-only here","error":"read_only"\}$/,
  qr/^\{"id":"support","name":"Support line","description":"Phone support","daily_budget":25\.0,"budget_action":"block",/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -811,6 +963,10 @@ POST /v1/providers
 --- response_body eval
 ["{\"detail\":\"project \\\"lab\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}",
  "{\"detail\":\"project \\\"lab\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}"]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -821,6 +977,10 @@ POST /v1/projects
 --- error_code: 409
 --- response_body chomp
 {"detail":"project \"support\" is defined in nginx.conf","error":"conflict"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -833,6 +993,10 @@ POST /v1/projects
 --- response_body eval
 ["{\"detail\":\"model \\\"deepgram/nova-3\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}",
  "{\"detail\":\"model \\\"oa/gpt-4o-mini\\\" is defined in nginx.conf and cannot be deleted\",\"error\":\"read_only\"}"]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -843,6 +1007,10 @@ POST /v1/models
 --- error_code: 409
 --- response_body chomp
 {"detail":"model \"deepgram/nova-3\" is defined in nginx.conf","error":"conflict"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -853,6 +1021,10 @@ POST /v1/projects
 --- error_code: 503
 --- response_body chomp
 {"detail":"no voicegw_store is configured","error":"no_store"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -887,6 +1059,10 @@ POST /v1/providers
 --- error_code: 503
 --- response_body chomp
 {"detail":"no voicegw_secret is configured: provider keys cannot be stored","error":"no_secret"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -910,6 +1086,7 @@ POST /v1/providers
 [alert]
 [emerg]
 ca-0123456789abcdef
+[error]
 
 
 
@@ -926,6 +1103,10 @@ POST /v1/providers
 --- error_code: 200
 --- response_body chomp
 {"provider_id":"assemblyai","source":"db","api_key_masked":"aa-0...cdef"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -942,6 +1123,10 @@ POST /v1/providers
 --- error_code: 200
 --- response_body chomp
 {"provider_id":"anthropic","source":"db","api_key_masked":"sk-a...6789"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -955,6 +1140,10 @@ POST /v1/providers/nope/test
 WWW-Authenticate: Bearer
 --- response_body chomp
 {"detail":"a valid \"Authorization: Bearer\" token is required","error":"unauthorized"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -968,6 +1157,10 @@ Authorization: Bearer 0123456789abcdef0123
 --- error_code: 403
 --- response_body chomp
 {"detail":"this token does not have the scope this endpoint needs","error":"forbidden"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -982,7 +1175,8 @@ Authorization: Bearer fedcba9876543210fedc
 --- response_body chomp
 {"detail":"no provider \"nope\"","error":"not_found"}
 --- no_error_log eval
-qr/^(?!.*http header: "Authorization: Bearer ).*fedcba9876543210fedc/
+[qr/^(?!.*http header: "Authorization: Bearer ).*fedcba9876543210fedc/,
+ qr/\[error\]/, qr/\[alert\]/, qr/\[emerg\]/]
 
 
 
@@ -997,6 +1191,10 @@ Authorization: Bearer aaaaaaaaaaaaaaaaaaaa
 --- error_code: 400
 --- response_body chomp
 {"detail":"project_id is required and must match [a-z0-9][a-z0-9._-]{0,63}","error":"invalid_id"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1013,6 +1211,10 @@ Authorization: Bearer fedcba9876543210fedc
 --- response_body_like eval
 [qr/"error":"read_only"\}$/,
  qr/"error":"read_only"\}$/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1029,6 +1231,10 @@ Authorization: Bearer 0123456789abcdef0123
 --- response_body_like eval
 [qr/^\{"detail":"[^"]+","error":"forbidden"\}$/,
  qr/^\{"detail":"[^"]+","error":"forbidden"\}$/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1039,6 +1245,10 @@ $::Keys
 GET /v1/providers
 --- error_code: 200
 --- response_body_like: ^\{"providers":\[\{"provider_id":"deepgram",
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1054,7 +1264,7 @@ Authorization: Bearer fedcba9876543210fedd
 {"detail":"a valid \"Authorization: Bearer\" token is required","error":"unauthorized"}
 --- no_error_log eval
 [qr/^(?!.*http header: "Authorization: Bearer ).*fedcba9876543210fed/,
- qr/\[error\]/]
+ qr/\[error\]/, qr/\[alert\]/, qr/\[emerg\]/]
 
 
 
@@ -1067,6 +1277,10 @@ POST /v1/providers/nope/test
 Authorization: Bearer fedcba9876543210fedcX
 --- error_code: 401
 --- response_body_like: "error":"unauthorized"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1079,6 +1293,10 @@ POST /v1/providers/nope/test
 Authorization: Bearer fedcba9876543210
 --- error_code: 401
 --- response_body_like: "error":"unauthorized"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1091,6 +1309,10 @@ POST /v1/providers/nope/test
 Authorization: Basic ZmVkY2JhOTg3NjU0MzIxMGZlZGM=
 --- error_code: 401
 --- response_body_like: "error":"unauthorized"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1103,6 +1325,10 @@ POST /v1/providers/nope/test
 Authorization: bearer fedcba9876543210fedc
 --- error_code: 404
 --- response_body_like: "error":"not_found"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1114,6 +1340,10 @@ GET /v1/providers
 --- error_code: 401
 --- response_body chomp
 {"detail":"a valid \"Authorization: Bearer\" token is required","error":"unauthorized"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1126,6 +1356,10 @@ GET /v1/providers
 Authorization: Bearer 0123456789abcdef0123
 --- error_code: 200
 --- response_body_like: ^\{"providers":\[\{"provider_id":"deepgram","provider_type":"deepgram","source":"config","api_key_masked":"dg-a\.\.\.5678","base_url":null\}\]\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1139,6 +1373,10 @@ Authorization: Bearer fedcba9876543210fedc
 --- error_code: 200
 --- response_body chomp
 {"projects":[],"stats":{}}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1151,6 +1389,10 @@ GET /v1/status
 Authorization: Bearer 0123456789abcdef0124
 --- error_code: 401
 --- response_body_like: "error":"unauthorized"\}$
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1162,6 +1404,10 @@ GET /v1/status
 --- error_code: 200
 --- response_body chomp
 {"providers":{"deepgram":{"configured":true,"type":"cloud","provider_type":"deepgram","source":"config"}},"model_count":0,"project_count":0}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1174,6 +1420,10 @@ POST /v1/providers/nope/test
 --- error_code: 404
 --- response_body chomp
 {"detail":"no provider \"nope\"","error":"not_found"}
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1190,6 +1440,10 @@ Authorization: Bearer fedcba9876543210fedc
 --- response_body_like eval
 [qr/^\{"project_id":"alpha","source":"db","created":true\}$/,
  qr/^\[\{"id":1,"timestamp":"[^"]+","entity_type":"project","entity_id":"alpha","action":"create","changes":\{"project_id":"alpha"\},"source":"api","actor":"rw"\}\]$/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1206,6 +1460,10 @@ Authorization: Bearer aaaaaaaaaaaaaaaaaaaa
 --- response_body_like eval
 [qr/^\{"project_id":"beta","source":"db","created":true\}$/,
  qr/^\[\{"id":1,[^{}]*"entity_id":"beta",.*"actor":"key-3"\}\]$/]
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
@@ -1216,6 +1474,8 @@ Authorization: Bearer aaaaaaaaaaaaaaaaaaaa
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "type=" in "voicegw_provider" in \S+nginx\.conf:\d+/
+--- no_error_log
+[alert]
 
 
 
@@ -1230,3 +1490,7 @@ GET /v1/projects/cafe
 --- error_code: 200
 --- response_body_like eval
 qr/"name":"caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd ok"/
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -78,7 +78,9 @@ is_(os.stat(os.path.dirname(db)).st_uid, uid, "so does its directory")
 
 # -- reload keeps the zone ---------------------------------------------------
 
-time.sleep(1.2)
+# a reset uptime must show: let it grow past 1 s first
+ok(wait_for(lambda: health()["uptime_seconds"] >= 1.0),
+   "uptime grows (1 s)")
 before = health()["uptime_seconds"]
 old_workers = ngx.worker_pids()
 ok(ngx.reload(conf(chat=30)), "nginx -s reload replaced the workers")
@@ -120,7 +122,6 @@ is_(float(rows.get("eta.eta_half_duplex_s", 0)), 200.0,
 ok("eta.eta_chat_s" not in rows, "fields never PUT are not stored")
 con.close()
 
-time.sleep(1.1)
 ngx.start(wait_ports=[port])
 h = health()
 ok(h["uptime_seconds"] < after, "a restart resets uptime (%.1f < %.1f)" %
@@ -132,7 +133,9 @@ is_(e["eta_chat_s"], 30.0, "fields not set by the API follow nginx.conf")
 
 # -- a reload that cannot use its store is refused -----------------------------
 
-time.sleep(1.5)
+# the fresh zone at the end must show: let the uptime grow past 1 s first
+ok(wait_for(lambda: health()["uptime_seconds"] >= 1.0),
+   "uptime grows again (1 s)")
 before = health()["uptime_seconds"]
 bad = conf(chat=40).replace("data/vg.db", "conf/nginx.conf/vg.db")
 master = ngx.master_pid()
@@ -143,7 +146,7 @@ like(out, r"voicegw_store: .*conf/nginx\.conf.* in .*nginx\.conf:\d+",
      "naming the path, the file and the line")
 workers = ngx.worker_pids()
 os.kill(master, 1)
-time.sleep(1.0)
+# once the error is logged the master has given up the reload
 ok(wait_for(lambda: "voicegw_store" in ngx.error_log().split("signal 1")[-1]),
    "the reload logged the store error")
 is_(ngx.worker_pids(), workers, "the old workers still serve")

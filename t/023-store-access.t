@@ -129,7 +129,7 @@ is_((os.stat(path).st_uid, os.stat(os.path.dirname(path)).st_uid),
 ok(ngx.stop(), "stopped")
 
 ctime = os.stat(path).st_ctime_ns
-time.sleep(0.05)
+time.sleep(0.05)   # a ctime set by a chown now would differ
 rc, out = ngx.test_config()
 is_(rc, 0, "nginx -t with the owner right already")
 is_(os.stat(path).st_ctime_ns, ctime,
@@ -156,7 +156,7 @@ def refused(what):
        "%s: the reload logs [emerg]" % what)
     new_log = ngx.error_log()[start:]
     like(new_log, r'cannot use "%s"' % path, "%s: with the path" % what)
-    time.sleep(0.5)
+    time.sleep(0.5)    # the time in which new workers would have started
     is_(sorted(ngx.worker_pids()), old,
         "%s: the reload was refused, the old workers run" % what)
     is_(put_eta(22), 200, "%s: and keep writing to the store" % what)

@@ -352,7 +352,8 @@ fake = {w1.port: w1, w2.port: w2}.get(duplex_port)
 ok(fake is not None, "the session ran on one of the pool's workers")
 task = None
 if fake:
-    wait_for(lambda: fake.stats()["running"] == 0, timeout=3)
+    ok(wait_for(lambda: fake.stats()["running"] == 0, timeout=3),
+       "the worker's duplex task ended")
     tasks = get(fake.port, "/_fake/stats").json()["tasks"]
     task = [t for t in tasks if t["kind"] == "duplex"]
     task = task[-1] if task else None
@@ -483,7 +484,7 @@ ok(q["entries"] and q["entries"][0]["session_id"] == "sB"
    "/api/queue shows sB waiting for omni_duplex")
 ok(q["running"] and q["running"][0]["session_id"] == "sA",
    "and sA running")
-time.sleep(1.0)
+time.sleep(1.0)     # deliberately: nothing may happen meanwhile
 ok(b.done_at is None, "sB is still waiting after a second")
 is_(ws.stats()["served"], 1, "the worker has seen one task only")
 
@@ -518,13 +519,15 @@ ok(w["current_task"] is None and w["current_session_id"] is None
    and w["busy_since"] is None, "with no task, session or busy_since")
 # more hand-overs: each queued session gets the worker as soon as the one
 # before it closes, and the worker is idle as soon as a session ends
-handover, idle_after = [], []
+handover, idle_after, missed = [], [], []
 for i in range(6):
-    wait_for(lambda: worker(ws)["status"] == "idle", timeout=4)
+    if not wait_for(lambda: worker(ws)["status"] == "idle", timeout=4):
+        missed.append("the worker idle before sA%d" % i)
     a = wsc.WSClient.connect(SOLO % ("sA%d" % i), timeout=10 * SLOW)
     b = Parked(SOLO % ("sB%d" % i))
-    wait_for(lambda: get(port, "/api/queue").json()["queue_length"] == 1,
-             timeout=5)
+    if not wait_for(lambda: get(port, "/api/queue").json()["queue_length"]
+                    == 1, timeout=5):
+        missed.append("sB%d queued" % i)
     closed_at = time.time()
     a.close()
     b.join(35)
@@ -532,8 +535,10 @@ for i in range(6):
     if b.client is not None and b.client.open:
         b.client.close()
     closed_at = time.time()
-    wait_for(lambda: worker(ws)["status"] == "idle", timeout=4)
+    if not wait_for(lambda: worker(ws)["status"] == "idle", timeout=4):
+        missed.append("the worker idle after sB%d" % i)
     idle_after.append(round(time.time() - closed_at, 3))
+is_(missed, [], "six more hand-overs: every wait was met")
 ok(max(handover) < 0.5 * SLOW, "six more hand-overs, each within 0.5 s "
    "(seconds: %s)" % handover)
 ok(max(idle_after) < 0.5 * SLOW, "the worker was idle within 0.5 s after each "
@@ -543,11 +548,12 @@ ok(max(idle_after) < 0.5 * SLOW, "the worker was idle within 0.5 s after each "
 # answers "stopped" and closes; a worker may go on reporting the session on
 # /health for a moment while it cleans up (here 100 ms): the queued session
 # must still get the worker at once, not a health interval later
-wait_for(lambda: worker(ws)["status"] == "idle", timeout=4)
+ok(wait_for(lambda: worker(ws)["status"] == "idle", timeout=4),
+   "the worker is idle before sE")
 a = wsc.WSClient.connect(SOLO % "sE", timeout=10 * SLOW)
 b = Parked(SOLO % "sF")
-wait_for(lambda: get(port, "/api/queue").json()["queue_length"] == 1,
-         timeout=5)
+ok(wait_for(lambda: get(port, "/api/queue").json()["queue_length"] == 1,
+            timeout=5), "sF queues behind sE")
 ws.control(worker_status="duplex_active")
 a.send_json({"type": "stop"})
 m, _ = a.recv_until("stopped", timeout=5)
@@ -555,7 +561,7 @@ m = a.recv(5)
 ended = time.time()
 ok(m is not None and m.kind == "close", "sE: stop -> stopped, and the "
    "worker closes the session")
-time.sleep(0.1)
+time.sleep(0.1)     # deliberately: /health reports the session 100 ms more
 ws.control(worker_status=None)
 ok(wait_for(lambda: b.done_at is not None, timeout=1.0),
    "sF, queued, got the worker within 1 s of the end (%.3f s; /workers "
@@ -598,7 +604,7 @@ a.shutdown()
 w = worker(ws)
 ok(w["current_task"] is None and w["current_session_id"] is None,
    "the dead worker holds no task")
-time.sleep(0.5)
+time.sleep(0.5)     # deliberately: nothing may happen meanwhile
 ok(b.done_at is None and get(port, "/api/queue").json()["queue_length"] == 1,
    "sD keeps waiting: no worker is idle")
 

@@ -274,7 +274,7 @@ follow = {"messages": [{"role": "system", "content": SYSTEM},
                         "content": "h\u00e9llo \u00e9t\u00e9  "},
                        {"role": "assistant", "content": j.get("text", "")},
                        {"role": "user", "content": "and again"}]}
-wait_for(all_idle, timeout=3)
+ok(wait_for(all_idle, timeout=3), "the workers are idle before the follow-up")
 r = request("POST", port, "/api/chat", body=follow)
 is_(r.status, 200, "POST /api/chat, the follow-up turn")
 is_((r.json() or {}).get("worker_port"), chat_worker,
@@ -284,7 +284,7 @@ expect("/api/chat", 200, r.header("X-VoiceGW-Ticket"),
        "http://127.0.0.1:%d" % chat_worker, "hit")
 
 # WS /ws/chat -> /ws/chat
-wait_for(all_idle, timeout=3)
+ok(wait_for(all_idle, timeout=3), "the workers are idle before WS /ws/chat")
 c = ws("/ws/chat")
 is_(c.status, 101, "WS /ws/chat: 101")
 like(c.headers.get("x-voicegw-ticket", ""), r"^tk_[0-9a-f]{16}$",
@@ -309,7 +309,8 @@ if p in FAKES:
 def session(path, task_type, sid, worker_path, cache=None):
     """Opens a duplex / half-duplex session, checks the worker and
     /workers, closes it. Returns the worker's port."""
-    wait_for(all_idle, timeout=3)
+    ok(wait_for(all_idle, timeout=3),
+       "the workers are idle before WS %s" % path[:60])
     c = ws(path)
     is_(c.status, 101, "WS %s: 101" % path[:60])
     if c.status != 101:
@@ -342,7 +343,7 @@ hits = get(port, "/api/cache").json()["hits"]
 p2 = session("/ws/duplex/omni_1", "omni_duplex", "omni_1", "/ws/duplex",
              cache="hit")
 is_(p2, p1, "the same session id again: the same worker (cache_key)")
-wait_for(all_idle, timeout=3)
+ok(wait_for(all_idle, timeout=3), "the workers are idle after it")
 is_(get(port, "/api/cache").json()["hits"], hits + 1,
     "counted as a cache hit in /api/cache")
 session("/ws/duplex/" + "o" * 128, "omni_duplex", "o" * 128, "/ws/duplex")
@@ -379,7 +380,7 @@ session("/ws/duplex/adxz", "omni_duplex", "adxz", "/ws/duplex")
 
 # -- switching an app off -----------------------------------------------------
 
-wait_for(all_idle, timeout=3)
+ok(wait_for(all_idle, timeout=3), "the workers are idle")
 r = put_app({"app_id": "omni", "enabled": False})
 is_(r.status, 200,
     "PUT /api/admin/apps {\"app_id\":\"omni\",\"enabled\":false}")
@@ -482,7 +483,7 @@ r = put_app({"enabled": True}, app="turnbased")
 is_(r.status, 200, "turnbased enabled again")
 is_(queue()["queue_length"], 1, "the parked chat (queued before the switch) "
     "still waits")
-time.sleep(0.5)
+time.sleep(0.5)     # deliberately: the parked chat waits a while
 parked_ms = (time.time() - t_queued) * 1000
 hd[0].close()
 parked.join(10)
@@ -503,7 +504,7 @@ hd[1].close()
 
 # -- bad bodies change nothing ------------------------------------------------
 
-wait_for(all_idle, timeout=3)
+ok(wait_for(all_idle, timeout=3), "the workers are idle")
 state = admin_apps()
 BAD = [
     (None, {"app_id": "omni", "enabled": "true"}, 400, "enabled a string"),

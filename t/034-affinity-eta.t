@@ -135,8 +135,8 @@ for i, (path, body) in enumerate((("/chat", {"messages": []}),
                                   ("/chat", {"messages": []}))):
     eta_parked.append(Parked(eport, "POST" if body is not None else "GET",
                              path, body))
-    wait_for(lambda: get(eport, "/api/queue").json()["queue_length"] == i + 1,
-             timeout=5)
+    ok(wait_for(lambda: get(eport, "/api/queue").json()["queue_length"]
+                == i + 1, timeout=5), "ETA: %s parks" % path)
 q = get(eport, "/api/queue").json()
 is_([e["task_type"] for e in q["entries"]], ["chat", "audio_duplex", "chat"],
     "ETA: queue [chat, audio_duplex, chat]")
@@ -146,8 +146,9 @@ ok(len(tickets) == 3 and all(re.match(r"^tk_[0-9a-f]{16}$", t)
                              for t in tickets), "three tickets")
 
 # a little later, so that e is not 0: the ETAs count down with it
-wait_for(lambda: ((get(eport, "/api/queue").json()["running"] or [{}])[0]
-                  .get("elapsed_s") or 0) >= 2.3, timeout=5)
+ok(wait_for(lambda: ((get(eport, "/api/queue").json()["running"] or [{}])[0]
+                     .get("elapsed_s") or 0) >= 2.3, timeout=5),
+   "ETA: the session has run 2.3 s")
 q = get(eport, "/api/queue").json()
 e = q["running"][0]["elapsed_s"] if q["running"] else None
 etas = [x["eta_seconds"] for x in q["entries"]]
@@ -169,7 +170,7 @@ at30 = {}
 def look_at_30():
     delay = t_session + 30.0 - time.time()
     if delay > 0:
-        time.sleep(delay)
+        time.sleep(delay)       # deliberately: a look at 30 s
     at30["queue"] = get(eport, "/api/queue").json()
     at30["tickets"] = [get(eport, "/api/queue/" + t).json() for t in tickets]
     at30["when"] = time.time() - t_session
@@ -235,12 +236,14 @@ logged = []      # (uri, cache, worker url) expected in the access log
 
 def cache():
     # a task's worker is released just after its answer: let it settle
-    wait_for(lambda: idle(aport), timeout=3)
+    ok(wait_for(lambda: idle(aport), timeout=3),
+       "affinity: the workers are idle before GET /api/cache")
     return get(aport, "/api/cache").json()
 
 
 def cached_hash(fake, where="/api/cache"):
-    wait_for(lambda: idle(aport), timeout=3)
+    ok(wait_for(lambda: idle(aport), timeout=3),
+       "affinity: the workers are idle before GET %s" % where)
     for w in get(aport, where).json()["workers"]:
         if w["url"] == url(fake):
             return w["cached_hash"]
@@ -261,7 +264,9 @@ class Conv:
         self.messages.append({"role": "user", "content":
                               "%s, question %d: what comes next?"
                               % (self.name, self.turns)})
-        wait_for(lambda: idle(aport), timeout=3)
+        ok(wait_for(lambda: idle(aport), timeout=3),
+           "affinity: the workers are idle before %s's turn %d"
+           % (self.name, self.turns))
         r = request("POST", aport, path,
                     body={"messages": self.messages, "_task_ms": task_ms})
         j = r.json() or {}
@@ -343,7 +348,7 @@ is_((r.json() or {}).get("worker_port"), py,
 slow.join()
 logged.append(("/api/chat", "hit", url(wy)))
 logged.append(("/api/chat", "hit", url(wx)))
-wait_for(lambda: idle(aport), timeout=3)
+ok(wait_for(lambda: idle(aport), timeout=3), "affinity: the workers are idle")
 busy = threading.Thread(target=request, args=("POST", aport, "/api/chat"),
                         kwargs={"body": {"messages": A.messages + [
                             {"role": "user", "content": "y" * 80}],
@@ -377,7 +382,8 @@ c0 = cache()
 
 
 def keyed(path, expect_port, expect_cache, what):
-    wait_for(lambda: idle(aport), timeout=3)
+    ok(wait_for(lambda: idle(aport), timeout=3),
+       "affinity: the workers are idle before %s" % path)
     r = request("POST", aport, path, body={"messages": [], "_task_ms": 10})
     p = (r.json() or {}).get("worker_port")
     is_(p, expect_port, what)
@@ -476,8 +482,9 @@ def queue_m():
 
 def running_for(secs):
     """Waits until the running task has been running secs seconds."""
-    wait_for(lambda: ((queue_m()["running"] or [{}])[0].get("elapsed_s")
-                      or 0) >= secs, timeout=5)
+    ok(wait_for(lambda: ((queue_m()["running"] or [{}])[0].get("elapsed_s")
+                         or 0) >= secs, timeout=5),
+       "EMA: the running task has run %s s" % secs)
 
 
 e0 = eta_cfg()
@@ -499,9 +506,10 @@ ema = e1["ema_chat_s"] or 1.0
 
 # samples (1) < min_samples (2): the queue uses the 100 s baseline
 t2 = in_background(2000)
-wait_for(lambda: queue_m()["running"], timeout=3)
+ok(wait_for(lambda: queue_m()["running"], timeout=3), "a 2.0 s task runs")
 t3 = in_background(1000)
-wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3)
+ok(wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3),
+   "a 1.0 s task waits behind it")
 running_for(0.5)
 q = queue_m()
 el = q["running"][0]["elapsed_s"] if q["running"] else 0
@@ -519,7 +527,8 @@ ema = e2["ema_chat_s"] or want
 
 # samples (2) == min_samples: the queue uses the average
 t4 = in_background(3000)
-wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3)
+ok(wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3),
+   "a 3.0 s task waits behind the 1.0 s one")
 running_for(0.4)
 q = queue_m()
 el = q["running"][0]["elapsed_s"] if q["running"] else 0
@@ -539,7 +548,8 @@ ema = e3["ema_chat_s"] or want
 # the 3.0 s task runs now; one more waits behind it
 ok(wait_for(lambda: queue_m()["running"], timeout=3), "a 3.0 s task runs")
 p5 = Parked(mport, "POST", "/chat", {"messages": [], "_task_ms": 10})
-wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3)
+ok(wait_for(lambda: queue_m()["queue_length"] == 1, timeout=3),
+   "one more waits behind it")
 running_for(0.5)
 q = queue_m()
 el = q["running"][0]["elapsed_s"] if q["running"] else 0

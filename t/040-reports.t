@@ -26,6 +26,7 @@ from vgtest import (Nginx, diag, free_port, get, is_, like, ok, request,  # noqa
 DAY = 86400
 
 # not across midnight UTC: "today" must be the same day for the whole run
+# (deliberate sleeps: until the clock is past midnight)
 if DAY - time.time() % DAY < 60:
     time.sleep(DAY - time.time() % DAY + 1)
 while time.time() % DAY < 3:
@@ -542,9 +543,9 @@ rows.append({"ts": int(now * 1000) - 3, "project": "default",
              "http_status": None, "id": len(rows) + 1})
 
 # wait for the health checks to have seen the dead workers
-wait_for(lambda: all(w["status"] == "offline"
-                     for w in get(port, "/workers").json()["workers"]),
-         timeout=5)
+ok(wait_for(lambda: all(w["status"] == "offline"
+                        for w in get(port, "/workers").json()["workers"]),
+            timeout=5), "the health checks found both dead workers offline")
 
 r = get(port, "/v1/metrics")
 is_(r.status, 200, "metrics: 200")

@@ -137,7 +137,7 @@ def raw_http(data, pieces=None, delay=0.0, on=None, timeout=10):
     try:
         for i, piece in enumerate(pieces or [data]):
             if i and delay:
-                time.sleep(delay)
+                time.sleep(delay)       # deliberately: a slow client
             try:
                 s.sendall(piece)
             except OSError:

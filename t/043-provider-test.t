@@ -260,9 +260,11 @@ def slow_probe():
     result["r"] = probe("late")
 
 
+n = len(slow.seen())
 th = threading.Thread(target=slow_probe)
 th.start()
-time.sleep(0.2 * SLOW)
+ok(wait_for(lambda: len(slow.seen()) > n),
+   "the test waits for the slow provider")
 fast = []
 for i in range(10):
     t0 = time.monotonic()
@@ -276,9 +278,11 @@ is_(result["r"].json().get("status"), "failed", "the waiting test ends")
 
 # -- a graceful reload lets a pending test answer --------------------------
 
+n = len(slow.seen())
 th = threading.Thread(target=slow_probe)
 th.start()
-time.sleep(0.3 * SLOW)
+ok(wait_for(lambda: len(slow.seen()) > n),
+   "a test waits for the slow provider")
 old = set(ngx.worker_pids())
 ok(ngx.reload(http_config(trusted=True)), "reload with a trusted CA")
 th.join()
@@ -301,10 +305,10 @@ is_(s.get("headers", {}).get("xi-api-key"), KEY_OK, "key in xi-api-key")
 
 # -- auth: the test is a write ---------------------------------------------
 
-ngx.reload(http_config() + """
+ok(ngx.reload(http_config() + """
     voicegw_api_key 0123456789abcdef0123 scope=read name=ro;
     voicegw_api_key fedcba9876543210fedc scope=write name=rw;
-""")
+"""), "reload with api keys")
 r = request("POST", port, "/v1/providers/openai/test")
 is_(r.status, 401, "with keys configured, no token: 401")
 r = request("POST", port, "/v1/providers/openai/test",
@@ -316,7 +320,7 @@ is_(r.json().get("status"), "ok", "write token: the test runs")
 
 # -- nothing leaked, nothing broke ----------------------------------------
 
-ngx.stop()
+ok(ngx.stop(), "nginx stopped")
 logs = ""
 for name in ("error.log", "access.log"):
     with open(os.path.join(d, "nginx", "logs", name), errors="replace") as f:

@@ -191,7 +191,7 @@ db.close()
 n = check("reports", False, blocks(reports))
 ok(n >= 4, "every report has an example (%d commands)" % n)
 
-ngx.stop()
+ok(ngx.stop(), "nginx stopped")
 is_(ngx.alerts(), [], "no [alert], [crit] or [emerg] in the error log")
 
 sys.exit(tap.done())

@@ -149,7 +149,7 @@ seen = {project("support")[1].get("budget_status") for _ in range(20)}
 is_(seen, {"exceeded"}, "every process sees the same status")
 
 db.close()
-ngx.stop()
+ok(ngx.stop(), "nginx stopped")
 is_(ngx.alerts(), [], "no [alert], [crit] or [emerg] in the error log")
 
 sys.exit(tap.done())

@@ -96,7 +96,7 @@ def knob_defaults():
 
 class Task(object):
     def __init__(self, tid, kind, method, path, query, session_id, client,
-                 headers):
+                 headers, conn=None, accepted=None):
         self.id = tid
         self.kind = kind
         self.method = method
@@ -108,6 +108,11 @@ class Task(object):
         self.start = time.time()
         self.t0 = time.monotonic()
         self.end = None
+        self.end_mono = None
+        # the task's interval on the monotonic clock (see interval()):
+        # from the accept of the connection that carried it ...
+        self.conn = conn
+        self.accepted = accepted if accepted is not None else self.t0
         self.duration_ms = None
         self.status = "running"
         self.http_status = None
@@ -123,7 +128,22 @@ class Task(object):
         self.paused = False
         self.note = None
 
+    def interval(self):
+        """(accepted, closed, closed_by) on the fake's monotonic clock:
+        the task holds the worker from the accept of its connection until
+        the first of: the task's end was booked (answer or session over),
+        the fake saw nginx close that connection, the fake closed it.
+        closed is None while neither happened."""
+        closed, by = self.end_mono, "task ended"
+        c = self.conn
+        if c is not None and c.closed is not None and \
+                c.closed >= self.accepted and \
+                (closed is None or c.closed < closed):
+            closed, by = c.closed, c.closed_by
+        return self.accepted, closed, (by if closed is not None else None)
+
     def to_json(self):
+        accepted, closed, closed_by = self.interval()
         return {
             "id": self.id, "kind": self.kind, "method": self.method,
             "path": self.path, "query": self.query,
@@ -138,6 +158,7 @@ class Task(object):
             "frames_in": self.frames_in, "frames_out": self.frames_out,
             "close_code": self.close_code, "note": self.note,
             "headers": self.headers,
+            "accepted": accepted, "closed": closed, "closed_by": closed_by,
         }
 
 
@@ -156,6 +177,7 @@ class State(object):
         self.log_lock = threading.Lock()
         self.started_at = time.time()
         self.open_socks = set()
+        self.open_conns = set()     # every accepted connection not closed yet
         self.reset_counters()
 
     def reset_counters(self):
@@ -195,7 +217,8 @@ class State(object):
     def begin_task(self, kind, req, session_id):
         with self.lock:
             t = Task(self.next_id, kind, req.method, req.path, req.query,
-                     session_id, req.client, req.headers)
+                     session_id, req.client, req.headers, req.conn,
+                     req.accepted)
             self.next_id += 1
             if self.running:
                 self.overlaps += 1
@@ -221,8 +244,9 @@ class State(object):
         with self.lock:
             if t.end is not None:
                 return
+            t.end_mono = time.monotonic()
             t.end = time.time()
-            t.duration_ms = round((time.monotonic() - t.t0) * 1000.0, 3)
+            t.duration_ms = round((t.end_mono - t.t0) * 1000.0, 3)
             t.status = status
             if t in self.running:
                 self.running.remove(t)
@@ -230,6 +254,12 @@ class State(object):
             self.total_ms += t.duration_ms
             self.idle_cond.notify_all()
         self.log("task %d end %s %.1f ms" % (t.id, status, t.duration_ms))
+
+    def watched(self):
+        """The open connections whose close has not been seen yet: the
+        accept loop polls them with the listener (see Server.serve)."""
+        with self.lock:
+            return [c for c in self.open_conns if c.closed is None]
 
     def wait_idle(self, ms):
         """True when no task runs (waiting up to ms for it)."""
@@ -334,6 +364,8 @@ class Request(object):
         self.headers = {}
         self.body = b""
         self.client = ""
+        self.conn = None
+        self.accepted = None
 
     def header(self, name, default=None):
         return self.headers.get(name.lower(), default)
@@ -350,13 +382,31 @@ class Request(object):
         return json.loads(self.body.decode("utf-8"))
 
 
-class Conn(object):
-    """One accepted TCP connection with a read buffer."""
+POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)
+CLOSED_EVENTS = POLLRDHUP | select.POLLHUP | select.POLLERR
+CLOSE_LOCK = threading.Lock()
 
-    def __init__(self, sock, addr):
+
+class Conn(object):
+    """One accepted TCP connection with a read buffer, and when the fake
+    accepted it and first saw it closed (monotonic clock)."""
+
+    def __init__(self, sock, addr, accepted=None):
         self.sock = sock
         self.buf = b""
         self.client = "%s:%s" % (addr[0], addr[1])
+        self.accepted = accepted if accepted is not None \
+            else time.monotonic()
+        self.requests = 0
+        self.closed = None
+        self.closed_by = None
+
+    def mark_closed(self, how):
+        """Books the first moment the fake saw this connection closed."""
+        now = time.monotonic()
+        with CLOSE_LOCK:
+            if self.closed is None:
+                self.closed, self.closed_by = now, how
 
     def _recv(self, timeout):
         self.sock.settimeout(timeout)
@@ -368,6 +418,7 @@ class Conn(object):
                 BrokenPipeError):
             data = b""
         if not data:
+            self.mark_closed("seen closed by its thread")
             raise PeerGone()
         self.buf += data
 
@@ -397,6 +448,12 @@ class Conn(object):
             raise BadRequest(400, "Bad request line")
         req = Request()
         req.client = self.client
+        req.conn = self
+        self.requests += 1
+        # a task holds the worker from its connection's accept; a later
+        # request on a kept-alive connection from when its head was read
+        req.accepted = self.accepted if self.requests == 1 \
+            else time.monotonic()
         req.method, req.target, req.version = parts
         if req.version not in ("HTTP/1.0", "HTTP/1.1"):
             raise BadRequest(505, "HTTP version not supported")
@@ -491,11 +548,14 @@ class Conn(object):
                 return False
             self.sock.settimeout(0)
             data = self.sock.recv(1, socket.MSG_PEEK)
-            return data == b""
         except (BlockingIOError, socket.timeout):
             return False
         except OSError:
+            data = b""
+        if data == b"":
+            self.mark_closed("seen closed by its thread")
             return True
+        return False
 
     def sleep_watching(self, seconds):
         """Sleep, but return True early if the peer closes meanwhile."""
@@ -510,6 +570,7 @@ class Conn(object):
             try:
                 r = self.readable(min(left, 0.05))
             except (OSError, ValueError):
+                self.mark_closed("seen closed by its thread")
                 return True
             if r and self.peer_gone():
                 return True
@@ -923,9 +984,15 @@ class WSSession(object):
         if self.t:
             self.t.frames_out += 1
 
+    def conn_closed(self, how):
+        """Books the moment the connection closed (see Task.interval)."""
+        if self.t is not None and self.t.conn is not None:
+            self.t.conn.mark_closed(how)
+
     def server_close(self, code=1000, reason=""):
         """Send close, wait briefly for the client's close."""
         self.ws.close(code, reason, timeout=2.0)
+        self.conn_closed("closed by the fake")
         if self.t:
             self.t.close_code = code
 
@@ -936,6 +1003,8 @@ class WSSession(object):
         if m is None:
             return "timeout", None
         if m.kind == "close":
+            # the client's close frame, or 1006: TCP ended
+            self.conn_closed("seen closed by its thread")
             if self.t:
                 self.t.close_code = m.code
             self.ws.close(timeout=0.5)
@@ -1099,6 +1168,7 @@ class WSSession(object):
             elif typ == "_drop":
                 # fake-only: the worker drops TCP without a close frame
                 self.ws.abort(rst=bool(msg.get("rst")))
+                self.conn_closed("closed by the fake")
                 return "dropped"
             else:
                 self.send(self.tag({"type": "error",
@@ -1256,13 +1326,35 @@ class Server(object):
                     time.sleep(0.05)
                     continue
                 self.refuse_until = 0.0
+            # one poll() for the listener and for the close (FIN or RST
+            # received) of every open connection: a close is booked as soon
+            # as it is seen, and a close seen together with a new
+            # connection is booked before that connection's accept (see
+            # Task.interval)
+            conns = {}
             try:
                 poller = select.poll()
-                poller.register(self.listener, select.POLLIN)
+                for c in self.state.watched():
+                    fd = c.sock.fileno()
+                    if fd < 0:                  # the fake closed it
+                        c.mark_closed("closed by the fake")
+                        continue
+                    poller.register(fd, CLOSED_EVENTS)
+                    conns[fd] = c
+                lfd = self.listener.fileno()
+                poller.register(lfd, select.POLLIN)
                 r = poller.poll(100)
             except (OSError, ValueError):
                 continue
-            if not r:
+            incoming = False
+            for fd, ev in r:
+                if fd == lfd:
+                    incoming = True
+                elif ev & select.POLLNVAL:      # the fake closed it
+                    conns[fd].mark_closed("closed by the fake")
+                else:
+                    conns[fd].mark_closed("seen closed by the accept loop")
+            if not incoming:
                 continue
             try:
                 sock, addr = self.listener.accept()
@@ -1270,12 +1362,17 @@ class Server(object):
                 if e.errno in (errno.EMFILE, errno.ENFILE):
                     time.sleep(0.05)
                 continue
-            th = threading.Thread(target=self.connection, args=(sock, addr),
+            conn = Conn(sock, addr, time.monotonic())
+            # watched by the next poll of this loop
+            with self.state.lock:
+                self.state.open_conns.add(conn)
+            th = threading.Thread(target=self.connection, args=(conn,),
                                   daemon=True)
             th.start()
 
-    def connection(self, sock, addr):
+    def connection(self, conn):
         st = self.state
+        sock = conn.sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -1283,7 +1380,6 @@ class Server(object):
         with st.lock:
             st.connections += 1
             st.open_socks.add(sock)
-        conn = Conn(sock, addr)
         try:
             while True:
                 req = None
@@ -1318,6 +1414,8 @@ class Server(object):
         finally:
             with st.lock:
                 st.open_socks.discard(sock)
+                st.open_conns.discard(conn)
+            conn.mark_closed("closed by the fake")
             try:
                 sock.close()
             except OSError:

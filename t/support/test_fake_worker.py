@@ -48,6 +48,16 @@ def check(cond, name, detail=""):
     return cond
 
 
+def until(pred, timeout=5.0):
+    """Polls pred until it holds (its value) or timeout s pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.01)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -386,12 +396,12 @@ def test_ws_duplex(w):
           "ws duplex: unknown type error")
     c.send_text("not json")
     check(c.recv_json(5)["type"] == "error", "ws duplex: bad JSON error")
-    time.sleep(0.3)
+    time.sleep(0.3)     # deliberately: nothing may end it meanwhile
     check(w.stats()["running"] == 1, "ws duplex: session stays a task")
     seen = c.close(1000)
     check(seen and seen[-1].kind == "close" and seen[-1].code == 1000,
           "ws duplex: client close echoed", seen)
-    time.sleep(0.1)
+    until(lambda: w.health()["worker_status"] == "idle")
     h = w.health()
     check(h["worker_status"] == "idle", "ws duplex: idle after close", h)
 
@@ -467,7 +477,7 @@ def test_ws_protocol(w):
     check(m is not None and m.kind == "close" and m.code == 1002,
           "ws: unmasked client frame -> close 1002", m)
     c.shutdown()
-    time.sleep(0.1)
+    until(lambda: w.stats()["running"] == 0)
     s = w.stats()
     check(s["running"] == 0 and s["tasks"][-1]["status"] ==
           "protocol_error", "ws: protocol error ends the task",
@@ -499,12 +509,21 @@ def test_max_concurrent(w):
           "max_concurrent: two overlapping /chat -> 2", s)
     check(sorted(t["concurrent_at_start"] for t in s["tasks"]) == [1, 2],
           "max_concurrent: concurrent_at_start per task")
+    a, b = sorted(s["tasks"], key=lambda t: t["accepted"])
+    check(a["closed"] is not None and a["closed"] > b["accepted"],
+          "accepted/closed: the two intervals overlap", (a, b))
     w.reset()
     for _ in range(2):
         w.jreq("POST", "/chat", {"messages": [], "_task_ms": 50})
     s = w.stats()
     check(s["max_concurrent"] == 1 and s["served"] == 2 and
           len(s["tasks"]) == 2, "max_concurrent: sequential -> 1", s)
+    a, b = s["tasks"]
+    check(a["accepted"] <= a["closed"] <= b["accepted"] <= b["closed"] and
+          a["closed_by"] == b["closed_by"] == "task ended" and
+          a["closed"] - a["accepted"] >= 0.05,
+          "accepted/closed: sequential intervals, closed as answered",
+          (a, b))
     st, s0 = w.reset(knobs=False)
     s = w.stats()
     check(s["served"] == 0 and s["max_concurrent"] == 0 and
@@ -521,7 +540,7 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: res.setdefault(
         "r", w.jreq("POST", "/chat", {"messages": [], "_task_ms": 400})))
     th.start()
-    time.sleep(0.15)
+    until(lambda: w.stats()["running"] == 1)
     check(w.health()["worker_status"] == "idle" and
           w.stats()["running"] == 1,
           "knob worker_status: forced idle while a task runs")
@@ -627,7 +646,8 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: w.jreq(
         "POST", "/chat", {"messages": [], "_task_ms": 600}))
     th.start()
-    time.sleep(0.15)
+    check(until(lambda: w.stats()["running"] == 1),
+          "knob reject_when_busy: a task runs")
     st, b = w.jreq("POST", "/chat", {"messages": []})
     check(st == 429 and "busy_chat" in b["detail"],
           "knob reject_when_busy: /chat 429", b)
@@ -642,7 +662,8 @@ def test_knobs(w):
     th = threading.Thread(target=lambda: w.jreq(
         "POST", "/chat", {"messages": [], "_task_ms": 300}))
     th.start()
-    time.sleep(0.1)
+    check(until(lambda: w.stats()["running"] == 1),
+          "knob busy_wait_ms: a task runs")
     st, b = w.jreq("POST", "/chat", {"messages": []})
     check(st == 200, "knob busy_wait_ms: waits for idle")
     th.join()
@@ -760,17 +781,42 @@ def test_client_abort(w):
     b = json.dumps({"messages": [], "_task_ms": 3000}).encode()
     s.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
               % len(b) + b)
-    time.sleep(0.2)
+    check(until(lambda: w.stats()["running"] == 1),
+          "client abort: the task runs")
     s.close()
-    time.sleep(0.3)
+    until(lambda: w.stats()["running"] == 0)
     st = w.stats()
     check(st["running"] == 0 and st["tasks"][-1]["status"] == "aborted",
           "client abort ends the /chat task early", st["tasks"])
+    t = st["tasks"][-1]
+    check(t["closed_by"] in ("seen closed by its thread",
+                             "seen closed by the accept loop") and
+          t["closed"] < t["accepted"] + 3.0,
+          "client abort: the close booked as seen", t)
+    # a close the task's thread has not seen yet is booked before the next
+    # connection's accept: a long task, closed, and at once a new task
+    w.reset()
+    bad = []
+    for i in range(20):
+        s1 = socket.create_connection(("127.0.0.1", w.port))
+        s1.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(b) + b)
+        if not until(lambda: w.stats()["running"] == 1):
+            bad.append("round %d: the long task did not run" % i)
+        s1.close()
+        w.jreq("POST", "/chat", {"messages": [], "_task_ms": 1})
+    ts = sorted(w.stats()["tasks"], key=lambda t: t["accepted"])
+    bad += [(x["id"], x["closed"], x["closed_by"], y["id"], y["accepted"])
+            for x, y in zip(ts, ts[1:])
+            if x["closed"] is None or x["closed"] > y["accepted"]]
+    check(len(ts) == 40 and not bad, "client abort then a new task at once: "
+          "each close booked before the next accept (by: %s)"
+          % sorted(set(x["closed_by"] for x in ts)), bad)
     c = wsc.WSClient.connect(w.url("/ws/duplex?session_id=ab"))
     c.send_json({"type": "prepare"})
     c.recv_json(5)
     c.abort()
-    time.sleep(0.2)
+    until(lambda: w.stats()["running"] == 0)
     st = w.stats()
     check(st["running"] == 0 and st["tasks"][-1]["close_code"] == 1006,
           "client TCP drop ends the WS task (1006)", st["tasks"][-1])
@@ -784,7 +830,14 @@ def test_refuse(w):
         check(False, "refuse: connection refused")
     except ConnectionRefusedError:
         check(True, "refuse: connection refused")
-    time.sleep(0.9)
+    def back():
+        try:
+            socket.create_connection(("127.0.0.1", w.port),
+                                     timeout=1).close()
+            return True
+        except OSError:
+            return False
+    until(back, timeout=3)
     check(w.health()["status"] == "healthy", "refuse: back after ms")
 
 
