@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (SLOW, FakeWorker, Nginx, diag, free_port, get, is_,  # noqa
-                    like, ok, request, tap, wait_for, workdir)
+                    like, never_two, ok, request, tap, wait_for, workdir)
 import ws_client as wsc  # noqa: E402
 
 d = workdir("034-affinity-eta")
@@ -430,8 +430,7 @@ for line in open(os.path.join(d, "aff", "logs", "vg.log")).read().splitlines():
 is_(sorted(got), sorted(logged),
     "the access log's $voicegw_cache and $voicegw_worker of every task")
 for f in list(AFF.values()) + list(KEYS.values()):
-    is_(f.stats()["max_concurrent"], 1,
-        "max_concurrent == 1 on worker %d" % f.port)
+    ok(never_two(f), "never two tasks at once on worker %d" % f.port)
 is_(ngx_aff.alerts(), [], "affinity: no [alert], [crit] or [emerg]")
 
 # ============================================================================
@@ -577,7 +576,7 @@ ok(near(e4["ema_chat_s"], want, 0.15 * SLOW),
    "ema = 0.5*3.0 + 0.5*%.3f = %.3f (%s)" % (ema, want, e4["ema_chat_s"]))
 is_(e4["eta_chat_s"], 100.0, "the baseline itself is unchanged")
 t2.join()
-is_(wm.stats()["max_concurrent"], 1, "EMA: max_concurrent == 1")
+ok(never_two(wm), "EMA: never two tasks at once")
 ok(ngx_ema.stop(), "EMA: nginx stopped")
 is_(ngx_ema.alerts(), [], "EMA: no [alert], [crit] or [emerg]")
 
@@ -611,7 +610,7 @@ is_([get(eport, "/api/queue/" + t).json().get("status") for t in tickets],
     ["abandoned"] * 3, "their tickets are abandoned")
 session.close()
 ok(wait_for(lambda: idle(eport), timeout=3), "the session ended: idle")
-is_(we.stats()["max_concurrent"], 1, "ETA: max_concurrent == 1")
+ok(never_two(we), "ETA: never two tasks at once")
 is_(we.stats()["served"], 1, "ETA: the worker ran the session only")
 ok(ngx_eta.stop(), "ETA: nginx stopped")
 is_(ngx_eta.alerts(), [], "ETA: no [alert], [crit] or [emerg]")

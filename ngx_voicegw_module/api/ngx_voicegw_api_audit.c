@@ -57,7 +57,7 @@ static ngx_conf_enum_t  ngx_voicegw_audit_actions[] = {
 };
 
 
-/* -- /v1/status ---------------------------------------------------------------- */
+/* -- /v1/status ----------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -182,7 +182,7 @@ ngx_voicegw_api_status_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* -- GET /v1/audit-log?limit=50&entity_type=&entity_id=&action= ------------ */
+/* -- GET /v1/audit-log?limit=50&entity_type=&entity_id=&action= ----------- */
 
 static ngx_int_t
 ngx_voicegw_api_audit_log(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)

@@ -92,7 +92,7 @@ static const char  *ngx_voicegw_report_outcomes[] = {
 
 
 
-/* -- GET /v1/metrics ------------------------------------------------------- */
+/* -- GET /v1/metrics ------------------------------------------------------ */
 
 static ngx_int_t
 ngx_voicegw_api_metrics(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)

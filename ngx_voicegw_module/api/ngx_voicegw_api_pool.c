@@ -90,7 +90,7 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_pool_routes[] = {
 };
 
 
-/* -- /status, /workers, /api/cache ------------------------------------------ */
+/* -- /status, /workers, /api/cache ---------------------------------------- */
 
 /* a snapshot, and a JSON object opened for the answer */
 
@@ -314,7 +314,7 @@ ngx_voicegw_api_cache(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* -- the queue ---------------------------------------------------------------- */
+/* -- the queue ------------------------------------------------------------ */
 
 static ngx_int_t
 ngx_voicegw_api_queue(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)

@@ -113,7 +113,7 @@ typedef struct {
 } ngx_voicegw_api_projects_t;
 
 
-/* -- the list ---------------------------------------------------------------- */
+/* -- the list ------------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_projects(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -276,7 +276,7 @@ ngx_voicegw_api_stats_json(ngx_voicegw_json_t *j, double cost,
 }
 
 
-/* -- one project ------------------------------------------------------------- */
+/* -- one project ---------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_project(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -428,7 +428,7 @@ ngx_voicegw_api_project_show(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* -- writes ------------------------------------------------------------------ */
+/* -- writes --------------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_project_create(ngx_http_request_t *r,

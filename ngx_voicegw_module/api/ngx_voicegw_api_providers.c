@@ -95,7 +95,7 @@ typedef struct {
 } ngx_voicegw_api_written_t;
 
 
-/* -- the list ---------------------------------------------------------------- */
+/* -- the list ------------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_providers(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -179,7 +179,7 @@ ngx_voicegw_api_providers_list(ngx_http_request_t *r,
 }
 
 
-/* -- writes ------------------------------------------------------------------- */
+/* -- writes --------------------------------------------------------------- */
 
 /*
  * The checks POST and PATCH share: the type is known, the base URL is
@@ -544,7 +544,7 @@ ngx_voicegw_api_provider_delete(ngx_http_request_t *r,
 }
 
 
-/* -- POST /v1/providers/{id}/test ------------------------------------------- */
+/* -- POST /v1/providers/{id}/test ----------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_provider_test(ngx_http_request_t *r,

@@ -69,7 +69,7 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[] = {
 
 
 
-/* -- GET /v1/costs --------------------------------------------------------- */
+/* -- GET /v1/costs -------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_costs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -136,7 +136,7 @@ ngx_voicegw_api_costs_send(ngx_http_request_t *r,
 }
 
 
-/* -- GET /v1/latency ------------------------------------------------------- */
+/* -- GET /v1/latency ------------------------------------------------------ */
 
 static ngx_int_t
 ngx_voicegw_api_latency(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
@@ -235,7 +235,7 @@ ngx_voicegw_api_latency_send(ngx_http_request_t *r,
 }
 
 
-/* -- GET /v1/logs ---------------------------------------------------------- */
+/* -- GET /v1/logs --------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)

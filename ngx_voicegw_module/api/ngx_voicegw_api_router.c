@@ -97,7 +97,7 @@ static struct {
 };
 
 
-/* -- configuration ----------------------------------------------------------- */
+/* -- configuration -------------------------------------------------------- */
 
 ngx_voicegw_api_main_t *
 ngx_voicegw_api_create_main(ngx_conf_t *cf)
@@ -261,7 +261,7 @@ ngx_voicegw_api_postconfiguration(ngx_conf_t *cf, ngx_voicegw_api_main_t *am)
 }
 
 
-/* -- routing ----------------------------------------------------------------- */
+/* -- routing -------------------------------------------------------------- */
 
 /* whatever fails, the answer is JSON */
 
@@ -543,7 +543,7 @@ ngx_voicegw_api_not_allowed(ngx_http_request_t *r, ngx_uint_t allowed)
 }
 
 
-/* -- the body ---------------------------------------------------------------- */
+/* -- the body ------------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_read_body(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)

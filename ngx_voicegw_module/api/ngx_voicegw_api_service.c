@@ -386,7 +386,7 @@ static ngx_conf_enum_t  ngx_voicegw_app_put_fields[] = {
 };
 
 
-/* -- apps ------------------------------------------------------------------- */
+/* -- apps ----------------------------------------------------------------- */
 
 static void
 ngx_voicegw_api_app_json(ngx_voicegw_json_t *j, ngx_voicegw_app_t *app,
@@ -624,7 +624,7 @@ ngx_voicegw_api_app_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* -- front-end configuration ----------------------------------------------- */
+/* -- front-end configuration ---------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_api_frontend_defaults(ngx_http_request_t *r,

@@ -309,8 +309,9 @@ ngx_voicegw_fetch_read_handler(ngx_event_t *rev)
 
         if (n == 0) {
             rc = ngx_voicegw_fetch_parse(f, 1);
-            ngx_voicegw_fetch_finish(f, rc == NGX_OK ? NGX_VOICEGW_FETCH_OK
-                                                     : NGX_VOICEGW_FETCH_FAILED);
+            ngx_voicegw_fetch_finish(f, rc == NGX_OK
+                                        ? NGX_VOICEGW_FETCH_OK
+                                        : NGX_VOICEGW_FETCH_FAILED);
             return;
         }
 

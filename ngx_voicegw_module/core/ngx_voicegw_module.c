@@ -262,7 +262,7 @@ ngx_module_t  ngx_voicegw_pool_module = {
 };
 
 
-/* -- configuration ----------------------------------------------------------- */
+/* -- configuration -------------------------------------------------------- */
 
 static void *
 ngx_voicegw_create_main_conf(ngx_conf_t *cf)
@@ -355,7 +355,7 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
 }
 
 
-/* -- processes ----------------------------------------------------------------- */
+/* -- processes ------------------------------------------------------------ */
 
 /*
  * A worker process starts: its state is set up, empty, before anything

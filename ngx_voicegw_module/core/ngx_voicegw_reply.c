@@ -204,11 +204,15 @@ ngx_voicegw_reply_status(ngx_http_request_t *r, ngx_int_t status)
 
     for (i = 0; ngx_voicegw_reply_statuses[i].status; i++) {
         if (ngx_voicegw_reply_statuses[i].status == (ngx_uint_t) status) {
-            return ngx_voicegw_reply_error(r, status,
-                                           ngx_voicegw_reply_statuses[i].code,
-                                           "%s",
-                                           ngx_voicegw_reply_statuses[i].detail);
+            break;
         }
+    }
+
+    if (ngx_voicegw_reply_statuses[i].status) {
+        return ngx_voicegw_reply_error(r, status,
+                                       ngx_voicegw_reply_statuses[i].code,
+                                       "%s",
+                                       ngx_voicegw_reply_statuses[i].detail);
     }
 
     return ngx_voicegw_reply_error(r, status, "error", "HTTP error %i",

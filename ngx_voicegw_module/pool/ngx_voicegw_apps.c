@@ -116,12 +116,12 @@ ngx_voicegw_app_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    ngx_voicegw_pools_t  *vp = vmcf->pools;
+    ngx_str_t            *value, v;
+    ngx_uint_t            i, enabled;
+    ngx_voicegw_app_t    *app;
+    ngx_voicegw_pools_t  *vp;
 
-    ngx_str_t          *value, v;
-    ngx_uint_t          i, enabled;
-    ngx_voicegw_app_t  *app;
-
+    vp = vmcf->pools;
     value = cf->args->elts;
 
     if (ngx_voicegw_conf_id(&value[1], 32) != NGX_OK) {
@@ -195,13 +195,14 @@ ngx_voicegw_frontend_defaults_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    ngx_voicegw_pools_t  *vp = vmcf->pools;
+    double                d;
+    u_char               *eq;
+    ngx_str_t            *value, key;
+    ngx_uint_t            i, j, b;
+    ngx_voicegw_kv_t     *kv, *all;
+    ngx_voicegw_pools_t  *vp;
 
-    double             d;
-    u_char            *eq;
-    ngx_str_t         *value, key;
-    ngx_uint_t         i, j, b;
-    ngx_voicegw_kv_t  *kv, *all;
+    vp = vmcf->pools;
 
     value = cf->args->elts;
 
@@ -273,12 +274,12 @@ ngx_voicegw_preset_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    ngx_voicegw_pools_t  *vp = vmcf->pools;
-
     ngx_str_t             *value, v;
     ngx_uint_t             i;
+    ngx_voicegw_pools_t   *vp;
     ngx_voicegw_preset_t  *p, *all;
 
+    vp = vmcf->pools;
     value = cf->args->elts;
 
     if (ngx_voicegw_conf_id(&value[1], 64) != NGX_OK) {

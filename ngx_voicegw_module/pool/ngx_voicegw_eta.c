@@ -188,18 +188,18 @@ void
 ngx_voicegw_eta_effective_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_conf_t *out)
 {
-    double      v;
-    ngx_str_t   err;
-    ngx_uint_t  f;
+    double       v;
+    ngx_str_t    err;
+    ngx_uint_t   f;
+    const char  *name;
 
     *out = vp->eta;
 
     for (f = 0; f < NGX_VOICEGW_ETA_NFIELDS; f++) {
 
-        if (ngx_voicegw_settings_number_locked(vp->zone,
-                                               ngx_voicegw_eta_fields[f].setting,
-                                               &v)
-            != NGX_OK
+        name = ngx_voicegw_eta_fields[f].setting;
+
+        if (ngx_voicegw_settings_number_locked(vp->zone, name, &v) != NGX_OK
             || ngx_voicegw_eta_check(f, v, &err) != NGX_OK)
         {
             continue;

@@ -225,7 +225,7 @@ ngx_voicegw_pools_exit_process(ngx_voicegw_pools_t *vp)
 }
 
 
-/* -- configuration ----------------------------------------------------------- */
+/* -- configuration -------------------------------------------------------- */
 
 void *
 ngx_voicegw_pool_create_srv_conf(ngx_conf_t *cf)

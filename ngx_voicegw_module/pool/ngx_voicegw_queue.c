@@ -80,7 +80,7 @@ ngx_conf_enum_t  ngx_voicegw_ticket_states[] = {
 };
 
 
-/* -- admission -------------------------------------------------------------- */
+/* -- admission ------------------------------------------------------------ */
 
 /*
  * NGX_OK: a worker is reserved, *grant says which.  NGX_AGAIN: queued.
@@ -302,7 +302,7 @@ ngx_voicegw_ticket_grant_info(ngx_voicegw_ticket_t *t,
 }
 
 
-/* -- choosing a worker ------------------------------------------------------ */
+/* -- choosing a worker ---------------------------------------------------- */
 
 ngx_uint_t
 ngx_voicegw_worker_state(ngx_voicegw_worker_sh_t *w)
@@ -559,8 +559,8 @@ ngx_voicegw_queue_leave_locked(ngx_voicegw_pools_t *vp, uint64_t id,
 
 
 void
-ngx_voicegw_ticket_finish_locked(ngx_voicegw_pools_t *vp, ngx_voicegw_ticket_t *t,
-    ngx_uint_t state)
+ngx_voicegw_ticket_finish_locked(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_ticket_t *t, ngx_uint_t state)
 {
     ngx_voicegw_queue_changed(vp);
 

@@ -195,7 +195,7 @@ ngx_voicegw_task_refuse(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx,
 }
 
 
-/* -- what the response and the logs show ---------------------------------------- */
+/* -- what the response and the logs show ---------------------------------- */
 
 ngx_int_t
 ngx_voicegw_task_headers(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)

@@ -39,7 +39,7 @@ static ngx_conf_enum_t  ngx_voicegw_budget_actions[] = {
 };
 
 
-/* -- the merge ----------------------------------------------------------------- */
+/* -- the merge ------------------------------------------------------------ */
 
 /*
  * Calls each() for every entity of type e: nginx.conf's (conf set, row
@@ -148,7 +148,7 @@ ngx_voicegw_entity_lookup(ngx_array_t *a, size_t size, size_t id_offset,
 }
 
 
-/* -- lookups in nginx.conf ------------------------------------------------------ */
+/* -- lookups in nginx.conf ------------------------------------------------ */
 
 ngx_voicegw_provider_conf_t *
 ngx_voicegw_conf_provider(ngx_voicegw_registry_t *reg, ngx_str_t *id)
@@ -190,7 +190,7 @@ ngx_voicegw_conf_project(ngx_voicegw_registry_t *reg, ngx_str_t *id)
 }
 
 
-/* -- the rules ---------------------------------------------------------------- */
+/* -- the rules ------------------------------------------------------------ */
 
 /* [a-z0-9][a-z0-9._-]{0,63} */
 

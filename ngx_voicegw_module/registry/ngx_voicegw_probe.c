@@ -36,7 +36,7 @@ static void ngx_voicegw_probe_vsay(ngx_voicegw_probe_t *p, const char *fmt,
     va_list args);
 
 
-/* -- configuration ---------------------------------------------------------- */
+/* -- configuration -------------------------------------------------------- */
 
 /* voicegw_provider_trusted_certificate FILE; checked where it is written */
 
@@ -168,7 +168,7 @@ ngx_voicegw_probe_ssl(ngx_conf_t *cf, ngx_voicegw_registry_t *reg)
 }
 
 
-/* -- the test ---------------------------------------------------------------- */
+/* -- the test ------------------------------------------------------------- */
 
 void
 ngx_voicegw_probe_start(ngx_voicegw_probe_t *p)
@@ -348,7 +348,9 @@ ngx_voicegw_probe_request(ngx_voicegw_probe_t *p, ngx_str_t *out)
 
     b = ngx_sprintf(b, "GET %V%s HTTP/1.1\r\n", &p->url.prefix, t->health_path);
 
-    if (ngx_strlchr(p->url.host.data, p->url.host.data + p->url.host.len, ':')) {
+    if (ngx_strlchr(p->url.host.data, p->url.host.data + p->url.host.len,
+                    ':'))
+    {
         b = ngx_sprintf(b, "Host: [%V]", &p->url.host);
 
     } else {

@@ -60,7 +60,7 @@ static const char  *ngx_voicegw_sql_spend_by[] = {
 };
 
 
-/* -- any entity ------------------------------------------------------------ */
+/* -- any entity ----------------------------------------------------------- */
 
 ngx_voicegw_sql_stmt_t *
 ngx_voicegw_sql_ids(ngx_voicegw_sql_batch_t *b, ngx_uint_t table)
@@ -104,7 +104,7 @@ ngx_voicegw_sql_delete(ngx_voicegw_sql_batch_t *b, ngx_uint_t table,
 }
 
 
-/* -- providers ------------------------------------------------------------- */
+/* -- providers ------------------------------------------------------------ */
 
 ngx_voicegw_sql_stmt_t *
 ngx_voicegw_sql_providers(ngx_voicegw_sql_batch_t *b)
@@ -254,7 +254,7 @@ ngx_voicegw_sql_provider_update(ngx_voicegw_sql_batch_t *b,
 }
 
 
-/* -- models ---------------------------------------------------------------- */
+/* -- models --------------------------------------------------------------- */
 
 ngx_voicegw_sql_stmt_t *
 ngx_voicegw_sql_models(ngx_voicegw_sql_batch_t *b)
@@ -308,7 +308,7 @@ ngx_voicegw_sql_model_insert(ngx_voicegw_sql_batch_t *b,
 }
 
 
-/* -- projects -------------------------------------------------------------- */
+/* -- projects ------------------------------------------------------------- */
 
 /* all projects, or the one of id */
 
@@ -443,7 +443,7 @@ ngx_voicegw_sql_spend_today(ngx_voicegw_sql_batch_t *b, ngx_uint_t by,
 }
 
 
-/* -- the audit log ---------------------------------------------------------- */
+/* -- the audit log -------------------------------------------------------- */
 
 ngx_voicegw_sql_stmt_t *
 ngx_voicegw_sql_audit(ngx_voicegw_sql_batch_t *b, const char *type,

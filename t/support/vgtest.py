@@ -562,14 +562,17 @@ def finished(threads, timeout=20):
 
 
 def never_two(fake):
-    """Whether the fake worker never ran two tasks at once, with no slack:
+    """Whether the fake worker (a FakeWorker, or the /_fake/stats with its
+    tasks of one, e.g. taken before it was killed) never ran two tasks at
+    once, with no slack:
     on the fake's monotonic clock, the connection of every task was
     accepted at or after the close of every earlier task (the first of:
     its end booked, its connection seen closed by the fake; see
     Task.interval in fake_worker.py).
     Every overlap is shown; so is, when the fake's own count of running
     tasks (max_concurrent) reached 2, how close the intervals came."""
-    s = fake.stats(tasks=True)
+    s = fake if isinstance(fake, dict) else fake.stats(tasks=True)
+    port = s["port"]
     ts = sorted(s["tasks"], key=lambda t: t["accepted"])
     bad = 0
     for i, a in enumerate(ts):
@@ -580,7 +583,7 @@ def never_two(fake):
             diag("fake %d: task %d %s (%s, accepted %.6f, closed %s by %s) "
                  "overlaps task %d %s (%s, accepted %.6f) by %s ms: DOUBLE "
                  "BOOKING" %
-                 (fake.port, a["id"], a["last_message"], a["status"],
+                 (port, a["id"], a["last_message"], a["status"],
                   a["accepted"], "%.6f" % a["closed"] if a["closed"]
                   is not None else "-", a["closed_by"], b["id"],
                   b["last_message"], b["status"], b["accepted"],
@@ -591,7 +594,7 @@ def never_two(fake):
         diag("fake %d: max_concurrent %d (a task's thread booked its end "
              "after the next connection came), but the exact intervals do "
              "not overlap: closest %.3f ms apart; closes seen by the "
-             "accept loop: %d" % (fake.port, s["max_concurrent"],
+             "accept loop: %d" % (port, s["max_concurrent"],
                                   min(gaps) * 1000,
                                   sum(t["closed_by"] ==
                                       "seen closed by the accept loop"
