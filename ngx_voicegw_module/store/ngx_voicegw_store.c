@@ -14,8 +14,8 @@
  *
  *   - When the master runs as root and the worker processes as another
  *     user, the database (and a directory created for it) become that
- *     user's, and a child process with that user's identity opens the
- *     database as a worker will: a folder the worker user cannot reach
+ *     user's, and the master, with that user's identity for a moment,
+ *     opens the database as a worker will: a folder the worker user cannot reach
  *     (a checkout in /root, a read-only directory) stops the start or the
  *     reload instead of leaving every store operation failing.
  *
@@ -54,7 +54,8 @@ static ngx_int_t ngx_voicegw_store_chown(ngx_log_t *log, u_char *path,
 static ngx_int_t ngx_voicegw_store_try_as(ngx_log_t *log,
     ngx_voicegw_store_t *store, ngx_uid_t user, ngx_gid_t group,
     char *username);
-static void ngx_voicegw_store_try(ngx_voicegw_store_t *store, int fd);
+static void ngx_voicegw_store_try(ngx_voicegw_store_t *store, u_char *err,
+    size_t len);
 
 
 /* voicegw_store PATH [thread_pool=NAME] [flush=200ms] [retention=30d]; */
@@ -462,91 +463,66 @@ ngx_voicegw_store_chown(ngx_log_t *log, u_char *path, ngx_uid_t user,
 
 
 /*
- * A child process takes the workers' identity and opens the database as
- * a worker process will; its verdict comes back through a pipe.
+ * The master takes the workers' identity for a moment (its effective ids
+ * and groups; the real and saved ids stay root's, so it can come back)
+ * and opens the database as a worker process will.  No child process:
+ * the master is single-threaded while it reads its configuration, and a
+ * forked copy of it would leave the libraries' memory (OpenSSL's
+ * contexts) behind unfreed when it exits.
  */
 
 static ngx_int_t
 ngx_voicegw_store_try_as(ngx_log_t *log, ngx_voicegw_store_t *store,
     ngx_uid_t user, ngx_gid_t group, char *username)
 {
-    int        fds[2], status;
-    u_char     msg[512];
-    ssize_t    n;
-    ngx_pid_t  pid;
+    int        n;
+    gid_t     *groups, egid;
+    u_char     err[512];
+    ngx_err_t  e;
 
-    if (pipe(fds) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      "voicegw_store: pipe() failed");
+    n = getgroups(0, NULL);
+
+    groups = ngx_alloc((n > 0 ? n : 1) * sizeof(gid_t), log);
+    if (groups == NULL) {
         return NGX_ERROR;
     }
 
-    pid = fork();
+    if (n > 0) {
+        n = getgroups(n, groups);
+    }
 
-    if (pid == -1) {
+    egid = getegid();
+    err[0] = '\0';
+
+    if (n == -1
+        || initgroups(username, group) == -1
+        || setegid(group) == -1
+        || seteuid(user) == -1)
+    {
+        e = ngx_errno;
+        *ngx_snprintf(err, sizeof(err) - 1, "cannot take the identity of "
+                      "\"%s\": %s", username, strerror(e)) = '\0';
+
+    } else {
+        ngx_voicegw_store_try(store, err, sizeof(err));
+    }
+
+    /* root again: the effective user first, it may change the rest */
+
+    if (seteuid(0) == -1
+        || setegid(egid) == -1
+        || (n != -1 && setgroups(n, groups) == -1))
+    {
         ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
-                      "voicegw_store: fork() failed");
-        close(fds[0]);
-        close(fds[1]);
+                      "voicegw_store: the master cannot take back its own "
+                      "identity after checking \"%V\"", &store->path);
+        ngx_free(groups);
         return NGX_ERROR;
     }
 
-    if (pid == 0) {
-        close(fds[0]);
+    ngx_free(groups);
 
-        if (setgid(group) == -1 || initgroups(username, group) == -1
-            || setuid(user) == -1)
-        {
-            n = ngx_sprintf(msg, "cannot take the identity of \"%s\"",
-                            username) - msg;
-            if (write(fds[1], msg, n) == -1) {
-                /* the exit status says it */
-            }
-
-            _exit(2);
-        }
-
-        ngx_voicegw_store_try(store, fds[1]);
-
-        /* not reached */
-        _exit(3);
-    }
-
-    close(fds[1]);
-
-    n = 0;
-
-    for ( ;; ) {
-        ssize_t  got;
-
-        got = read(fds[0], msg + n, sizeof(msg) - 1 - n);
-
-        if (got > 0) {
-            n += got;
-
-            if ((size_t) n < sizeof(msg) - 1) {
-                continue;
-            }
-        }
-
-        if (got == -1 && ngx_errno == NGX_EINTR) {
-            continue;
-        }
-
-        break;
-    }
-
-    close(fds[0]);
-    msg[n] = '\0';
-
-    while (waitpid(pid, &status, 0) == -1) {
-        if (ngx_errno != NGX_EINTR) {
-            status = -1;
-            break;
-        }
-    }
-
-    if (status == 0 && n == 0) {
+    if (err[0] == '\0') {
         return NGX_OK;
     }
 
@@ -555,53 +531,52 @@ ngx_voicegw_store_try_as(ngx_log_t *log, ngx_voicegw_store_t *store,
                   "use \"%V\" (voicegw_store in %s:%ui): %s; run the "
                   "workers as a user that can reach it (\"user\"), or "
                   "keep the database where that user can",
-                  username, &store->path, store->file, store->line,
-                  n ? (char *) msg : "the check failed");
+                  username, &store->path, store->file, store->line, err);
 
     return NGX_ERROR;
 }
 
 
 /*
- * In the child, as the workers' user: open the database for writing (a
- * file SQLite can only read is opened read-only, silently: that is a
- * failure too), read it (WAL needs its -shm and -wal files, created in
- * the directory), and take the write lock.  Exits 0 with nothing written
- * when all of that works.
+ * As the workers' user: open the database for writing (a file SQLite can
+ * only read is opened read-only, silently: that is a failure too), read
+ * it (WAL needs its -shm and -wal files, created in the directory), and
+ * take the write lock.  Leaves err empty, and nothing written, when all
+ * of that works.
  */
 
 static void
-ngx_voicegw_store_try(ngx_voicegw_store_t *store, int fd)
+ngx_voicegw_store_try(ngx_voicegw_store_t *store, u_char *err, size_t len)
 {
     int       rc;
-    u_char    err[256], *p;
     sqlite3  *db;
 
     db = NULL;
-    err[0] = '\0';
 
     rc = sqlite3_open_v2((char *) store->path.data, &db,
                          SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc != SQLITE_OK) {
-        p = ngx_snprintf(err, sizeof(err) - 1, "%s",
-                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        *p = '\0';
+        *ngx_snprintf(err, len - 1, "%s",
+                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) = '\0';
 
     } else if (sqlite3_db_readonly(db, "main")) {
-        p = ngx_snprintf(err, sizeof(err) - 1, "the file is read-only");
-        *p = '\0';
+        *ngx_snprintf(err, len - 1, "the file is read-only") = '\0';
 
-    } else if (access((char *) store->dir.data, W_OK|X_OK) == -1) {
-        p = ngx_snprintf(err, sizeof(err) - 1, "directory \"%V\" is not "
-                         "writable (SQLite keeps its -wal and -shm files "
-                         "there)", &store->dir);
-        *p = '\0';
+    /* access() would ask for the real user, root: the effective one */
 
-    } else if (ngx_voicegw_schema_configure(db, err, sizeof(err)) != NGX_OK
+    } else if (faccessat(AT_FDCWD, (char *) store->dir.data, W_OK|X_OK,
+                         AT_EACCESS)
+               == -1)
+    {
+        *ngx_snprintf(err, len - 1, "directory \"%V\" is not writable "
+                      "(SQLite keeps its -wal and -shm files there)",
+                      &store->dir) = '\0';
+
+    } else if (ngx_voicegw_schema_configure(db, err, len) != NGX_OK
                || ngx_voicegw_sql_exec(db, "BEGIN IMMEDIATE;"
                                        "SELECT count(*) FROM sqlite_master;"
-                                       "ROLLBACK;", err, sizeof(err))
+                                       "ROLLBACK;", err, len)
                   != NGX_OK)
     {
         /* err says why */
@@ -610,14 +585,4 @@ ngx_voicegw_store_try(ngx_voicegw_store_t *store, int fd)
     if (db != NULL) {
         sqlite3_close(db);
     }
-
-    if (err[0]) {
-        if (write(fd, err, ngx_strlen(err)) == -1) {
-            /* the exit status says it */
-        }
-
-        _exit(1);
-    }
-
-    _exit(0);
 }
