@@ -7,9 +7,11 @@
  * and the reading of their rows.
  *
  *   - Costs and latency never scan the raw request log: they read the
- *     daily rollups ("daily", "daily_latency"), so their cost grows with
- *     days x groups, not with requests.  Periods are UTC calendar
- *     windows, i.e. ranges of rollup days.
+ *     daily rollups ("daily") and the cumulative latency histograms
+ *     ("latency_cum": a period is its latest row set minus the latest
+ *     one before it; store/ngx_voicegw_rollup_sql.h), so their cost grows
+ *     with days x groups, or only with groups, never with requests.
+ *     Periods are UTC calendar windows, i.e. ranges of rollup days.
  *
  *   - Each report is ONE SELECT (a compound one where it needs several
  *     groupings), so that a total always equals the sum of its groups.
@@ -34,7 +36,7 @@
 #include <math.h>
 
 
-/* the kinds of latency histograms in "daily_latency" */
+/* the kinds of latency histograms in "latency_cum" */
 
 static ngx_conf_enum_t  ngx_voicegw_report_kinds[] = {
     { ngx_string("ttfb"), 0 },
@@ -111,10 +113,20 @@ const char  ngx_voicegw_report_latency_query[] =
     " WHERE day >= ?1 AND (?2 IS NULL OR project = ?2)"
     " GROUP BY model_id"
     " UNION ALL "
-    "SELECT 1, model_id, kind, bucket, sum(n), NULL, NULL, NULL, NULL"
-    " FROM daily_latency"
-    " WHERE day >= ?1 AND (?2 IS NULL OR project = ?2)"
-    " GROUP BY model_id, kind, bucket"
+    "SELECT 1, c.model_id, c.kind, c.bucket, c.n - coalesce(o.n, 0),"
+    " NULL, NULL, NULL, NULL"
+    " FROM (SELECT model_id, kind, project, max(day) AS hi,"
+    "        (SELECT max(e.day) FROM latency_days AS e"
+    "          WHERE e.project = d.project AND e.model_id = d.model_id"
+    "            AND e.kind = d.kind AND e.day < ?1) AS lo"
+    "       FROM latency_days AS d WHERE d.project = coalesce(?2, '*')"
+    "       GROUP BY model_id, kind) AS w"
+    " JOIN latency_cum AS c ON c.project = w.project"
+    "  AND c.model_id = w.model_id AND c.kind = w.kind AND c.day = w.hi"
+    " LEFT JOIN latency_cum AS o ON o.project = w.project"
+    "  AND o.model_id = w.model_id AND o.kind = w.kind AND o.day = w.lo"
+    "  AND o.bucket = c.bucket"
+    " WHERE c.n > coalesce(o.n, 0)"
     " ORDER BY 2, 1, 3, 4";
 
 

@@ -16,9 +16,23 @@
 #include "ngx_voicegw_store.h"
 #include "ngx_voicegw_sql.h"
 #include "ngx_voicegw_schema.h"
+#include "ngx_voicegw_rollup_sql.h"
 
 
 #define NGX_VOICEGW_STORE_BUSY_TIMEOUT  5000
+
+
+/* the trigger's pieces: the day of NEW, and one histogram of NEW */
+
+#define NGX_VOICEGW_NEW_DAY                                                  \
+    "strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch')"
+
+#define NGX_VOICEGW_NEW_LATENCY(p, k, ms)                                    \
+    NGX_VOICEGW_SQL_LATENCY_DAY(p, "NEW.model_id", k, NGX_VOICEGW_NEW_DAY,   \
+                                ms " IS NOT NULL")                           \
+    NGX_VOICEGW_SQL_LATENCY_ADD(p, "NEW.model_id", k, NGX_VOICEGW_NEW_DAY,   \
+                                NGX_VOICEGW_SQL_BUCKET(ms), "1",             \
+                                ms " IS NOT NULL")
 
 
 /*
@@ -167,6 +181,84 @@ static const char  *ngx_voicegw_schema_migrations[] = {
     "      1 WHERE NEW.total_latency_ms IS NOT NULL"
     "  ON CONFLICT DO UPDATE SET n = n + 1;"
     "END;",
+
+    /*
+     * 2 -> 3: the request recorder.  Its batches roll up what they insert
+     * themselves (rolled_up = 1); the trigger rolls up rows inserted by
+     * other means.  The request log gets the queue wait and flags, the
+     * daily rollup units and errors, and the latency histograms become
+     * cumulative (store/ngx_voicegw_rollup_sql.h), so that a month of
+     * them is read from two row sets rather than thirty days of rows.
+     */
+
+    "DROP TRIGGER requests_rollup;"
+
+    "ALTER TABLE requests ADD COLUMN queue_wait_ms REAL;"
+    "ALTER TABLE requests ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN rolled_up INTEGER NOT NULL DEFAULT 0;"
+
+    "ALTER TABLE daily ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE daily ADD COLUMN input_units REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE daily ADD COLUMN output_units REAL NOT NULL DEFAULT 0;"
+
+    "UPDATE daily SET errors = r.e, input_units = r.i, output_units = r.o"
+    "  FROM (SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS day,"
+    "          project, provider, model_id, modality,"
+    "          sum(status != 'success') AS e, total(input_units) AS i,"
+    "          total(output_units) AS o"
+    "        FROM requests GROUP BY 1, 2, 3, 4, 5) AS r"
+    "  WHERE daily.day = r.day AND daily.project = r.project"
+    "    AND daily.provider = r.provider AND daily.model_id = r.model_id"
+    "    AND daily.modality = r.modality;"
+
+    "CREATE TABLE latency_days ("
+    "  project   TEXT NOT NULL,"
+    "  model_id  TEXT NOT NULL,"
+    "  kind      TEXT NOT NULL,"
+    "  day       TEXT NOT NULL,"
+    "  PRIMARY KEY (project, model_id, kind, day)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE latency_cum ("
+    "  project   TEXT NOT NULL,"
+    "  model_id  TEXT NOT NULL,"
+    "  kind      TEXT NOT NULL,"
+    "  day       TEXT NOT NULL,"
+    "  bucket    INTEGER NOT NULL,"
+    "  n         INTEGER NOT NULL,"
+    "  PRIMARY KEY (project, model_id, kind, day, bucket)"
+    ") WITHOUT ROWID;"
+
+    "INSERT INTO latency_days"
+    "  SELECT DISTINCT project, model_id, kind, day FROM daily_latency"
+    "  UNION SELECT DISTINCT '*', model_id, kind, day FROM daily_latency;"
+
+    "INSERT INTO latency_cum"
+    "  SELECT d.project, d.model_id, d.kind, d.day, h.bucket, sum(h.n)"
+    "  FROM latency_days AS d JOIN daily_latency AS h"
+    "    ON h.model_id = d.model_id AND h.kind = d.kind"
+    "   AND (d.project = '*' OR h.project = d.project) AND h.day <= d.day"
+    "  GROUP BY d.project, d.model_id, d.kind, d.day, h.bucket;"
+
+    "DROP TABLE daily_latency;"
+
+    "CREATE TRIGGER requests_import AFTER INSERT ON requests"
+    "  WHEN NEW.rolled_up = 0 BEGIN "
+    NGX_VOICEGW_SQL_DAILY(NGX_VOICEGW_NEW_DAY, "NEW.project", "NEW.provider",
+                          "NEW.model_id", "NEW.modality", "1",
+                          "NEW.status != 'success'", "NEW.cost_usd",
+                          "NEW.input_units", "NEW.output_units",
+                          "coalesce(NEW.ttfb_ms, 0)",
+                          "NEW.ttfb_ms IS NOT NULL",
+                          "coalesce(NEW.total_latency_ms, 0)",
+                          "NEW.total_latency_ms IS NOT NULL")
+    NGX_VOICEGW_NEW_LATENCY("NEW.project", "'ttfb'", "NEW.ttfb_ms")
+    NGX_VOICEGW_NEW_LATENCY("'*'", "'ttfb'", "NEW.ttfb_ms")
+    NGX_VOICEGW_NEW_LATENCY("NEW.project", "'total'", "NEW.total_latency_ms")
+    NGX_VOICEGW_NEW_LATENCY("'*'", "'total'", "NEW.total_latency_ms")
+    "END;"
+
+    "CREATE INDEX requests_modality ON requests (modality, ts);",
 
     NULL
 };

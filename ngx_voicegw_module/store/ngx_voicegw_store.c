@@ -43,6 +43,8 @@
 #define NGX_VOICEGW_STORE_POOL  "voicegw"
 
 
+static ngx_int_t ngx_voicegw_store_last_request(sqlite3 *db, uint64_t *id,
+    u_char *err, size_t len);
 static char *ngx_voicegw_store_thread_pool(ngx_conf_t *cf,
     ngx_voicegw_store_t *store);
 static char *ngx_voicegw_store_prepare(ngx_conf_t *cf,
@@ -58,7 +60,10 @@ static void ngx_voicegw_store_try(ngx_voicegw_store_t *store, u_char *err,
     size_t len);
 
 
-/* voicegw_store PATH [thread_pool=NAME] [flush=200ms] [retention=30d]; */
+/*
+ * voicegw_store PATH [thread_pool=NAME] [flush=200ms] [retention=30d]
+ *               [buffer=1m];
+ */
 
 char *
 ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -98,6 +103,7 @@ ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     store->flush = 200;
     store->retention = 30 * 86400;
+    store->buffer = 1024 * 1024;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -123,6 +129,19 @@ ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             store->retention = (time_t) n;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "buffer", &s) == NGX_OK) {
+            n = ngx_parse_size(&s);
+            if (n == NGX_ERROR || n < 64 * 1024 || n > 1024 * 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid buffer \"%V\" in \"%V\": use "
+                                   "64k to 1g", &s, &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            store->buffer = (size_t) ngx_align(n, 8);
             continue;
         }
 
@@ -239,6 +258,9 @@ ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
         || ngx_voicegw_schema_migrate(db, err, sizeof(err)) != NGX_OK
         || ngx_voicegw_store_read_settings(cf->pool, &store->settings, db,
                                            err, sizeof(err))
+           != NGX_OK
+        || ngx_voicegw_store_last_request(db, &store->last_request_id, err,
+                                          sizeof(err))
            != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -258,6 +280,35 @@ failed:
     }
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The highest id of the request log: the ids of new records follow it,
+ * so that a record committed twice (by a flusher that took over) is
+ * recognised as the same row.
+ */
+
+static ngx_int_t
+ngx_voicegw_store_last_request(sqlite3 *db, uint64_t *id, u_char *err,
+    size_t len)
+{
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM requests",
+                           -1, &stmt, NULL)
+        != SQLITE_OK
+        || sqlite3_step(stmt) != SQLITE_ROW)
+    {
+        ngx_voicegw_sql_error(db, "last request", err, len);
+        sqlite3_finalize(stmt);
+        return NGX_ERROR;
+    }
+
+    *id = (uint64_t) sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+
+    return NGX_OK;
 }
 
 

@@ -51,6 +51,9 @@ struct ngx_voicegw_store_s {
     ngx_thread_pool_t           *thread_pool;
     ngx_msec_t                   flush;
     time_t                       retention;
+    size_t                       buffer;        /* of request records */
+    /* the highest id in the request log at configuration time */
+    uint64_t                     last_request_id;
 
     u_char                      *file;          /* where the directive is */
     ngx_uint_t                   line;
@@ -79,6 +82,7 @@ void ngx_voicegw_store_exit_process(ngx_voicegw_store_t *store);
 ngx_voicegw_store_op_t *ngx_voicegw_store_op_alloc(ngx_pool_t *pool,
     ngx_voicegw_store_t *store, size_t size);
 ngx_int_t ngx_voicegw_store_post(ngx_voicegw_store_op_t *op);
+ngx_int_t ngx_voicegw_store_run_now(ngx_voicegw_store_op_t *op);
 
 
 #endif /* _NGX_VOICEGW_STORE_H_INCLUDED_ */

@@ -210,6 +210,21 @@ ngx_voicegw_store_post(ngx_voicegw_store_op_t *op)
 }
 
 
+/*
+ * An op run at once, in the calling thread: only for a process that is
+ * exiting (its event loop and the thread pool are gone), to commit what
+ * must not be lost.  Blocks until SQLite is done.
+ */
+
+ngx_int_t
+ngx_voicegw_store_run_now(ngx_voicegw_store_op_t *op)
+{
+    ngx_voicegw_store_thread_handler(op, op->store->log);
+
+    return op->rc;
+}
+
+
 /* a thread of the pool: only SQLite and plain memory from here on */
 
 static void
