@@ -48,9 +48,6 @@
 #define NGX_VOICEGW_RECORD_MODEL_LEN  200     /* provider/model */
 
 
-typedef struct ngx_voicegw_recorder_s  ngx_voicegw_recorder_t;
-
-
 typedef struct {
     ngx_str_t                    project;     /* "default" when empty */
     ngx_str_t                    provider;

@@ -11,10 +11,12 @@
  *   store/     SQLite, off the event loop
  *   pool/      the worker pools (ngx_voicegw_pool_module's directives)
  *   registry/  providers, models, stacks, projects, keys, tokens, tests
+ *   accounting/  request records: the buffer, the flusher, the rollups
  *   api/       the JSON API ("voicegw_api")
  *
- * Dependencies point one way: core <- store <- registry <- api, and
- * core <- pool <- api (docs/design.md).
+ * Dependencies point one way: core <- store <- registry <- api,
+ * core <- pool <- api, and store <- accounting <- pool, api
+ * (docs/design.md).
  */
 
 
@@ -32,6 +34,8 @@
 #include "ngx_voicegw_auth.h"
 #include "ngx_voicegw_probe.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_recorder.h"
+#include "ngx_voicegw_flusher.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -300,6 +304,16 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
 
     vmcf->pools->zone = vmcf->zone;
 
+    if (vmcf->zone != NULL && vmcf->store != NULL) {
+        vmcf->recorder = ngx_voicegw_recorder_create(cf, vmcf->zone,
+                                                     vmcf->store);
+        if (vmcf->recorder == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    vmcf->pools->recorder = vmcf->recorder;
+
     if (ngx_voicegw_api_init_main_conf(cf, vmcf->api, vmcf->zone) != NGX_OK
         || ngx_voicegw_pools_init_main_conf(cf, vmcf->pools) != NGX_OK
         || ngx_voicegw_registry_init_main_conf(cf, vmcf->registry,
@@ -398,6 +412,16 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
                       "process");
     }
 
+    if (vmcf->recorder != NULL
+        && ngx_voicegw_flusher_init_process(cycle, vmcf->recorder,
+                                            &vmcf->proc)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "voicegw: cannot start committing request records in "
+                      "this process");
+    }
+
     return NGX_OK;
 }
 
@@ -420,6 +444,10 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
     if (vmcf->zone != NULL) {
         ngx_voicegw_pools_exit_process(vmcf->pools);
     }
+
+    /* before the store closes: what is left in the buffer goes in now */
+
+    ngx_voicegw_flusher_exit_process(&vmcf->proc);
 
     ngx_voicegw_fetch_abort_all(&vmcf->proc.fetches);
 

@@ -30,6 +30,7 @@ typedef struct ngx_voicegw_store_s     ngx_voicegw_store_t;
 typedef struct ngx_voicegw_pools_s     ngx_voicegw_pools_t;
 typedef struct ngx_voicegw_registry_s  ngx_voicegw_registry_t;
 typedef struct ngx_voicegw_api_main_s  ngx_voicegw_api_main_t;
+typedef struct ngx_voicegw_recorder_s  ngx_voicegw_recorder_t;
 
 
 /*
@@ -55,6 +56,8 @@ typedef struct {
     ngx_event_t                  release_ev;
     ngx_queue_t                  rechecks;
 
+    /* the flusher of request records (accounting/) */
+    void                        *flusher;
     /* the last answer of GET /api/queue, reused for 100 ms (api/) */
     void                        *queue_answer;
 } ngx_voicegw_proc_t;
@@ -66,6 +69,7 @@ typedef struct {
     ngx_voicegw_pools_t         *pools;      /* worker pools, apps, ETA */
     ngx_voicegw_registry_t      *registry;   /* providers, models, ... */
     ngx_voicegw_api_main_t      *api;        /* voicegw_api locations */
+    ngx_voicegw_recorder_t      *recorder;   /* request records */
 
     ngx_voicegw_proc_t           proc;
 } ngx_voicegw_main_conf_t;

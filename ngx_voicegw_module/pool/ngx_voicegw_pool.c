@@ -26,6 +26,7 @@
 #include "ngx_voicegw_apps.h"
 #include "ngx_voicegw_balancer.h"
 #include "ngx_voicegw_admission.h"
+#include "ngx_voicegw_task_books.h"
 #include "ngx_voicegw_park.h"
 #include "ngx_voicegw_release.h"
 #include "ngx_voicegw_health.h"
@@ -115,6 +116,7 @@ ngx_voicegw_pools_postconfiguration(ngx_conf_t *cf, ngx_voicegw_pools_t *vp)
 
     if (ngx_voicegw_pools_resolve(cf, vp) != NGX_OK
         || ngx_voicegw_admission_init(cf) != NGX_OK
+        || ngx_voicegw_task_books_init(cf) != NGX_OK
         || ngx_voicegw_zone_on_init(vp->zone, ngx_voicegw_queue_init_zone,
                                     vp)
            != NGX_OK)

@@ -113,6 +113,9 @@ struct ngx_voicegw_pools_s {
     ngx_array_t                  frontend_defaults;
     ngx_array_t                  presets;
 
+    /* where tasks are put on the books (NULL: no voicegw_store) */
+    ngx_voicegw_recorder_t      *recorder;
+
     /* this process (the main configuration's) */
     ngx_voicegw_proc_t          *proc;
 };

@@ -22,6 +22,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_clock.h"
 #include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_queue.h"
@@ -123,6 +124,8 @@ ngx_voicegw_release(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome)
     }
 
     ctx->held = 0;
+    ctx->outcome = outcome + 1;
+    ctx->ended_mono = ngx_voicegw_mono_msec();
 
     ngx_voicegw_zone_lock(ctx->vp->zone);
     ngx_voicegw_queue_release_locked(ctx->vp, ctx->ticket, ctx->affinity,
@@ -159,6 +162,8 @@ ngx_voicegw_release_after_close(ngx_voicegw_task_ctx_t *ctx,
     }
 
     ctx->held = 0;
+    ctx->outcome = outcome + 1;
+    ctx->ended_mono = ngx_voicegw_mono_msec();
 
     rel->ticket = ctx->ticket;
     rel->outcome = outcome;

@@ -85,6 +85,7 @@ ngx_voicegw_task_create_ctx(ngx_http_request_t *r,
     h->ctx.request = r;
     h->ctx.tcf = tcf;
     h->ctx.vp = vp;
+    h->ctx.created_mono = ngx_voicegw_mono_msec();
     h->cleanup = cleanup;
 
     cln->handler = ngx_voicegw_task_cleanup;
@@ -173,6 +174,7 @@ ngx_voicegw_task_refuse(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx,
     *p = '\0';
 
     ctx->phase = NGX_VOICEGW_TASK_ANSWERED;
+    ctx->refused = code;
 
     if (ctx->ticket) {
         (void) ngx_voicegw_task_headers(r, ctx);

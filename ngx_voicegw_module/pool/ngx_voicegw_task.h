@@ -41,7 +41,12 @@ typedef struct {
     ngx_event_t                  wake;
     ngx_event_t                  timeout;
     ngx_queue_t                  link;        /* parked requests of ours */
-
+    /* what the books say of it (ngx_voicegw_task_books.c) */
+    uint64_t                     created_mono;
+    uint64_t                     ended_mono;  /* the worker released */
+    ngx_uint_t                   outcome;     /* release outcome + 1 */
+    const char                  *refused;     /* the error code, if so */
+    unsigned                     booked:1;
     unsigned                     held:1;      /* a reservation to release */
     unsigned                     connected:1; /* the balancer used it */
     unsigned                     parked:1;

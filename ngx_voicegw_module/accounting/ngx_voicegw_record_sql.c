@@ -1,0 +1,799 @@
+
+/*
+ * ngx_voicegw_record_sql.c
+ *
+ * Owns the recorder's SQL: a batch of records committed in ONE
+ * transaction with its rollups, and retention.  Runs in a thread of the
+ * store's pool, never on the event loop.
+ *
+ *   - Rows are inserted with the ids the recorder gave them, OR IGNORE:
+ *     a batch committed twice (a flusher died after its commit, another
+ *     took over) adds nothing the second time, rollups included, because
+ *     only rows actually inserted are rolled up.
+ *   - The rollups are the trigger's SQL (store/ngx_voicegw_rollup_sql.h),
+ *     run once per distinct key of the batch with its summed counts
+ *     rather than once per row: a few hundred statements for thousands of
+ *     records.  The rows carry rolled_up = 1 so that the trigger leaves
+ *     them alone.
+ *   - This is the recorder's own bulk writer next to the general batch
+ *     runner (store/ngx_voicegw_sql.c): that one runs a short list of
+ *     statements with results for the API; this one streams thousands of
+ *     rows with no result.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_store.h"
+#include "ngx_voicegw_sql.h"
+#include "ngx_voicegw_rollup_sql.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_recorder.h"
+#include "ngx_voicegw_record_sql.h"
+
+#include <math.h>
+
+
+#define NGX_VOICEGW_SQL_INSERT                                               \
+    "INSERT OR IGNORE INTO requests (id, ts, project, modality, model_id,"   \
+    " provider, input_units, output_units, cost_usd, ttfb_ms,"               \
+    " total_latency_ms, status, http_status, queue_wait_ms, flags,"          \
+    " rolled_up) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"      \
+    " ?12, ?13, ?14, ?15, 1)"
+
+
+/* the statements of a batch, each prepared once per batch */
+
+enum {
+    NGX_VOICEGW_ST_INSERT = 0,
+    NGX_VOICEGW_ST_DAILY,
+    NGX_VOICEGW_ST_DAY_COPY,
+    NGX_VOICEGW_ST_DAY_MARK,
+    NGX_VOICEGW_ST_ADD,
+    NGX_VOICEGW_NST
+};
+
+
+static const char  *ngx_voicegw_record_sql[NGX_VOICEGW_NST] = {
+
+    NGX_VOICEGW_SQL_INSERT,
+
+    NGX_VOICEGW_SQL_DAILY("?1", "?2", "?3", "?4", "?5", "?6", "?7", "?8",
+                          "?9", "?10", "?11", "?12", "?13", "?14"),
+
+    /* NGX_VOICEGW_SQL_LATENCY_DAY is two statements: copy, then mark */
+    NGX_VOICEGW_SQL_LATENCY_DAY("?1", "?2", "?3", "?4", "1"),
+    NULL,
+
+    NGX_VOICEGW_SQL_LATENCY_ADD("?1", "?2", "?3", "?4", "?5", "?6", "1")
+};
+
+
+/* one key of the daily rollup, and its sums */
+
+typedef struct {
+    uint32_t                     hash;
+    int32_t                      day;
+    ngx_uint_t                   modality;
+    ngx_str_t                    project;
+    ngx_str_t                    provider;
+    ngx_str_t                    model;
+    int64_t                      n;
+    int64_t                      errors;
+    double                       cost;
+    double                       in;
+    double                       out;
+    double                       tsum;
+    int64_t                      tn;
+    double                       lsum;
+    int64_t                      ln;
+} ngx_voicegw_agg_daily_t;
+
+
+/* one bucket of one day of one cumulative histogram */
+
+typedef struct {
+    uint32_t                     hash;
+    int32_t                      day;
+    int32_t                      bucket;
+    ngx_uint_t                   kind;       /* 0: ttfb, 1: total */
+    ngx_str_t                    group;      /* a project, or "*" */
+    ngx_str_t                    model;
+    int64_t                      n;
+} ngx_voicegw_agg_bucket_t;
+
+
+typedef struct {
+    sqlite3_stmt                *st[NGX_VOICEGW_NST];
+    ngx_voicegw_agg_daily_t     *daily;
+    ngx_uint_t                   ndaily;      /* slots */
+    ngx_voicegw_agg_bucket_t    *buckets;
+    ngx_uint_t                   nbuckets;    /* slots */
+    u_char                      *err;
+    size_t                       errlen;
+} ngx_voicegw_agg_t;
+
+
+static ngx_int_t ngx_voicegw_record_prepare(sqlite3 *db,
+    ngx_voicegw_agg_t *a);
+static ngx_int_t ngx_voicegw_record_row(sqlite3 *db, ngx_voicegw_agg_t *a,
+    ngx_voicegw_rec_t *h, ngx_uint_t *inserted);
+static void ngx_voicegw_record_sum(ngx_voicegw_agg_t *a,
+    ngx_voicegw_rec_t *h);
+static void ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
+    ngx_str_t *model, ngx_uint_t kind, int32_t day, double ms);
+static ngx_int_t ngx_voicegw_record_rollups(sqlite3 *db,
+    ngx_voicegw_agg_t *a);
+static ngx_int_t ngx_voicegw_record_days(sqlite3 *db, ngx_voicegw_agg_t *a);
+static int ngx_libc_cdecl ngx_voicegw_bucket_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
+    sqlite3_stmt *st, const char *what);
+static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
+static uint32_t ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b,
+    ngx_str_t *c, int64_t x, int64_t y);
+
+
+static const char  *ngx_voicegw_kind_names[] = { "ttfb", "total" };
+
+
+ngx_int_t
+ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
+{
+    ngx_voicegw_record_batch_t  *b = op->data;
+
+    u_char              *p, *last;
+    ngx_int_t            rc;
+    ngx_uint_t           i, n, slots, inserted;
+    ngx_voicegw_agg_t    a;
+    ngx_voicegw_rec_t   *h;
+
+    ngx_memzero(&a, sizeof(ngx_voicegw_agg_t));
+    a.err = op->err;
+    a.errlen = sizeof(op->err);
+
+    b->inserted = 0;
+    b->known = 0;
+
+    /* room for the keys: at most one daily key and four buckets a record */
+
+    n = b->len / sizeof(ngx_voicegw_rec_t) + 1;
+
+    for (slots = 64; slots < 8 * n; slots <<= 1) { /* void */ }
+
+    a.ndaily = slots;
+    a.nbuckets = slots * 4;
+
+    a.daily = ngx_calloc(a.ndaily * sizeof(ngx_voicegw_agg_daily_t),
+                         op->store->log);
+    a.buckets = ngx_calloc(a.nbuckets * sizeof(ngx_voicegw_agg_bucket_t),
+                           op->store->log);
+
+    if (a.daily == NULL || a.buckets == NULL) {
+        ngx_snprintf(op->err, sizeof(op->err), "out of memory%Z");
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    if (ngx_voicegw_sql_exec(db, "BEGIN IMMEDIATE", op->err,
+                             sizeof(op->err))
+        != NGX_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    rc = ngx_voicegw_record_prepare(db, &a);
+
+    p = b->data;
+    last = b->data + b->len;
+
+    while (rc == NGX_OK && p < last) {
+        h = (ngx_voicegw_rec_t *) p;
+        p += h->len;
+
+        rc = ngx_voicegw_record_row(db, &a, h, &inserted);
+
+        if (rc == NGX_OK) {
+            if (inserted) {
+                b->inserted++;
+                ngx_voicegw_record_sum(&a, h);
+
+            } else {
+                b->known++;
+            }
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_voicegw_record_rollups(db, &a);
+    }
+
+    for (i = 0; i < NGX_VOICEGW_NST; i++) {
+        if (a.st[i]) {
+            sqlite3_finalize(a.st[i]);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_voicegw_sql_exec(db, "COMMIT", op->err, sizeof(op->err));
+    }
+
+    if (rc != NGX_OK) {
+        (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        b->inserted = 0;
+        b->known = 0;
+    }
+
+done:
+
+    if (a.daily) {
+        ngx_free(a.daily);
+    }
+
+    if (a.buckets) {
+        ngx_free(a.buckets);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_voicegw_record_prepare(sqlite3 *db, ngx_voicegw_agg_t *a)
+{
+    ngx_uint_t   i;
+    const char  *tail;
+
+    tail = NULL;
+
+    for (i = 0; i < NGX_VOICEGW_NST; i++) {
+
+        if (i == NGX_VOICEGW_ST_DAY_MARK) {
+            /* the second statement of the copy's text */
+            if (sqlite3_prepare_v2(db, tail, -1, &a->st[i], NULL)
+                != SQLITE_OK)
+            {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        if (sqlite3_prepare_v2(db, ngx_voicegw_record_sql[i], -1, &a->st[i],
+                               &tail)
+            != SQLITE_OK)
+        {
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_voicegw_sql_error(db, "prepare", a->err, a->errlen);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_voicegw_record_row(sqlite3 *db, ngx_voicegw_agg_t *a,
+    ngx_voicegw_rec_t *h, ngx_uint_t *inserted)
+{
+    u_char        *s;
+    ngx_str_t     *name;
+    sqlite3_stmt  *st;
+
+    st = a->st[NGX_VOICEGW_ST_INSERT];
+    s = (u_char *) (h + 1);
+
+    sqlite3_reset(st);
+
+    sqlite3_bind_int64(st, 1, (sqlite3_int64) h->id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64) h->ts);
+    sqlite3_bind_text(st, 3, (char *) s, h->project_len, SQLITE_STATIC);
+
+    name = &ngx_voicegw_modality_names[h->modality];
+    sqlite3_bind_text(st, 4, (char *) name->data, name->len, SQLITE_STATIC);
+
+    sqlite3_bind_text(st, 5, (char *) s + h->project_len + h->provider_len,
+                      h->model_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, (char *) s + h->project_len, h->provider_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, h->input_units);
+    sqlite3_bind_double(st, 8, h->output_units);
+    sqlite3_bind_double(st, 9, h->cost_usd);
+
+    if (h->ttfb_ms >= 0) {
+        sqlite3_bind_double(st, 10, h->ttfb_ms);
+    } else {
+        sqlite3_bind_null(st, 10);
+    }
+
+    if (h->total_ms >= 0) {
+        sqlite3_bind_double(st, 11, h->total_ms);
+    } else {
+        sqlite3_bind_null(st, 11);
+    }
+
+    name = &ngx_voicegw_status_names[h->status];
+    sqlite3_bind_text(st, 12, (char *) name->data, name->len, SQLITE_STATIC);
+
+    if (h->http_status) {
+        sqlite3_bind_int(st, 13, h->http_status);
+    } else {
+        sqlite3_bind_null(st, 13);
+    }
+
+    if (h->queue_wait_ms >= 0) {
+        sqlite3_bind_double(st, 14, h->queue_wait_ms);
+    } else {
+        sqlite3_bind_null(st, 14);
+    }
+
+    sqlite3_bind_int(st, 15, h->flags);
+
+    if (ngx_voicegw_record_step(db, a, st, "insert") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *inserted = (sqlite3_changes(db) == 1);
+
+    return NGX_OK;
+}
+
+
+/* the record's share of the rollups */
+
+static void
+ngx_voicegw_record_sum(ngx_voicegw_agg_t *a, ngx_voicegw_rec_t *h)
+{
+    u_char                   *s;
+    int32_t                   day;
+    uint32_t                  hash;
+    ngx_str_t                 project, provider, model, all;
+    ngx_uint_t                i;
+    ngx_voicegw_agg_daily_t  *d;
+
+    s = (u_char *) (h + 1);
+
+    project.data = s;
+    project.len = h->project_len;
+    provider.data = s + h->project_len;
+    provider.len = h->provider_len;
+    model.data = s + h->project_len + h->provider_len;
+    model.len = h->model_len;
+
+    day = (int32_t) (h->ts / 86400000);
+
+    hash = ngx_voicegw_agg_hash(&project, &provider, &model, day,
+                                h->modality);
+
+    for (i = hash & (a->ndaily - 1); /* void */; i = (i + 1) & (a->ndaily - 1))
+    {
+        d = &a->daily[i];
+
+        if (d->hash == 0) {
+            d->hash = hash;
+            d->day = day;
+            d->modality = h->modality;
+            d->project = project;
+            d->provider = provider;
+            d->model = model;
+            break;
+        }
+
+        if (d->hash == hash && d->day == day && d->modality == h->modality
+            && d->project.len == project.len
+            && d->provider.len == provider.len
+            && d->model.len == model.len
+            && ngx_memcmp(d->project.data, project.data, project.len) == 0
+            && ngx_memcmp(d->provider.data, provider.data, provider.len) == 0
+            && ngx_memcmp(d->model.data, model.data, model.len) == 0)
+        {
+            break;
+        }
+    }
+
+    d->n++;
+    d->errors += (h->status != NGX_VOICEGW_STATUS_SUCCESS);
+    d->cost += h->cost_usd;
+    d->in += h->input_units;
+    d->out += h->output_units;
+
+    if (h->ttfb_ms >= 0) {
+        d->tsum += h->ttfb_ms;
+        d->tn++;
+    }
+
+    if (h->total_ms >= 0) {
+        d->lsum += h->total_ms;
+        d->ln++;
+    }
+
+    ngx_str_set(&all, "*");
+
+    ngx_voicegw_record_bucket(a, &project, &model, 0, day, h->ttfb_ms);
+    ngx_voicegw_record_bucket(a, &all, &model, 0, day, h->ttfb_ms);
+    ngx_voicegw_record_bucket(a, &project, &model, 1, day, h->total_ms);
+    ngx_voicegw_record_bucket(a, &all, &model, 1, day, h->total_ms);
+}
+
+
+static void
+ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
+    ngx_str_t *model, ngx_uint_t kind, int32_t day, double ms)
+{
+    int32_t                    bucket;
+    uint32_t                   hash;
+    ngx_str_t                  k;
+    ngx_uint_t                 i;
+    ngx_voicegw_agg_bucket_t  *b;
+
+    if (ms < 0) {
+        return;
+    }
+
+    bucket = (int32_t) floor(log(ngx_max(ms, 0.001))
+                             / log(NGX_VOICEGW_LATENCY_BASE));
+
+    k.data = (u_char *) ngx_voicegw_kind_names[kind];
+    k.len = 4 + kind;
+
+    hash = ngx_voicegw_agg_hash(group, model, &k, day, bucket);
+
+    for (i = hash & (a->nbuckets - 1); /* void */;
+         i = (i + 1) & (a->nbuckets - 1))
+    {
+        b = &a->buckets[i];
+
+        if (b->hash == 0) {
+            b->hash = hash;
+            b->day = day;
+            b->bucket = bucket;
+            b->kind = kind;
+            b->group = *group;
+            b->model = *model;
+            break;
+        }
+
+        if (b->hash == hash && b->day == day && b->bucket == bucket
+            && b->kind == kind
+            && b->group.len == group->len && b->model.len == model->len
+            && ngx_memcmp(b->group.data, group->data, group->len) == 0
+            && ngx_memcmp(b->model.data, model->data, model->len) == 0)
+        {
+            break;
+        }
+    }
+
+    b->n++;
+}
+
+
+static ngx_int_t
+ngx_voicegw_record_rollups(sqlite3 *db, ngx_voicegw_agg_t *a)
+{
+    u_char                    dbuf[16];
+    ngx_str_t                 day;
+    ngx_uint_t                i;
+    sqlite3_stmt             *st;
+    ngx_voicegw_agg_daily_t  *d;
+    ngx_voicegw_agg_bucket_t *b;
+
+    st = a->st[NGX_VOICEGW_ST_DAILY];
+
+    for (i = 0; i < a->ndaily; i++) {
+        d = &a->daily[i];
+
+        if (d->hash == 0) {
+            continue;
+        }
+
+        ngx_voicegw_record_day(dbuf, d->day, &day);
+
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, (char *) day.data, day.len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, (char *) d->project.data, d->project.len,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, (char *) d->provider.data, d->provider.len,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, (char *) d->model.data, d->model.len,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 5,
+                          (char *) ngx_voicegw_modality_names[d->modality].data,
+                          ngx_voicegw_modality_names[d->modality].len,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, d->n);
+        sqlite3_bind_int64(st, 7, d->errors);
+        sqlite3_bind_double(st, 8, d->cost);
+        sqlite3_bind_double(st, 9, d->in);
+        sqlite3_bind_double(st, 10, d->out);
+        sqlite3_bind_double(st, 11, d->tsum);
+        sqlite3_bind_int64(st, 12, d->tn);
+        sqlite3_bind_double(st, 13, d->lsum);
+        sqlite3_bind_int64(st, 14, d->ln);
+
+        if (ngx_voicegw_record_step(db, a, st, "daily") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_voicegw_record_days(db, a) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    st = a->st[NGX_VOICEGW_ST_ADD];
+
+    for (i = 0; i < a->nbuckets; i++) {
+        b = &a->buckets[i];
+
+        if (b->hash == 0) {
+            continue;
+        }
+
+        ngx_voicegw_record_day(dbuf, b->day, &day);
+
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, (char *) b->group.data, b->group.len,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, (char *) b->model.data, b->model.len,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, ngx_voicegw_kind_names[b->kind], 4 + b->kind,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, (char *) day.data, day.len, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, b->bucket);
+        sqlite3_bind_int64(st, 6, b->n);
+
+        if (ngx_voicegw_record_step(db, a, st, "latency") != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every histogram of the batch gets its row set for each day it has
+ * records on, earlier days first, before any count is added: a new
+ * day's row set copies the latest earlier one as it was before this
+ * batch, and the counts are then added to that day and every later one.
+ */
+
+static ngx_int_t
+ngx_voicegw_record_days(sqlite3 *db, ngx_voicegw_agg_t *a)
+{
+    u_char                     dbuf[16];
+    ngx_str_t                  day;
+    ngx_uint_t                 i, n, k;
+    ngx_voicegw_agg_bucket_t  *b, **all;
+
+    all = ngx_alloc(a->nbuckets * sizeof(ngx_voicegw_agg_bucket_t *),
+                    ngx_cycle->log);
+    if (all == NULL) {
+        ngx_snprintf(a->err, a->errlen, "out of memory%Z");
+        return NGX_ERROR;
+    }
+
+    for (n = 0, i = 0; i < a->nbuckets; i++) {
+        if (a->buckets[i].hash) {
+            all[n++] = &a->buckets[i];
+        }
+    }
+
+    ngx_qsort(all, n, sizeof(ngx_voicegw_agg_bucket_t *),
+              ngx_voicegw_bucket_cmp);
+
+    for (i = 0; i < n; i++) {
+        b = all[i];
+
+        /* one row set per histogram and day: the first bucket of each */
+
+        if (i > 0 && ngx_voicegw_bucket_cmp(&all[i - 1], &b) == 0) {
+            continue;
+        }
+
+        ngx_voicegw_record_day(dbuf, b->day, &day);
+
+        for (k = NGX_VOICEGW_ST_DAY_COPY; k <= NGX_VOICEGW_ST_DAY_MARK; k++) {
+            sqlite3_reset(a->st[k]);
+            sqlite3_bind_text(a->st[k], 1, (char *) b->group.data,
+                              b->group.len, SQLITE_STATIC);
+            sqlite3_bind_text(a->st[k], 2, (char *) b->model.data,
+                              b->model.len, SQLITE_STATIC);
+            sqlite3_bind_text(a->st[k], 3, ngx_voicegw_kind_names[b->kind],
+                              4 + b->kind, SQLITE_STATIC);
+            sqlite3_bind_text(a->st[k], 4, (char *) day.data, day.len,
+                              SQLITE_STATIC);
+
+            if (ngx_voicegw_record_step(db, a, a->st[k], "latency day")
+                != NGX_OK)
+            {
+                ngx_free(all);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    ngx_free(all);
+
+    return NGX_OK;
+}
+
+
+/* by histogram, then day: buckets of one histogram and day compare equal */
+
+static int ngx_libc_cdecl
+ngx_voicegw_bucket_cmp(const void *one, const void *two)
+{
+    ngx_int_t                  rc;
+    ngx_voicegw_agg_bucket_t  *a, *b;
+
+    a = *(ngx_voicegw_agg_bucket_t **) one;
+    b = *(ngx_voicegw_agg_bucket_t **) two;
+
+    rc = ngx_memn2cmp(a->group.data, b->group.data, a->group.len,
+                      b->group.len);
+    if (rc) {
+        return (int) rc;
+    }
+
+    rc = ngx_memn2cmp(a->model.data, b->model.data, a->model.len,
+                      b->model.len);
+    if (rc) {
+        return (int) rc;
+    }
+
+    if (a->kind != b->kind) {
+        return a->kind < b->kind ? -1 : 1;
+    }
+
+    if (a->day != b->day) {
+        return a->day < b->day ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a, sqlite3_stmt *st,
+    const char *what)
+{
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ngx_voicegw_sql_error(db, what, a->err, a->errlen);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "YYYY-MM-DD" of a day number (days since 1970-01-01, UTC) */
+
+static void
+ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime((time_t) day * 86400, &tm);
+
+    s->data = buf;
+    s->len = ngx_sprintf(buf, "%4d-%02d-%02d", tm.ngx_tm_year,
+                         tm.ngx_tm_mon, tm.ngx_tm_mday)
+             - buf;
+}
+
+
+static uint32_t
+ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b, ngx_str_t *c, int64_t x,
+    int64_t y)
+{
+    uint32_t  hash;
+
+    hash = ngx_crc32_short(a->data, a->len);
+    hash = hash * 31 + ngx_crc32_short(b->data, b->len);
+    hash = hash * 31 + ngx_crc32_short(c->data, c->len);
+    hash = hash * 31 + (uint32_t) x;
+    hash = hash * 31 + (uint32_t) y;
+
+    return hash | 1;
+}
+
+
+/*
+ * One step of retention: at most NGX_VOICEGW_RETENTION_STEP raw rows
+ * older than the limit (rollups stay), and, once none is left, the
+ * histogram row sets that no period reaches any more (all but the
+ * latest one before the 30 days of "month").
+ */
+
+ngx_int_t
+ngx_voicegw_record_sql_retention(ngx_voicegw_store_op_t *op, sqlite3 *db)
+{
+    ngx_voicegw_retention_t  *rt = op->data;
+
+    u_char         dbuf[16];
+    ngx_str_t      cut;
+    sqlite3_stmt  *st;
+
+    rt->deleted = 0;
+
+    if (sqlite3_prepare_v2(db,
+            "DELETE FROM requests WHERE id IN (SELECT id FROM requests"
+            " WHERE ts < ?1 ORDER BY ts LIMIT ?2)", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(st, 1, rt->before);
+    sqlite3_bind_int(st, 2, NGX_VOICEGW_RETENTION_STEP);
+
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        sqlite3_finalize(st);
+        return NGX_ERROR;
+    }
+
+    rt->deleted = sqlite3_changes(db);
+    sqlite3_finalize(st);
+
+    if (rt->deleted == NGX_VOICEGW_RETENTION_STEP) {
+        return NGX_OK;
+    }
+
+    ngx_voicegw_record_day(dbuf, rt->today - 31, &cut);
+
+    /* by the row sets' keys, so that only those row sets are read */
+
+    if (sqlite3_prepare_v2(db,
+            "DELETE FROM latency_cum WHERE (project, model_id, kind, day) IN"
+            " (SELECT project, model_id, kind, day FROM latency_days AS o"
+            "  WHERE o.day < ?1 AND EXISTS (SELECT 1 FROM latency_days AS d"
+            "   WHERE d.project = o.project AND d.model_id = o.model_id"
+            "   AND d.kind = o.kind AND d.day > o.day AND d.day < ?1))",
+            -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_text(st, 1, (char *) cut.data, cut.len, SQLITE_STATIC);
+
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        sqlite3_finalize(st);
+        return NGX_ERROR;
+    }
+
+    sqlite3_finalize(st);
+
+    if (sqlite3_prepare_v2(db,
+            "DELETE FROM latency_days WHERE day < ?1 AND EXISTS (SELECT 1"
+            " FROM latency_days AS d WHERE d.project = latency_days.project"
+            " AND d.model_id = latency_days.model_id"
+            " AND d.kind = latency_days.kind"
+            " AND d.day > latency_days.day AND d.day < ?1)", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_text(st, 1, (char *) cut.data, cut.len, SQLITE_STATIC);
+
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
+        sqlite3_finalize(st);
+        return NGX_ERROR;
+    }
+
+    sqlite3_finalize(st);
+
+    return NGX_OK;
+}
