@@ -25,7 +25,7 @@ PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
             libssl-dev dpkg-dev gcc make openssl)
 PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
            libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
-           python3 curl sqlite3 procps valgrind faketime)
+           python3 curl sqlite3 procps valgrind faketime prometheus)
 PKGS_BENCH=(wrk hyperfine curl procps)
 
 say() { printf '%s\n' "build.sh: $*" >&2; }

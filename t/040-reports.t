@@ -585,9 +585,12 @@ for g, label in (("by_provider", "provider"), ("by_model", "model"),
     is_(sorted(got), sorted(exp), "no other %s series" % label)
 ok(metric(samples, "voicegw_cost_usd_total", model=WEIRD) == 0.25,
    "a label value with \\, \" and a newline is escaped and reads back")
-is_(types.get("voicegw_cost_usd_total"), "gauge",
-    "today's cost is a gauge (it falls back at midnight)")
-is_(types.get("voicegw_requests_total"), "gauge", "so are today's requests")
+is_(types.get("voicegw_cost_usd_total"), "counter",
+    "today's cost is a counter, as the seed says (reset at midnight)")
+is_(types.get("voicegw_requests_total"), "counter",
+    "so are today's requests")
+is_(types.get("voicegw_request_ttfb_seconds"), "summary",
+    "today's TTFB percentiles are a summary")
 
 ttfb_today = [r["ttfb_ms"] for r in rows
               if in_window(r, "today") and r["model_id"] == "deepgram/nova-3"

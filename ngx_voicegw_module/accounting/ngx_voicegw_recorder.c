@@ -83,6 +83,13 @@ ngx_voicegw_recorder_create(ngx_conf_t *cf, ngx_voicegw_zone_t *zone,
     rec->store = store;
     rec->size = store->buffer;
 
+    if (rec->size == 0) {
+        /* 1m, or a quarter of a small zone */
+        rec->size = ngx_min(1024 * 1024,
+                            ngx_align(zone->shm_zone->shm.size / 4, 8));
+        rec->size = ngx_max(rec->size, 64 * 1024);
+    }
+
     if (ngx_voicegw_zone_on_init(zone, ngx_voicegw_recorder_init_zone, rec)
         != NGX_OK)
     {

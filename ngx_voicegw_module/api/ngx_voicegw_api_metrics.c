@@ -7,10 +7,11 @@
  * sample at all.  The text is written into a chain of buffers by the
  * same writer as JSON answers (core/ngx_voicegw_json_out.c).
  *
- * The "today" figures fall back to zero at 00:00 UTC: they are gauges,
- * whatever their "_total" names (kept from the seed) suggest.  Counters
- * are only what never goes down while the zone lives (cache hits and
- * misses, ticket outcomes).
+ * The "today" families (the seed's voicegw_cost_usd_total and
+ * voicegw_requests_total) are counters, as the seed types them, that
+ * reset at 00:00 UTC, which Prometheus's rate() reads as a counter
+ * reset.  The families of the recorder (ngx_voicegw_api_books.c) count
+ * since nginx started.
  */
 
 
@@ -25,6 +26,8 @@
 #include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_report.h"
+#include "ngx_voicegw_prom.h"
+#include "ngx_voicegw_api_books.h"
 
 #include <math.h>
 
@@ -40,14 +43,6 @@ typedef struct {
 } ngx_voicegw_report_metrics_t;
 
 
-/* Prometheus text: the chain writer, and whether a sample has labels */
-
-typedef struct {
-    ngx_voicegw_out_t            out;
-    ngx_uint_t                   labels;
-} ngx_voicegw_report_text_t;
-
-
 static ngx_int_t ngx_voicegw_api_metrics(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_metrics_done(ngx_http_request_t *r,
@@ -56,25 +51,11 @@ static ngx_int_t ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sql_batch_t *b);
 static void ngx_voicegw_report_pools(ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_report_metrics_t *m);
-static void ngx_voicegw_report_ctext(ngx_voicegw_report_text_t *t,
-    const char *s);
-static void ngx_voicegw_report_family(ngx_voicegw_report_text_t *t,
-    const char *name, const char *type, const char *help);
-static void ngx_voicegw_report_metric(ngx_voicegw_report_text_t *t,
-    const char *name);
-static void ngx_voicegw_report_label(ngx_voicegw_report_text_t *t,
-    const char *name, u_char *value, size_t len);
-static void ngx_voicegw_report_number(ngx_voicegw_report_text_t *t,
-    const char *fmt, double d);
-static void ngx_voicegw_report_uint(ngx_voicegw_report_text_t *t,
-    uint64_t n);
-static void ngx_voicegw_report_groups(ngx_voicegw_report_text_t *t,
+static void ngx_voicegw_report_groups(ngx_voicegw_prom_t *t,
     const char *name, ngx_voicegw_sql_stmt_t *st, ngx_uint_t cost,
     double total_cost, int64_t total_requests);
-static void ngx_voicegw_report_quantiles(ngx_voicegw_report_text_t *t,
-    const char *name, ngx_str_t *model, double *ms);
-static ngx_int_t ngx_voicegw_report_send_text(ngx_http_request_t *r,
-    ngx_voicegw_report_text_t *t);
+static void ngx_voicegw_report_quantiles(ngx_voicegw_prom_t *t,
+    const char *name, ngx_str_t *model, double *ms, double avg, int64_t n);
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[] = {
@@ -89,7 +70,6 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[] = {
 static const char  *ngx_voicegw_report_outcomes[] = {
     "rejected", "timed_out", "cancelled", "abandoned"
 };
-
 
 
 /* -- GET /v1/metrics ------------------------------------------------------ */
@@ -167,14 +147,14 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
     ngx_str_t                     *state;
     ngx_voicegw_pool_view_t       *p;
     ngx_voicegw_registry_t        *reg;
-    ngx_voicegw_report_text_t      t;
+    ngx_voicegw_prom_t      t;
     ngx_voicegw_report_model_t     model;
     ngx_voicegw_report_metrics_t  *m;
 
     m = ctx->data;
     reg = ctx->vmcf->registry;
 
-    ngx_memzero(&t, sizeof(ngx_voicegw_report_text_t));
+    ngx_memzero(&t, sizeof(ngx_voicegw_prom_t));
     ngx_voicegw_out_init(&t.out, r->pool);
 
     costs = NULL;
@@ -190,23 +170,23 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
         latency = &b->stmt[3];
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_uptime_seconds", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_uptime_seconds", "gauge",
                               "Seconds since the gateway started "
                               "(kept over reloads)");
-    ngx_voicegw_report_metric(&t, "voicegw_uptime_seconds");
-    ngx_voicegw_report_number(&t, "%.1f", m->uptime / 1000.0);
+    ngx_voicegw_prom_metric(&t, "voicegw_uptime_seconds");
+    ngx_voicegw_prom_number(&t, "%.1f", m->uptime / 1000.0);
 
-    ngx_voicegw_report_family(&t, "voicegw_providers_configured", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_providers_configured", "gauge",
                               "Providers configured, in nginx.conf and "
                               "through the API");
-    ngx_voicegw_report_metric(&t, "voicegw_providers_configured");
-    ngx_voicegw_report_uint(&t, providers);
+    ngx_voicegw_prom_metric(&t, "voicegw_providers_configured");
+    ngx_voicegw_prom_uint(&t, providers);
 
-    ngx_voicegw_report_family(&t, "voicegw_projects_configured", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_projects_configured", "gauge",
                               "Projects configured, in nginx.conf and "
                               "through the API");
-    ngx_voicegw_report_metric(&t, "voicegw_projects_configured");
-    ngx_voicegw_report_uint(&t, projects);
+    ngx_voicegw_prom_metric(&t, "voicegw_projects_configured");
+    ngx_voicegw_prom_uint(&t, projects);
 
     /* today (UTC): these fall back to 0 at midnight, hence gauges */
 
@@ -217,19 +197,21 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
         total = ngx_voicegw_report_costs_total(costs, &requests);
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_cost_usd_total", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_cost_usd_total", "counter",
                               "Cost in USD today (UTC): in all, and by "
-                              "provider, model and project");
+                              "provider, model and project; resets at "
+                              "00:00 UTC");
     ngx_voicegw_report_groups(&t, "voicegw_cost_usd_total", costs, 1, total,
                               requests);
 
-    ngx_voicegw_report_family(&t, "voicegw_requests_total", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_requests_total", "counter",
                               "Requests today (UTC): in all, and by "
-                              "provider, model and project");
+                              "provider, model and project; resets at "
+                              "00:00 UTC");
     ngx_voicegw_report_groups(&t, "voicegw_requests_total", costs, 0, total,
                               requests);
 
-    ngx_voicegw_report_family(&t, "voicegw_request_ttfb_seconds", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_request_ttfb_seconds", "summary",
                               "Time to first byte today (UTC) by model, "
                               "quantiles within 2 %");
 
@@ -238,11 +220,12 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
     while (latency && ngx_voicegw_report_latency_next(latency, &next, &model))
     {
         ngx_voicegw_report_quantiles(&t, "voicegw_request_ttfb_seconds",
-                                     &model.model, model.ttfb);
+                                     &model.model, model.ttfb,
+                                     model.avg_ttfb, model.ttfb_n);
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_request_total_latency_seconds",
-                              "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_request_total_latency_seconds",
+                              "summary",
                               "Total latency today (UTC) by model, "
                               "quantiles within 2 %");
 
@@ -252,23 +235,24 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
     {
         ngx_voicegw_report_quantiles(&t,
                                      "voicegw_request_total_latency_seconds",
-                                     &model.model, model.latency);
+                                     &model.model, model.latency,
+                                     model.avg_latency, model.latency_n);
     }
 
     /* the worker pools, from the zone */
 
-    ngx_voicegw_report_family(&t, "voicegw_queue_length", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_queue_length", "gauge",
                               "Tickets waiting for a worker");
 
     for (i = 0; i < m->npools; i++) {
         p = &m->pools[i];
-        ngx_voicegw_report_metric(&t, "voicegw_queue_length");
-        ngx_voicegw_report_label(&t, "pool", p->name,
+        ngx_voicegw_prom_metric(&t, "voicegw_queue_length");
+        ngx_voicegw_prom_label(&t, "pool", p->name,
                                  ngx_strlen(p->name));
-        ngx_voicegw_report_uint(&t, p->queued);
+        ngx_voicegw_prom_uint(&t, p->queued);
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_workers", "gauge",
+    ngx_voicegw_prom_family(&t, "voicegw_workers", "gauge",
                               "Inference workers by state");
 
     for (i = 0; i < m->npools; i++) {
@@ -277,39 +261,39 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
         for (k = 0; k < NGX_VOICEGW_WORKER_NSTATES; k++) {
             state = &ngx_voicegw_worker_states[k].name;
 
-            ngx_voicegw_report_metric(&t, "voicegw_workers");
-            ngx_voicegw_report_label(&t, "pool", p->name,
+            ngx_voicegw_prom_metric(&t, "voicegw_workers");
+            ngx_voicegw_prom_label(&t, "pool", p->name,
                                      ngx_strlen(p->name));
-            ngx_voicegw_report_label(&t, "state", state->data, state->len);
-            ngx_voicegw_report_uint(&t, p->workers[k]);
+            ngx_voicegw_prom_label(&t, "state", state->data, state->len);
+            ngx_voicegw_prom_uint(&t, p->workers[k]);
         }
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_cache_hits_total", "counter",
+    ngx_voicegw_prom_family(&t, "voicegw_cache_hits_total", "counter",
                               "Tasks given a worker that held their "
                               "KV cache");
 
     for (i = 0; i < m->npools; i++) {
         p = &m->pools[i];
-        ngx_voicegw_report_metric(&t, "voicegw_cache_hits_total");
-        ngx_voicegw_report_label(&t, "pool", p->name,
+        ngx_voicegw_prom_metric(&t, "voicegw_cache_hits_total");
+        ngx_voicegw_prom_label(&t, "pool", p->name,
                                  ngx_strlen(p->name));
-        ngx_voicegw_report_uint(&t, p->hits);
+        ngx_voicegw_prom_uint(&t, p->hits);
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_cache_misses_total", "counter",
+    ngx_voicegw_prom_family(&t, "voicegw_cache_misses_total", "counter",
                               "Tasks given a worker without their KV "
                               "cache");
 
     for (i = 0; i < m->npools; i++) {
         p = &m->pools[i];
-        ngx_voicegw_report_metric(&t, "voicegw_cache_misses_total");
-        ngx_voicegw_report_label(&t, "pool", p->name,
+        ngx_voicegw_prom_metric(&t, "voicegw_cache_misses_total");
+        ngx_voicegw_prom_label(&t, "pool", p->name,
                                  ngx_strlen(p->name));
-        ngx_voicegw_report_uint(&t, p->misses);
+        ngx_voicegw_prom_uint(&t, p->misses);
     }
 
-    ngx_voicegw_report_family(&t, "voicegw_queue_tickets_total", "counter",
+    ngx_voicegw_prom_family(&t, "voicegw_queue_tickets_total", "counter",
                               "Tickets that did not get a worker, by "
                               "outcome");
 
@@ -317,20 +301,22 @@ ngx_voicegw_api_metrics_send(ngx_http_request_t *r,
         p = &m->pools[i];
 
         for (k = 0; k < NGX_VOICEGW_METRICS_NOUTCOMES; k++) {
-            ngx_voicegw_report_metric(&t, "voicegw_queue_tickets_total");
-            ngx_voicegw_report_label(&t, "pool", p->name,
+            ngx_voicegw_prom_metric(&t, "voicegw_queue_tickets_total");
+            ngx_voicegw_prom_label(&t, "pool", p->name,
                                      ngx_strlen(p->name));
-            ngx_voicegw_report_label(&t, "outcome",
+            ngx_voicegw_prom_label(&t, "outcome",
                                 (u_char *) ngx_voicegw_report_outcomes[k],
                                 ngx_strlen(ngx_voicegw_report_outcomes[k]));
-            ngx_voicegw_report_uint(&t, k == 0 ? p->rejected
+            ngx_voicegw_prom_uint(&t, k == 0 ? p->rejected
                                         : k == 1 ? p->timed_out
                                         : k == 2 ? p->cancelled
                                         : p->abandoned);
         }
     }
 
-    return ngx_voicegw_report_send_text(r, &t);
+    ngx_voicegw_books_metrics(&t, r->pool, ctx->vmcf->recorder);
+
+    return ngx_voicegw_prom_send(r, &t);
 }
 
 
@@ -350,116 +336,13 @@ ngx_voicegw_report_pools(ngx_voicegw_api_ctx_t *ctx,
 }
 
 
-static void
-ngx_voicegw_report_ctext(ngx_voicegw_report_text_t *t, const char *s)
-{
-    ngx_voicegw_out_cstr(&t->out, s);
-}
-
-
-static void
-ngx_voicegw_report_family(ngx_voicegw_report_text_t *t, const char *name,
-    const char *type, const char *help)
-{
-    ngx_voicegw_report_ctext(t, "# HELP ");
-    ngx_voicegw_report_ctext(t, name);
-    ngx_voicegw_report_ctext(t, " ");
-    ngx_voicegw_report_ctext(t, help);
-    ngx_voicegw_report_ctext(t, "\n# TYPE ");
-    ngx_voicegw_report_ctext(t, name);
-    ngx_voicegw_report_ctext(t, " ");
-    ngx_voicegw_report_ctext(t, type);
-    ngx_voicegw_report_ctext(t, "\n");
-}
-
-
-/* a sample: its name, then labels, then its value ends the line */
-
-static void
-ngx_voicegw_report_metric(ngx_voicegw_report_text_t *t, const char *name)
-{
-    ngx_voicegw_report_ctext(t, name);
-    t->labels = 0;
-}
-
-
-/* name="value", the value escaped: \ as \\, " as \", newline as \n */
-
-static void
-ngx_voicegw_report_label(ngx_voicegw_report_text_t *t, const char *name,
-    u_char *value, size_t len)
-{
-    u_char  *p, *last, *run;
-
-    ngx_voicegw_report_ctext(t, t->labels ? "," : "{");
-    t->labels++;
-
-    ngx_voicegw_report_ctext(t, name);
-    ngx_voicegw_report_ctext(t, "=\"");
-
-    last = value + len;
-
-    for (p = value, run = value; p < last; p++) {
-
-        if (*p != '\\' && *p != '"' && *p != '\n') {
-            continue;
-        }
-
-        ngx_voicegw_out_write(&t->out, run, p - run);
-        ngx_voicegw_report_ctext(t, (*p == '\\') ? "\\\\"
-                                    : (*p == '"') ? "\\\"" : "\\n");
-        run = p + 1;
-    }
-
-    ngx_voicegw_out_write(&t->out, run, last - run);
-    ngx_voicegw_report_ctext(t, "\"");
-}
-
-
-static void
-ngx_voicegw_report_number(ngx_voicegw_report_text_t *t, const char *fmt,
-    double d)
-{
-    int   n;
-    char  buf[64];
-
-    ngx_voicegw_report_ctext(t, t->labels ? "} " : " ");
-
-    if (isnan(d)) {
-        ngx_voicegw_report_ctext(t, "NaN\n");
-        return;
-    }
-
-    n = snprintf(buf, sizeof(buf), fmt, d);
-
-    if (n <= 0 || n >= (int) sizeof(buf)) {
-        t->out.failed = 1;
-        return;
-    }
-
-    ngx_voicegw_out_write(&t->out, buf, n);
-    ngx_voicegw_report_ctext(t, "\n");
-}
-
-
-static void
-ngx_voicegw_report_uint(ngx_voicegw_report_text_t *t, uint64_t n)
-{
-    u_char  buf[NGX_INT64_LEN + 4], *p;
-
-    p = ngx_sprintf(buf, "%s%uL\n", t->labels ? "} " : " ", n);
-
-    ngx_voicegw_out_write(&t->out, buf, p - buf);
-}
-
-
 /*
  * The samples of the cost (or the requests) family: {period="today"},
  * then one per provider, model and project of the costs statement.
  */
 
 static void
-ngx_voicegw_report_groups(ngx_voicegw_report_text_t *t, const char *name,
+ngx_voicegw_report_groups(ngx_voicegw_prom_t *t, const char *name,
     ngx_voicegw_sql_stmt_t *st, ngx_uint_t cost, double total_cost,
     int64_t total_requests)
 {
@@ -468,14 +351,14 @@ ngx_voicegw_report_groups(ngx_voicegw_report_text_t *t, const char *name,
 
     static const char  *labels[] = { "provider", "model", "project" };
 
-    ngx_voicegw_report_metric(t, name);
-    ngx_voicegw_report_label(t, "period", (u_char *) "today", 5);
+    ngx_voicegw_prom_metric(t, name);
+    ngx_voicegw_prom_label(t, "period", (u_char *) "today", 5);
 
     if (cost) {
-        ngx_voicegw_report_number(t, "%.6f", total_cost);
+        ngx_voicegw_prom_number(t, "%.6f", total_cost);
 
     } else {
-        ngx_voicegw_report_uint(t, total_requests);
+        ngx_voicegw_prom_uint(t, total_requests);
     }
 
     for (row = 0; st && st->ncols >= 4 && row < st->nrows; row++) {
@@ -485,26 +368,35 @@ ngx_voicegw_report_groups(ngx_voicegw_report_text_t *t, const char *name,
             continue;
         }
 
-        ngx_voicegw_report_metric(t, name);
-        ngx_voicegw_report_label(t, labels[v->i], v[1].s.data, v[1].s.len);
+        ngx_voicegw_prom_metric(t, name);
+        ngx_voicegw_prom_label(t, labels[v->i], v[1].s.data, v[1].s.len);
 
         if (cost) {
-            ngx_voicegw_report_number(t, "%.6f", v[2].d);
+            ngx_voicegw_prom_number(t, "%.6f", v[2].d);
 
         } else {
-            ngx_voicegw_report_uint(t, v[3].i);
+            ngx_voicegw_prom_uint(t, v[3].i);
         }
     }
 }
 
 
-/* a model's p50, p95 and p99 in seconds; none without samples */
+/*
+ * A model's p50, p95 and p99 in seconds, then its sum and count (a
+ * Prometheus summary); nothing without samples.
+ */
 
 static void
-ngx_voicegw_report_quantiles(ngx_voicegw_report_text_t *t, const char *name,
-    ngx_str_t *model, double *ms)
+ngx_voicegw_report_quantiles(ngx_voicegw_prom_t *t, const char *name,
+    ngx_str_t *model, double *ms, double avg, int64_t n)
 {
+    u_char      buf[64];
+    size_t      len;
     ngx_uint_t  i;
+
+    if (n <= 0) {
+        return;
+    }
 
     for (i = 0; i < NGX_VOICEGW_REPORT_NQUANTILES; i++) {
 
@@ -512,33 +404,25 @@ ngx_voicegw_report_quantiles(ngx_voicegw_report_text_t *t, const char *name,
             continue;
         }
 
-        ngx_voicegw_report_metric(t, name);
-        ngx_voicegw_report_label(t, "model", model->data, model->len);
-        ngx_voicegw_report_label(t, "quantile",
+        ngx_voicegw_prom_metric(t, name);
+        ngx_voicegw_prom_label(t, "model", model->data, model->len);
+        ngx_voicegw_prom_label(t, "quantile",
                           (u_char *) ngx_voicegw_report_quantile_labels[i],
                           ngx_strlen(ngx_voicegw_report_quantile_labels[i]));
-        ngx_voicegw_report_number(t, "%.6f", ms[i] / 1000.0);
+        ngx_voicegw_prom_number(t, "%.6f", ms[i] / 1000.0);
     }
+
+    len = ngx_strlen(name);
+
+    *ngx_cpymem(ngx_cpymem(buf, name, len), "_sum", 5) = '\0';
+    ngx_voicegw_prom_metric(t, (char *) buf);
+    ngx_voicegw_prom_label(t, "model", model->data, model->len);
+    ngx_voicegw_prom_number(t, "%.6f", avg * (double) n / 1000.0);
+
+    *ngx_cpymem(ngx_cpymem(buf, name, len), "_count", 7) = '\0';
+    ngx_voicegw_prom_metric(t, (char *) buf);
+    ngx_voicegw_prom_label(t, "model", model->data, model->len);
+    ngx_voicegw_prom_uint(t, (uint64_t) n);
 }
 
 
-static ngx_int_t
-ngx_voicegw_report_send_text(ngx_http_request_t *r,
-    ngx_voicegw_report_text_t *t)
-{
-    size_t        size;
-    ngx_chain_t  *out;
-
-    static ngx_str_t  type =
-                       ngx_string("text/plain; version=0.0.4; charset=utf-8");
-
-    out = ngx_voicegw_out_finish(&t->out, &size);
-
-    if (out == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "voicegw: cannot build the metrics");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_voicegw_reply_chain(r, NGX_HTTP_OK, out, size, &type);
-}

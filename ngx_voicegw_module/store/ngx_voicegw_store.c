@@ -103,7 +103,6 @@ ngx_voicegw_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     store->flush = 200;
     store->retention = 30 * 86400;
-    store->buffer = 1024 * 1024;
 
     for (i = 2; i < cf->args->nelts; i++) {
 

@@ -51,7 +51,8 @@ struct ngx_voicegw_store_s {
     ngx_thread_pool_t           *thread_pool;
     ngx_msec_t                   flush;
     time_t                       retention;
-    size_t                       buffer;        /* of request records */
+    size_t                       buffer;        /* of request records;
+                                                   0: not set */
     /* the highest id in the request log at configuration time */
     uint64_t                     last_request_id;
 
