@@ -122,7 +122,8 @@ ngx_voicegw_flusher_init_process(ngx_cycle_t *cycle,
     f->tick.log = cycle->log;
     f->tick.cancelable = 1;
 
-    f->retention_at = ngx_voicegw_mono_msec() + NGX_VOICEGW_RETENTION_EVERY;
+    /* the first pass at the first tick of a holder, then once a minute */
+    f->retention_at = 0;
 
     proc->flusher = f;
 
