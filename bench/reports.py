@@ -5,8 +5,9 @@
 # "bench/run.sh reports".
 #
 # 1,000,000 rows go into the store's requests table (30 days, 8 models,
-# 5 projects; the store's trigger keeps the daily rollups, as it will for
-# the recorder), then, with one nginx worker:
+# 5 projects), with their rollups built at once in SQL (the same tables
+# the recorder's batches keep; bench/records.py measures the recording
+# itself, whose rows all fall on today), then, with one nginx worker:
 #   - wrk -c1 (one request at a time: latency) and -c50 (throughput) on
 #     /v1/costs?period=month, /v1/costs?period=month&project=p1 and
 #     /v1/latency?period=month;
@@ -36,6 +37,45 @@ MODELS = [("deepgram", "deepgram/nova-3", "stt"),
 PROJECTS = ["p%d" % i for i in range(1, 6)]
 
 
+INSERT = ("INSERT INTO requests (ts, project, modality, model_id, provider,"
+          " input_units, output_units, cost_usd, ttfb_ms, total_latency_ms,"
+          " status, http_status, rolled_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+          " ?, ?, 'success', 200, 1)")
+
+DAY = "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')"
+BUCKET = "CAST(floor(ln(max({0}, 0.001)) / ln(1.02)) AS INTEGER)"
+
+# the rollups of rows inserted with rolled_up = 1, as set-based SQL: the
+# same tables the recorder's batches (and the import trigger) keep, built
+# at once rather than a row at a time
+ROLLUPS = [
+    "INSERT INTO daily (day, project, provider, model_id, modality, requests,"
+    " errors, cost_usd, input_units, output_units, ttfb_sum, ttfb_n,"
+    " latency_sum, latency_n)"
+    " SELECT " + DAY + ", project, provider, model_id, modality, count(*),"
+    " sum(status != 'success'), total(cost_usd), total(input_units),"
+    " total(output_units), total(ttfb_ms), count(ttfb_ms),"
+    " total(total_latency_ms), count(total_latency_ms) FROM requests"
+    " GROUP BY 1, 2, 3, 4, 5",
+    "CREATE TEMP TABLE h AS"
+    " SELECT " + DAY + " AS day, project, model_id, 'ttfb' AS kind, "
+    + BUCKET.format("ttfb_ms") + " AS bucket, count(*) AS n FROM requests"
+    " WHERE ttfb_ms IS NOT NULL GROUP BY 1, 2, 3, 5"
+    " UNION ALL SELECT " + DAY + ", project, model_id, 'total', "
+    + BUCKET.format("total_latency_ms") + ", count(*) FROM requests"
+    " WHERE total_latency_ms IS NOT NULL GROUP BY 1, 2, 3, 5",
+    "INSERT INTO h SELECT day, '*', model_id, kind, bucket, sum(n) FROM h"
+    " GROUP BY day, model_id, kind, bucket",
+    "INSERT INTO latency_days SELECT DISTINCT project, model_id, kind, day"
+    " FROM h",
+    "INSERT INTO latency_cum SELECT d.project, d.model_id, d.kind, d.day,"
+    " h.bucket, sum(h.n) FROM latency_days AS d JOIN h"
+    " ON h.project = d.project AND h.model_id = d.model_id"
+    " AND h.kind = d.kind AND h.day <= d.day"
+    " GROUP BY 1, 2, 3, 4, 5",
+]
+
+
 def fill(db_path):
     rnd = random.Random(7)
     now = int(time.time() * 1000)
@@ -50,23 +90,19 @@ def fill(db_path):
                       20 + rnd.random() * 200, 200 + rnd.random() * 2000))
         if len(batch) == 20000:
             with db:
-                db.executemany(
-                    "INSERT INTO requests (ts, project, modality, model_id,"
-                    " provider, input_units, output_units, cost_usd, ttfb_ms,"
-                    " total_latency_ms, status, http_status) VALUES (?, ?, ?,"
-                    " ?, ?, ?, ?, ?, ?, ?, 'success', 200)", batch)
+                db.executemany(INSERT, batch)
             batch = []
     if batch:
         with db:
-            db.executemany(
-                "INSERT INTO requests (ts, project, modality, model_id,"
-                " provider, input_units, output_units, cost_usd, ttfb_ms,"
-                " total_latency_ms, status, http_status) VALUES (?, ?, ?, ?,"
-                " ?, ?, ?, ?, ?, ?, 'success', 200)", batch)
+            db.executemany(INSERT, batch)
+    with db:
+        for sql in ROLLUPS:
+            db.execute(sql)
     n = db.execute("SELECT count(*) FROM requests").fetchone()[0]
     days = db.execute("SELECT count(*) FROM daily").fetchone()[0]
+    cum = db.execute("SELECT count(*) FROM latency_cum").fetchone()[0]
     db.close()
-    return n, days, time.monotonic() - t0
+    return n, days, cum, time.monotonic() - t0
 
 
 def main():
@@ -87,9 +123,9 @@ def main():
     vg.wait_for(lambda: os.path.exists(os.path.join(d, "data", "vg.db")))
     time.sleep(0.5)
 
-    n, days, took = fill(os.path.join(d, "data", "vg.db"))
-    out("reports", "%d rows in the request log (%d daily rollup rows), "
-        "inserted in %.1f s", n, days, took)
+    n, days, cum, took = fill(os.path.join(d, "data", "vg.db"))
+    out("reports", "%d rows in the request log (%d daily rollup rows, %d "
+        "cumulative histogram rows), inserted in %.1f s", n, days, cum, took)
 
     urls = [("costs month", "/v1/costs?period=month"),
             ("costs month, one project", "/v1/costs?period=month&project=p1"),

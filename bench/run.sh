@@ -20,10 +20,13 @@
 #   shm       zone bytes per parked ticket, 10,000 parked      (<= 2 KiB)
 #   steady    RSS of the nginx workers over 100,000 tasks
 #
-# and bench/reports.py:
+# and bench/reports.py, bench/records.py:
 #
 #   reports   /v1/costs and /v1/latency over 1,000,000 logged requests, vs
 #             a static file of the same bytes      (costs month p50 <= 5 ms)
+#   records   the request recorder at full speed for 60 s: records/s,
+#             drops, event-loop stalls, CPU per record, memory
+#                                  (>= 20k/s, no drop, <= 1 ms, <= 2 us)
 #
 # "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
@@ -117,7 +120,12 @@ bench_reports() {
         DURATION="$DURATION" python3 "$ROOT/bench/reports.py"
 }
 
-all=(health grant queue eta shm steady reports)
+bench_records() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        DURATION="$DURATION" python3 "$ROOT/bench/records.py"
+}
+
+all=(health grant queue eta shm steady reports records)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do

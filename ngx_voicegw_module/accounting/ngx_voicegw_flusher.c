@@ -57,6 +57,8 @@ typedef struct {
     unsigned                     busy:1;      /* an op is in flight */
     unsigned                     more:1;      /* retention left to do */
     uint64_t                     retention_at;  /* monotonic, ms */
+    uint64_t                     due;         /* the tick's, microseconds */
+    uint32_t                     late_max;
     time_t                       failed_log;
 } ngx_voicegw_flusher_t;
 
@@ -71,6 +73,8 @@ static void ngx_voicegw_flusher_retained(ngx_voicegw_store_op_t *op);
 static void ngx_voicegw_flusher_failed(ngx_voicegw_flusher_t *f,
     ngx_voicegw_store_op_t *op, const char *what);
 static void ngx_voicegw_flusher_drain_now(ngx_voicegw_flusher_t *f);
+static void ngx_voicegw_flusher_arm(ngx_voicegw_flusher_t *f);
+static uint64_t ngx_voicegw_flusher_usec(void);
 
 
 ngx_int_t
@@ -127,9 +131,34 @@ ngx_voicegw_flusher_init_process(ngx_cycle_t *cycle,
 
     proc->flusher = f;
 
-    ngx_add_timer(&f->tick, rec->store->flush);
+    ngx_voicegw_flusher_arm(f);
 
     return NGX_OK;
+}
+
+
+/*
+ * The tick, and when it is due: how late it comes says how long the
+ * event loop was held up, the figure /v1/metrics shows as
+ * voicegw_event_loop_lag_max_seconds.
+ */
+
+static void
+ngx_voicegw_flusher_arm(ngx_voicegw_flusher_t *f)
+{
+    f->due = ngx_voicegw_flusher_usec() + f->rec->store->flush * 1000;
+    ngx_add_timer(&f->tick, f->rec->store->flush);
+}
+
+
+static uint64_t
+ngx_voicegw_flusher_usec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 
@@ -138,11 +167,29 @@ ngx_voicegw_flusher_tick(ngx_event_t *ev)
 {
     ngx_voicegw_flusher_t  *f = ev->data;
 
-    uint64_t                  now;
+    uint64_t                  now, late;
     ngx_voicegw_retention_t  *rt;
 
+    /*
+     * nginx's timers have millisecond resolution and the cached time
+     * lags: up to about 1 ms late is the clock, not a stall
+     */
+
+    late = ngx_voicegw_flusher_usec();
+    late = (late > f->due) ? late - f->due : 0;
+
+    if (late > f->late_max) {
+        f->late_max = (uint32_t) ngx_min(late, 0xffffffff);
+
+        if (ngx_process_slot >= 0 && ngx_process_slot < NGX_MAX_PROCESSES) {
+            ngx_voicegw_zone_lock(f->rec->zone);
+            f->rec->sh->late_max[ngx_process_slot] = f->late_max;
+            ngx_voicegw_zone_unlock(f->rec->zone);
+        }
+    }
+
     if (!ngx_exiting) {
-        ngx_add_timer(&f->tick, f->rec->store->flush);
+        ngx_voicegw_flusher_arm(f);
     }
 
     now = ngx_voicegw_mono_msec();

@@ -105,9 +105,12 @@ typedef struct {
 typedef struct {
     sqlite3_stmt                *st[NGX_VOICEGW_NST];
     ngx_voicegw_agg_daily_t     *daily;
-    ngx_uint_t                   ndaily;      /* slots */
+    ngx_uint_t                   ndaily;      /* slots, a power of 2 */
+    ngx_uint_t                   udaily;      /* used */
     ngx_voicegw_agg_bucket_t    *buckets;
-    ngx_uint_t                   nbuckets;    /* slots */
+    ngx_uint_t                   nbuckets;
+    ngx_uint_t                   ubuckets;
+    ngx_uint_t                   failed;      /* out of memory */
     u_char                      *err;
     size_t                       errlen;
 } ngx_voicegw_agg_t;
@@ -131,6 +134,8 @@ static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
 static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
 static uint32_t ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b,
     ngx_str_t *c, int64_t x, int64_t y);
+static ngx_int_t ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots,
+    size_t size);
 
 
 static const char  *ngx_voicegw_kind_names[] = { "ttfb", "total" };
@@ -143,7 +148,7 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
 
     u_char              *p, *last;
     ngx_int_t            rc;
-    ngx_uint_t           i, n, slots, inserted;
+    ngx_uint_t           i, inserted;
     ngx_voicegw_agg_t    a;
     ngx_voicegw_rec_t   *h;
 
@@ -154,14 +159,13 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     b->inserted = 0;
     b->known = 0;
 
-    /* room for the keys: at most one daily key and four buckets a record */
+    /*
+     * the keys of a batch are few (days x labels, buckets): the tables
+     * start small and double when half full
+     */
 
-    n = b->len / sizeof(ngx_voicegw_rec_t) + 1;
-
-    for (slots = 64; slots < 8 * n; slots <<= 1) { /* void */ }
-
-    a.ndaily = slots;
-    a.nbuckets = slots * 4;
+    a.ndaily = 64;
+    a.nbuckets = 1024;
 
     a.daily = ngx_calloc(a.ndaily * sizeof(ngx_voicegw_agg_daily_t),
                          op->store->log);
@@ -202,6 +206,11 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
                 b->known++;
             }
         }
+    }
+
+    if (rc == NGX_OK && a.failed) {
+        ngx_snprintf(op->err, sizeof(op->err), "out of memory%Z");
+        rc = NGX_ERROR;
     }
 
     if (rc == NGX_OK) {
@@ -370,11 +379,21 @@ ngx_voicegw_record_sum(ngx_voicegw_agg_t *a, ngx_voicegw_rec_t *h)
     hash = ngx_voicegw_agg_hash(&project, &provider, &model, day,
                                 h->modality);
 
+    if (2 * (a->udaily + 1) > a->ndaily
+        && ngx_voicegw_agg_grow((void **) &a->daily, &a->ndaily,
+                                sizeof(ngx_voicegw_agg_daily_t))
+           != NGX_OK)
+    {
+        a->failed = 1;
+        return;
+    }
+
     for (i = hash & (a->ndaily - 1); /* void */; i = (i + 1) & (a->ndaily - 1))
     {
         d = &a->daily[i];
 
         if (d->hash == 0) {
+            a->udaily++;
             d->hash = hash;
             d->day = day;
             d->modality = h->modality;
@@ -443,12 +462,22 @@ ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
 
     hash = ngx_voicegw_agg_hash(group, model, &k, day, bucket);
 
+    if (2 * (a->ubuckets + 1) > a->nbuckets
+        && ngx_voicegw_agg_grow((void **) &a->buckets, &a->nbuckets,
+                                sizeof(ngx_voicegw_agg_bucket_t))
+           != NGX_OK)
+    {
+        a->failed = 1;
+        return;
+    }
+
     for (i = hash & (a->nbuckets - 1); /* void */;
          i = (i + 1) & (a->nbuckets - 1))
     {
         b = &a->buckets[i];
 
         if (b->hash == 0) {
+            a->ubuckets++;
             b->hash = hash;
             b->day = day;
             b->bucket = bucket;
@@ -700,6 +729,52 @@ ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b, ngx_str_t *c, int64_t x,
     hash = hash * 31 + (uint32_t) y;
 
     return hash | 1;
+}
+
+
+/*
+ * Twice the slots, every entry moved to its place in the new table (an
+ * entry starts with its hash; 0 marks a free slot).
+ */
+
+static ngx_int_t
+ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots, size_t size)
+{
+    u_char      *old, *new, *e;
+    uint32_t     hash;
+    ngx_uint_t   i, j, n;
+
+    old = *table;
+    n = *slots * 2;
+
+    new = ngx_calloc(n * size, ngx_cycle->log);
+    if (new == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < *slots; i++) {
+        e = old + i * size;
+        hash = *(uint32_t *) e;
+
+        if (hash == 0) {
+            continue;
+        }
+
+        for (j = hash & (n - 1); *(uint32_t *) (new + j * size);
+             j = (j + 1) & (n - 1))
+        {
+            /* void */
+        }
+
+        ngx_memcpy(new + j * size, e, size);
+    }
+
+    ngx_free(old);
+
+    *table = new;
+    *slots = n;
+
+    return NGX_OK;
 }
 
 

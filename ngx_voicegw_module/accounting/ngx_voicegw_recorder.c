@@ -458,6 +458,7 @@ ngx_voicegw_recorder_view(ngx_voicegw_recorder_t *rec,
     view->size = sh->size;
     view->used = (size_t) (sh->head - sh->tail);
     view->lag = 0;
+    ngx_memcpy(view->late_max, sh->late_max, sizeof(sh->late_max));
 
     if (sh->head > sh->tail) {
         off = (size_t) (sh->tail % sh->size);

@@ -88,6 +88,9 @@ typedef struct {
     uint64_t                     last_commit;     /* wall clock, ms */
     ngx_pid_t                    flusher;         /* 0: nobody */
     uint64_t                     lease_until;     /* monotonic, ms */
+    /* per process slot: the latest of the flush timer, worst since start,
+       in microseconds: how long the event loop was held up */
+    uint32_t                     late_max[NGX_MAX_PROCESSES];
     ngx_uint_t                   nseries;
     ngx_voicegw_series_t         series[NGX_VOICEGW_SERIES_MAX + 1];
     u_char                       data[1];
@@ -113,6 +116,7 @@ typedef struct {
     size_t                       size;
     size_t                       used;
     uint64_t                     lag;        /* ms: the oldest record left */
+    uint32_t                     late_max[NGX_MAX_PROCESSES];
     ngx_uint_t                   nseries;
     ngx_voicegw_series_t        *series;     /* allocated by the caller */
 } ngx_voicegw_recorder_view_t;

@@ -36,6 +36,7 @@ void
 ngx_voicegw_books_metrics(ngx_voicegw_prom_t *t, ngx_pool_t *pool,
     ngx_voicegw_recorder_t *rec)
 {
+    u_char                        buf[NGX_INT_T_LEN];
     ngx_str_t                    *st;
     ngx_uint_t                    i, k;
     ngx_voicegw_series_t         *s;
@@ -143,6 +144,22 @@ ngx_voicegw_books_metrics(ngx_voicegw_prom_t *t, ngx_pool_t *pool,
     ngx_voicegw_prom_metric(t, "voicegw_record_buffer_bytes");
     ngx_voicegw_prom_label(t, "kind", (u_char *) "used", 4);
     ngx_voicegw_prom_uint(t, v.used);
+
+    ngx_voicegw_prom_family(t, "voicegw_event_loop_lag_max_seconds",
+                            "gauge",
+                            "The longest an nginx worker process's event "
+                            "loop held up its timers, since nginx started "
+                            "(by process slot; includes up to 1 ms of "
+                            "timer resolution)");
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        if (v.late_max[i]) {
+            ngx_voicegw_prom_metric(t, "voicegw_event_loop_lag_max_seconds");
+            ngx_voicegw_prom_label(t, "slot", buf,
+                                   ngx_sprintf(buf, "%ui", i) - buf);
+            ngx_voicegw_prom_number(t, "%.6f", v.late_max[i] / 1000000.0);
+        }
+    }
 
     ngx_voicegw_prom_family(t, "voicegw_record_flusher_lag_seconds",
                             "gauge",
