@@ -158,6 +158,7 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
     size_t                      len, off, need;
     ngx_int_t                   rc;
     ngx_str_t                   project, labels[3];
+    struct timespec             t0, t1;
     ngx_voicegw_rec_t          *h;
     ngx_voicegw_series_t       *s;
     ngx_voicegw_recorder_sh_t  *sh;
@@ -165,6 +166,8 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
     if (rec == NULL || rec->sh == NULL) {
         return NGX_DECLINED;
     }
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
 
     sh = rec->sh;
 
@@ -219,6 +222,12 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
 
     ngx_voicegw_zone_lock(rec->zone);
 
+    /* this process's time in here so far (this call: at the next one) */
+    sh->record_ns += rec->pending_ns;
+    sh->record_calls += rec->pending_calls;
+    rec->pending_ns = 0;
+    rec->pending_calls = 0;
+
     s = ngx_voicegw_series_locked(sh, h->modality, labels);
     ngx_voicegw_series_add(s, r);
 
@@ -246,6 +255,12 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
     }
 
     ngx_voicegw_zone_unlock(rec->zone);
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    rec->pending_ns += (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000000
+                       + t1.tv_nsec - t0.tv_nsec;
+    rec->pending_calls++;
 
     return rc;
 }
@@ -455,6 +470,8 @@ ngx_voicegw_recorder_view(ngx_voicegw_recorder_t *rec,
     view->accepted = sh->accepted;
     view->dropped = sh->dropped;
     view->committed = sh->committed;
+    view->record_ns = sh->record_ns;
+    view->record_calls = sh->record_calls;
     view->size = sh->size;
     view->used = (size_t) (sh->head - sh->tail);
     view->lag = 0;

@@ -86,6 +86,9 @@ typedef struct {
     uint64_t                     dropped;
     uint64_t                     committed;
     uint64_t                     last_commit;     /* wall clock, ms */
+    /* the time spent in ngx_voicegw_record(), all processes */
+    uint64_t                     record_ns;
+    uint64_t                     record_calls;
     ngx_pid_t                    flusher;         /* 0: nobody */
     uint64_t                     lease_until;     /* monotonic, ms */
     /* per process slot: the latest of the flush timer, worst since start,
@@ -102,8 +105,11 @@ struct ngx_voicegw_recorder_s {
     ngx_voicegw_store_t         *store;
     ngx_voicegw_recorder_sh_t   *sh;
     size_t                       size;       /* as configured */
-    /* this process's: the buffer position after its last record */
+    /* this process's: the buffer position after its last record, and
+       its time in ngx_voicegw_record() not yet added to the zone's */
     uint64_t                     mine;
+    uint64_t                     pending_ns;
+    uint64_t                     pending_calls;
 };
 
 
@@ -113,6 +119,8 @@ typedef struct {
     uint64_t                     accepted;
     uint64_t                     dropped;
     uint64_t                     committed;
+    uint64_t                     record_ns;
+    uint64_t                     record_calls;
     size_t                       size;
     size_t                       used;
     uint64_t                     lag;        /* ms: the oldest record left */

@@ -134,6 +134,18 @@ ngx_voicegw_books_metrics(ngx_voicegw_prom_t *t, ngx_pool_t *pool,
     ngx_voicegw_prom_label(t, "outcome", (u_char *) "committed", 9);
     ngx_voicegw_prom_uint(t, v.committed);
 
+    ngx_voicegw_prom_family(t, "voicegw_record_time_seconds_total",
+                            "counter",
+                            "Time the nginx worker processes spent putting "
+                            "requests on the books (in the record API)");
+    ngx_voicegw_prom_metric(t, "voicegw_record_time_seconds_total");
+    ngx_voicegw_prom_number(t, "%.6f", v.record_ns / 1e9);
+
+    ngx_voicegw_prom_family(t, "voicegw_record_calls_total", "counter",
+                            "Calls of the record API, timed above");
+    ngx_voicegw_prom_metric(t, "voicegw_record_calls_total");
+    ngx_voicegw_prom_uint(t, v.record_calls);
+
     ngx_voicegw_prom_family(t, "voicegw_record_buffer_bytes", "gauge",
                             "The record buffer: its size, and the bytes "
                             "not committed yet");
