@@ -29,6 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 import vgtest  # noqa: E402
+import ws_client as wsc  # noqa: E402
 from vgtest import (FakeWorker, Nginx, diag, free_port, get, is_,  # noqa
                     never_two, ok, request, tap, wait_for, workdir)
 
@@ -62,6 +63,13 @@ def conf(buffer="64k"):
         location = /off {
             voicegw_task chat pool=gpu app=offapp;
             proxy_pass http://gpu/chat;
+        }
+        location = /ws/chat {
+            voicegw_task chat pool=gpu;
+            proxy_pass http://gpu/ws/chat;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_buffering off;
         }
         location / { voicegw_api; }
     }
@@ -235,6 +243,32 @@ prom = subprocess.run(["promtool", "check", "metrics"], input=text,
 is_((prom.returncode, prom.stdout.strip()), (0, ""),
     "promtool check metrics accepts /v1/metrics")
 
+# -- SSE and WebSocket tasks too ----------------------------------------------
+
+n_before = len(logs(modality="omni"))
+r = request("POST", port, "/chat", headers={"Content-Type": "application/json"},
+            body={"messages": [{"role": "user", "content": "sse"}],
+                  "streaming": True, "_chunks": 3, "_interval_ms": 100})
+ok(r.status == 200 and "event-stream" in (r.header("Content-Type") or ""),
+   "an SSE task streams")
+ws = wsc.WSClient.connect("ws://127.0.0.1:%d/ws/chat" % port, timeout=10)
+is_(ws.status, 101, "a WebSocket task is upgraded")
+ws.send_json({"messages": [{"role": "user", "content": "ws"}],
+              "streaming": True, "_chunks": 3, "_interval_ms": 200})
+while True:
+    m = ws.recv(5)
+    if m is None or m.kind == "close":
+        break
+ws.close()
+ok(wait_for(lambda: len(logs(modality="omni")) == n_before + 2),
+   "both are on the books")
+new = logs(modality="omni")[:2]
+ok(all(x["status"] == "success" for x in new)
+   and any(x["http_status"] == 101 and x["total_latency_ms"] >= 350
+           for x in new),
+   "the WebSocket session: status 101, its whole length as latency (%r)"
+   % [(x["http_status"], x["total_latency_ms"]) for x in new])
+
 # -- 2. a full buffer drops and counts; requests do not wait -----------------
 
 before = metric(metrics(), "voicegw_records_total", outcome="accepted")
@@ -305,9 +339,12 @@ for i in range(10):
 n1 = len(db_rows())
 lock.execute("ROLLBACK")
 lock.close()
+served = metric(metrics(), "voicegw_served_requests_total")
 ok(ngx.reload(), "nginx -s reload")
 ok(wait_for(lambda: len(db_rows()) == n1 + 10, timeout=15),
    "the records in the buffer at the reload are committed")
+is_(metric(metrics(), "voicegw_served_requests_total"), served,
+    "the metrics' counters survive the reload")
 
 for i in range(10):
     chat("q-%d" % i)
