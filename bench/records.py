@@ -193,6 +193,27 @@ def main():
         "up to 1 ms of timer resolution): %s",
         ", ".join("%d: %.3f" % kv for kv in sorted(lags.items())))
 
+    for gauge, counter, what in (
+            ("voicegw_record_hold_max_seconds",
+             "voicegw_record_holds_over_1ms_total",
+             "the flusher's own work in the event loop (CPU time)"),
+            ("voicegw_record_call_max_seconds",
+             "voicegw_record_calls_over_1ms_total",
+             "calls of the record API (wall time: lock waits and "
+             "preemption included)")):
+        top, over = {}, {}
+        for line in text.splitlines():
+            m = re.match(gauge + r'\{slot="(\d+)"\} ([\d.]+)', line)
+            if m:
+                top[int(m.group(1))] = float(m.group(2)) * 1000
+            m = re.match(counter + r'\{slot="(\d+)"\} (\d+)', line)
+            if m:
+                over[int(m.group(1))] = int(m.group(2))
+        out(NAME, "%s: longest per process slot (ms), and times over 1 ms: "
+            "%s", what, ", ".join("slot %d: %.3f, %d" % (k, top[k],
+                                                         over.get(k, 0))
+                                  for k in sorted(top)))
+
     for p in rec["pids"]:
         out(NAME, "worker %d RssAnon %s KiB at start, %s after a third of "
             "the run, %s at the end", p, rec["mem0"][p].get("RssAnon"),

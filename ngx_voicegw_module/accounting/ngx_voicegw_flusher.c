@@ -74,7 +74,7 @@ static void ngx_voicegw_flusher_failed(ngx_voicegw_flusher_t *f,
     ngx_voicegw_store_op_t *op, const char *what);
 static void ngx_voicegw_flusher_drain_now(ngx_voicegw_flusher_t *f);
 static void ngx_voicegw_flusher_arm(ngx_voicegw_flusher_t *f);
-static uint64_t ngx_voicegw_flusher_usec(void);
+static uint64_t ngx_voicegw_flusher_cpu_usec(void);
 
 
 ngx_int_t
@@ -146,20 +146,10 @@ ngx_voicegw_flusher_init_process(ngx_cycle_t *cycle,
 static void
 ngx_voicegw_flusher_arm(ngx_voicegw_flusher_t *f)
 {
-    f->due = ngx_voicegw_flusher_usec() + f->rec->store->flush * 1000;
+    f->due = ngx_voicegw_recorder_usec() + f->rec->store->flush * 1000;
     ngx_add_timer(&f->tick, f->rec->store->flush);
 }
 
-
-static uint64_t
-ngx_voicegw_flusher_usec(void)
-{
-    struct timespec  ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 
 static void
@@ -167,7 +157,7 @@ ngx_voicegw_flusher_tick(ngx_event_t *ev)
 {
     ngx_voicegw_flusher_t  *f = ev->data;
 
-    uint64_t                  now, late;
+    uint64_t                  now, late, start;
     ngx_voicegw_retention_t  *rt;
 
     /*
@@ -175,8 +165,9 @@ ngx_voicegw_flusher_tick(ngx_event_t *ev)
      * lags: up to about 1 ms late is the clock, not a stall
      */
 
-    late = ngx_voicegw_flusher_usec();
+    late = ngx_voicegw_recorder_usec();
     late = (late > f->due) ? late - f->due : 0;
+    start = ngx_voicegw_flusher_cpu_usec();
 
     if (late > f->late_max) {
         f->late_max = (uint32_t) ngx_min(late, 0xffffffff);
@@ -205,6 +196,8 @@ ngx_voicegw_flusher_tick(ngx_event_t *ev)
             f->busy = 1;
         }
 
+        ngx_voicegw_recorder_held(f->rec,
+                                  ngx_voicegw_flusher_cpu_usec() - start, 0);
         return;
     }
 
@@ -309,7 +302,10 @@ ngx_voicegw_flusher_committed(ngx_voicegw_store_op_t *op)
 {
     ngx_voicegw_record_batch_t  *b = op->data;
 
+    uint64_t                start;
     ngx_voicegw_flusher_t  *f;
+
+    start = ngx_voicegw_flusher_cpu_usec();
 
     f = b->owner;
     f->busy = 0;
@@ -333,6 +329,26 @@ ngx_voicegw_flusher_committed(ngx_voicegw_store_op_t *op)
     {
         f->busy = 1;
     }
+
+    ngx_voicegw_recorder_held(f->rec, ngx_voicegw_flusher_cpu_usec() - start,
+                              0);
+}
+
+
+/*
+ * The event-loop thread's CPU time: what the flusher's own work holds
+ * the loop for, without the time the thread was not running at all
+ * (another process or thread on the CPU, a paused machine).
+ */
+
+static uint64_t
+ngx_voicegw_flusher_cpu_usec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 

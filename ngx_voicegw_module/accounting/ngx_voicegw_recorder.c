@@ -158,6 +158,7 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
     size_t                      len, off, need;
     ngx_int_t                   rc;
     ngx_str_t                   project, labels[3];
+    uint64_t                    ns;
     struct timespec             t0, t1;
     ngx_voicegw_rec_t          *h;
     ngx_voicegw_series_t       *s;
@@ -258,11 +259,71 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
 
     (void) clock_gettime(CLOCK_MONOTONIC, &t1);
 
-    rec->pending_ns += (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000000
-                       + t1.tv_nsec - t0.tv_nsec;
+    ns = (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000000
+         + t1.tv_nsec - t0.tv_nsec;
+
+    rec->pending_ns += ns;
     rec->pending_calls++;
 
+    if (ns / 1000 > rec->held[2] || ns > 1000000) {
+        ngx_voicegw_recorder_held(rec, ns / 1000, 1);
+    }
+
     return rc;
+}
+
+
+void
+ngx_voicegw_recorder_held(ngx_voicegw_recorder_t *rec, uint64_t usec,
+    ngx_uint_t call)
+{
+    uint32_t    *held;
+    ngx_uint_t   grew, slot;
+
+    held = &rec->held[call ? 2 : 0];
+    grew = 0;
+
+    if (usec > held[0]) {
+        held[0] = (uint32_t) ngx_min(usec, 0xffffffff);
+        grew = 1;
+    }
+
+    if (usec > 1000) {
+        held[1]++;
+        grew = 1;
+    }
+
+    if (!grew || ngx_process_slot < 0
+        || ngx_process_slot >= NGX_MAX_PROCESSES)
+    {
+        return;
+    }
+
+    slot = ngx_process_slot;
+
+    ngx_voicegw_zone_lock(rec->zone);
+
+    if (call) {
+        rec->sh->call_max[slot] = held[0];
+        rec->sh->call_over[slot] = held[1];
+
+    } else {
+        rec->sh->hold_max[slot] = held[0];
+        rec->sh->hold_over[slot] = held[1];
+    }
+
+    ngx_voicegw_zone_unlock(rec->zone);
+}
+
+
+uint64_t
+ngx_voicegw_recorder_usec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 
@@ -476,6 +537,10 @@ ngx_voicegw_recorder_view(ngx_voicegw_recorder_t *rec,
     view->used = (size_t) (sh->head - sh->tail);
     view->lag = 0;
     ngx_memcpy(view->late_max, sh->late_max, sizeof(sh->late_max));
+    ngx_memcpy(view->hold_max, sh->hold_max, sizeof(sh->hold_max));
+    ngx_memcpy(view->hold_over, sh->hold_over, sizeof(sh->hold_over));
+    ngx_memcpy(view->call_max, sh->call_max, sizeof(sh->call_max));
+    ngx_memcpy(view->call_over, sh->call_over, sizeof(sh->call_over));
 
     if (sh->head > sh->tail) {
         off = (size_t) (sh->tail % sh->size);

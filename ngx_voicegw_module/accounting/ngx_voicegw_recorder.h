@@ -94,6 +94,14 @@ typedef struct {
     /* per process slot: the latest of the flush timer, worst since start,
        in microseconds: how long the event loop was held up */
     uint32_t                     late_max[NGX_MAX_PROCESSES];
+    /* per process slot, microseconds, and times over 1 ms: the longest
+       the flusher's own work held the event loop (the thread's CPU
+       time), and the longest call of the record API (wall time: lock
+       waits and the thread's preemption included) */
+    uint32_t                     hold_max[NGX_MAX_PROCESSES];
+    uint32_t                     hold_over[NGX_MAX_PROCESSES];
+    uint32_t                     call_max[NGX_MAX_PROCESSES];
+    uint32_t                     call_over[NGX_MAX_PROCESSES];
     ngx_uint_t                   nseries;
     ngx_voicegw_series_t         series[NGX_VOICEGW_SERIES_MAX + 1];
     u_char                       data[1];
@@ -110,6 +118,8 @@ struct ngx_voicegw_recorder_s {
     uint64_t                     mine;
     uint64_t                     pending_ns;
     uint64_t                     pending_calls;
+    uint32_t                     held[4];        /* hold max, over;
+                                                    call max, over */
 };
 
 
@@ -125,6 +135,10 @@ typedef struct {
     size_t                       used;
     uint64_t                     lag;        /* ms: the oldest record left */
     uint32_t                     late_max[NGX_MAX_PROCESSES];
+    uint32_t                     hold_max[NGX_MAX_PROCESSES];
+    uint32_t                     hold_over[NGX_MAX_PROCESSES];
+    uint32_t                     call_max[NGX_MAX_PROCESSES];
+    uint32_t                     call_over[NGX_MAX_PROCESSES];
     ngx_uint_t                   nseries;
     ngx_voicegw_series_t        *series;     /* allocated by the caller */
 } ngx_voicegw_recorder_view_t;
@@ -137,6 +151,12 @@ ngx_voicegw_recorder_t *ngx_voicegw_recorder_create(ngx_conf_t *cf,
     ngx_voicegw_zone_t *zone, ngx_voicegw_store_t *store);
 ngx_int_t ngx_voicegw_recorder_view(ngx_voicegw_recorder_t *rec,
     ngx_voicegw_recorder_view_t *view);
+
+/* how long the recorder's code held the event loop: counted, and the
+   zone's figures updated when they grow (takes the lock then) */
+void ngx_voicegw_recorder_held(ngx_voicegw_recorder_t *rec, uint64_t usec,
+    ngx_uint_t call);
+uint64_t ngx_voicegw_recorder_usec(void);
 
 /* for the flusher, with the zone locked */
 size_t ngx_voicegw_recorder_copy_locked(ngx_voicegw_recorder_sh_t *sh,

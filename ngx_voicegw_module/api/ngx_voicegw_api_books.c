@@ -27,6 +27,8 @@ static void ngx_voicegw_books_labels(ngx_voicegw_prom_t *t,
     ngx_voicegw_series_t *s, ngx_uint_t modality);
 static void ngx_voicegw_books_counter(ngx_voicegw_prom_t *t,
     ngx_voicegw_recorder_view_t *v, const char *name, size_t field);
+static void ngx_voicegw_books_slots(ngx_voicegw_prom_t *t, const char *name,
+    const char *help, const char *over_name, uint32_t *max, uint32_t *over);
 static void ngx_voicegw_books_hist(ngx_voicegw_prom_t *t,
     ngx_voicegw_recorder_view_t *v, const char *name, const char *help,
     size_t field, ngx_uint_t omni_only);
@@ -173,6 +175,21 @@ ngx_voicegw_books_metrics(ngx_voicegw_prom_t *t, ngx_pool_t *pool,
         }
     }
 
+    ngx_voicegw_books_slots(t, "voicegw_record_hold_max_seconds",
+                            "The longest the flusher's own work held an "
+                            "nginx worker process's event loop (its CPU "
+                            "time), by process slot",
+                            "voicegw_record_holds_over_1ms_total",
+                            v.hold_max, v.hold_over);
+
+    ngx_voicegw_books_slots(t, "voicegw_record_call_max_seconds",
+                            "The longest call of the record API (wall "
+                            "time: waiting for the zone's lock and the "
+                            "process not running included), by process "
+                            "slot",
+                            "voicegw_record_calls_over_1ms_total",
+                            v.call_max, v.call_over);
+
     ngx_voicegw_prom_family(t, "voicegw_record_flusher_lag_seconds",
                             "gauge",
                             "Age of the oldest record not committed yet "
@@ -217,6 +234,46 @@ ngx_voicegw_books_counter(ngx_voicegw_prom_t *t,
         ngx_voicegw_prom_metric(t, name);
         ngx_voicegw_books_labels(t, s, 1);
         ngx_voicegw_prom_number(t, "%.6f", d);
+    }
+}
+
+
+/* per process slot: a longest time (gauge), and times over 1 ms */
+
+static void
+ngx_voicegw_books_slots(ngx_voicegw_prom_t *t, const char *name,
+    const char *help, const char *over_name, uint32_t *max, uint32_t *over)
+{
+    u_char      buf[NGX_INT_T_LEN];
+    size_t      len;
+    ngx_uint_t  i, pass;
+
+    ngx_voicegw_prom_family(t, name, "gauge", help);
+
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            ngx_voicegw_prom_family(t, over_name, "counter",
+                                    "Times over 1 ms, by process slot");
+        }
+
+        for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+            if (max[i] == 0) {
+                continue;
+            }
+
+            len = ngx_sprintf(buf, "%ui", i) - buf;
+
+            ngx_voicegw_prom_metric(t, pass ? over_name : name);
+            ngx_voicegw_prom_label(t, "slot", buf, len);
+
+            if (pass) {
+                ngx_voicegw_prom_uint(t, over[i]);
+
+            } else {
+                ngx_voicegw_prom_number(t, "%.6f", max[i] / 1000000.0);
+            }
+        }
     }
 }
 
