@@ -151,7 +151,6 @@ ngx_voicegw_flusher_arm(ngx_voicegw_flusher_t *f)
 }
 
 
-
 static void
 ngx_voicegw_flusher_tick(ngx_event_t *ev)
 {

@@ -68,7 +68,6 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[] = {
 };
 
 
-
 /* -- GET /v1/costs -------------------------------------------------------- */
 
 static ngx_int_t

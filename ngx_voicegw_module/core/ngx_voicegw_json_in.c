@@ -19,7 +19,6 @@
 #include <math.h>
 
 
-
 typedef struct {
     ngx_voicegw_json_value_t    *value;
     ngx_array_t                  items;       /* ngx_voicegw_json_value_t * */
@@ -36,7 +35,6 @@ typedef struct {
     const char                  *error;
     ngx_uint_t                   nomem;
 } ngx_voicegw_json_parser_t;
-
 
 
 static ngx_uint_t ngx_voicegw_json_escapes_valid(u_char *p, size_t len);
@@ -203,7 +201,6 @@ ngx_voicegw_json_escapes_valid(u_char *p, size_t len)
 
     return !high;
 }
-
 
 
 /*

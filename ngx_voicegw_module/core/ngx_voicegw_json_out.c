@@ -221,7 +221,6 @@ ngx_voicegw_json_str(ngx_voicegw_json_t *j, ngx_str_t *s)
 }
 
 
-
 static void
 ngx_voicegw_json_text(ngx_voicegw_json_t *j, u_char *data, size_t len)
 {

@@ -25,7 +25,6 @@ static ngx_int_t ngx_voicegw_snapshot_eta(ngx_pool_t *pool,
     ngx_voicegw_snapshot_t *snap);
 
 
-
 /*
  * A snapshot of the pools: how many workers and queued tickets there are
  * is read under the lock, the memory for them allocated after it, and

@@ -43,7 +43,6 @@ ngx_voicegw_sql_error(sqlite3 *db, const char *what, u_char *err,
 }
 
 
-
 ngx_voicegw_sql_stmt_t *
 ngx_voicegw_sql_add(ngx_voicegw_sql_batch_t *b, const char *sql,
     ngx_uint_t expect)

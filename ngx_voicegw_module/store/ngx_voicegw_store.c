@@ -15,9 +15,10 @@
  *   - When the master runs as root and the worker processes as another
  *     user, the database (and a directory created for it) become that
  *     user's, and the master, with that user's identity for a moment,
- *     opens the database as a worker will: a folder the worker user cannot reach
- *     (a checkout in /root, a read-only directory) stops the start or the
- *     reload instead of leaving every store operation failing.
+ *     opens the database as a worker will: a folder the worker user
+ *     cannot reach (a checkout in /root, a read-only directory) stops the
+ *     start or the reload instead of leaving every store operation
+ *     failing.
  *
  * The check needs the whole configuration ("user" may come after http{},
  * as Test::Nginx writes it) and must be able to refuse a reload: it runs
