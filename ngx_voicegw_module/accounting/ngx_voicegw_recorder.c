@@ -218,7 +218,14 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
     h->provider_len = (uint8_t) labels[1].len;
     h->model_len = (uint16_t) labels[2].len;
 
+    /*
+     * the padding too: no stack garbage goes into the shared zone (and
+     * valgrind, which sees only this process's writes to it, would take
+     * another process's record written there later for garbage)
+     */
+
     len = ngx_align(p - buf, 8);
+    ngx_memzero(p, len - (p - buf));
     h->len = (uint32_t) len;
 
     ngx_voicegw_zone_lock(rec->zone);
