@@ -36,9 +36,12 @@ d = workdir("040-reports")
 port = free_port()
 dead1, dead2 = free_port(), free_port()
 
+# rows 40 days old are inserted below and /v1/logs must list them: a
+# retention longer than that, or the flusher's pass a minute after the
+# first (a slow run gets there) deletes them
 CONF = """
     voicegw_zone  vg_reports 4m;
-    voicegw_store data/vg.db;
+    voicegw_store data/vg.db retention=400d;
     voicegw_provider deepgram type=deepgram key=sk-test-0123456789;
     voicegw_provider openai type=openai key=sk-test-abcdefghij;
     voicegw_project tonys-pizza name=Tony;
