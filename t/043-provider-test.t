@@ -23,7 +23,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
-from vgtest import (ROOT, SLOW, Nginx, at_cleanup, free_port, is_,  # noqa
+from vgtest import (ROOT, SLOW, FakeProvider, Nginx,  # noqa
+                    at_cleanup, free_port, is_,
                     like, ok, pid_alive, request, tap, wait_for, workdir)
 
 d = workdir("043-provider-test")
@@ -31,32 +32,6 @@ port = free_port()
 
 KEY_OK = "sk-PROBE-7f3a9c2e5b1d4f60"       # what the fakes accept
 KEY_DB = "dg-PROBE-0a1b2c3d4e5f6789"
-
-
-class FakeProvider:
-    def __init__(self, key, *args):
-        self.port = free_port()
-        self.record = os.path.join(d, "seen-%d.jsonl" % self.port)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "t", "support",
-                                          "fake_provider.py"),
-             "--port", str(self.port), "--key", key,
-             "--record", self.record] + list(args),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        self.proc.stdout.readline()           # "ready"
-        at_cleanup(self.stop)
-
-    def seen(self):
-        try:
-            with open(self.record) as f:
-                return [json.loads(line) for line in f]
-        except OSError:
-            return []
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait()
 
 
 # a self-signed certificate for 127.0.0.1, for the https fake
@@ -69,9 +44,9 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                check=True, stdout=subprocess.DEVNULL,
                stderr=subprocess.DEVNULL)
 
-good = FakeProvider(KEY_OK)
-slow = FakeProvider(KEY_OK, "--delay", str(3 * SLOW))
-tls = FakeProvider(KEY_OK, "--tls", cert, certkey)
+good = FakeProvider(d, KEY_OK)
+slow = FakeProvider(d, KEY_OK, "--delay", str(3 * SLOW))
+tls = FakeProvider(d, KEY_OK, "--tls", cert, certkey)
 closed = free_port()
 
 secret = os.path.join(d, "secret.key")
@@ -178,7 +153,7 @@ ok(not any(h in s.get("headers", {})
 
 # -- a db provider: its key decrypted for the request ----------------------
 
-good_db = FakeProvider(KEY_DB)
+good_db = FakeProvider(d, KEY_DB)
 r = request("POST", port, "/v1/providers",
             body={"provider_id": "dg-db", "provider_type": "deepgram",
                   "api_key": KEY_DB,

@@ -39,7 +39,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
-from vgtest import (ROOT, Nginx, at_cleanup, free_port, is_,  # noqa
+from vgtest import (ROOT, FakeProvider, Nginx,  # noqa
+                    at_cleanup, free_port, is_,
                     like, ok, request, tap, wait_for, workdir)
 
 d = workdir("047-provider-writes")
@@ -55,44 +56,9 @@ def masked(key):
     return key[:4] + "..." + key[-4:]
 
 
-class FakeProvider:
-    """t/support/fake_provider.py: 200 with its key, 401 without; every
-    request it sees (method, path, headers) recorded."""
-
-    def __init__(self, key):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.record = os.path.join(d, "seen-%d.jsonl" % self.port)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "t", "support",
-                                          "fake_provider.py"),
-             "--port", str(self.port), "--key", key,
-             "--record", self.record],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        self.proc.stdout.readline()           # "ready"
-        at_cleanup(self.stop)
-
-    def seen(self):
-        try:
-            with open(self.record) as f:
-                return [json.loads(line) for line in f]
-        except OSError:
-            return []
-
-    def carrying(self, key):
-        """The recorded requests with the key in any header."""
-        return [s for s in self.seen()
-                if any(key in v for v in s["headers"].values())]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait()
-
-
-A = FakeProvider(KEY_A)        # where the owner sent the key
-B = FakeProvider(KEY_B)        # the attacker's server
-C = FakeProvider(KEY_NEW)      # where the owner moves the provider, new key
+A = FakeProvider(d, KEY_A)     # where the owner sent the key
+B = FakeProvider(d, KEY_B)     # the attacker's server
+C = FakeProvider(d, KEY_NEW)   # where the owner moves the provider, new key
 
 secret = os.path.join(d, "secret.key")
 with open(secret, "wb") as f:

@@ -43,6 +43,9 @@
 
 #define NGX_VOICEGW_RECORD_BUDGET     0x0001  /* refused by a budget */
 #define NGX_VOICEGW_RECORD_CACHE_HIT  0x0002  /* a worker with its cache */
+#define NGX_VOICEGW_RECORD_UNPRICED   0x0004  /* no price for its model */
+#define NGX_VOICEGW_RECORD_PARTIAL    0x0008  /* the call broke off: the
+                                                 units seen so far */
 
 #define NGX_VOICEGW_RECORD_ID_LEN     64      /* project, provider */
 #define NGX_VOICEGW_RECORD_MODEL_LEN  200     /* provider/model */

@@ -22,6 +22,7 @@
 #include "ngx_voicegw_store.h"
 #include "ngx_voicegw_sql.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_entity_cache.h"
 
 
 static void ngx_voicegw_api_store_done(ngx_voicegw_store_op_t *op);
@@ -386,6 +387,14 @@ ngx_voicegw_api_store_done(ngx_voicegw_store_op_t *op)
     ngx_http_set_log_request(c->log, r);
 
     ctx->waiting = 0;
+
+    /* a committed write: every process's copy of the entities reloads */
+
+    if (op->run == ngx_voicegw_sql_run && op->rc == NGX_OK
+        && ((ngx_voicegw_sql_batch_t *) op->data)->write)
+    {
+        ngx_voicegw_entity_cache_bump(ctx->vmcf->zone);
+    }
 
     /* our resume handler, or nginx's finalizer if the request went away */
 

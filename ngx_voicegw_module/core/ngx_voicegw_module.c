@@ -12,10 +12,12 @@
  *   pool/      the worker pools (ngx_voicegw_pool_module's directives)
  *   registry/  providers, models, stacks, projects, keys, tokens, tests
  *   accounting/  request records: the buffer, the flusher, the rollups
+ *   proxy/     the provider proxy ("voicegw_proxy", ngx_voicegw_proxy_module)
  *   api/       the JSON API ("voicegw_api")
  *
  * Dependencies point one way: core <- store <- registry <- api,
- * core <- pool <- api, and store <- accounting <- pool, api
+ * core <- pool <- api, store <- accounting <- pool, api, and
+ * registry, accounting <- proxy
  * (docs/design.md).
  */
 
@@ -36,6 +38,8 @@
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_recorder.h"
 #include "ngx_voicegw_flusher.h"
+#include "ngx_voicegw_entity_cache.h"
+#include "ngx_voicegw_proxy.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -266,6 +270,56 @@ ngx_module_t  ngx_voicegw_pool_module = {
 };
 
 
+/*
+ * The provider proxy's module: "voicegw_proxy" has a configuration per
+ * location, and filters of its own that measure the answers.
+ */
+
+static ngx_command_t  ngx_voicegw_proxy_commands[] = {
+
+    { ngx_string("voicegw_proxy"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_voicegw_proxy_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_voicegw_proxy_module_ctx = {
+    ngx_voicegw_proxy_add_variables,       /* preconfiguration */
+    ngx_voicegw_proxy_postconfiguration,   /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_voicegw_proxy_create_loc_conf,     /* create location configuration */
+    NULL                                   /* merge location configuration:
+                                              a location's own */
+};
+
+
+ngx_module_t  ngx_voicegw_proxy_module = {
+    NGX_MODULE_V1,
+    &ngx_voicegw_proxy_module_ctx,         /* module context */
+    ngx_voicegw_proxy_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
 /* -- configuration -------------------------------------------------------- */
 
 static void *
@@ -410,6 +464,14 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "voicegw: cannot start the worker pools in this "
                       "process");
+    }
+
+    vmcf->proc.entities = ngx_voicegw_entity_cache_create(cycle, vmcf);
+
+    if (vmcf->proc.entities == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "voicegw: cannot keep the entities in this process: "
+                      "no provider proxy");
     }
 
     if (vmcf->recorder != NULL

@@ -58,6 +58,8 @@ typedef struct {
 
     /* the flusher of request records (accounting/) */
     void                        *flusher;
+    /* this process's copy of the store's entities (registry/) */
+    void                        *entities;
     /* the last answer of GET /api/queue, reused for 100 ms (api/) */
     void                        *queue_answer;
 } ngx_voicegw_proc_t;

@@ -17,7 +17,7 @@
 
 
 #define NGX_VOICEGW_ZONE_MAGIC   0x76677731      /* "vgw1" */
-#define NGX_VOICEGW_ZONE_LAYOUT  4               /* bump on any change of
+#define NGX_VOICEGW_ZONE_LAYOUT  5               /* bump on any change of
                                                     a structure in the
                                                     zone, of any part */
 
@@ -44,6 +44,10 @@ typedef struct {
     uint64_t                     instance;
 
     ngx_voicegw_settings_sh_t    settings;
+
+    /* bumped by every committed write of an entity through the API:
+       the processes' copies of the store's entities are then reloaded */
+    ngx_atomic_t                 entities;
 
     ngx_voicegw_zone_part_t      parts[NGX_VOICEGW_ZONE_PARTS];
 } ngx_voicegw_zone_sh_t;

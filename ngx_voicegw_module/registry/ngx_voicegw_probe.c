@@ -56,6 +56,11 @@ ngx_voicegw_probe_trusted_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
+    if (reg->proxy_used) {
+        return "must come before the voicegw_proxy locations (they are set "
+               "up with the certificates known where they are written)";
+    }
+
     value = cf->args->elts;
     reg->probe_trusted = value[1];
 

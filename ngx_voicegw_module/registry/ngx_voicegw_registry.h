@@ -96,6 +96,9 @@ struct ngx_voicegw_registry_s {
     ngx_msec_t                   probe_timeout;
     ngx_str_t                    probe_trusted;
     ngx_ssl_t                   *probe_ssl;
+
+    /* a voicegw_proxy location was set up with the trusted certificates */
+    ngx_uint_t                   proxy_used;
 };
 
 

@@ -133,6 +133,17 @@ ngx_voicegw_sql_provider_key(ngx_voicegw_sql_batch_t *b, ngx_str_t *id)
 }
 
 
+/* every provider with its sealed key (the proxy's copy of them) */
+
+ngx_voicegw_sql_stmt_t *
+ngx_voicegw_sql_provider_keys(ngx_voicegw_sql_batch_t *b)
+{
+    return ngx_voicegw_sql_add(b, "SELECT id, type, base_url, api_key_enc "
+                                  "FROM providers ORDER BY id",
+                               NGX_VOICEGW_SQL_ANY);
+}
+
+
 /* the store's models of a provider (NO_ROW: the batch stops if any) */
 
 ngx_voicegw_sql_stmt_t *

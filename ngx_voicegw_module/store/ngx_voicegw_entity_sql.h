@@ -40,6 +40,12 @@
 #define NGX_VOICEGW_PKEY_SEALED         2
 
 
+/* ngx_voicegw_sql_provider_keys() */
+#define NGX_VOICEGW_PKEYS_ID            0
+#define NGX_VOICEGW_PKEYS_TYPE          1
+#define NGX_VOICEGW_PKEYS_BASE_URL      2
+#define NGX_VOICEGW_PKEYS_SEALED        3
+
 /* ngx_voicegw_sql_models() */
 #define NGX_VOICEGW_MODEL_ID            0
 #define NGX_VOICEGW_MODEL_PROVIDER      1
@@ -104,6 +110,12 @@ typedef struct {
 
 #define NGX_VOICEGW_NPRICES  4
 
+/* the prices, in the order of ngx_voicegw_price_fields[] */
+#define NGX_VOICEGW_PRICE_MINUTE     0
+#define NGX_VOICEGW_PRICE_INPUT      1      /* per 1k tokens */
+#define NGX_VOICEGW_PRICE_OUTPUT     2      /* per 1k tokens */
+#define NGX_VOICEGW_PRICE_CHARACTER  3
+
 typedef struct {
     ngx_str_t                   *id;
     ngx_str_t                   *provider;
@@ -149,6 +161,8 @@ ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_providers(
     ngx_voicegw_sql_batch_t *b);
 ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_provider_key(
     ngx_voicegw_sql_batch_t *b, ngx_str_t *id);
+ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_provider_keys(
+    ngx_voicegw_sql_batch_t *b);
 ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_provider_models(
     ngx_voicegw_sql_batch_t *b, ngx_str_t *id, ngx_uint_t expect);
 ngx_voicegw_sql_stmt_t *ngx_voicegw_sql_provider_insert(

@@ -497,6 +497,44 @@ def conn_in(port, pid):
     raise RuntimeError("no connection reached process %d" % pid)
 
 
+
+# -- fake providers ----------------------------------------------------------
+
+class FakeProvider:
+    """t/support/fake_provider.py in its own process: it checks the key,
+    and records every request it sees (one JSON line each) in a file of
+    the test's work folder "d"."""
+
+    def __init__(self, d, key, *args):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.record = os.path.join(d, "seen-%d.jsonl" % self.port)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "t", "support",
+                                          "fake_provider.py"),
+             "--port", str(self.port), "--key", key,
+             "--record", self.record] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()           # "ready"
+        at_cleanup(self.stop)
+
+    def seen(self):
+        try:
+            with open(self.record) as f:
+                return [json.loads(line) for line in f]
+        except OSError:
+            return []
+
+    def carrying(self, key):
+        """The recorded requests with the key in any header."""
+        return [s for s in self.seen()
+                if any(key in v for v in s["headers"].values())]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
 # -- fake inference workers --------------------------------------------------
 
 class FakeWorker:

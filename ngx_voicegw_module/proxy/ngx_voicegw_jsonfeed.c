@@ -1,0 +1,520 @@
+
+/*
+ * ngx_voicegw_jsonfeed.c
+ *
+ * Owns the bounded yajl front end: a byte filter that walks the JSON text
+ * just enough to know where strings are (and to count their code points),
+ * and yajl callbacks that follow the key path down a small table.
+ *
+ * It must never hold more than a short piece of the text: yajl keeps an
+ * unfinished token in its own buffer, so a string is cut after max_string
+ * raw bytes (at a character boundary, never inside an escape) and the
+ * rest of it is skipped up to its closing quote, and a bare token (number,
+ * literal) of more than 64 bytes ends the parse.  Keys are strings too:
+ * a cut key is longer than any key of a table, so it matches none.
+ *
+ * Containers deeper than NGX_VOICEGW_JSONPATH_TRACKED have no path (no
+ * table goes that deep); those deeper than 512 end the parse, which
+ * keeps yajl's own stack small.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_voicegw_jsonfeed.h"
+
+
+#define NGX_VOICEGW_JSONFEED_MAX_TOKEN  64
+#define NGX_VOICEGW_JSONFEED_MAX_DEPTH  512
+
+
+static void ngx_voicegw_jsonfeed_cleanup(void *data);
+static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
+    u_char *last);
+static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
+static int ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f,
+    ngx_uint_t type, u_char *s, size_t len);
+static int ngx_voicegw_jsonfeed_on_null(void *ctx);
+static int ngx_voicegw_jsonfeed_on_boolean(void *ctx, int b);
+static int ngx_voicegw_jsonfeed_on_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_voicegw_jsonfeed_on_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_voicegw_jsonfeed_on_start_map(void *ctx);
+static int ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_voicegw_jsonfeed_on_end_map(void *ctx);
+static int ngx_voicegw_jsonfeed_on_start_array(void *ctx);
+static int ngx_voicegw_jsonfeed_on_end_array(void *ctx);
+
+
+static yajl_callbacks  ngx_voicegw_jsonfeed_callbacks = {
+    ngx_voicegw_jsonfeed_on_null,
+    ngx_voicegw_jsonfeed_on_boolean,
+    NULL,
+    NULL,
+    ngx_voicegw_jsonfeed_on_number,
+    ngx_voicegw_jsonfeed_on_string,
+    ngx_voicegw_jsonfeed_on_start_map,
+    ngx_voicegw_jsonfeed_on_map_key,
+    ngx_voicegw_jsonfeed_on_end_map,
+    ngx_voicegw_jsonfeed_on_start_array,
+    ngx_voicegw_jsonfeed_on_end_array
+};
+
+
+ngx_voicegw_jsonfeed_t *
+ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
+    ngx_uint_t npaths, size_t max_string, ngx_uint_t flags)
+{
+    ngx_pool_cleanup_t      *cln;
+    ngx_voicegw_jsonfeed_t  *f;
+
+    f = ngx_pcalloc(pool, sizeof(ngx_voicegw_jsonfeed_t));
+    if (f == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_voicegw_jsonfeed_cleanup;
+    cln->data = f;
+
+    f->paths = paths;
+    f->npaths = npaths;
+    f->max_string = max_string;
+    f->flags = flags;
+
+    return f;
+}
+
+
+static void
+ngx_voicegw_jsonfeed_cleanup(void *data)
+{
+    ngx_voicegw_jsonfeed_t  *f = data;
+
+    if (f->yh) {
+        yajl_free(f->yh);
+        f->yh = NULL;
+    }
+}
+
+
+/* a new parse: a text (or, with NGX_VOICEGW_JSONFEED_MULTIPLE, texts) */
+
+ngx_int_t
+ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
+{
+    if (f->yh) {
+        yajl_free(f->yh);
+    }
+
+    f->depth = 0;
+    f->cur = 0;
+    f->kept = 0;
+    f->run = 0;
+    f->chars = 0;
+    f->hex = 0;
+    f->last_chars = 0;
+    f->in_string = 0;
+    f->dropping = 0;
+    f->escape = 0;
+    f->high = 0;
+    f->last_cut = 0;
+    f->in_object = 0;
+    f->failed = 0;
+
+    f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, NULL, f);
+    if (f->yh == NULL) {
+        f->failed = 1;
+        return NGX_ERROR;
+    }
+
+    if (!(f->flags & NGX_VOICEGW_JSONFEED_VALIDATE)) {
+        yajl_config(f->yh, yajl_dont_validate_strings, 1);
+    }
+
+    if (f->flags & NGX_VOICEGW_JSONFEED_MULTIPLE) {
+        yajl_config(f->yh, yajl_allow_multiple_values, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The filter.  Outside strings only the length of bare tokens matters;
+ * inside, escapes are followed so that a cut never splits one and so that
+ * "\uD83C\uDF0D" counts as one code point, as yajl decodes it.  With
+ * NGX_VOICEGW_JSONFEED_COUNT the bytes are handed to yajl up to each
+ * closing quote, so that the string callback finds last_chars and
+ * last_cut describing its own string.
+ */
+
+ngx_int_t
+ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
+{
+    u_char      c, *start, *last;
+    ngx_uint_t  d;
+
+    if (f->yh == NULL || f->failed) {
+        return NGX_ERROR;
+    }
+
+    start = p;
+    last = p + len;
+
+    for ( /* void */ ; p < last; p++) {
+        c = *p;
+
+        if (!f->in_string) {
+
+            switch (c) {
+
+            case '"':
+                f->in_string = 1;
+                f->kept = 0;
+                f->chars = 0;
+                f->escape = 0;
+                f->hex = 0;
+                f->high = 0;
+                f->run = 0;
+                continue;
+
+            case '{': case '}': case '[': case ']': case ',': case ':':
+            case ' ': case '\t': case '\r': case '\n':
+                f->run = 0;
+                continue;
+
+            default:
+                if (++f->run > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
+                    ngx_voicegw_jsonfeed_pass(f, start, p);
+                    f->failed = 1;
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+        }
+
+        if (f->escape) {
+            f->escape = 0;
+
+            if (c == 'u') {
+                f->hex = 4;
+                f->code = 0;
+
+            } else {
+                f->chars++;
+                f->high = 0;
+            }
+
+            f->kept++;
+            continue;
+        }
+
+        if (f->hex) {
+            d = (c >= '0' && c <= '9') ? (ngx_uint_t) (c - '0')
+                : (ngx_uint_t) ((c | 0x20) - 'a' + 10) & 0xf;
+            f->code = (f->code << 4) | d;
+
+            if (--f->hex == 0) {
+                if (f->high && f->code >= 0xdc00 && f->code <= 0xdfff) {
+                    f->high = 0;
+
+                } else {
+                    f->chars++;
+                    f->high = (f->code >= 0xd800 && f->code <= 0xdbff);
+                }
+            }
+
+            f->kept++;
+            continue;
+        }
+
+        if (c == '"') {
+            f->in_string = 0;
+            f->last_chars = f->chars;
+            f->last_cut = f->dropping;
+
+            if (f->dropping) {
+                f->dropping = 0;
+                start = p;
+            }
+
+            if (f->flags & NGX_VOICEGW_JSONFEED_COUNT) {
+                ngx_voicegw_jsonfeed_pass(f, start, p + 1);
+                start = p + 1;
+
+                if (f->failed) {
+                    return NGX_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        if (!f->dropping && f->kept >= f->max_string && (c & 0xc0) != 0x80)
+        {
+            ngx_voicegw_jsonfeed_pass(f, start, p);
+
+            if (f->failed) {
+                return NGX_ERROR;
+            }
+
+            f->dropping = 1;
+        }
+
+        if (c == '\\') {
+            f->escape = 1;
+
+        } else if ((c & 0xc0) != 0x80) {
+            f->chars++;
+            f->high = 0;
+        }
+
+        f->kept++;
+    }
+
+    if (!f->dropping) {
+        ngx_voicegw_jsonfeed_pass(f, start, last);
+    }
+
+    return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+static void
+ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
+    u_char *last)
+{
+    if (p < last && !f->failed
+        && yajl_parse(f->yh, p, last - p) != yajl_status_ok)
+    {
+        f->failed = 1;
+    }
+}
+
+
+/*
+ * The end of the text: yajl completes a number it could not know had
+ * ended, an object left open is closed for the owner (what it gave is
+ * kept), and the handle is freed.
+ */
+
+ngx_int_t
+ngx_voicegw_jsonfeed_end(ngx_voicegw_jsonfeed_t *f)
+{
+    if (f->yh == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!f->failed && yajl_complete_parse(f->yh) != yajl_status_ok) {
+        f->failed = 1;
+    }
+
+    if (f->in_object) {
+        f->in_object = 0;
+
+        if (f->object) {
+            f->object(f->ctx, 1);
+        }
+    }
+
+    yajl_free(f->yh);
+    f->yh = NULL;
+
+    return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/* the path of the value that comes after a closed container */
+
+static void
+ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f)
+{
+    if (f->depth == 0) {
+        f->cur = 0;
+
+    } else if (f->depth <= NGX_VOICEGW_JSONPATH_TRACKED
+               && f->array[f->depth - 1])
+    {
+        f->cur = f->node[f->depth - 1];
+
+    } else {
+        f->cur = NGX_VOICEGW_JSONPATH_NONE;
+    }
+}
+
+
+static int
+ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f, ngx_uint_t type,
+    u_char *s, size_t len)
+{
+    if (f->cur != NGX_VOICEGW_JSONPATH_NONE && f->paths[f->cur].slot) {
+        f->value(f->ctx, f->paths[f->cur].slot, type, s, len);
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_null(void *ctx)
+{
+    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_NULL, NULL, 0);
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_boolean(void *ctx, int b)
+{
+    return ngx_voicegw_jsonfeed_scalar(ctx, b ? NGX_VOICEGW_JSON_TRUE
+                                              : NGX_VOICEGW_JSON_FALSE,
+                                       NULL, 0);
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_number(void *ctx, const char *s, size_t len)
+{
+    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_NUMBER,
+                                       (u_char *) s, len);
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_STRING,
+                                       (u_char *) s, len);
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_start_map(void *ctx)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    if (f->depth >= NGX_VOICEGW_JSONFEED_MAX_DEPTH) {
+        return 0;
+    }
+
+    if (f->cur == 0) {
+        f->in_object = 1;
+
+        if (f->object) {
+            f->object(f->ctx, 0);
+        }
+    }
+
+    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED) {
+        f->node[f->depth] = (u_char) f->cur;
+        f->array[f->depth] = 0;
+    }
+
+    f->depth++;
+    f->cur = NGX_VOICEGW_JSONPATH_NONE;
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
+    size_t len)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    ngx_uint_t               i, parent;
+    ngx_voicegw_jsonpath_t  *path;
+
+    f->cur = NGX_VOICEGW_JSONPATH_NONE;
+
+    if (f->depth > NGX_VOICEGW_JSONPATH_TRACKED) {
+        return 1;
+    }
+
+    parent = f->node[f->depth - 1];
+
+    if (parent == NGX_VOICEGW_JSONPATH_NONE) {
+        return 1;
+    }
+
+    for (i = 1; i < f->npaths; i++) {
+        path = &f->paths[i];
+
+        if (path->parent == parent && path->key.len == len
+            && ngx_memcmp(path->key.data, s, len) == 0)
+        {
+            f->cur = i;
+            break;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_end_map(void *ctx)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    f->depth--;
+
+    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED && f->node[f->depth] == 0) {
+        f->in_object = 0;
+
+        if (f->object) {
+            f->object(f->ctx, 1);
+        }
+    }
+
+    ngx_voicegw_jsonfeed_after(f);
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_start_array(void *ctx)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    ngx_uint_t  item;
+
+    if (f->depth >= NGX_VOICEGW_JSONFEED_MAX_DEPTH) {
+        return 0;
+    }
+
+    item = (f->depth == 0 && (f->flags & NGX_VOICEGW_JSONFEED_UNWRAP))
+           ? 0 : NGX_VOICEGW_JSONPATH_NONE;
+
+    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED) {
+        f->node[f->depth] = (u_char) item;
+        f->array[f->depth] = 1;
+    }
+
+    f->depth++;
+    f->cur = item;
+
+    return 1;
+}
+
+
+static int
+ngx_voicegw_jsonfeed_on_end_array(void *ctx)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    f->depth--;
+    ngx_voicegw_jsonfeed_after(f);
+
+    return 1;
+}

@@ -1,0 +1,106 @@
+
+/*
+ * ngx_voicegw_jsonfeed.h
+ *
+ * The bounded front end of yajl that the proxy's parsers share: bytes of
+ * a JSON text in pieces of any size, a few values picked out by their key
+ * path.  It never builds a tree and never holds a whole string: a string
+ * longer than max_string raw bytes reaches yajl cut short (the rest is
+ * still counted), a bare token longer than 64 bytes or nesting deeper
+ * than 512 stops the parse, so the memory of a parse stays small whatever
+ * the upstream sends.  The yajl handle is freed by a pool cleanup when
+ * the request ends mid-value.
+ */
+
+
+#ifndef _NGX_VOICEGW_JSONFEED_H_INCLUDED_
+#define _NGX_VOICEGW_JSONFEED_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <yajl/yajl_parse.h>
+
+
+/* the key paths matched, as a tree: entry 0 is the top-level value */
+#define NGX_VOICEGW_JSONPATH_NONE     0xff
+#define NGX_VOICEGW_JSONPATH_TRACKED  16     /* levels with a known path */
+
+/* the types of the values handed over */
+#define NGX_VOICEGW_JSON_NUMBER       1
+#define NGX_VOICEGW_JSON_STRING       2
+#define NGX_VOICEGW_JSON_TRUE         3
+#define NGX_VOICEGW_JSON_FALSE        4
+#define NGX_VOICEGW_JSON_NULL         5
+
+/* flags */
+#define NGX_VOICEGW_JSONFEED_COUNT    0x01   /* code points of strings */
+#define NGX_VOICEGW_JSONFEED_MULTIPLE 0x02   /* several top-level values */
+#define NGX_VOICEGW_JSONFEED_UNWRAP   0x04   /* a top-level array's items
+                                                are top-level values */
+#define NGX_VOICEGW_JSONFEED_VALIDATE 0x08   /* UTF-8 checked by yajl */
+
+
+typedef struct {
+    ngx_uint_t                   parent;  /* index of the enclosing key */
+    ngx_str_t                    key;
+    ngx_uint_t                   slot;    /* 0: only a way to a value */
+} ngx_voicegw_jsonpath_t;
+
+
+/* a value at a path with a slot; s is not NUL-terminated */
+typedef void (*ngx_voicegw_jsonfeed_value_pt)(void *ctx, ngx_uint_t slot,
+    ngx_uint_t type, u_char *s, size_t len);
+
+/* a top-level object opens (end == 0) or closes (end == 1) */
+typedef void (*ngx_voicegw_jsonfeed_object_pt)(void *ctx, ngx_uint_t end);
+
+
+typedef struct {
+    yajl_handle                      yh;
+    ngx_uint_t                       flags;
+    size_t                           max_string;
+
+    ngx_voicegw_jsonpath_t          *paths;
+    ngx_uint_t                       npaths;
+    ngx_voicegw_jsonfeed_value_pt    value;
+    ngx_voicegw_jsonfeed_object_pt   object;
+    void                            *ctx;
+
+    /* where the parser is: the path of each open container */
+    ngx_uint_t                       depth;
+    ngx_uint_t                       cur;         /* path of next value */
+    u_char                           node[NGX_VOICEGW_JSONPATH_TRACKED];
+    u_char                           array[NGX_VOICEGW_JSONPATH_TRACKED];
+
+    /* the byte filter in front of yajl */
+    size_t                           kept;        /* raw bytes of string */
+    size_t                           run;         /* bytes of bare token */
+    size_t                           chars;       /* code points so far */
+    ngx_uint_t                       hex;         /* \u digits to come */
+    ngx_uint_t                       code;        /* their value so far */
+
+    /* the last string that ended (with NGX_VOICEGW_JSONFEED_COUNT) */
+    size_t                           last_chars;
+
+    unsigned                         in_string:1;
+    unsigned                         dropping:1;
+    unsigned                         escape:1;
+    unsigned                         high:1;      /* after a high surrogate */
+    unsigned                         last_cut:1;  /* last string cut short */
+    unsigned                         in_object:1; /* a top-level object */
+    unsigned                         failed:1;
+} ngx_voicegw_jsonfeed_t;
+
+
+ngx_voicegw_jsonfeed_t *ngx_voicegw_jsonfeed_create(ngx_pool_t *pool,
+    ngx_voicegw_jsonpath_t *paths, ngx_uint_t npaths, size_t max_string,
+    ngx_uint_t flags);
+ngx_int_t ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f);
+ngx_int_t ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p,
+    size_t len);
+ngx_int_t ngx_voicegw_jsonfeed_end(ngx_voicegw_jsonfeed_t *f);
+
+
+#endif /* _NGX_VOICEGW_JSONFEED_H_INCLUDED_ */

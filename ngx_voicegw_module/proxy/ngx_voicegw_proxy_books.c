@@ -1,0 +1,516 @@
+
+/*
+ * ngx_voicegw_proxy_books.c
+ *
+ * Owns the accounting of a provider call: a header filter that notes the
+ * provider's status and billing headers, a body filter that hands every
+ * byte of the answer, as it passes and without holding it, to the usage
+ * parser of the provider's dialect (ngx_voicegw_usage.c), and the log
+ * phase handler that prices the units and puts the call on the books.
+ *
+ * The call's context outlives nginx's internal redirects (an error_page
+ * after a failed connection clears the modules' contexts): it is found
+ * again through the request pool's cleanup.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_proxy.h"
+
+
+static ngx_int_t ngx_voicegw_proxy_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_voicegw_proxy_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_voicegw_proxy_log_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_voicegw_proxy_dialect(ngx_voicegw_proxy_ctx_t *ctx);
+static void ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_record_t *rec);
+static void ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_record_t *rec);
+static ngx_uint_t ngx_voicegw_proxy_status(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_uint_t http_status);
+static double ngx_voicegw_proxy_number(ngx_http_request_t *r,
+    const char *name);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+/* provider types and the shape of their answers */
+
+static struct {
+    const char                  *type;
+    ngx_uint_t                   dialect;
+} ngx_voicegw_proxy_dialects[] = {
+    { "anthropic", NGX_VOICEGW_DIALECT_ANTHROPIC },
+    { "gemini", NGX_VOICEGW_DIALECT_GEMINI },
+    { "deepgram", NGX_VOICEGW_DIALECT_DEEPGRAM },
+    { "cartesia", NGX_VOICEGW_DIALECT_CARTESIA },
+    { "assemblyai", NGX_VOICEGW_DIALECT_ASSEMBLYAI },
+    { "elevenlabs", NGX_VOICEGW_DIALECT_ELEVENLABS },
+    { NULL, NGX_VOICEGW_DIALECT_OPENAI }      /* and compatible servers */
+};
+
+
+ngx_int_t
+ngx_voicegw_proxy_books_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_voicegw_proxy_log_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_voicegw_proxy_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_voicegw_proxy_body_filter;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_voicegw_proxy_ctx_cleanup(void *data)
+{
+    /* only a mark: the context is found by it */
+}
+
+
+ngx_int_t
+ngx_voicegw_proxy_keep_ctx(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_voicegw_proxy_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_voicegw_proxy_module);
+
+    return NGX_OK;
+}
+
+
+static ngx_voicegw_proxy_ctx_t *
+ngx_voicegw_proxy_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    if (ctx != NULL || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_voicegw_proxy_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_voicegw_proxy_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* -- the answer as it passes ---------------------------------------------- */
+
+static ngx_int_t
+ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                sse;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    if (ctx == NULL || !ctx->proxied || ctx->answered
+        || r->upstream == NULL)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->answered = 1;
+    ctx->status = r->headers_out.status;
+
+    ctx->character_cost = ngx_voicegw_proxy_number(r, "character-cost");
+
+    if (ctx->character_cost < 0) {
+        ctx->character_cost = ngx_voicegw_proxy_number(r, "dg-char-count");
+    }
+
+    if (ctx->status >= NGX_HTTP_OK && ctx->status < NGX_HTTP_SPECIAL_RESPONSE
+        && r->header_only == 0)
+    {
+        sse = r->headers_out.content_type.len >= sizeof("text/event-stream")
+                                                 - 1
+              && ngx_strncasecmp(r->headers_out.content_type.data,
+                                 (u_char *) "text/event-stream",
+                                 sizeof("text/event-stream") - 1)
+                 == 0;
+
+        ctx->usage = ngx_voicegw_usage_create(r->pool,
+                                              ngx_voicegw_proxy_dialect(ctx),
+                                              sse);
+        if (ctx->usage == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_voicegw_proxy_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t              *cl;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    if (ctx == NULL || ctx->usage == NULL || ctx->ended) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ngx_buf_in_memory(cl->buf) && cl->buf->last > cl->buf->pos) {
+            (void) ngx_voicegw_usage_feed(ctx->usage, cl->buf->pos,
+                                          cl->buf->last - cl->buf->pos);
+        }
+
+        if (cl->buf->last_buf) {
+            ngx_voicegw_usage_end(ctx->usage);
+            ctx->ended = 1;
+            break;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+static ngx_uint_t
+ngx_voicegw_proxy_dialect(ngx_voicegw_proxy_ctx_t *ctx)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_voicegw_proxy_dialects[i].type; i++) {
+        if (ngx_strcmp(ngx_voicegw_proxy_dialects[i].type,
+                       ctx->provider.type->name)
+            == 0)
+        {
+            break;
+        }
+    }
+
+    return ngx_voicegw_proxy_dialects[i].dialect;
+}
+
+
+/* a numeric response header, or -1 */
+
+static double
+ngx_voicegw_proxy_number(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return -1;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != len
+            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+        return n == NGX_ERROR ? -1 : (double) n;
+    }
+}
+
+
+/* -- on the books ---------------------------------------------------------- */
+
+static ngx_int_t
+ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    ngx_voicegw_record_t        rec;
+    ngx_voicegw_proxy_ctx_t    *ctx;
+    ngx_http_upstream_state_t  *state;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_voicegw_proxy_get_ctx(r);
+
+    if (ctx == NULL || !ctx->proxied || ctx->booked) {
+        return NGX_OK;
+    }
+
+    ctx->booked = 1;
+
+    ngx_voicegw_record_init(&rec);
+
+    rec.project = ctx->project;
+    rec.provider = ctx->provider.id;
+    rec.modality = ctx->modality;
+
+    /* the model as VoiceGateway names it: provider/model */
+
+    rec.model.data = ngx_pnalloc(r->pool, ctx->provider.id.len + 1
+                                          + ngx_max(ctx->model.len, 7));
+    if (rec.model.data == NULL) {
+        return NGX_OK;
+    }
+
+    p = ngx_cpymem(rec.model.data, ctx->provider.id.data,
+                   ctx->provider.id.len);
+    *p++ = '/';
+
+    if (ctx->model.len) {
+        p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
+
+    } else {
+        p = ngx_cpymem(p, "unknown", 7);
+    }
+
+    rec.model.len = p - rec.model.data;
+
+    state = NULL;
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        state += r->upstream_states->nelts - 1;
+
+        if (state->header_time != (ngx_msec_t) -1) {
+            rec.ttfb_ms = (double) state->header_time;
+        }
+    }
+
+    if (ctx->status) {
+        rec.http_status = ctx->status;
+
+    } else if (state && state->status) {
+        rec.http_status = state->status;
+
+    } else {
+        rec.http_status = r->err_status ? (ngx_uint_t) r->err_status
+                                        : r->headers_out.status;
+    }
+
+    if (r->connection->error && !ctx->answered) {
+        rec.http_status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    rec.status = ngx_voicegw_proxy_status(r, ctx, rec.http_status);
+
+    if (ctx->partial) {
+        rec.flags |= NGX_VOICEGW_RECORD_PARTIAL;
+    }
+    rec.total_ms = (double) (ngx_current_msec - ctx->start);
+
+    ngx_voicegw_proxy_units(ctx, &rec);
+    ngx_voicegw_proxy_cost(ctx, &rec);
+
+    (void) ngx_voicegw_record(ctx->vmcf->recorder, &rec);
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_voicegw_proxy_status(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_uint_t http_status)
+{
+    if (!ctx->answered) {
+        /* no answer from the provider */
+
+        if (http_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+            return NGX_VOICEGW_STATUS_ABANDONED;
+        }
+
+        if (http_status == NGX_HTTP_GATEWAY_TIME_OUT) {
+            return NGX_VOICEGW_STATUS_TIMEOUT;
+        }
+
+        return NGX_VOICEGW_STATUS_ERROR;
+    }
+
+    if (ctx->status >= NGX_HTTP_BAD_REQUEST) {
+        return NGX_VOICEGW_STATUS_ERROR;
+    }
+
+    if (!ctx->ended && r->connection->error) {
+        ctx->partial = 1;
+        return NGX_VOICEGW_STATUS_ABANDONED;
+    }
+
+    if (!ctx->ended && ctx->usage) {
+        /* the provider's answer broke off */
+        ctx->partial = 1;
+        return NGX_VOICEGW_STATUS_ERROR;
+    }
+
+    return NGX_VOICEGW_STATUS_SUCCESS;
+}
+
+
+/*
+ * The units of the record, as VoiceGateway counts them: STT in minutes of
+ * audio, LLM in input and output tokens, TTS in characters.
+ */
+
+static void
+ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_record_t *rec)
+{
+    double                channels;
+    ngx_voicegw_units_t  *u;
+
+    u = ctx->usage ? ngx_voicegw_usage_units(ctx->usage) : NULL;
+
+    switch (ctx->modality) {
+
+    case NGX_VOICEGW_MODALITY_STT:
+        if (u && u->seconds >= 0) {
+            channels = u->channels > 1 ? u->channels : 1;
+            rec->input_units = u->seconds * channels / 60;
+        }
+        break;
+
+    case NGX_VOICEGW_MODALITY_TTS:
+        rec->input_units = ctx->character_cost >= 0 ? ctx->character_cost
+                                                    : ctx->characters;
+        break;
+
+    default:
+        if (u == NULL) {
+            break;
+        }
+
+        if (u->input_tokens >= 0) {
+            rec->input_units = u->input_tokens;
+        }
+
+        if (ngx_voicegw_proxy_dialect(ctx) == NGX_VOICEGW_DIALECT_ANTHROPIC)
+        {
+            /* Anthropic counts cache reads and writes apart from input */
+
+            if (u->cached_tokens > 0) {
+                rec->input_units += u->cached_tokens;
+            }
+
+            if (u->cache_write_tokens > 0) {
+                rec->input_units += u->cache_write_tokens;
+            }
+        }
+
+        if (u->output_tokens >= 0) {
+            rec->output_units = u->output_tokens;
+        }
+
+        break;
+    }
+
+    if (rec->input_units < 0) {
+        rec->input_units = 0;
+    }
+}
+
+
+/* the price of the units: the model's prices, else nothing (unpriced) */
+
+static void
+ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_record_t *rec)
+{
+    ngx_voicegw_model_view_t  m;
+
+    if (ngx_voicegw_entity_cache_model(ctx->vmcf->proc.entities, &rec->model,
+                                       &m)
+        != NGX_OK)
+    {
+        rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
+        return;
+    }
+
+    switch (ctx->modality) {
+
+    case NGX_VOICEGW_MODALITY_STT:
+        if (!(m.priced & 1 << NGX_VOICEGW_PRICE_MINUTE)) {
+            break;
+        }
+
+        rec->cost_usd = rec->input_units * m.price[NGX_VOICEGW_PRICE_MINUTE];
+        return;
+
+    case NGX_VOICEGW_MODALITY_TTS:
+        if (!(m.priced & 1 << NGX_VOICEGW_PRICE_CHARACTER)) {
+            break;
+        }
+
+        rec->cost_usd = rec->input_units
+                        * m.price[NGX_VOICEGW_PRICE_CHARACTER];
+        return;
+
+    default:
+        if (!(m.priced & (1 << NGX_VOICEGW_PRICE_INPUT
+                          | 1 << NGX_VOICEGW_PRICE_OUTPUT)))
+        {
+            break;
+        }
+
+        rec->cost_usd = rec->input_units / 1000
+                        * m.price[NGX_VOICEGW_PRICE_INPUT]
+                        + rec->output_units / 1000
+                          * m.price[NGX_VOICEGW_PRICE_OUTPUT];
+        return;
+    }
+
+    rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
+}

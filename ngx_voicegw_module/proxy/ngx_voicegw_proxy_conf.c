@@ -1,0 +1,292 @@
+
+/*
+ * ngx_voicegw_proxy_conf.c
+ *
+ * Owns the "voicegw_proxy" directive.  It makes its location a proxy
+ * location of nginx's own proxy module, set up as a provider call needs
+ * (docs/directives.md lists every directive it sets), sends it to the
+ * "voicegw_providers" upstream (ngx_voicegw_proxy_peer.c), and puts the
+ * gateway's content handler in front of nginx's proxy handler.
+ *
+ * The proxy module's directives are given to nginx's own configuration
+ * parser, as text, in the location's context: what nginx checks for
+ * them, it checks for these.
+ */
+
+
+#include <openssl/x509.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_proxy.h"
+
+
+static ngx_int_t ngx_voicegw_proxy_expand(ngx_conf_t *cf, ngx_str_t *text);
+static ngx_int_t ngx_voicegw_proxy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* what the location gets, %V: the trusted certificates */
+
+static const char  ngx_voicegw_proxy_directives[] =
+    "proxy_pass $voicegw_proxy_url;"
+    "proxy_http_version 1.1;"
+    "proxy_buffering off;"
+    "proxy_request_buffering off;"
+    "proxy_redirect off;"
+    "proxy_next_upstream off;"
+    "proxy_set_header Host $voicegw_proxy_host;"
+    "proxy_set_header Connection \"\";"
+    "proxy_set_header Accept-Encoding identity;"
+    "proxy_ssl_server_name on;"
+    "proxy_ssl_name $voicegw_proxy_sni;"
+    "proxy_ssl_verify on;"
+    "proxy_ssl_verify_depth 4;"
+    "proxy_ssl_trusted_certificate \"%V\";";
+
+
+static ngx_http_variable_t  ngx_voicegw_proxy_vars[] = {
+
+    { ngx_string("voicegw_proxy_url"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, url), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("voicegw_proxy_host"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, host), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("voicegw_proxy_sni"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, sni), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("voicegw_proxy_provider"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, provider.id),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("voicegw_proxy_project"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, project), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("voicegw_proxy_model"), NULL, ngx_voicegw_proxy_variable,
+      offsetof(ngx_voicegw_proxy_ctx_t, model), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+void *
+ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
+
+    plcf = ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_proxy_loc_conf_t));
+    if (plcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     plcf->enabled = 0;
+     *     plcf->proxy_handler = NULL;
+     */
+
+    return plcf;
+}
+
+
+/* voicegw_proxy; */
+
+char *
+ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_voicegw_proxy_loc_conf_t  *plcf = conf;
+
+    u_char                    *p;
+    ngx_str_t                  trusted, text;
+    ngx_file_info_t            fi;
+    ngx_voicegw_registry_t    *reg;
+    ngx_voicegw_main_conf_t   *vmcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (plcf->enabled) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "must be in a prefix location (the provider id follows it)";
+    }
+#endif
+
+    if (clcf->named || clcf->exact_match || clcf->name.len == 0
+        || clcf->name.data[clcf->name.len - 1] != '/')
+    {
+        return "must be in a prefix location ending in \"/\", "
+               "e.g. \"location /v1/proxy/ { voicegw_proxy; }\"";
+    }
+
+    plcf->enabled = 1;
+    plcf->prefix = clcf->name;
+
+    /* the certificates that verify providers: the provider tests' */
+
+    vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
+    reg = vmcf->registry;
+
+    if (reg->probe_trusted.len) {
+        trusted = reg->probe_trusted;
+
+    } else {
+        trusted.data = (u_char *) X509_get_default_cert_file();
+        trusted.len = ngx_strlen(trusted.data);
+
+        if (ngx_file_info(trusted.data, &fi)
+            == NGX_FILE_ERROR)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "voicegw_proxy: the system's certificate "
+                               "authorities \"%V\" are not there (Debian: "
+                               "apt-get install ca-certificates), or name "
+                               "yours with "
+                               "voicegw_provider_trusted_certificate before "
+                               "this line", &trusted);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    reg->proxy_used = 1;
+
+    if (ngx_voicegw_proxy_upstream(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    text.len = sizeof(ngx_voicegw_proxy_directives) + trusted.len;
+    text.data = ngx_pnalloc(cf->temp_pool, text.len);
+    if (text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_snprintf(text.data, text.len, ngx_voicegw_proxy_directives,
+                     &trusted);
+    text.len = p - text.data;
+
+    if (ngx_voicegw_proxy_expand(cf, &text) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_proxy sets proxy_pass, "
+                           "proxy_http_version, proxy_buffering, "
+                           "proxy_request_buffering, proxy_redirect, "
+                           "proxy_next_upstream, proxy_set_header Host, "
+                           "Connection and Accept-Encoding, and "
+                           "proxy_ssl_server_name, _name, _verify, "
+                           "_verify_depth and _trusted_certificate: do not "
+                           "set them in its location");
+        return NGX_CONF_ERROR;
+    }
+
+    /* nginx's proxy handler runs after ours */
+
+    plcf->proxy_handler = clcf->handler;
+    clcf->handler = ngx_voicegw_proxy_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The text is parsed as "nginx -g" parses its directives: from memory,
+ * in the current context (the location).
+ */
+
+static ngx_int_t
+ngx_voicegw_proxy_expand(ngx_conf_t *cf, ngx_str_t *text)
+{
+    char             *rv;
+    ngx_buf_t         b;
+    ngx_conf_file_t  *saved, conf_file;
+
+    ngx_memzero(&conf_file, sizeof(ngx_conf_file_t));
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+
+    b.start = text->data;
+    b.pos = text->data;
+    b.last = text->data + text->len;
+    b.end = b.last;
+    b.temporary = 1;
+
+    conf_file.file.fd = NGX_INVALID_FILE;
+    conf_file.file.name.data = NULL;
+    conf_file.line = 0;
+    conf_file.buffer = &b;
+
+    saved = cf->conf_file;
+    cf->conf_file = &conf_file;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    cf->conf_file = saved;
+
+    return rv == NGX_CONF_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+/* after the upstreams are set up: the keep-alive guard, the books */
+
+ngx_int_t
+ngx_voicegw_proxy_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_voicegw_proxy_peer_guard(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_voicegw_proxy_books_init(cf);
+}
+
+
+ngx_int_t
+ngx_voicegw_proxy_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_voicegw_proxy_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_proxy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                *s;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,743 @@
+
+/*
+ * ngx_voicegw_proxy_request.c
+ *
+ * Owns the way in of a provider call: the content handler of a
+ * voicegw_proxy location.  It finds the provider ({provider_id}, the path
+ * segment after the location's prefix), the project and the model; it
+ * takes the client's credentials and the gateway's own headers out of
+ * the request and puts the provider's key in, the provider's way; it
+ * finds the provider's address; then nginx's proxy handler takes over.
+ *
+ * Whatever it refuses, it refuses with a JSON error before anything
+ * reaches the provider; the key is never in an answer or a log line.
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_reply.h"
+#include "ngx_voicegw_url.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_proxy.h"
+
+
+static void ngx_voicegw_proxy_wake(void *data);
+static ngx_int_t ngx_voicegw_proxy_start(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_proxy_target(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_voicegw_proxy_address(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_voicegw_url_t *url);
+static void ngx_voicegw_proxy_resolved(ngx_resolver_ctx_t *rctx);
+static ngx_int_t ngx_voicegw_proxy_go(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_proxy_headers(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+static ngx_table_elt_t *ngx_voicegw_proxy_add_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *name);
+static ngx_table_elt_t *ngx_voicegw_proxy_header(ngx_http_request_t *r,
+    const char *name);
+static ngx_uint_t ngx_voicegw_proxy_modality(ngx_str_t *path);
+
+
+/* headers a client's credentials may be in: never sent on */
+
+static ngx_str_t  ngx_voicegw_proxy_credentials[] = {
+    ngx_string("authorization"),
+    ngx_string("proxy-authorization"),
+    ngx_string("x-api-key"),
+    ngx_string("xi-api-key"),
+    ngx_string("x-goog-api-key"),
+    ngx_string("api-key"),
+    ngx_null_string
+};
+
+
+/* a path's words (lower case), and what they say the call is */
+
+typedef struct {
+    const char                  *word;
+    ngx_uint_t                   modality;
+} ngx_voicegw_proxy_route_t;
+
+
+static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
+    { "/audio/transcriptions", NGX_VOICEGW_MODALITY_STT },
+    { "/audio/translations", NGX_VOICEGW_MODALITY_STT },
+    { "/speech-to-text", NGX_VOICEGW_MODALITY_STT },
+    { "/listen", NGX_VOICEGW_MODALITY_STT },
+    { "/stt", NGX_VOICEGW_MODALITY_STT },
+    { "/transcript", NGX_VOICEGW_MODALITY_STT },
+    { "/audio/speech", NGX_VOICEGW_MODALITY_TTS },
+    { "/text-to-speech", NGX_VOICEGW_MODALITY_TTS },
+    { "/speak", NGX_VOICEGW_MODALITY_TTS },
+    { "/tts/", NGX_VOICEGW_MODALITY_TTS },
+    { "/chat/completions", NGX_VOICEGW_MODALITY_LLM },
+    { "/completions", NGX_VOICEGW_MODALITY_LLM },
+    { "/responses", NGX_VOICEGW_MODALITY_LLM },
+    { "/messages", NGX_VOICEGW_MODALITY_LLM },
+    { "generatecontent", NGX_VOICEGW_MODALITY_LLM },
+    { "/api/chat", NGX_VOICEGW_MODALITY_LLM },
+    { "/api/generate", NGX_VOICEGW_MODALITY_LLM },
+    { NULL, 0 }
+};
+
+
+ngx_int_t
+ngx_voicegw_proxy_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+    ngx_voicegw_main_conf_t  *vmcf;
+
+    if (r != r->main) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "internal_error",
+                                       "voicegw_proxy does not serve "
+                                       "subrequests");
+    }
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_voicegw_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_voicegw_proxy_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->vmcf = vmcf;
+    ctx->start = ngx_current_msec;
+    ctx->modality = NGX_VOICEGW_MODALITY_OTHER;
+
+    if (ngx_voicegw_proxy_keep_ctx(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (vmcf->proc.entities == NULL) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "unavailable",
+                                       "the gateway is not ready");
+    }
+
+    ctx->waiter.handler = ngx_voicegw_proxy_wake;
+    ctx->waiter.data = r;
+
+    rc = ngx_voicegw_entity_cache_current(vmcf->proc.entities, r->pool,
+                                          &ctx->waiter);
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_voicegw_proxy_start(r, ctx);
+}
+
+
+/* the copy of the entities is current: the request goes on */
+
+static void
+ngx_voicegw_proxy_wake(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t         *c;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_finalize_request(r, ngx_voicegw_proxy_start(r, ctx));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
+{
+    u_char                        *p, *last;
+    ngx_str_t                      id, rest, value;
+    ngx_table_elt_t               *h;
+    ngx_voicegw_entity_cache_t    *ec;
+    ngx_voicegw_project_view_t     project;
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
+    ec = ctx->vmcf->proc.entities;
+
+    /* /<prefix>/{provider_id}[/<path>] */
+
+    p = r->uri.data + plcf->prefix.len;
+    last = r->uri.data + r->uri.len;
+
+    if (r->uri.len < plcf->prefix.len) {
+        p = last;
+    }
+
+    id.data = p;
+
+    while (p < last && *p != '/') {
+        p++;
+    }
+
+    id.len = p - id.data;
+    rest.data = p;
+    rest.len = last - p;
+
+    if (id.len == 0) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no provider in the path: "
+                                       "%V{provider_id}/...",
+                                       &plcf->prefix);
+    }
+
+    if (!ngx_voicegw_valid_id(&id)
+        || ngx_voicegw_entity_cache_provider(ec, &id, &ctx->provider)
+           != NGX_OK)
+    {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no provider \"%V\"", &id);
+    }
+
+    if (ctx->provider.type == NULL) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                       "provider_unavailable",
+                                       "provider \"%V\" has a type this "
+                                       "gateway does not know", &id);
+    }
+
+    if (ctx->provider.sealed_bad) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                       "provider_unavailable",
+                                       "the stored key of provider \"%V\" "
+                                       "cannot be decrypted with this "
+                                       "voicegw_secret", &id);
+    }
+
+    if (ctx->provider.type->auth_header && ctx->provider.key.len == 0) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                       "provider_unavailable",
+                                       "provider \"%V\" has no API key",
+                                       &id);
+    }
+
+    /* the project: X-VoiceGW-Project, "default" when there is none */
+
+    h = ngx_voicegw_proxy_header(r, "x-voicegw-project");
+
+    if (h == NULL || h->value.len == 0) {
+        ngx_str_set(&ctx->project, "default");
+
+    } else {
+        ctx->project = h->value;
+
+        if (!ngx_voicegw_valid_id(&ctx->project)
+            || ngx_voicegw_entity_cache_project(ec, &ctx->project, &project)
+               != NGX_OK)
+        {
+            return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND,
+                                           "not_found", "no project \"%V\"",
+                                           &ctx->project);
+        }
+    }
+
+    /* the model: X-VoiceGW-Model, else ?model= or ?model_id= */
+
+    h = ngx_voicegw_proxy_header(r, "x-voicegw-model");
+
+    if (h && h->value.len) {
+        ctx->model = h->value;
+
+    } else if (ngx_http_arg(r, (u_char *) "model", 5, &value) == NGX_OK
+               || ngx_http_arg(r, (u_char *) "model_id", 8, &value)
+                  == NGX_OK)
+    {
+        ctx->model.data = ngx_pnalloc(r->pool, value.len);
+        if (ctx->model.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ctx->model.data;
+        ngx_unescape_uri(&p, &value.data, value.len, NGX_UNESCAPE_URI);
+        ctx->model.len = p - ctx->model.data;
+    }
+
+    if (ctx->model.len > NGX_VOICEGW_RECORD_MODEL_LEN / 2) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_model",
+                                       "the model name is longer than %d "
+                                       "bytes",
+                                       NGX_VOICEGW_RECORD_MODEL_LEN / 2);
+    }
+
+    ctx->modality = ngx_voicegw_proxy_modality(&rest);
+
+    return ngx_voicegw_proxy_target(r, ctx, &rest);
+}
+
+
+/* where the call goes: $voicegw_proxy_url, Host, SNI, the address */
+
+static ngx_int_t
+ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char             *p;
+    size_t              len, escape;
+    ngx_str_t           base;
+    const char         *err;
+    ngx_voicegw_url_t   url;
+
+    base = ctx->provider.base_url;
+
+    if (base.len == 0) {
+        base.data = (u_char *) ctx->provider.type->base_url;
+        base.len = ngx_strlen(base.data);
+    }
+
+    if (ngx_voicegw_url_parse(r->pool, &base, &url, &err) != NGX_OK) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                       "provider_unavailable",
+                                       "the base_url of provider \"%V\" "
+                                       "cannot be used: %s",
+                                       &ctx->provider.id, err);
+    }
+
+    ctx->ssl = url.https;
+    ctx->sni = url.host;
+
+    /* Host: the provider's, with its port unless it is the default */
+
+    len = url.host.len + sizeof("[]:65535") - 1;
+
+    ctx->host.data = ngx_pnalloc(r->pool, len);
+    if (ctx->host.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_strlchr(url.host.data, url.host.data + url.host.len, ':')) {
+        p = ngx_sprintf(ctx->host.data, "[%V]", &url.host);
+
+    } else {
+        p = ngx_cpymem(ctx->host.data, url.host.data, url.host.len);
+    }
+
+    if (!url.default_port) {
+        p = ngx_sprintf(p, ":%d", (int) url.port);
+    }
+
+    ctx->host.len = p - ctx->host.data;
+
+    /* the path as nginx normalised it, escaped again, and the query */
+
+    escape = 2 * ngx_escape_uri(NULL, rest->data, rest->len, NGX_ESCAPE_URI);
+
+    len = sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM) - 1 + url.prefix.len
+          + rest->len + escape + 1 + 1 + r->args.len;
+
+    ctx->url.data = ngx_pnalloc(r->pool, len);
+    if (ctx->url.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(ctx->url.data, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
+                    url.https ? "https://" : "http://", &url.prefix);
+
+    if (rest->len == 0) {
+        *p++ = '/';
+
+    } else if (escape) {
+        p = (u_char *) ngx_escape_uri(p, rest->data, rest->len,
+                                      NGX_ESCAPE_URI);
+
+    } else {
+        p = ngx_cpymem(p, rest->data, rest->len);
+    }
+
+    if (r->args.len) {
+        *p++ = '?';
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+    }
+
+    ctx->url.len = p - ctx->url.data;
+
+    return ngx_voicegw_proxy_address(r, ctx, &url);
+}
+
+
+/*
+ * The provider's address: an address as it is, a name through nginx's
+ * resolver ("resolver" directive), as proxy_pass with variables does.
+ */
+
+static ngx_int_t
+ngx_voicegw_proxy_address(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_url_t *url)
+{
+    ngx_addr_t                 *addr;
+    ngx_resolver_ctx_t         *rctx, temp;
+    ngx_http_core_loc_conf_t   *clcf;
+
+    addr = ngx_pcalloc(r->pool, sizeof(ngx_addr_t));
+    if (addr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_parse_addr(r->pool, addr, url->host.data, url->host.len)
+        == NGX_OK)
+    {
+        ngx_inet_set_port(addr->sockaddr, url->port);
+        addr->name = ctx->host;
+
+        ctx->addrs = addr;
+        ctx->naddrs = 1;
+
+        return ngx_voicegw_proxy_go(r, ctx);
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    temp.name = url->host;
+
+    rctx = ngx_resolve_start(clcf->resolver, &temp);
+    if (rctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rctx == NGX_NO_RESOLVER) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                       "provider_unavailable",
+                                       "no resolver defined to resolve %V "
+                                       "(provider \"%V\"): add a "
+                                       "\"resolver\" directive",
+                                       &url->host, &ctx->provider.id);
+    }
+
+    rctx->name = url->host;
+    rctx->handler = ngx_voicegw_proxy_resolved;
+    rctx->data = r;
+    rctx->timeout = clcf->resolver_timeout;
+
+    ctx->port = url->port;
+    ctx->naddrs = 0;
+
+    r->main->count++;
+
+    if (ngx_resolve_name(rctx) != NGX_OK) {
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* may run inside ngx_resolve_name() */
+
+static void
+ngx_voicegw_proxy_resolved(ngx_resolver_ctx_t *rctx)
+{
+    ngx_http_request_t  *r = rctx->data;
+
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_addr_t               *addrs;
+    ngx_connection_t         *c;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (rctx->state || rctx->naddrs == 0) {
+        rc = ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                     "provider_unavailable",
+                                     "%V could not be resolved (%i: %s)",
+                                     &rctx->name, rctx->state,
+                                     ngx_resolver_strerror(rctx->state));
+        ngx_resolve_name_done(rctx);
+        goto done;
+    }
+
+    addrs = ngx_pcalloc(r->pool, rctx->naddrs * sizeof(ngx_addr_t));
+    if (addrs == NULL) {
+        ngx_resolve_name_done(rctx);
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    for (i = 0; i < rctx->naddrs; i++) {
+        addrs[i].socklen = rctx->addrs[i].socklen;
+        addrs[i].sockaddr = ngx_palloc(r->pool, addrs[i].socklen);
+        if (addrs[i].sockaddr == NULL) {
+            ngx_resolve_name_done(rctx);
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        ngx_memcpy(addrs[i].sockaddr, rctx->addrs[i].sockaddr,
+                   addrs[i].socklen);
+        ngx_inet_set_port(addrs[i].sockaddr, ctx->port);
+        addrs[i].name = ctx->host;
+    }
+
+    ngx_resolve_name_done(rctx);
+
+    ctx->addrs = addrs;
+    ctx->naddrs = i;
+
+    rc = ngx_voicegw_proxy_go(r, ctx);
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* everything known: the headers, then nginx's proxy */
+
+static ngx_int_t
+ngx_voicegw_proxy_go(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
+
+    rc = ngx_voicegw_proxy_headers(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
+
+    ctx->proxied = 1;
+
+    return plcf->proxy_handler(r);
+}
+
+
+/*
+ * The headers the provider gets: the client's, less its credentials and
+ * the gateway's own (X-VoiceGW-*), with the provider's key in its header
+ * and the provider's version header unless the client named a version.
+ */
+
+static ngx_int_t
+ngx_voicegw_proxy_headers(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
+{
+    u_char                              *p;
+    size_t                               len;
+    ngx_str_t                           *cred, name, extra_name, extra_value;
+    ngx_uint_t                           i, n, has_extra;
+    ngx_list_t                           headers;
+    ngx_list_part_t                     *part;
+    ngx_table_elt_t                     *h, *nh;
+    const ngx_voicegw_provider_type_t   *type;
+
+    type = ctx->provider.type;
+
+    ngx_str_null(&extra_name);
+    ngx_str_null(&extra_value);
+
+    if (type->extra_header) {
+        p = (u_char *) ngx_strchr(type->extra_header, ':');
+
+        extra_name.data = (u_char *) type->extra_header;
+        extra_name.len = p - extra_name.data;
+        extra_value.data = p + 2;
+        extra_value.len = ngx_strlen(extra_value.data);
+    }
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+
+    for ( ;; ) {
+        n += part->nelts;
+
+        if (part->next == NULL) {
+            break;
+        }
+
+        part = part->next;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + 2, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    has_extra = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len >= sizeof("x-voicegw-") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-voicegw-",
+                               sizeof("x-voicegw-") - 1)
+               == 0)
+        {
+            continue;
+        }
+
+        for (cred = ngx_voicegw_proxy_credentials; cred->len; cred++) {
+            if (h[i].key.len == cred->len
+                && ngx_strncasecmp(h[i].key.data, cred->data, cred->len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (cred->len) {
+            continue;
+        }
+
+        if (extra_name.len && h[i].key.len == extra_name.len
+            && ngx_strncasecmp(h[i].key.data, extra_name.data,
+                               extra_name.len)
+               == 0)
+        {
+            has_extra = 1;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    if (type->auth_header && ctx->provider.key.len) {
+        name.data = (u_char *) type->auth_header;
+        name.len = ngx_strlen(type->auth_header);
+
+        nh = ngx_voicegw_proxy_add_header(r, &headers, &name);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = ngx_strlen(type->auth_prefix) + ctx->provider.key.len;
+
+        nh->value.data = ngx_pnalloc(r->pool, len);
+        if (nh->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(nh->value.data, type->auth_prefix,
+                       ngx_strlen(type->auth_prefix));
+        p = ngx_cpymem(p, ctx->provider.key.data, ctx->provider.key.len);
+        nh->value.len = p - nh->value.data;
+    }
+
+    if (extra_name.len && !has_extra) {
+        nh = ngx_voicegw_proxy_add_header(r, &headers, &extra_name);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        nh->value = extra_value;
+    }
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_voicegw_proxy_add_header(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *name)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(h, sizeof(ngx_table_elt_t));
+
+    h->lowcase_key = ngx_pnalloc(r->pool, name->len);
+    if (h->lowcase_key == NULL) {
+        return NULL;
+    }
+
+    h->key = *name;
+    h->hash = ngx_hash_strlow(h->lowcase_key, name->data, name->len);
+
+    return h;
+}
+
+
+/* a request header by its lower-case name */
+
+static ngx_table_elt_t *
+ngx_voicegw_proxy_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_voicegw_proxy_modality(ngx_str_t *path)
+{
+    ngx_voicegw_proxy_route_t  *route;
+
+    for (route = ngx_voicegw_proxy_routes; route->word; route++) {
+        if (ngx_strlcasestrn(path->data, path->data + path->len,
+                             (u_char *) route->word,
+                             ngx_strlen(route->word) - 1)
+            != NULL)
+        {
+            return route->modality;
+        }
+    }
+
+    return NGX_VOICEGW_MODALITY_OTHER;
+}

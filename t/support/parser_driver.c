@@ -1,0 +1,730 @@
+
+/*
+ * t/support/parser_driver.c
+ *
+ * Drives the proxy's stream parsers (ngx_voicegw_module/proxy/) outside
+ * nginx, for t/050-parsers.t: reads a file of bytes, feeds it in pieces
+ * by a split policy, and prints what the parser learned as one JSON line.
+ * Every run of a policy must print the same line; when two runs differ it
+ * prints {"mismatch": ...} with the first split that did.
+ *
+ *   parser_driver usage <dialect> sse|json <file> <policy>
+ *   parser_driver request <file> <policy>
+ *   parser_driver wav <file> <policy>
+ *   parser_driver multipart <content-type> <file> <policy>
+ *   parser_driver bench
+ *
+ * Policies: whole; bytes (one byte at a time); all2[:stride] (every split
+ * into two pieces); random:<seed>[:<rounds>] (pieces of 1 to 97 bytes);
+ * abort:<n> (n bytes, then the pool is destroyed without end(): nothing
+ * may leak, which AddressSanitizer checks).
+ *
+ * The three nginx functions the parsers call are stood in for here: pool
+ * memory is malloc()ed and freed, cleanups run, when the pool goes.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <time.h>
+
+#include "ngx_voicegw_usage.h"
+#include "ngx_voicegw_reqscan.h"
+#include "ngx_voicegw_wav.h"
+#include "ngx_voicegw_multipart.h"
+
+
+#define DRIVER_OUT  4096
+
+
+typedef struct {
+    void     *(*create)(ngx_pool_t *pool);
+    void      (*feed)(void *parser, u_char *p, size_t len);
+    void      (*end)(void *parser);
+    void      (*print)(void *parser, char *out);
+} driver_ops_t;
+
+
+static const char  *dialect_names[] = {
+    "openai", "anthropic", "gemini", "deepgram", "cartesia", "assemblyai",
+    "elevenlabs", NULL
+};
+
+static ngx_uint_t   usage_dialect;
+static ngx_uint_t   usage_sse;
+static ngx_str_t    multipart_boundary;
+
+
+/* -- the stand-ins ----------------------------------------------------- */
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    ngx_pool_large_t  *l;
+
+    l = malloc(sizeof(ngx_pool_large_t));
+    if (l == NULL) {
+        return NULL;
+    }
+
+    l->alloc = malloc(size ? size : 1);
+    if (l->alloc == NULL) {
+        free(l);
+        return NULL;
+    }
+
+    l->next = pool->large;
+    pool->large = l;
+
+    return l->alloc;
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_palloc(pool, size);
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+ngx_pool_cleanup_t *
+ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
+{
+    ngx_pool_cleanup_t  *c;
+
+    c = malloc(sizeof(ngx_pool_cleanup_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->data = size ? ngx_palloc(p, size) : NULL;
+    c->handler = NULL;
+    c->next = p->cleanup;
+    p->cleanup = c;
+
+    return c;
+}
+
+
+static ngx_pool_t *
+driver_pool_create(void)
+{
+    return calloc(1, sizeof(ngx_pool_t));
+}
+
+
+static void
+driver_pool_destroy(ngx_pool_t *pool)
+{
+    ngx_pool_large_t    *l, *nl;
+    ngx_pool_cleanup_t  *c, *nc;
+
+    for (c = pool->cleanup; c; c = nc) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+
+        nc = c->next;
+        free(c);
+    }
+
+    for (l = pool->large; l; l = nl) {
+        nl = l->next;
+        free(l->alloc);
+        free(l);
+    }
+
+    free(pool);
+}
+
+
+/* -- the parsers ------------------------------------------------------- */
+
+static void
+print_number(char **out, const char *name, double v, const char *sep)
+{
+    *out += sprintf(*out, "\"%s\":%.15g%s", name, v, sep);
+}
+
+
+static void
+print_string(char **out, const char *name, u_char *s, size_t len,
+    const char *sep)
+{
+    size_t  i;
+
+    *out += sprintf(*out, "\"%s\":\"", name);
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            *out += sprintf(*out, "\\%c", s[i]);
+
+        } else if (s[i] < 0x20) {
+            *out += sprintf(*out, "\\u%04x", s[i]);
+
+        } else {
+            *(*out)++ = s[i];
+        }
+    }
+
+    *out += sprintf(*out, "\"%s", sep);
+}
+
+
+static void *
+usage_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_usage_create(pool, usage_dialect, usage_sse);
+}
+
+
+static void
+usage_feed(void *parser, u_char *p, size_t len)
+{
+    (void) ngx_voicegw_usage_feed(parser, p, len);
+}
+
+
+static void
+usage_end(void *parser)
+{
+    ngx_voicegw_usage_end(parser);
+}
+
+
+static void
+usage_print(void *parser, char *out)
+{
+    ngx_voicegw_units_t  *u;
+
+    u = ngx_voicegw_usage_units(parser);
+
+    *out++ = '{';
+    print_number(&out, "input_tokens", u->input_tokens, ",");
+    print_number(&out, "output_tokens", u->output_tokens, ",");
+    print_number(&out, "cached_tokens", u->cached_tokens, ",");
+    print_number(&out, "cache_write_tokens", u->cache_write_tokens, ",");
+    print_number(&out, "seconds", u->seconds, ",");
+    print_number(&out, "channels", u->channels, ",");
+    print_number(&out, "usage_chunks", u->usage_chunks, "}");
+}
+
+
+static void *
+request_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_reqscan_create(pool);
+}
+
+
+static void
+request_feed(void *parser, u_char *p, size_t len)
+{
+    (void) ngx_voicegw_reqscan_feed(parser, p, len);
+}
+
+
+static void
+request_end(void *parser)
+{
+    ngx_voicegw_reqscan_end(parser);
+}
+
+
+static void
+request_print(void *parser, char *out)
+{
+    ngx_voicegw_request_info_t  *info;
+
+    info = ngx_voicegw_reqscan_info(parser);
+
+    *out++ = '{';
+
+    if (info->model_len) {
+        print_string(&out, "model", info->model, info->model_len, ",");
+    }
+
+    print_number(&out, "chars", info->chars, ",");
+    print_number(&out, "text_fields", info->text_fields, ",");
+    print_number(&out, "stream", info->stream, ",");
+    print_number(&out, "include_usage", info->include_usage, ",");
+    print_number(&out, "invalid", info->invalid, "}");
+}
+
+
+static void
+wav_print_info(ngx_voicegw_wav_t *w, char **out, const char *sep)
+{
+    print_number(out, "status", w->status, ",");
+    print_number(out, "format", w->format, ",");
+    print_number(out, "channels", w->channels, ",");
+    print_number(out, "sample_rate", w->sample_rate, ",");
+    print_number(out, "block_align", w->block_align, ",");
+    print_number(out, "data_size", w->data_size, ",");
+    print_number(out, "data_seen", w->data_seen, ",");
+    print_number(out, "duration", ngx_voicegw_wav_duration(w), sep);
+}
+
+
+static void *
+wav_create(ngx_pool_t *pool)
+{
+    ngx_voicegw_wav_t  *w;
+
+    w = ngx_palloc(pool, sizeof(ngx_voicegw_wav_t));
+    if (w) {
+        ngx_voicegw_wav_init(w);
+    }
+
+    return w;
+}
+
+
+static void
+wav_feed(void *parser, u_char *p, size_t len)
+{
+    ngx_voicegw_wav_feed(parser, p, len);
+}
+
+
+static void
+wav_end(void *parser)
+{
+}
+
+
+static void
+wav_print(void *parser, char *out)
+{
+    *out++ = '{';
+    wav_print_info(parser, &out, "}");
+}
+
+
+static void *
+multipart_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_multipart_create(pool, &multipart_boundary);
+}
+
+
+static void
+multipart_feed(void *parser, u_char *p, size_t len)
+{
+    ngx_voicegw_multipart_feed(parser, p, len);
+}
+
+
+static void
+multipart_end(void *parser)
+{
+    ngx_voicegw_multipart_end(parser);
+}
+
+
+static void
+multipart_print(void *parser, char *out)
+{
+    ngx_voicegw_multipart_info_t  *info;
+
+    info = ngx_voicegw_multipart_info(parser);
+
+    *out++ = '{';
+
+    if (info->model_len) {
+        print_string(&out, "model", info->model, info->model_len, ",");
+    }
+
+    print_number(&out, "parts", info->parts, ",");
+    print_number(&out, "file", info->file, ",");
+    print_number(&out, "file_bytes", info->file_bytes, ",");
+    print_number(&out, "complete", info->complete, ",");
+    print_number(&out, "invalid", info->invalid, ",");
+    out += sprintf(out, "\"wav\":{");
+    wav_print_info(&info->wav, &out, "}}");
+}
+
+
+static driver_ops_t  usage_ops = {
+    usage_create, usage_feed, usage_end, usage_print
+};
+
+static driver_ops_t  request_ops = {
+    request_create, request_feed, request_end, request_print
+};
+
+static driver_ops_t  wav_ops = {
+    wav_create, wav_feed, wav_end, wav_print
+};
+
+static driver_ops_t  multipart_ops = {
+    multipart_create, multipart_feed, multipart_end, multipart_print
+};
+
+
+/* -- runs -------------------------------------------------------------- */
+
+static uint64_t  rnd_state;
+
+
+static ngx_uint_t
+rnd(ngx_uint_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+
+    return (ngx_uint_t) (rnd_state % n);
+}
+
+
+/*
+ * One run: the pieces end at cuts[0..ncuts) (ascending, the last one at
+ * len).  Each piece is copied into a buffer of its own size, so that
+ * AddressSanitizer sees a read past a piece.
+ */
+
+static void
+run(driver_ops_t *ops, u_char *data, size_t *cuts, size_t ncuts,
+    ngx_uint_t finish, char *out)
+{
+    void        *parser;
+    u_char      *piece;
+    size_t       i, from;
+    ngx_pool_t  *pool;
+
+    pool = driver_pool_create();
+    parser = ops->create(pool);
+
+    if (parser == NULL) {
+        fprintf(stderr, "create failed\n");
+        exit(2);
+    }
+
+    from = 0;
+
+    for (i = 0; i < ncuts; i++) {
+        piece = malloc(cuts[i] - from + 1);
+        ngx_memcpy(piece, data + from, cuts[i] - from);
+        ops->feed(parser, piece, cuts[i] - from);
+        free(piece);
+        from = cuts[i];
+    }
+
+    if (finish) {
+        ops->end(parser);
+        ops->print(parser, out);
+
+    } else {
+        sprintf(out, "{\"aborted\":%zu}", from);
+    }
+
+    driver_pool_destroy(pool);
+}
+
+
+static u_char *
+read_file(const char *name, size_t *len)
+{
+    FILE    *f;
+    long     size;
+    u_char  *data;
+
+    f = fopen(name, "rb");
+    if (f == NULL) {
+        perror(name);
+        exit(2);
+    }
+
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    data = malloc(size + 1);
+    if (data == NULL || fread(data, 1, size, f) != (size_t) size) {
+        fprintf(stderr, "%s: cannot read\n", name);
+        exit(2);
+    }
+
+    fclose(f);
+    *len = size;
+
+    return data;
+}
+
+
+static int
+policy(driver_ops_t *ops, const char *file, const char *how)
+{
+    char         first[DRIVER_OUT], out[DRIVER_OUT];
+    u_char      *data;
+    size_t       len, k, n, *cuts, stride;
+    ngx_uint_t   r, rounds;
+
+    data = read_file(file, &len);
+    cuts = malloc((len + 2) * sizeof(size_t));
+
+    if (strcmp(how, "whole") == 0) {
+        cuts[0] = len;
+        run(ops, data, cuts, 1, 1, first);
+
+    } else if (strcmp(how, "bytes") == 0) {
+        for (k = 0; k < len; k++) {
+            cuts[k] = k + 1;
+        }
+
+        run(ops, data, cuts, len, 1, first);
+
+    } else if (strncmp(how, "all2", 4) == 0) {
+        stride = (how[4] == ':') ? (size_t) atol(how + 5) : 1;
+
+        if (stride == 0) {
+            stride = 1;
+        }
+
+        for (k = 0; k <= len; k += stride) {
+            cuts[0] = k;
+            cuts[1] = len;
+            run(ops, data, cuts, 2, 1, k ? out : first);
+
+            if (k && strcmp(out, first) != 0) {
+                printf("{\"mismatch\":\"split at %zu\",\"first\":%s,"
+                       "\"got\":%s}\n", k, first, out);
+                return 1;
+            }
+        }
+
+    } else if (strncmp(how, "random:", 7) == 0) {
+        rnd_state = (uint64_t) atol(how + 7) * 2654435761u + 1;
+        rounds = strchr(how + 7, ':') ? atol(strchr(how + 7, ':') + 1) : 20;
+
+        for (r = 0; r < rounds; r++) {
+            for (k = 0, n = 0; k < len; n++) {
+                k += 1 + rnd(rnd(8) ? 13 : 97);
+                cuts[n] = ngx_min(k, len);
+            }
+
+            run(ops, data, cuts, n, 1, r ? out : first);
+
+            if (r && strcmp(out, first) != 0) {
+                printf("{\"mismatch\":\"random round %lu\",\"first\":%s,"
+                       "\"got\":%s}\n", (unsigned long) r, first, out);
+                return 1;
+            }
+        }
+
+    } else if (strncmp(how, "abort:", 6) == 0) {
+        n = 0;
+
+        for (k = 0; k < ngx_min((size_t) atol(how + 6), len); n++) {
+            k = ngx_min(k + 7, ngx_min((size_t) atol(how + 6), len));
+            cuts[n] = k;
+        }
+
+        run(ops, data, cuts, n, 0, first);
+
+    } else {
+        fprintf(stderr, "unknown policy \"%s\"\n", how);
+        return 2;
+    }
+
+    printf("%s\n", first);
+
+    free(cuts);
+    free(data);
+
+    return 0;
+}
+
+
+/* -- timing ------------------------------------------------------------ */
+
+static double
+now_ns(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+
+/* ns per event: the same event fed n times, one feed per event */
+
+static double
+bench_events(ngx_uint_t dialect, const char *event, ngx_uint_t n)
+{
+    double                t;
+    size_t                len;
+    ngx_uint_t            i;
+    ngx_pool_t           *pool;
+    ngx_voicegw_usage_t  *u;
+
+    pool = driver_pool_create();
+    u = ngx_voicegw_usage_create(pool, dialect, 1);
+    len = strlen(event);
+
+    t = now_ns();
+
+    for (i = 0; i < n; i++) {
+        (void) ngx_voicegw_usage_feed(u, (u_char *) event, len);
+    }
+
+    t = (now_ns() - t) / n;
+
+    ngx_voicegw_usage_end(u);
+    driver_pool_destroy(pool);
+
+    return t;
+}
+
+
+static int
+bench(void)
+{
+    char        *big, *p;
+    double       t;
+    size_t       i, size;
+    ngx_pool_t  *pool;
+
+    static const char  *content =
+        "data: {\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\","
+        "\"object\":\"chat.completion.chunk\",\"created\":1741570283,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
+        "\"delta\":{\"content\":\" world\"},\"finish_reason\":null}]}\n\n";
+
+    static const char  *content_null =
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":"
+        "{\"content\":\" world\"},\"finish_reason\":null}],"
+        "\"usage\":null}\n\n";
+
+    static const char  *usage =
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+        "\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{"
+        "\"prompt_tokens\":13,\"completion_tokens\":18,\"total_tokens\":31,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\n";
+
+    static const char  *gemini =
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": "
+        "\" world\"}],\"role\": \"model\"},\"index\": 0}],"
+        "\"usageMetadata\": {\"promptTokenCount\": 8,"
+        "\"candidatesTokenCount\": 2,\"totalTokenCount\": 10},"
+        "\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n";
+
+    printf("{\"content_bytes\":%zu,", strlen(content));
+    printf("\"content_ns\":%.0f,",
+           bench_events(NGX_VOICEGW_DIALECT_OPENAI, content, 2000000));
+    printf("\"content_usage_null_ns\":%.0f,",
+           bench_events(NGX_VOICEGW_DIALECT_OPENAI, content_null, 2000000));
+    printf("\"usage_event_ns\":%.0f,",
+           bench_events(NGX_VOICEGW_DIALECT_OPENAI, usage, 200000));
+    printf("\"gemini_chunk_ns\":%.0f,",
+           bench_events(NGX_VOICEGW_DIALECT_GEMINI, gemini, 200000));
+
+    /* one 4 MiB response.completed event, fed in 16 KiB reads */
+
+    size = 4 * 1024 * 1024;
+    big = malloc(size + 1024);
+    p = big + sprintf(big, "event: response.completed\ndata: {\"type\":"
+                      "\"response.completed\",\"response\":{\"output\":["
+                      "{\"content\":[{\"type\":\"output_text\",\"text\":\"");
+
+    while ((size_t) (p - big) < size) {
+        p += sprintf(p, "Lorem ipsum dolor sit amet, \\\"quoted\\\" %zu. ",
+                     (size_t) (p - big));
+    }
+
+    p += sprintf(p, "\"}]}],\"usage\":{\"input_tokens\":37,"
+                 "\"output_tokens\":11}}}\n\n");
+
+    pool = driver_pool_create();
+    {
+        ngx_voicegw_usage_t  *u;
+
+        u = ngx_voicegw_usage_create(pool, NGX_VOICEGW_DIALECT_OPENAI, 1);
+
+        t = now_ns();
+
+        for (i = 0; i < (size_t) (p - big); i += 16384) {
+            (void) ngx_voicegw_usage_feed(u, (u_char *) big + i,
+                                   ngx_min(16384, (size_t) (p - big) - i));
+        }
+
+        ngx_voicegw_usage_end(u);
+        t = now_ns() - t;
+
+        printf("\"big_event_mb_per_s\":%.0f,\"big_event_output\":%.0f}\n",
+               (p - big) / t * 1e3, ngx_voicegw_usage_units(u)->output_tokens);
+    }
+
+    driver_pool_destroy(pool);
+    free(big);
+
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    ngx_uint_t  i;
+    ngx_str_t   ct;
+
+    if (argc == 2 && strcmp(argv[1], "bench") == 0) {
+        return bench();
+    }
+
+    if (argc == 6 && strcmp(argv[1], "usage") == 0) {
+        for (i = 0; dialect_names[i]; i++) {
+            if (strcmp(argv[2], dialect_names[i]) == 0) {
+                break;
+            }
+        }
+
+        if (dialect_names[i] == NULL) {
+            fprintf(stderr, "unknown dialect \"%s\"\n", argv[2]);
+            return 2;
+        }
+
+        usage_dialect = i;
+        usage_sse = (strcmp(argv[3], "sse") == 0);
+
+        return policy(&usage_ops, argv[4], argv[5]);
+    }
+
+    if (argc == 4 && strcmp(argv[1], "request") == 0) {
+        return policy(&request_ops, argv[2], argv[3]);
+    }
+
+    if (argc == 4 && strcmp(argv[1], "wav") == 0) {
+        return policy(&wav_ops, argv[2], argv[3]);
+    }
+
+    if (argc == 5 && strcmp(argv[1], "multipart") == 0) {
+        ct.data = (u_char *) argv[2];
+        ct.len = strlen(argv[2]);
+
+        if (ngx_voicegw_multipart_boundary(&ct, &multipart_boundary)
+            != NGX_OK)
+        {
+            printf("{\"boundary\":null}\n");
+            return 0;
+        }
+
+        return policy(&multipart_ops, argv[3], argv[4]);
+    }
+
+    fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
+
+    return 2;
+}
