@@ -102,45 +102,48 @@ def same(got, exp):
     return got == exp
 
 
-def check(args, expected, name, policies=None, big=False):
+def results(binary, args, runs, env=None):
+    """The policies in one process: a line (parsed) per policy."""
+    rc, out, err = drive(binary, args + ["+".join(runs)], env)
+    lines = out.splitlines()
+    got = []
+    for i in range(len(runs)):
+        try:
+            got.append(json.loads(lines[i]))
+        except (IndexError, ValueError):
+            got.append(lines[i] if i < len(lines) else None)
+    return rc, got, err
+
+
+def check(args, expected, name, big=False):
     """Every policy gives `expected`; then the sanitizer runs."""
     size = os.path.getsize(args[-1])
-    if policies is None:
-        policies = ["whole", "bytes", "all2:%d" % (509 if big else 1),
-                    "random:%d:%d" % (len(name), 8 if big else 40)]
-    for pol in policies:
-        rc, out, err = drive(DRIVER, args + [pol])
-        try:
-            got = json.loads(out)
-        except ValueError:
-            got = out
-        if not ok(rc == 0 and same(got, expected),
+    stride = "%d:%d" % (max(1, size // 500), 256 if big else 4096)
+    runs = ["whole", "bytes", "all2:" + stride,
+            "random:%d:%d" % (len(name), 8 if big else 40)]
+    rc, got, err = results(DRIVER, args, runs)
+    for pol, g in zip(runs, got):
+        if not ok(rc == 0 and not err and same(g, expected),
                   "%s, %s" % (name, pol.split(":")[0])):
             diag("rc %d, stderr %r" % (rc, err[-500:]))
-            diag("         got: %s" % out[:2000])
+            diag("         got: %s" % json.dumps(g)[:2000])
             diag("    expected: %s" % json.dumps(expected))
     if ASAN is None:
         return
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1",
                UBSAN_OPTIONS="print_stacktrace=1")
-    runs = ["bytes", "all2:%d" % (2039 if big else 3),
+    runs = ["bytes", "all2:%d:512" % max(1, size // 200),
             "random:%d:%d" % (len(name) + 1, 3 if big else 10)]
-    runs += ["abort:%d" % n for n in sorted({1, size // 3, size // 2,
-                                             size - 1})]
-    bad = []
-    for pol in runs:
-        rc, out, err = drive(ASAN, args + [pol], env)
-        try:
-            got = json.loads(out)
-        except ValueError:
-            got = out
-        if rc != 0 or err or (not pol.startswith("abort")
-                              and not same(got, expected)):
-            bad.append((pol, rc, out[:300], err[-3000:]))
-    if not ok(not bad, "%s, under ASan/UBSan, and cut short: no fault, no "
-              "leak" % name):
-        for b in bad:
-            diag("%s: rc %d out %s\n%s" % b)
+    cuts = sorted({1, size // 3, size // 2, size - 1})
+    rc, got, err = results(ASAN, args, runs + ["abort:%d" % n for n in cuts],
+                           env)
+    wrong = [(pol, g) for pol, g in zip(runs, got) if not same(g, expected)]
+    if not ok(rc == 0 and not err and not wrong,
+              "%s, under ASan/UBSan, and cut short at %s: no fault, no leak"
+              % (name, cuts)):
+        diag("rc %d, stderr:\n%s" % (rc, err[-3000:]))
+        for w in wrong:
+            diag("%s: %s" % (w[0], json.dumps(w[1])[:500]))
 
 
 def units(input=-1, output=-1, cached=-1, cache_write=-1, seconds=-1,
@@ -259,14 +262,15 @@ usage_case("openai-sse-malformed-then-good", "openai", "sse",
            units(input=13, output=18, cached=0, chunks=1))
 
 # the framing: comments, retry, id, "data:" with no space, a value over
-# three data lines, a "data" line without a colon, another field name
+# three data lines (ended by CRLF, CR and CRLF), a "data" line without a
+# colon, another field name
 
 usage_case("openai-sse-framing", "openai", "sse",
            ": keep-alive\n"
            "retry: 1000\n"
            "id: 7\n"
            "event: message\n"
-           "data:{\"choices\":[],\n"
+           "data:{\"choices\":[],\r\n"
            "data: \"usage\":{\"prompt_tokens\":\r"
            "data:  13,\"completion_tokens\":18}}\r\n"
            "\r\n"
@@ -408,6 +412,14 @@ usage_case("transcription-sse", "openai", "sse", sse([
 usage_case("openai-json-truncated", "openai", "json",
            '{"usage":{"prompt_tokens":19,"completion_tokens":10',
            units(input=19, output=10, chunks=1))
+
+# several values in one body (newline-delimited JSON)
+
+usage_case("openai-json-several", "openai", "json",
+           '{"usage":{"prompt_tokens":1,"completion_tokens":1}}\n'
+           '{"choices":[]}\n'
+           '{"usage":{"prompt_tokens":2,"completion_tokens":3}}\n',
+           units(input=2, output=3, chunks=2))
 
 usage_case("openai-json-deep", "openai", "json",
            '{"a":' + "[" * 40 + '{"usage":{"prompt_tokens":99}}'
@@ -615,6 +627,9 @@ request_case("model-200", json.dumps({"model": "m" * 200}),
 request_case("model-201", json.dumps({"model": "m" * 201}), {})
 request_case("model-escaped-long", '{"model":"' + "\\u0061" * 300 + '"}',
              {})
+request_case("long-cjk", json.dumps({"text": "世界" * 900},
+                                    ensure_ascii=False),
+             {"chars": 1800, "text_fields": 1})
 long_text = ("Grüße, 世界! 🌍 \\\"q\\\" \\u00e9\\ud83d\\ude00 " * 400)
 request_case("long-text", '{"model":"tts-1","input":"' + long_text + '"}',
              {"model": "tts-1", "chars": len(json.loads('"%s"' % long_text)),
@@ -738,9 +753,11 @@ def multipart_case(name, ctype, data, expected):
     check(["multipart", ctype, path], expected, "multipart %s" % name)
 
 
-# audio whose bytes hold the start of the delimiter, twice
+# audio whose bytes hold the start of the delimiter, three times, the last
+# one just before the real delimiter
 tricky = (bytes(2000) + b"\r\n--" + B[:20].encode() + b"X" + bytes(999)
-          + b"\r\r\n\r\n--" + B.encode()[:-1] + b"\0" + bytes(17000))
+          + b"\r\r\n\r\n--" + B.encode()[:-1] + b"\0" + bytes(17000)
+          + b"\0\r\n-")
 audio = wav_file(fmt(1, 1, 16000, 2, 16), riff_chunk(b"data", tricky))
 dur = len(tricky) / 32000.0
 
@@ -780,6 +797,24 @@ multipart_case("model-too-long-mp3",
                 "wav": wav_expect(status=2, format=0, channels=0, rate=0,
                                   align=0)})
 
+multipart_case("elevenlabs-model-id", "multipart/form-data; boundary=xyz",
+               multipart([part("model_id", b"scribe_v1"),
+                          part("file", audio, "a.wav"),
+                          part("diarize", b"true")], boundary="xyz"),
+               {"model": "scribe_v1", "parts": 3, "file": 1,
+                "file_bytes": len(audio), "complete": 1, "invalid": 0,
+                "wav": wav_expect(size=len(tricky), seen=len(tricky),
+                                  duration=dur)})
+
+multipart_case("model-beats-model-id", "multipart/form-data; boundary=xyz",
+               multipart([part("model", b"whisper-1"),
+                          part("model_id", b"other"),
+                          part("model", b"m" * 201)], boundary="xyz"),
+               {"model": "whisper-1", "parts": 3, "file": 0,
+                "file_bytes": 0, "complete": 1, "invalid": 0,
+                "wav": wav_expect(status=0, format=0, channels=0, rate=0,
+                                  align=0)})
+
 multipart_case("cut-short", "multipart/form-data; boundary=xyz",
                multipart([part("model", b"whisper-large-v3"),
                           part("file", audio, "a.wav")],
@@ -793,7 +828,7 @@ multipart_case("cut-short", "multipart/form-data; boundary=xyz",
                                   / 32000.0)})
 
 rc, out, err = drive(DRIVER, ["multipart", "multipart/form-data; charset=x",
-                              fixture("none.multipart", b"")])
+                              fixture("none.multipart", b""), "whole"])
 is_(out, '{"boundary":null}', "multipart: no boundary, no scan")
 
 # -- timing ------------------------------------------------------------------

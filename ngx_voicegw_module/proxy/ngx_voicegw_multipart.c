@@ -4,8 +4,9 @@
  *
  * Owns the streaming multipart/form-data scan (RFC 7578 over RFC 2046):
  * find each delimiter "\r\n--<boundary>", read the part's headers for its
- * Content-Disposition name, and route the part's bytes: "model" to a
- * bounded copy, the first "file" to the WAV parser, the rest nowhere.
+ * Content-Disposition name, and route the part's bytes: "model" (else
+ * "model_id", as ElevenLabs names it) to a bounded copy, the first "file"
+ * to the WAV parser, the rest nowhere.
  *
  * The one idea: a boundary never holds CR or LF, so the delimiter has a
  * single '\r', at its start.  When a partial match fails, the bytes held
@@ -32,6 +33,7 @@
 #define NGX_VOICEGW_MP_OTHER        0
 #define NGX_VOICEGW_MP_MODEL        1
 #define NGX_VOICEGW_MP_FILE         2
+#define NGX_VOICEGW_MP_MODEL_ID     3
 
 #define NGX_VOICEGW_MP_BOUNDARY_LEN 70
 #define NGX_VOICEGW_MP_LINE_LEN     1024
@@ -50,6 +52,7 @@ struct ngx_voicegw_multipart_s {
     size_t                        line_len;
     size_t                        value_len;
     unsigned                      value_long:1;
+    unsigned                      named:1;     /* by "model" */
     u_char                        line[NGX_VOICEGW_MP_LINE_LEN];
     u_char                        value[NGX_VOICEGW_MULTIPART_MODEL_LEN];
 };
@@ -76,6 +79,7 @@ static ngx_str_t  ngx_voicegw_multipart_disposition =
     ngx_string("content-disposition");
 static ngx_str_t  ngx_voicegw_multipart_name = ngx_string("name");
 static ngx_str_t  ngx_voicegw_multipart_model = ngx_string("model");
+static ngx_str_t  ngx_voicegw_multipart_model_id = ngx_string("model_id");
 static ngx_str_t  ngx_voicegw_multipart_file = ngx_string("file");
 
 
@@ -335,6 +339,7 @@ ngx_voicegw_multipart_emit(ngx_voicegw_multipart_t *mp, u_char *p,
     switch (mp->kind) {
 
     case NGX_VOICEGW_MP_MODEL:
+    case NGX_VOICEGW_MP_MODEL_ID:
         if (mp->value_len + len > NGX_VOICEGW_MULTIPART_MODEL_LEN) {
             mp->value_long = 1;
 
@@ -360,18 +365,22 @@ static void
 ngx_voicegw_multipart_part_end(ngx_voicegw_multipart_t *mp)
 {
     if (mp->state != NGX_VOICEGW_MP_BODY
-        || mp->kind != NGX_VOICEGW_MP_MODEL)
+        || (mp->kind != NGX_VOICEGW_MP_MODEL
+            && (mp->kind != NGX_VOICEGW_MP_MODEL_ID || mp->named)))
     {
         return;
     }
 
     if (mp->value_long) {
-        mp->info.model_len = 0;
         return;
     }
 
     ngx_memcpy(mp->info.model, mp->value, mp->value_len);
     mp->info.model_len = mp->value_len;
+
+    if (mp->kind == NGX_VOICEGW_MP_MODEL) {
+        mp->named = 1;
+    }
 }
 
 
@@ -407,6 +416,12 @@ ngx_voicegw_multipart_header(ngx_voicegw_multipart_t *mp, u_char *p,
            == 0)
     {
         mp->kind = NGX_VOICEGW_MP_MODEL;
+
+    } else if (name.len == ngx_voicegw_multipart_model_id.len
+               && ngx_memcmp(name.data, ngx_voicegw_multipart_model_id.data,
+                             name.len) == 0)
+    {
+        mp->kind = NGX_VOICEGW_MP_MODEL_ID;
 
     } else if (name.len == ngx_voicegw_multipart_file.len
                && ngx_memcmp(name.data, ngx_voicegw_multipart_file.data,

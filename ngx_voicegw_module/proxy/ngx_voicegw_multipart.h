@@ -3,8 +3,8 @@
  * ngx_voicegw_multipart.h
  *
  * What a multipart/form-data upload (OpenAI, Groq and ElevenLabs speech
- * to text) tells the accounting: the text of its "model" part and the
- * WAV header of its "file" part.  Read from the body's bytes in pieces of
+ * to text) tells the accounting: the text of its "model" part (else of
+ * "model_id") and the WAV header of its "file" part.  Read from the body's bytes in pieces of
  * any size, without holding the body.
  */
 
@@ -24,7 +24,7 @@
 
 typedef struct {
     u_char                       model[NGX_VOICEGW_MULTIPART_MODEL_LEN];
-    size_t                       model_len;   /* 0: none, or too long */
+    size_t                       model_len;   /* 0: none (or too long) */
     ngx_voicegw_wav_t            wav;         /* of the first "file" part */
     uint64_t                     file_bytes;
     ngx_uint_t                   parts;

@@ -27,7 +27,8 @@
 #define NGX_VOICEGW_WAV_AUDIO  4   /* the data chunk */
 #define NGX_VOICEGW_WAV_DONE   5   /* nothing more to learn */
 
-#define ngx_voicegw_wav_u16(p)  ((ngx_uint_t) (p)[0] | (ngx_uint_t) (p)[1] << 8)
+#define ngx_voicegw_wav_u16(p)                                                \
+    ((ngx_uint_t) (p)[0] | (ngx_uint_t) (p)[1] << 8)
 #define ngx_voicegw_wav_u32(p)                                                \
     ((uint32_t) (p)[0] | (uint32_t) (p)[1] << 8 | (uint32_t) (p)[2] << 16     \
      | (uint32_t) (p)[3] << 24)

@@ -14,10 +14,12 @@
  *   parser_driver multipart <content-type> <file> <policy>
  *   parser_driver bench
  *
- * Policies: whole; bytes (one byte at a time); all2[:stride] (every split
- * into two pieces); random:<seed>[:<rounds>] (pieces of 1 to 97 bytes);
+ * Policies: whole; bytes (one byte at a time); all2[:stride[:near]] (every
+ * split into two pieces within near bytes (4096) of either end, every
+ * stride-th between); random:<seed>[:<rounds>] (pieces of 1 to 97 bytes);
  * abort:<n> (n bytes, then the pool is destroyed without end(): nothing
- * may leak, which AddressSanitizer checks).
+ * may leak, which AddressSanitizer checks).  Several policies joined by
+ * '+' run in turn, a line each.
  *
  * The three nginx functions the parsers call are stood in for here: pool
  * memory is malloc()ed and freed, cleanups run, when the pool goes.
@@ -44,6 +46,10 @@ typedef struct {
     void      (*end)(void *parser);
     void      (*print)(void *parser, char *out);
 } driver_ops_t;
+
+
+static int policies(driver_ops_t *ops, const char *file, char *list);
+static int policy(driver_ops_t *ops, const char *file, const char *how);
 
 
 static const char  *dialect_names[] = {
@@ -462,11 +468,34 @@ read_file(const char *name, size_t *len)
 
 
 static int
+policies(driver_ops_t *ops, const char *file, char *list)
+{
+    int    rc;
+    char  *how, *next;
+
+    rc = 0;
+
+    for (how = list; how; how = next) {
+        next = strchr(how, '+');
+
+        if (next) {
+            *next++ = '\0';
+        }
+
+        rc |= policy(ops, file, how);
+    }
+
+    return rc;
+}
+
+
+static int
 policy(driver_ops_t *ops, const char *file, const char *how)
 {
+    int          rc;
     char         first[DRIVER_OUT], out[DRIVER_OUT];
     u_char      *data;
-    size_t       len, k, n, *cuts, stride;
+    size_t       len, k, n, *cuts, stride, near;
     ngx_uint_t   r, rounds;
 
     data = read_file(file, &len);
@@ -485,12 +514,15 @@ policy(driver_ops_t *ops, const char *file, const char *how)
 
     } else if (strncmp(how, "all2", 4) == 0) {
         stride = (how[4] == ':') ? (size_t) atol(how + 5) : 1;
+        near = (how[4] == ':' && strchr(how + 5, ':'))
+               ? (size_t) atol(strchr(how + 5, ':') + 1) : 4096;
 
         if (stride == 0) {
             stride = 1;
         }
 
-        for (k = 0; k <= len; k += stride) {
+        for (k = 0; k <= len; k += (k < near || len - k <= near) ? 1 : stride)
+        {
             cuts[0] = k;
             cuts[1] = len;
             run(ops, data, cuts, 2, 1, k ? out : first);
@@ -498,7 +530,8 @@ policy(driver_ops_t *ops, const char *file, const char *how)
             if (k && strcmp(out, first) != 0) {
                 printf("{\"mismatch\":\"split at %zu\",\"first\":%s,"
                        "\"got\":%s}\n", k, first, out);
-                return 1;
+                rc = 1;
+                goto failed;
             }
         }
 
@@ -517,7 +550,8 @@ policy(driver_ops_t *ops, const char *file, const char *how)
             if (r && strcmp(out, first) != 0) {
                 printf("{\"mismatch\":\"random round %lu\",\"first\":%s,"
                        "\"got\":%s}\n", (unsigned long) r, first, out);
-                return 1;
+                rc = 1;
+                goto failed;
             }
         }
 
@@ -533,15 +567,19 @@ policy(driver_ops_t *ops, const char *file, const char *how)
 
     } else {
         fprintf(stderr, "unknown policy \"%s\"\n", how);
-        return 2;
+        rc = 2;
+        goto failed;
     }
 
     printf("%s\n", first);
+    rc = 0;
+
+failed:
 
     free(cuts);
     free(data);
 
-    return 0;
+    return rc;
 }
 
 
@@ -597,10 +635,10 @@ bench(void)
     ngx_pool_t  *pool;
 
     static const char  *content =
-        "data: {\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\","
+        "data: {\"id\":\"chatcmpl-B9MBs8CjcvOU2j\","
         "\"object\":\"chat.completion.chunk\",\"created\":1741570283,"
-        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
-        "\"delta\":{\"content\":\" world\"},\"finish_reason\":null}]}\n\n";
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":"
+        "{\"content\":\" world\"}}]}\n\n";
 
     static const char  *content_null =
         "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
@@ -699,15 +737,15 @@ main(int argc, char **argv)
         usage_dialect = i;
         usage_sse = (strcmp(argv[3], "sse") == 0);
 
-        return policy(&usage_ops, argv[4], argv[5]);
+        return policies(&usage_ops, argv[4], argv[5]);
     }
 
     if (argc == 4 && strcmp(argv[1], "request") == 0) {
-        return policy(&request_ops, argv[2], argv[3]);
+        return policies(&request_ops, argv[2], argv[3]);
     }
 
     if (argc == 4 && strcmp(argv[1], "wav") == 0) {
-        return policy(&wav_ops, argv[2], argv[3]);
+        return policies(&wav_ops, argv[2], argv[3]);
     }
 
     if (argc == 5 && strcmp(argv[1], "multipart") == 0) {
@@ -721,7 +759,7 @@ main(int argc, char **argv)
             return 0;
         }
 
-        return policy(&multipart_ops, argv[3], argv[4]);
+        return policies(&multipart_ops, argv[3], argv[4]);
     }
 
     fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
