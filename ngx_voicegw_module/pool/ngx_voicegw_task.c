@@ -17,6 +17,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_clock.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_pool.h"
@@ -249,19 +250,7 @@ ngx_voicegw_task_headers(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
 ngx_int_t
 ngx_voicegw_task_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_voicegw_task_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_voicegw_http_add_variables(cf, ngx_voicegw_task_vars);
 }
 
 

@@ -12,6 +12,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_clock.h"
 #include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_queue.h"
@@ -178,49 +179,24 @@ static void
 ngx_voicegw_task_books_project(ngx_http_request_t *r, ngx_str_t *project)
 {
     u_char           *p;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     ngx_str_set(project, "default");
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_voicegw_http_header(&r->headers_in.headers, "X-VoiceGW-Project");
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("X-VoiceGW-Project") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "X-VoiceGW-Project",
-                               h[i].key.len)
-               != 0)
-        {
-            continue;
-        }
-
-        if (h[i].value.len == 0 || h[i].value.len > 64) {
-            return;
-        }
-
-        for (p = h[i].value.data; p < h[i].value.data + h[i].value.len; p++) {
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                  || (*p >= '0' && *p <= '9')
-                  || *p == '.' || *p == '_' || *p == '-'))
-            {
-                return;
-            }
-        }
-
-        *project = h[i].value;
+    if (h == NULL || h->value.len == 0 || h->value.len > 64) {
         return;
     }
+
+    for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9')
+              || *p == '.' || *p == '_' || *p == '-'))
+        {
+            return;
+        }
+    }
+
+    *project = h->value;
 }

@@ -4,8 +4,8 @@
  *
  * What a multipart/form-data upload (OpenAI, Groq and ElevenLabs speech
  * to text) tells the accounting: the text of its "model" part (else of
- * "model_id") and the WAV header of its "file" part.  Read from the body's bytes in pieces of
- * any size, without holding the body.
+ * "model_id") and the WAV header of its "file" part.  Read from the
+ * body's bytes in pieces of any size, without holding the body.
  */
 
 

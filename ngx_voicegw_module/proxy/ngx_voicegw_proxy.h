@@ -47,6 +47,7 @@ typedef struct {
     ngx_str_t                    project;
     ngx_str_t                    model;          /* as the client named it */
     ngx_uint_t                   modality;       /* NGX_VOICEGW_MODALITY_* */
+    ngx_uint_t                   dialect;        /* NGX_VOICEGW_DIALECT_* */
 
     /* where it goes */
     ngx_str_t                    url;            /* $voicegw_proxy_url */

@@ -15,6 +15,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_record.h"
 #include "ngx_voicegw_proxy.h"
 
@@ -168,9 +169,8 @@ ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
                                  sizeof("text/event-stream") - 1)
                  == 0;
 
-        ctx->usage = ngx_voicegw_usage_create(r->pool,
-                                              ngx_voicegw_proxy_dialect(ctx),
-                                              sse);
+        ctx->dialect = ngx_voicegw_proxy_dialect(ctx);
+        ctx->usage = ngx_voicegw_usage_create(r->pool, ctx->dialect, sse);
         if (ctx->usage == NULL) {
             return NGX_ERROR;
         }
@@ -237,42 +237,22 @@ ngx_voicegw_proxy_dialect(ngx_voicegw_proxy_ctx_t *ctx)
 static double
 ngx_voicegw_proxy_number(ngx_http_request_t *r, const char *name)
 {
-    size_t            len;
     ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    h = ngx_voicegw_http_header(&r->headers_out.headers, name);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return -1;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        n = ngx_atoi(h[i].value.data, h[i].value.len);
-
-        return n == NGX_ERROR ? -1 : (double) n;
+    if (h == NULL) {
+        return -1;
     }
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    return n == NGX_ERROR ? -1 : (double) n;
 }
 
 
-/* -- on the books ---------------------------------------------------------- */
+/* -- on the books ------------------------------------------------------- */
 
 static ngx_int_t
 ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
@@ -437,8 +417,7 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
             rec->input_units = u->input_tokens;
         }
 
-        if (ngx_voicegw_proxy_dialect(ctx) == NGX_VOICEGW_DIALECT_ANTHROPIC)
-        {
+        if (ctx->dialect == NGX_VOICEGW_DIALECT_ANTHROPIC) {
             /* Anthropic counts cache reads and writes apart from input */
 
             if (u->cached_tokens > 0) {

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_proxy.h"
 
@@ -245,19 +246,7 @@ ngx_voicegw_proxy_postconfiguration(ngx_conf_t *cf)
 ngx_int_t
 ngx_voicegw_proxy_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_voicegw_proxy_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_voicegw_http_add_variables(cf, ngx_voicegw_proxy_vars);
 }
 
 

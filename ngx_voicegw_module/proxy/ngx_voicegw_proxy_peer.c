@@ -137,8 +137,10 @@ ngx_voicegw_proxy_upstream(ngx_conf_t *cf)
     http_ctx = cf->ctx;
     ctx->main_conf = http_ctx->main_conf;
 
-    ctx->srv_conf = ngx_pcalloc(cf->pool, sizeof(void *) * ngx_http_max_module);
-    ctx->loc_conf = ngx_pcalloc(cf->pool, sizeof(void *) * ngx_http_max_module);
+    ctx->srv_conf = ngx_pcalloc(cf->pool,
+                                sizeof(void *) * ngx_http_max_module);
+    ctx->loc_conf = ngx_pcalloc(cf->pool,
+                                sizeof(void *) * ngx_http_max_module);
     if (ctx->srv_conf == NULL || ctx->loc_conf == NULL) {
         return NGX_ERROR;
     }
@@ -365,7 +367,7 @@ ngx_voicegw_proxy_save_session(ngx_peer_connection_t *pc, void *data)
 #endif
 
 
-/* -- the guard around the keepalive module --------------------------------- */
+/* -- the guard around the keepalive module ------------------------------ */
 
 static ngx_int_t
 ngx_voicegw_proxy_init_guard(ngx_http_request_t *r,

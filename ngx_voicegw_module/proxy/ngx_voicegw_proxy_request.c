@@ -15,6 +15,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_url.h"
 #include "ngx_voicegw_record.h"
@@ -35,8 +36,6 @@ static ngx_int_t ngx_voicegw_proxy_headers(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 static ngx_table_elt_t *ngx_voicegw_proxy_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name);
-static ngx_table_elt_t *ngx_voicegw_proxy_header(ngx_http_request_t *r,
-    const char *name);
 static ngx_uint_t ngx_voicegw_proxy_modality(ngx_str_t *path);
 
 
@@ -228,7 +227,7 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 
     /* the project: X-VoiceGW-Project, "default" when there is none */
 
-    h = ngx_voicegw_proxy_header(r, "x-voicegw-project");
+    h = ngx_voicegw_http_header(&r->headers_in.headers, "X-VoiceGW-Project");
 
     if (h == NULL || h->value.len == 0) {
         ngx_str_set(&ctx->project, "default");
@@ -248,7 +247,7 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 
     /* the model: X-VoiceGW-Model, else ?model= or ?model_id= */
 
-    h = ngx_voicegw_proxy_header(r, "x-voicegw-model");
+    h = ngx_voicegw_http_header(&r->headers_in.headers, "X-VoiceGW-Model");
 
     if (h && h->value.len) {
         ctx->model = h->value;
@@ -686,41 +685,6 @@ ngx_voicegw_proxy_add_header(ngx_http_request_t *r, ngx_list_t *headers,
     h->hash = ngx_hash_strlow(h->lowcase_key, name->data, name->len);
 
     return h;
-}
-
-
-/* a request header by its lower-case name */
-
-static ngx_table_elt_t *
-ngx_voicegw_proxy_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 
