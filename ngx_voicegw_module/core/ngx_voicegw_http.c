@@ -3,8 +3,8 @@
  * ngx_voicegw_http.c
  *
  * Owns the small helpers over nginx's HTTP structures
- * (ngx_voicegw_http.h): finding a header by its name, adding a table of
- * variables.
+ * (ngx_voicegw_http.h): finding a header by its name, adding a phase
+ * handler, adding a table of variables.
  */
 
 
@@ -43,6 +43,26 @@ ngx_voicegw_http_header(ngx_list_t *headers, const char *name)
             return &h[i];
         }
     }
+}
+
+
+ngx_int_t
+ngx_voicegw_http_phase_handler(ngx_conf_t *cf, ngx_http_phases phase,
+    ngx_http_handler_pt handler)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[phase].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = handler;
+
+    return NGX_OK;
 }
 
 

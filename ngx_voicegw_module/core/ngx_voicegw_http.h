@@ -3,8 +3,8 @@
  * ngx_voicegw_http.h
  *
  * Small helpers over nginx's own HTTP structures that several parts of
- * the gateway need: a header of a list by its name, and a table of
- * variables added in one go.
+ * the gateway need: a header of a list by its name, a phase handler, and
+ * a table of variables added in one go.
  */
 
 
@@ -20,6 +20,10 @@
 /* the first header of a list (headers_in or headers_out) so named */
 ngx_table_elt_t *ngx_voicegw_http_header(ngx_list_t *headers,
     const char *name);
+
+/* a handler of one of nginx's phases (postconfiguration) */
+ngx_int_t ngx_voicegw_http_phase_handler(ngx_conf_t *cf,
+    ngx_http_phases phase, ngx_http_handler_pt handler);
 
 /* every variable of a table ending with ngx_http_null_variable */
 ngx_int_t ngx_voicegw_http_add_variables(ngx_conf_t *cf,

@@ -15,6 +15,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_json.h"
 #include "ngx_voicegw_reply.h"
@@ -42,17 +43,12 @@ static void ngx_voicegw_admission_body(ngx_http_request_t *r,
 ngx_int_t
 ngx_voicegw_admission_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
+    if (ngx_voicegw_http_phase_handler(cf, NGX_HTTP_PRECONTENT_PHASE,
+                                       ngx_voicegw_admission_handler)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    *h = ngx_voicegw_admission_handler;
 
     return ngx_voicegw_task_add_variables(cf);
 }

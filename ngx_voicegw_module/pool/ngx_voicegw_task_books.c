@@ -43,19 +43,8 @@ static struct {
 ngx_int_t
 ngx_voicegw_task_books_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_voicegw_task_books_handler;
-
-    return NGX_OK;
+    return ngx_voicegw_http_phase_handler(cf, NGX_HTTP_LOG_PHASE,
+                                          ngx_voicegw_task_books_handler);
 }
 
 

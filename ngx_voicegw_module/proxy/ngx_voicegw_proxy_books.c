@@ -58,17 +58,12 @@ static struct {
 ngx_int_t
 ngx_voicegw_proxy_books_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
+    if (ngx_voicegw_http_phase_handler(cf, NGX_HTTP_LOG_PHASE,
+                                       ngx_voicegw_proxy_log_handler)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    *h = ngx_voicegw_proxy_log_handler;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_voicegw_proxy_header_filter;
