@@ -374,7 +374,7 @@ for bad in ("year", "", "Week"):
 
 FIELDS = ["id", "timestamp", "project", "modality", "model_id", "provider",
           "input_units", "output_units", "cost_usd", "ttfb_ms",
-          "total_latency_ms", "status", "http_status"]
+          "total_latency_ms", "status", "http_status", "flags"]
 
 
 def newest(filter_=lambda r: True, n=100):

@@ -43,16 +43,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (SLOW, Nginx, Response, diag, free_port, is_,  # noqa
-                    ok, pid_alive, request, tap, wait_for, workdir)
+                    ok, pid_alive, request, tap, wait_for, workdir,
+                    secret_key)
 
 T0 = time.time()
 d = workdir("041-entities")
 port = free_port()
 
-SECRET = os.path.join(d, "secret.key")
-with open(SECRET, "wb") as f:
-    f.write(os.urandom(32))
-os.chmod(SECRET, 0o600)
+SECRET = secret_key(d)
 
 LIMIT = 16384           # voicegw_api_body_limit 16k
 

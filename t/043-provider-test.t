@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (ROOT, SLOW, FakeProvider, Nginx,  # noqa
                     at_cleanup, free_port, is_,
-                    like, ok, pid_alive, request, tap, wait_for, workdir)
+                    like, ok, pid_alive, request, tap, wait_for, workdir,
+                    secret_key)
 
 d = workdir("043-provider-test")
 port = free_port()
@@ -49,10 +50,7 @@ slow = FakeProvider(d, KEY_OK, "--delay", str(3 * SLOW))
 tls = FakeProvider(d, KEY_OK, "--tls", cert, certkey)
 closed = free_port()
 
-secret = os.path.join(d, "secret.key")
-with open(secret, "wb") as f:
-    f.write(os.urandom(32))
-os.chmod(secret, 0o600)
+secret = secret_key(d)
 
 TIMEOUT_MS = int(1000 * SLOW)
 

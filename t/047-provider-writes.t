@@ -41,7 +41,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (ROOT, FakeProvider, Nginx,  # noqa
                     at_cleanup, free_port, is_,
-                    like, ok, request, tap, wait_for, workdir)
+                    like, ok, request, tap, wait_for, workdir,
+                    secret_key)
 
 d = workdir("047-provider-writes")
 port = free_port()
@@ -60,10 +61,7 @@ A = FakeProvider(d, KEY_A)     # where the owner sent the key
 B = FakeProvider(d, KEY_B)     # the attacker's server
 C = FakeProvider(d, KEY_NEW)   # where the owner moves the provider, new key
 
-secret = os.path.join(d, "secret.key")
-with open(secret, "wb") as f:
-    f.write(os.urandom(32))
-os.chmod(secret, 0o600)
+secret = secret_key(d)
 
 ngx = Nginx(os.path.join(d, "nginx"), """
     voicegw_zone vg 4m;

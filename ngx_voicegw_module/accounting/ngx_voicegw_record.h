@@ -37,7 +37,12 @@
 #define NGX_VOICEGW_STATUS_CANCELLED  3     /* DELETE /api/queue/{id} */
 #define NGX_VOICEGW_STATUS_ABANDONED  4     /* the client left first */
 #define NGX_VOICEGW_STATUS_REJECTED   5     /* refused before it ran */
-#define NGX_VOICEGW_NSTATUSES         6
+#define NGX_VOICEGW_STATUS_CLIENT_CLOSED    6    /* a provider call: the
+                                                    client left first */
+#define NGX_VOICEGW_STATUS_UPSTREAM_FAILED  7    /* a provider call: no
+                                                    answer (refused, reset,
+                                                    timed out) */
+#define NGX_VOICEGW_NSTATUSES         8
 
 /* flags */
 
@@ -46,6 +51,14 @@
 #define NGX_VOICEGW_RECORD_UNPRICED   0x0004  /* no price for its model */
 #define NGX_VOICEGW_RECORD_PARTIAL    0x0008  /* the call broke off: the
                                                  units seen so far */
+#define NGX_VOICEGW_RECORD_NO_USAGE   0x0010  /* the answer had no usage
+                                                 (include_usage: false) */
+#define NGX_VOICEGW_RECORD_UNKNOWN_UNITS  0x0020  /* no way to measure the
+                                                     units (a non-WAV upload,
+                                                     no usage answered) */
+#define NGX_VOICEGW_RECORD_ESTIMATED  0x0040  /* units from the request
+                                                 (WAV header, characters),
+                                                 not from the answer */
 
 #define NGX_VOICEGW_RECORD_ID_LEN     64      /* project, provider */
 #define NGX_VOICEGW_RECORD_MODEL_LEN  200     /* provider/model */
@@ -81,6 +94,7 @@ void ngx_voicegw_record_init(ngx_voicegw_record_t *r);
 
 extern ngx_str_t  ngx_voicegw_modality_names[];
 extern ngx_str_t  ngx_voicegw_status_names[];
+extern ngx_str_t  ngx_voicegw_flag_names[];
 
 
 #endif /* _NGX_VOICEGW_RECORD_H_INCLUDED_ */

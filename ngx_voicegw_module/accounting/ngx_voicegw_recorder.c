@@ -57,6 +57,22 @@ ngx_str_t  ngx_voicegw_status_names[] = {
     ngx_string("cancelled"),
     ngx_string("abandoned"),
     ngx_string("rejected"),
+    ngx_string("client_closed"),
+    ngx_string("upstream_failed"),
+    ngx_null_string
+};
+
+
+/* the flags, bit by bit, as /v1/logs names them */
+
+ngx_str_t  ngx_voicegw_flag_names[] = {
+    ngx_string("budget"),
+    ngx_string("cache_hit"),
+    ngx_string("unpriced"),
+    ngx_string("partial"),
+    ngx_string("no_usage"),
+    ngx_string("unknown_units"),
+    ngx_string("estimated"),
     ngx_null_string
 };
 
@@ -439,6 +455,14 @@ ngx_voicegw_series_add(ngx_voicegw_series_t *s, ngx_voicegw_record_t *r)
 
     if (r->flags & NGX_VOICEGW_RECORD_BUDGET) {
         s->budget_rejections++;
+    }
+
+    if (r->flags & NGX_VOICEGW_RECORD_UNPRICED) {
+        s->unpriced++;
+    }
+
+    if (r->flags & NGX_VOICEGW_RECORD_PARTIAL) {
+        s->partial++;
     }
 
     s->cost_usd += r->cost_usd;

@@ -45,6 +45,8 @@ typedef struct {
     u_char                       model[NGX_VOICEGW_RECORD_MODEL_LEN + 1];
     uint64_t                     requests[NGX_VOICEGW_NSTATUSES];
     uint64_t                     budget_rejections;
+    double                       unpriced;          /* no price known */
+    double                       partial;           /* broke off */
     double                       cost_usd;
     double                       input_units;
     double                       output_units;

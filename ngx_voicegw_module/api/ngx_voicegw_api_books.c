@@ -93,6 +93,19 @@ ngx_voicegw_books_metrics(ngx_voicegw_prom_t *t, ngx_pool_t *pool,
     ngx_voicegw_books_counter(t, &v, "voicegw_served_output_units_total",
                               offsetof(ngx_voicegw_series_t, output_units));
 
+    ngx_voicegw_prom_family(t, "voicegw_unpriced_requests_total",
+                            "counter",
+                            "Requests of a model with no price: booked at "
+                            "cost 0");
+    ngx_voicegw_books_counter(t, &v, "voicegw_unpriced_requests_total",
+                              offsetof(ngx_voicegw_series_t, unpriced));
+
+    ngx_voicegw_prom_family(t, "voicegw_partial_requests_total", "counter",
+                            "Requests that broke off (the client left, the "
+                            "provider stopped): booked with the units seen");
+    ngx_voicegw_books_counter(t, &v, "voicegw_partial_requests_total",
+                              offsetof(ngx_voicegw_series_t, partial));
+
     ngx_voicegw_books_hist(t, &v, "voicegw_ttfb_seconds",
                            "Time to the first byte of the answer",
                            offsetof(ngx_voicegw_series_t, ttfb), 0);

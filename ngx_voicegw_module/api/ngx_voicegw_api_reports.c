@@ -15,6 +15,7 @@
 #include "ngx_voicegw_sql.h"
 #include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_record.h"
 #include "ngx_voicegw_report.h"
 
 
@@ -38,6 +39,8 @@ static ngx_int_t ngx_voicegw_api_logs(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_logs_done(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
+static void ngx_voicegw_api_logs_flags(ngx_voicegw_json_t *j,
+    ngx_voicegw_sql_value_t *v);
 static ngx_int_t ngx_voicegw_api_logs_send(ngx_http_request_t *r,
     ngx_voicegw_sql_stmt_t *st);
 
@@ -336,6 +339,28 @@ ngx_voicegw_api_logs_done(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
+/* the record's flags, by name: ["unpriced","partial"] */
+
+static void
+ngx_voicegw_api_logs_flags(ngx_voicegw_json_t *j, ngx_voicegw_sql_value_t *v)
+{
+    ngx_uint_t  i, flags;
+
+    flags = v->type == NGX_VOICEGW_SQL_NULL ? 0 : (ngx_uint_t) v->i;
+
+    ngx_voicegw_json_array_open(j);
+
+    for (i = 0; ngx_voicegw_flag_names[i].len; i++) {
+        if (flags & (1 << i)) {
+            ngx_voicegw_json_strn(j, ngx_voicegw_flag_names[i].data,
+                                  ngx_voicegw_flag_names[i].len);
+        }
+    }
+
+    ngx_voicegw_json_array_close(j);
+}
+
+
 /* an array of records, newest first */
 
 static ngx_int_t
@@ -368,6 +393,11 @@ ngx_voicegw_api_logs_send(ngx_http_request_t *r, ngx_voicegw_sql_stmt_t *st)
 
             if (col == 1 && v->type != NGX_VOICEGW_SQL_NULL) {
                 ngx_voicegw_report_timestamp(j, v->i);
+                continue;
+            }
+
+            if (col == NGX_VOICEGW_REPORT_FLAGS_COL) {
+                ngx_voicegw_api_logs_flags(j, v);
                 continue;
             }
 

@@ -132,8 +132,8 @@ const char  ngx_voicegw_report_latency_query[] =
 
 const char  ngx_voicegw_report_logs_query[] =
     "SELECT id, ts, project, modality, model_id, provider, input_units,"
-    " output_units, cost_usd, ttfb_ms, total_latency_ms, status, http_status"
-    " FROM requests"
+    " output_units, cost_usd, ttfb_ms, total_latency_ms, status, http_status,"
+    " flags FROM requests"
     " WHERE (?1 IS NULL OR modality = ?1) AND (?2 IS NULL OR project = ?2)"
     " ORDER BY ts DESC, id DESC LIMIT ?3";
 
@@ -143,7 +143,7 @@ const char  ngx_voicegw_report_logs_query[] =
 const char  *ngx_voicegw_report_log_fields[] = {
     "id", "timestamp", "project", "modality", "model_id", "provider",
     "input_units", "output_units", "cost_usd", "ttfb_ms",
-    "total_latency_ms", "status", "http_status", NULL
+    "total_latency_ms", "status", "http_status", "flags", NULL
 };
 
 

@@ -66,6 +66,8 @@ extern const char  *ngx_voicegw_report_pct_keys[];
 extern const char  *ngx_voicegw_report_quantile_labels[];
 extern const char  *ngx_voicegw_report_log_fields[];
 
+#define NGX_VOICEGW_REPORT_FLAGS_COL     13      /* its "flags" */
+
 
 ngx_int_t ngx_voicegw_report_period(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);

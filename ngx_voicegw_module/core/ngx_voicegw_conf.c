@@ -112,6 +112,15 @@ ngx_conf_enum_t  ngx_voicegw_booleans[] = {
 };
 
 
+/* "on" and "off", as nginx.conf says them */
+
+ngx_conf_enum_t  ngx_voicegw_switches[] = {
+    { ngx_string("on"), 1 },
+    { ngx_string("off"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
 /* a name of an enumeration table (ending with ngx_null_string) */
 
 ngx_int_t

@@ -31,6 +31,7 @@ ngx_str_t *ngx_voicegw_enum_name(ngx_conf_enum_t *e, ngx_uint_t value);
 
 
 extern ngx_conf_enum_t  ngx_voicegw_booleans[];
+extern ngx_conf_enum_t  ngx_voicegw_switches[];
 
 
 #endif /* _NGX_VOICEGW_CONF_H_INCLUDED_ */

@@ -278,7 +278,7 @@ ngx_module_t  ngx_voicegw_pool_module = {
 static ngx_command_t  ngx_voicegw_proxy_commands[] = {
 
     { ngx_string("voicegw_proxy"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_voicegw_proxy_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

@@ -13,6 +13,10 @@
  *                                balancer, keep-alive guard
  *   ngx_voicegw_proxy_request.c  the content handler: provider, project,
  *                                model, headers, then nginx's proxy
+ *   ngx_voicegw_proxy_body.c     what the request body says (model,
+ *                                characters, audio, stream options)
+ *   ngx_voicegw_proxy_budget.c   the project's daily budget: reserve,
+ *                                settle, refuse
  *   ngx_voicegw_proxy_books.c    the filters that measure the answer,
  *                                the record at the log phase
  */
@@ -25,6 +29,10 @@
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_entity_cache.h"
 #include "ngx_voicegw_usage.h"
+#include "ngx_voicegw_reqscan.h"
+#include "ngx_voicegw_multipart.h"
+#include "ngx_voicegw_wav.h"
+#include "ngx_voicegw_record.h"
 
 
 #define NGX_VOICEGW_PROXY_UPSTREAM  "voicegw_providers"
@@ -32,6 +40,7 @@
 
 typedef struct {
     ngx_flag_t                   enabled;
+    ngx_uint_t                   strict_models;
     ngx_str_t                    prefix;         /* the location's */
     ngx_http_handler_pt          proxy_handler;  /* nginx's proxy */
 } ngx_voicegw_proxy_loc_conf_t;
@@ -39,13 +48,22 @@ typedef struct {
 
 /* one proxied call */
 
-typedef struct {
+typedef struct ngx_voicegw_proxy_ctx_s  ngx_voicegw_proxy_ctx_t;
+
+typedef ngx_int_t (*ngx_voicegw_budget_again_pt)(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+
+
+struct ngx_voicegw_proxy_ctx_s {
     ngx_voicegw_main_conf_t     *vmcf;
     ngx_voicegw_entity_waiter_t  waiter;
 
     ngx_voicegw_provider_view_t  provider;
     ngx_str_t                    project;
+    ngx_voicegw_project_view_t   project_view;
+    ngx_str_t                    rest;           /* the provider's path */
     ngx_str_t                    model;          /* as the client named it */
+    ngx_str_t                    record_model;   /* provider/model */
     ngx_uint_t                   modality;       /* NGX_VOICEGW_MODALITY_* */
     ngx_uint_t                   dialect;        /* NGX_VOICEGW_DIALECT_* */
 
@@ -59,8 +77,11 @@ typedef struct {
     ngx_uint_t                   ssl;
 
     /* what the request said */
+    ngx_voicegw_reqscan_t       *reqscan;        /* a JSON body */
+    ngx_voicegw_multipart_t     *multipart;      /* a form upload */
+    ngx_voicegw_wav_t           *wav;            /* a raw upload */
     double                       characters;     /* TTS text, code points */
-    ngx_uint_t                   body_read;
+    double                       audio_seconds;  /* of the upload; -1 */
 
     /* what the answer said */
     ngx_voicegw_usage_t         *usage;
@@ -73,7 +94,19 @@ typedef struct {
     unsigned                     ended:1;        /* the whole body passed */
     unsigned                     partial:1;      /* ended before its end */
     unsigned                     booked:1;
-} ngx_voicegw_proxy_ctx_t;
+    unsigned                     rejected:1;     /* by the budget */
+    unsigned                     asked_usage:1;  /* include_usage added */
+    unsigned                     usage_declined:1; /* include_usage: false */
+
+    /* the project's daily budget */
+    ngx_event_t                  budget_ev;      /* waits for an estimate */
+    ngx_voicegw_budget_again_pt  budget_again;
+    double                       budget_reserved;
+    ngx_uint_t                   budget_state;   /* 1 warning, 2 exceeded */
+    unsigned                     budget_cleanup:1;
+    unsigned                     budget_held:1;  /* reserved, not settled */
+    unsigned                     budget_blind:1; /* with no estimate */
+};
 
 
 extern ngx_module_t  ngx_voicegw_proxy_module;
@@ -90,7 +123,24 @@ ngx_int_t ngx_voicegw_proxy_peer_guard(ngx_conf_t *cf);
 
 ngx_int_t ngx_voicegw_proxy_handler(ngx_http_request_t *r);
 
+ngx_int_t ngx_voicegw_proxy_body_init(ngx_conf_t *cf);
+ngx_int_t ngx_voicegw_proxy_read_body(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_http_client_body_handler_pt done);
+ngx_int_t ngx_voicegw_proxy_body_read(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+
+ngx_int_t ngx_voicegw_proxy_budget_conf(ngx_conf_t *cf,
+    ngx_voicegw_main_conf_t *vmcf);
+ngx_int_t ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_voicegw_project_view_t *project,
+    double estimate, ngx_voicegw_budget_again_pt again);
+void ngx_voicegw_proxy_budget_settle(ngx_voicegw_proxy_ctx_t *ctx,
+    double cost, ngx_str_t *model);
+
 ngx_int_t ngx_voicegw_proxy_books_init(ngx_conf_t *cf);
+void ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_voicegw_record_t *rec);
+double ngx_voicegw_proxy_estimate(ngx_voicegw_proxy_ctx_t *ctx);
 ngx_int_t ngx_voicegw_proxy_keep_ctx(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 

@@ -27,8 +27,6 @@ static ngx_int_t ngx_voicegw_proxy_log_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_voicegw_proxy_dialect(ngx_voicegw_proxy_ctx_t *ctx);
 static void ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_record_t *rec);
-static void ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
-    ngx_voicegw_record_t *rec);
 static ngx_uint_t ngx_voicegw_proxy_status(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx, ngx_uint_t http_status);
 static double ngx_voicegw_proxy_number(ngx_http_request_t *r,
@@ -131,6 +129,7 @@ static ngx_int_t
 ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                sse;
+    ngx_table_elt_t          *h;
     ngx_voicegw_proxy_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -147,6 +146,23 @@ ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
 
     ctx->answered = 1;
     ctx->status = r->headers_out.status;
+
+    if (ctx->budget_state) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-VoiceGW-Budget");
+
+        if (ctx->budget_state == 2) {
+            ngx_str_set(&h->value, "exceeded");
+
+        } else {
+            ngx_str_set(&h->value, "warning");
+        }
+    }
 
     ctx->character_cost = ngx_voicegw_proxy_number(r, "character-cost");
 
@@ -252,7 +268,6 @@ ngx_voicegw_proxy_number(ngx_http_request_t *r, const char *name)
 static ngx_int_t
 ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
 {
-    u_char                     *p;
     ngx_voicegw_record_t        rec;
     ngx_voicegw_proxy_ctx_t    *ctx;
     ngx_http_upstream_state_t  *state;
@@ -263,7 +278,7 @@ ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_voicegw_proxy_get_ctx(r);
 
-    if (ctx == NULL || !ctx->proxied || ctx->booked) {
+    if (ctx == NULL || !(ctx->proxied || ctx->rejected) || ctx->booked) {
         return NGX_OK;
     }
 
@@ -274,27 +289,17 @@ ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
     rec.project = ctx->project;
     rec.provider = ctx->provider.id;
     rec.modality = ctx->modality;
+    rec.model = ctx->record_model;
+    rec.total_ms = (double) (ngx_current_msec - ctx->start);
 
-    /* the model as VoiceGateway names it: provider/model */
+    if (ctx->rejected) {
+        rec.status = NGX_VOICEGW_STATUS_REJECTED;
+        rec.http_status = NGX_HTTP_TOO_MANY_REQUESTS;
+        rec.flags |= NGX_VOICEGW_RECORD_BUDGET;
 
-    rec.model.data = ngx_pnalloc(r->pool, ctx->provider.id.len + 1
-                                          + ngx_max(ctx->model.len, 7));
-    if (rec.model.data == NULL) {
+        (void) ngx_voicegw_record(ctx->vmcf->recorder, &rec);
         return NGX_OK;
     }
-
-    p = ngx_cpymem(rec.model.data, ctx->provider.id.data,
-                   ctx->provider.id.len);
-    *p++ = '/';
-
-    if (ctx->model.len) {
-        p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
-
-    } else {
-        p = ngx_cpymem(p, "unknown", 7);
-    }
-
-    rec.model.len = p - rec.model.data;
 
     state = NULL;
 
@@ -327,10 +332,11 @@ ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
     if (ctx->partial) {
         rec.flags |= NGX_VOICEGW_RECORD_PARTIAL;
     }
-    rec.total_ms = (double) (ngx_current_msec - ctx->start);
 
     ngx_voicegw_proxy_units(ctx, &rec);
     ngx_voicegw_proxy_cost(ctx, &rec);
+
+    ngx_voicegw_proxy_budget_settle(ctx, rec.cost_usd, &rec.model);
 
     (void) ngx_voicegw_record(ctx->vmcf->recorder, &rec);
 
@@ -338,22 +344,24 @@ ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * How the call ended: success (the issue's "ok"), error (the provider
+ * answered 4xx or 5xx), client_closed (the client left first: the units
+ * seen so far, flagged partial), upstream_failed (no answer: refused,
+ * reset, timed out; or an answer that broke off).
+ */
+
 static ngx_uint_t
 ngx_voicegw_proxy_status(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     ngx_uint_t http_status)
 {
     if (!ctx->answered) {
-        /* no answer from the provider */
 
         if (http_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
-            return NGX_VOICEGW_STATUS_ABANDONED;
+            return NGX_VOICEGW_STATUS_CLIENT_CLOSED;
         }
 
-        if (http_status == NGX_HTTP_GATEWAY_TIME_OUT) {
-            return NGX_VOICEGW_STATUS_TIMEOUT;
-        }
-
-        return NGX_VOICEGW_STATUS_ERROR;
+        return NGX_VOICEGW_STATUS_UPSTREAM_FAILED;
     }
 
     if (ctx->status >= NGX_HTTP_BAD_REQUEST) {
@@ -362,16 +370,51 @@ ngx_voicegw_proxy_status(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
 
     if (!ctx->ended && r->connection->error) {
         ctx->partial = 1;
-        return NGX_VOICEGW_STATUS_ABANDONED;
+        return NGX_VOICEGW_STATUS_CLIENT_CLOSED;
     }
 
     if (!ctx->ended && ctx->usage) {
-        /* the provider's answer broke off */
         ctx->partial = 1;
-        return NGX_VOICEGW_STATUS_ERROR;
+        return NGX_VOICEGW_STATUS_UPSTREAM_FAILED;
     }
 
     return NGX_VOICEGW_STATUS_SUCCESS;
+}
+
+
+/*
+ * Before the call: what it will cost as far as the request says (the
+ * characters of a speech request, the length of a WAV upload); 0 when
+ * the request does not say.
+ */
+
+double
+ngx_voicegw_proxy_estimate(ngx_voicegw_proxy_ctx_t *ctx)
+{
+    ngx_voicegw_record_t  rec;
+
+    ngx_voicegw_record_init(&rec);
+
+    rec.model = ctx->record_model;
+    rec.input_units = 0;
+    rec.output_units = 0;
+
+    if (ctx->modality == NGX_VOICEGW_MODALITY_TTS) {
+        rec.input_units = ctx->characters;
+
+    } else if (ctx->modality == NGX_VOICEGW_MODALITY_STT
+               && ctx->audio_seconds > 0)
+    {
+        rec.input_units = ctx->audio_seconds / 60;
+    }
+
+    if (rec.input_units <= 0) {
+        return 0;
+    }
+
+    ngx_voicegw_proxy_cost(ctx, &rec);
+
+    return rec.cost_usd;
 }
 
 
@@ -395,7 +438,23 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
         if (u && u->seconds >= 0) {
             channels = u->channels > 1 ? u->channels : 1;
             rec->input_units = u->seconds * channels / 60;
+
+        } else if (u && u->input_tokens >= 0) {
+            /* OpenAI's token-billed transcription */
+            rec->input_units = u->input_tokens;
+
+            if (u->output_tokens >= 0) {
+                rec->output_units = u->output_tokens;
+            }
+
+        } else if (ctx->audio_seconds >= 0) {
+            rec->input_units = ctx->audio_seconds / 60;
+            rec->flags |= NGX_VOICEGW_RECORD_ESTIMATED;
+
+        } else if (rec->status == NGX_VOICEGW_STATUS_SUCCESS) {
+            rec->flags |= NGX_VOICEGW_RECORD_UNKNOWN_UNITS;
         }
+
         break;
 
     case NGX_VOICEGW_MODALITY_TTS:
@@ -404,7 +463,14 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
         break;
 
     default:
-        if (u == NULL) {
+        if (u == NULL || (u->input_tokens < 0 && u->output_tokens < 0)) {
+
+            if (ctx->modality == NGX_VOICEGW_MODALITY_LLM
+                && rec->status == NGX_VOICEGW_STATUS_SUCCESS)
+            {
+                rec->flags |= NGX_VOICEGW_RECORD_NO_USAGE;
+            }
+
             break;
         }
 
@@ -439,7 +505,7 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
 
 /* the price of the units: the model's prices, else nothing (unpriced) */
 
-static void
+void
 ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_record_t *rec)
 {

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_http.h"
 #include "ngx_voicegw_registry.h"
 #include "ngx_voicegw_proxy.h"
@@ -93,7 +94,7 @@ ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf)
 }
 
 
-/* voicegw_proxy; */
+/* voicegw_proxy [strict_models=on|off]; */
 
 char *
 ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -107,8 +108,29 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_voicegw_main_conf_t   *vmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
+    ngx_str_t                 *value, v;
+    ngx_uint_t                 i;
+
     if (plcf->enabled) {
         return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_voicegw_conf_param(&value[i], "strict_models", &v) == NGX_OK
+            && ngx_voicegw_enum_value(ngx_voicegw_switches, &v,
+                                      &plcf->strict_models)
+               == NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\": voicegw_proxy takes "
+                           "strict_models=on|off", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -156,6 +178,10 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     reg->proxy_used = 1;
+
+    if (ngx_voicegw_proxy_budget_conf(cf, vmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_voicegw_proxy_upstream(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -236,6 +262,10 @@ ngx_int_t
 ngx_voicegw_proxy_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_voicegw_proxy_peer_guard(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_voicegw_proxy_body_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

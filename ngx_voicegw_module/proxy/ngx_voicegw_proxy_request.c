@@ -25,6 +25,11 @@
 static void ngx_voicegw_proxy_wake(void *data);
 static ngx_int_t ngx_voicegw_proxy_start(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
+static void ngx_voicegw_proxy_body_done(ngx_http_request_t *r);
+static ngx_int_t ngx_voicegw_proxy_attribute(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+static ngx_int_t ngx_voicegw_proxy_admit(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_proxy_target(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx, ngx_str_t *rest);
 static ngx_int_t ngx_voicegw_proxy_address(ngx_http_request_t *r,
@@ -160,10 +165,9 @@ static ngx_int_t
 ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 {
     u_char                        *p, *last;
-    ngx_str_t                      id, rest, value;
+    ngx_str_t                      id, rest;
     ngx_table_elt_t               *h;
     ngx_voicegw_entity_cache_t    *ec;
-    ngx_voicegw_project_view_t     project;
     ngx_voicegw_proxy_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
@@ -232,11 +236,20 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
     if (h == NULL || h->value.len == 0) {
         ngx_str_set(&ctx->project, "default");
 
+        if (ngx_voicegw_entity_cache_project(ec, &ctx->project,
+                                             &ctx->project_view)
+            != NGX_OK)
+        {
+            ngx_memzero(&ctx->project_view,
+                        sizeof(ngx_voicegw_project_view_t));
+        }
+
     } else {
         ctx->project = h->value;
 
         if (!ngx_voicegw_valid_id(&ctx->project)
-            || ngx_voicegw_entity_cache_project(ec, &ctx->project, &project)
+            || ngx_voicegw_entity_cache_project(ec, &ctx->project,
+                                                &ctx->project_view)
                != NGX_OK)
         {
             return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND,
@@ -245,16 +258,64 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
         }
     }
 
-    /* the model: X-VoiceGW-Model, else ?model= or ?model_id= */
+    /* the model: X-VoiceGW-Model, else the body's (after it is read) */
 
     h = ngx_voicegw_http_header(&r->headers_in.headers, "X-VoiceGW-Model");
 
     if (h && h->value.len) {
         ctx->model = h->value;
+    }
 
-    } else if (ngx_http_arg(r, (u_char *) "model", 5, &value) == NGX_OK
-               || ngx_http_arg(r, (u_char *) "model_id", 8, &value)
-                  == NGX_OK)
+    ctx->modality = ngx_voicegw_proxy_modality(&rest);
+    ctx->rest = rest;
+
+    return ngx_voicegw_proxy_read_body(r, ctx, ngx_voicegw_proxy_body_done);
+}
+
+
+/* the body is in: what it says, then the budget, then the provider */
+
+static void
+ngx_voicegw_proxy_body_done(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    rc = ngx_voicegw_proxy_body_read(r, ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_voicegw_proxy_attribute(r, ctx);
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_voicegw_proxy_admit(r, ctx);
+        }
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The model: X-VoiceGW-Model, else the JSON body's "model" (or
+ * "model_id"), else a form upload's "model" field, else the "model" or
+ * "model_id" query argument.  NGX_DECLINED: the call goes on; anything
+ * else: it was answered (refused).
+ */
+
+static ngx_int_t
+ngx_voicegw_proxy_attribute(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_str_t                      value;
+    ngx_voicegw_model_view_t       m;
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
+
+    if (ctx->model.len == 0
+        && (ngx_http_arg(r, (u_char *) "model", 5, &value) == NGX_OK
+            || ngx_http_arg(r, (u_char *) "model_id", 8, &value) == NGX_OK))
     {
         ctx->model.data = ngx_pnalloc(r->pool, value.len);
         if (ctx->model.data == NULL) {
@@ -274,9 +335,96 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
                                        NGX_VOICEGW_RECORD_MODEL_LEN / 2);
     }
 
-    ctx->modality = ngx_voicegw_proxy_modality(&rest);
+    /* the model as VoiceGateway names it: provider/model */
 
-    return ngx_voicegw_proxy_target(r, ctx, &rest);
+    ctx->record_model.data = ngx_pnalloc(r->pool,
+                                         ctx->provider.id.len + 1
+                                         + ngx_max(ctx->model.len, 7));
+    if (ctx->record_model.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->record_model.data, ctx->provider.id.data,
+                   ctx->provider.id.len);
+    *p++ = '/';
+
+    if (ctx->model.len) {
+        p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
+
+    } else {
+        p = ngx_cpymem(p, "unknown", 7);
+    }
+
+    ctx->record_model.len = p - ctx->record_model.data;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
+
+    if (!plcf->strict_models) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->model.len == 0) {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "unknown_model",
+                                       "this location takes registered "
+                                       "models only (strict_models=on) and "
+                                       "the request names none: use "
+                                       "X-VoiceGW-Model or the body's "
+                                       "\"model\"");
+    }
+
+    if (ngx_voicegw_entity_cache_model(ctx->vmcf->proc.entities,
+                                       &ctx->record_model, &m)
+        != NGX_OK)
+    {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "unknown_model",
+                                       "model \"%V\" is not registered "
+                                       "(strict_models=on): add it with "
+                                       "POST /v1/models or "
+                                       "voicegw_model", &ctx->record_model);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The project's daily budget; a call without an estimate that must wait
+ * comes back here from its timer.
+ */
+
+static ngx_int_t
+ngx_voicegw_proxy_admit(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_voicegw_proxy_budget_reserve(r, ctx, &ctx->project_view,
+                                          ngx_voicegw_proxy_estimate(ctx),
+                                          ngx_voicegw_proxy_admit);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_voicegw_proxy_target(r, ctx, &ctx->rest);
+
+    case NGX_AGAIN:
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        ctx->rejected = 1;
+        return ngx_voicegw_reply_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "budget_exceeded",
+                                       "project \"%V\" has spent its daily "
+                                       "budget of $%.2f (UTC day); "
+                                       "budget_action is block",
+                                       &ctx->project,
+                                       ctx->project_view.daily_budget);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 

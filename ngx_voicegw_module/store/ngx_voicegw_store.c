@@ -44,6 +44,8 @@
 #define NGX_VOICEGW_STORE_POOL  "voicegw"
 
 
+static ngx_int_t ngx_voicegw_store_spend(ngx_pool_t *pool,
+    ngx_voicegw_store_t *store, sqlite3 *db, u_char *err, size_t len);
 static ngx_int_t ngx_voicegw_store_last_request(sqlite3 *db, uint64_t *id,
     u_char *err, size_t len);
 static char *ngx_voicegw_store_thread_pool(ngx_conf_t *cf,
@@ -261,6 +263,8 @@ ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
            != NGX_OK
         || ngx_voicegw_store_last_request(db, &store->last_request_id, err,
                                           sizeof(err))
+           != NGX_OK
+        || ngx_voicegw_store_spend(cf->pool, store, db, err, sizeof(err))
            != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -306,6 +310,73 @@ ngx_voicegw_store_last_request(sqlite3 *db, uint64_t *id, u_char *err,
     }
 
     *id = (uint64_t) sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What each project has spent today (UTC), from the daily rollup: the
+ * zone's budgets start from it when the gateway starts.
+ */
+
+static ngx_int_t
+ngx_voicegw_store_spend(ngx_pool_t *pool, ngx_voicegw_store_t *store,
+    sqlite3 *db, u_char *err, size_t len)
+{
+    int                   rc;
+    size_t                n;
+    sqlite3_stmt         *stmt;
+    ngx_voicegw_spend_t  *s;
+
+    if (ngx_array_init(&store->spend, pool, 4, sizeof(ngx_voicegw_spend_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    store->spend_day = ngx_time() - ngx_time() % 86400;
+
+    if (sqlite3_prepare_v2(db, "SELECT project, total(cost_usd) FROM daily"
+                               " WHERE day = strftime('%Y-%m-%d', ?1,"
+                               " 'unixepoch') GROUP BY project",
+                           -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        ngx_voicegw_sql_error(db, "today's spend", err, len);
+        return NGX_ERROR;
+    }
+
+    sqlite3_bind_int64(stmt, 1, (sqlite3_int64) store->spend_day);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        s = ngx_array_push(&store->spend);
+        if (s == NULL) {
+            sqlite3_finalize(stmt);
+            return NGX_ERROR;
+        }
+
+        n = sqlite3_column_bytes(stmt, 0);
+
+        s->project.data = ngx_pnalloc(pool, n + 1);
+        if (s->project.data == NULL) {
+            sqlite3_finalize(stmt);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->project.data, sqlite3_column_text(stmt, 0), n);
+        s->project.data[n] = '\0';
+        s->project.len = n;
+        s->cost_usd = sqlite3_column_double(stmt, 1);
+    }
+
+    if (rc != SQLITE_DONE) {
+        ngx_voicegw_sql_error(db, "today's spend", err, len);
+        sqlite3_finalize(stmt);
+        return NGX_ERROR;
+    }
+
     sqlite3_finalize(stmt);
 
     return NGX_OK;

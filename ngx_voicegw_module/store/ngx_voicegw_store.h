@@ -43,6 +43,12 @@ struct ngx_voicegw_store_op_s {
 };
 
 
+typedef struct {
+    ngx_str_t                    project;
+    double                       cost_usd;
+} ngx_voicegw_spend_t;
+
+
 struct ngx_voicegw_store_s {
     ngx_str_t                    path;          /* NUL-terminated */
     ngx_str_t                    dir;           /* NUL-terminated */
@@ -62,6 +68,11 @@ struct ngx_voicegw_store_s {
 
     /* settings as read at configuration time, ngx_voicegw_setting_t */
     ngx_array_t                  settings;
+
+    /* each project's spend of the UTC day the configuration was read
+       (ngx_voicegw_spend_t): the budgets start from it */
+    ngx_array_t                  spend;
+    time_t                       spend_day;     /* its 00:00 UTC */
 
     /* this process's connection, opened after fork */
     sqlite3                     *db;

@@ -500,6 +500,16 @@ def conn_in(port, pid):
 
 # -- fake providers ----------------------------------------------------------
 
+def secret_key(d):
+    """A fresh voicegw_secret key file (32 random bytes, mode 0600) in the
+    test's work folder "d"; its path."""
+    path = os.path.join(d, "secret.key")
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o600)
+    return path
+
+
 class FakeProvider:
     """t/support/fake_provider.py in its own process: it checks the key,
     and records every request it sees (one JSON line each) in a file of

@@ -1,0 +1,412 @@
+
+/*
+ * ngx_voicegw_proxy_budget.c
+ *
+ * Owns the daily budgets of provider calls: what each project has spent
+ * today (UTC) and what its calls under way are expected to cost, kept in
+ * the zone ("budget" part) so that every nginx process sees the same
+ * figures, and started from the store's daily rollup when the gateway
+ * starts (kept over a reload).
+ *
+ * Before a call of a project with a daily budget is proxied it reserves
+ * its estimated cost: a "block" project whose spend and reservations have
+ * reached the budget is refused (429 budget_exceeded).  After the call its
+ * reservation is replaced by its real cost, exactly once (the log phase,
+ * else the request pool's cleanup).  The estimate is the larger of what
+ * the request itself prices at (characters, a WAV upload's length) and
+ * the latest cost of the same model; a call with no estimate at all (the
+ * first of its model) runs alone: the project's other calls without an
+ * estimate wait for it.  So a block budget ends at most one call's cost
+ * over.
+ *
+ * A "warn" project is never refused: its answers say where it stands
+ * (X-VoiceGW-Budget: warning from 80 %, exceeded from 100 %).
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_store.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_proxy.h"
+
+
+#define NGX_VOICEGW_BUDGET_PROJECTS  1024
+#define NGX_VOICEGW_BUDGET_MODELS    512
+#define NGX_VOICEGW_BUDGET_RETRY     20      /* ms, a call without estimate */
+#define NGX_VOICEGW_BUDGET_WAIT      60000   /* ms, then it goes anyway */
+
+
+typedef struct {
+    uint32_t                     hash;       /* 0: free */
+    u_char                       id[NGX_VOICEGW_RECORD_ID_LEN + 1];
+    time_t                       day;        /* of "spend": its 00:00 UTC */
+    double                       spend;      /* settled */
+    double                       reserved;   /* calls under way */
+    uint32_t                     blind;      /* ... with no estimate */
+} ngx_voicegw_budget_project_t;
+
+
+typedef struct {
+    uint32_t                     hash;
+    u_char                       id[NGX_VOICEGW_RECORD_MODEL_LEN + 1];
+    double                       cost;       /* of its latest calls */
+} ngx_voicegw_budget_model_t;
+
+
+typedef struct {
+    ngx_voicegw_budget_project_t projects[NGX_VOICEGW_BUDGET_PROJECTS];
+    ngx_voicegw_budget_model_t   models[NGX_VOICEGW_BUDGET_MODELS];
+} ngx_voicegw_budget_sh_t;
+
+
+#define ngx_voicegw_budget_project(sh, id, add)                              \
+    ((ngx_voicegw_budget_project_t *)                                        \
+     ngx_voicegw_budget_slot((u_char *) (sh)->projects,                     \
+                             sizeof(ngx_voicegw_budget_project_t),           \
+                             NGX_VOICEGW_BUDGET_PROJECTS,                    \
+                             NGX_VOICEGW_RECORD_ID_LEN, id, add))
+
+#define ngx_voicegw_budget_model(sh, id, add)                                \
+    ((ngx_voicegw_budget_model_t *)                                          \
+     ngx_voicegw_budget_slot((u_char *) (sh)->models,                       \
+                             sizeof(ngx_voicegw_budget_model_t),             \
+                             NGX_VOICEGW_BUDGET_MODELS,                      \
+                             NGX_VOICEGW_RECORD_MODEL_LEN, id, add))
+
+
+struct ngx_voicegw_budget_s {
+    ngx_voicegw_zone_t          *zone;
+    ngx_voicegw_store_t         *store;
+    ngx_voicegw_budget_sh_t     *sh;
+};
+
+
+static ngx_int_t ngx_voicegw_budget_init_zone(ngx_voicegw_zone_t *zone,
+    void *data, ngx_uint_t reused);
+static void *ngx_voicegw_budget_slot(u_char *slots, size_t size,
+    ngx_uint_t nslots, size_t max, ngx_str_t *id, ngx_uint_t add);
+static void ngx_voicegw_budget_today(ngx_voicegw_budget_project_t *p);
+static void ngx_voicegw_budget_retry(ngx_event_t *ev);
+static void ngx_voicegw_budget_cleanup(void *data);
+
+
+/* at configuration: the zone part, once per configuration */
+
+ngx_int_t
+ngx_voicegw_proxy_budget_conf(ngx_conf_t *cf, ngx_voicegw_main_conf_t *vmcf)
+{
+    ngx_voicegw_budget_t  *b;
+
+    if (vmcf->budget != NULL || vmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    b = ngx_pcalloc(cf->pool, sizeof(ngx_voicegw_budget_t));
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->zone = vmcf->zone;
+    b->store = vmcf->store;
+    vmcf->budget = b;
+
+    return ngx_voicegw_zone_on_init(vmcf->zone, ngx_voicegw_budget_init_zone,
+                                    b);
+}
+
+
+static ngx_int_t
+ngx_voicegw_budget_init_zone(ngx_voicegw_zone_t *zone, void *data,
+    ngx_uint_t reused)
+{
+    ngx_voicegw_budget_t  *b = data;
+
+    ngx_uint_t                     i;
+    ngx_voicegw_spend_t           *s;
+    ngx_voicegw_budget_sh_t       *sh;
+    ngx_voicegw_budget_project_t  *p;
+
+    sh = ngx_voicegw_zone_part_locked(zone, "budget",
+                                      sizeof(ngx_voicegw_budget_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->sh = sh;
+
+    if (reused || b->store == NULL) {
+        return NGX_OK;
+    }
+
+    /* a start: today's spend from the store */
+
+    s = b->store->spend.elts;
+
+    for (i = 0; i < b->store->spend.nelts; i++) {
+        p = ngx_voicegw_budget_project(sh, &s[i].project, 1);
+
+        if (p != NULL) {
+            p->day = b->store->spend_day;
+            p->spend = s[i].cost_usd;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Before the call: NGX_OK (it goes on, reserved), NGX_DECLINED (a block
+ * budget is spent: refused), NGX_AGAIN ("again" runs when the call may
+ * go on; the caller returns NGX_DONE).
+ */
+
+ngx_int_t
+ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_voicegw_project_view_t *project,
+    double estimate, ngx_voicegw_budget_again_pt again)
+{
+    double                         used;
+    ngx_str_t                      model;
+    ngx_event_t                   *ev;
+    ngx_pool_cleanup_t            *cln;
+    ngx_voicegw_budget_t          *b;
+    ngx_voicegw_budget_model_t    *m;
+    ngx_voicegw_budget_project_t  *p;
+
+    b = ctx->vmcf->budget;
+
+    if (b == NULL || b->sh == NULL || project->daily_budget <= 0) {
+        return NGX_OK;
+    }
+
+    if (!ctx->budget_cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_voicegw_budget_cleanup;
+        cln->data = ctx;
+        ctx->budget_cleanup = 1;
+    }
+
+    model = ctx->record_model;
+
+    ngx_voicegw_zone_lock(b->zone);
+
+    p = ngx_voicegw_budget_project(b->sh, &ctx->project, 1);
+
+    if (p == NULL) {
+        /* a full table: the budget is not kept for this project */
+        ngx_voicegw_zone_unlock(b->zone);
+        return NGX_OK;
+    }
+
+    ngx_voicegw_budget_today(p);
+
+    m = ngx_voicegw_budget_model(b->sh, &model, 0);
+
+    if (m != NULL && m->cost > estimate) {
+        estimate = m->cost;
+    }
+
+    used = p->spend + p->reserved;
+
+    ctx->budget_state = used >= project->daily_budget ? 2
+                        : used >= 0.8 * project->daily_budget ? 1 : 0;
+
+    if (!project->block) {
+        ngx_voicegw_zone_unlock(b->zone);
+        return NGX_OK;
+    }
+
+    if (used >= project->daily_budget) {
+        ngx_voicegw_zone_unlock(b->zone);
+        return NGX_DECLINED;
+    }
+
+    if (estimate <= 0 && p->blind
+        && ngx_current_msec - ctx->start < NGX_VOICEGW_BUDGET_WAIT)
+    {
+        /* another call with no estimate is under way: its cost will be */
+        ngx_voicegw_zone_unlock(b->zone);
+
+        ev = &ctx->budget_ev;
+        ev->handler = ngx_voicegw_budget_retry;
+        ev->data = r;
+        ev->log = r->connection->log;
+        ctx->budget_again = again;
+
+        ngx_add_timer(ev, NGX_VOICEGW_BUDGET_RETRY);
+
+        return NGX_AGAIN;
+    }
+
+    p->reserved += estimate;
+
+    if (estimate <= 0) {
+        p->blind++;
+        ctx->budget_blind = 1;
+    }
+
+    ngx_voicegw_zone_unlock(b->zone);
+
+    ctx->budget_reserved = estimate;
+    ctx->budget_held = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_voicegw_budget_retry(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_connection_t         *c;
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_finalize_request(r, ctx->budget_again(r, ctx));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * After the call, with its real cost (or 0 when it never went): the
+ * reservation goes, the cost is spent, the model's cost is learned.
+ */
+
+void
+ngx_voicegw_proxy_budget_settle(ngx_voicegw_proxy_ctx_t *ctx, double cost,
+    ngx_str_t *model)
+{
+    ngx_voicegw_budget_t          *b;
+    ngx_voicegw_budget_model_t    *m;
+    ngx_voicegw_budget_project_t  *p;
+
+    if (ctx->budget_ev.timer_set) {
+        ngx_del_timer(&ctx->budget_ev);
+    }
+
+    b = ctx->vmcf->budget;
+
+    if (b == NULL || b->sh == NULL || (!ctx->budget_held && model == NULL)) {
+        return;
+    }
+
+    ngx_voicegw_zone_lock(b->zone);
+
+    p = ngx_voicegw_budget_project(b->sh, &ctx->project, model != NULL);
+
+    if (p != NULL) {
+        ngx_voicegw_budget_today(p);
+
+        if (ctx->budget_held) {
+            p->reserved -= ctx->budget_reserved;
+
+            if (p->reserved < 0) {
+                p->reserved = 0;
+            }
+
+            if (ctx->budget_blind && p->blind) {
+                p->blind--;
+            }
+        }
+
+        p->spend += cost;
+    }
+
+    if (model && cost > 0) {
+        m = ngx_voicegw_budget_model(b->sh, model, 1);
+
+        if (m != NULL) {
+            /* a rise is taken at once, a fall slowly */
+            m->cost = cost > m->cost ? cost : 0.9 * m->cost + 0.1 * cost;
+        }
+    }
+
+    ngx_voicegw_zone_unlock(b->zone);
+
+    ctx->budget_held = 0;
+}
+
+
+/* a request that ends without the log phase having settled it */
+
+static void
+ngx_voicegw_budget_cleanup(void *data)
+{
+    ngx_voicegw_proxy_ctx_t  *ctx = data;
+
+    ngx_voicegw_proxy_budget_settle(ctx, 0, NULL);
+}
+
+
+/* a new UTC day starts from nothing */
+
+static void
+ngx_voicegw_budget_today(ngx_voicegw_budget_project_t *p)
+{
+    time_t  today;
+
+    today = ngx_time() - ngx_time() % 86400;
+
+    if (p->day != today) {
+        p->day = today;
+        p->spend = 0;
+    }
+}
+
+
+/*
+ * Open addressing over either table (both start with the hash and the
+ * id): the slot of an id, taken for it when "add".
+ */
+
+static void *
+ngx_voicegw_budget_slot(u_char *slots, size_t size, ngx_uint_t nslots,
+    size_t max, ngx_str_t *id, ngx_uint_t add)
+{
+    u_char      *slot, *sid;
+    uint32_t     hash, *shash;
+    ngx_uint_t   n;
+
+    if (id->len == 0 || id->len > max) {
+        return NULL;
+    }
+
+    hash = ngx_crc32_short(id->data, id->len) | 1;
+
+    for (n = 0; n < nslots; n++) {
+        slot = slots + (hash + n) % nslots * size;
+        shash = (uint32_t *) slot;
+        sid = slot + offsetof(ngx_voicegw_budget_model_t, id);
+
+        if (*shash == 0) {
+            if (!add) {
+                return NULL;
+            }
+
+            *shash = hash;
+            ngx_memcpy(sid, id->data, id->len);
+            sid[id->len] = '\0';
+
+            return slot;
+        }
+
+        if (*shash == hash && ngx_strncmp(sid, id->data, id->len) == 0
+            && sid[id->len] == '\0')
+        {
+            return slot;
+        }
+    }
+
+    return NULL;
+}
