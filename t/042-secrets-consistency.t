@@ -273,6 +273,11 @@ def conf(entities):
     voicegw_provider_test_timeout 3s;
 
     log_format vgpid '$remote_addr "$request" $status pid=$pid';
+    log_format vgproxy '"$request" $status $voicegw_proxy_url '
+                       '$voicegw_proxy_host $voicegw_proxy_sni '
+                       '$voicegw_proxy_provider $voicegw_proxy_project '
+                       '$voicegw_proxy_model $upstream_addr '
+                       '$upstream_status';
 
 %s
 
@@ -284,6 +289,13 @@ def conf(entities):
 
         location / {
             voicegw_api;
+        }
+
+        # provider calls: the same key search covers them
+        location /v1/proxy/ {
+            voicegw_proxy;
+            proxy_read_timeout 3s;
+            access_log logs/proxy.log vgproxy;
         }
     }
 """ % (entities, port)
@@ -625,6 +637,44 @@ is_(len([e for e in getj("/v1/audit-log?limit=500&entity_type=project"
                          "&action=create")
          if e["entity_id"].startswith("c-")]), NC,
     "  and the audit log has each of them once")
+
+# == A. provider calls through voicegw_proxy ==================================
+
+# Each provider's key goes only to its provider; the answers (collected),
+# the logs and the store are searched for every key at the end, as for
+# the API's traffic.  The client's own credentials are replaced.
+
+MSG = [{"role": "user", "content": "hi"}]
+PROXIED = [
+    ("cfgkey", "/v1/chat/completions", {"model": "gpt-4o-mini",
+                                        "messages": MSG}, {}, 200),
+    ("cfgkey", "/v1/chat/completions", {"model": "gpt-4o-mini",
+                                        "stream": True, "messages": MSG},
+     {"X-Fake-Split": "1"}, 200),
+    ("cfgkey", "/v1/chat/completions", {"model": "gpt-4o-mini",
+                                        "messages": MSG},
+     {"X-Fake-Status": "500"}, 500),
+    ("cfgenv", "/v1/listen?model=nova-3", "not audio", {}, 200),
+    ("dbone", "/v1/text-to-speech/v1", {"text": "hello",
+                                        "model_id": "eleven_v3"}, {}, 200),
+    ("dbtwo", "/v1/messages", {"model": "claude-x", "max_tokens": 5,
+                               "stream": True, "messages": MSG}, {}, 200),
+    ("dbclosed", "/v1/chat/completions", {"model": "m", "messages": MSG},
+     {}, 502),
+]
+got = []
+for pid, path, body, hdrs, want in PROXIED:
+    h = {"Authorization": "Bearer client-" + pid, "X-VoiceGW-Project":
+         "cfgproj", "Content-Type": "application/json"}
+    h.update(hdrs)
+    r = call("POST", "/v1/proxy/%s%s" % (pid, path), body=body, headers=h)
+    got.append((pid, r.status))
+is_(got, [(p[0], p[4]) for p in PROXIED],
+    "provider calls through voicegw_proxy: each provider accepts the key "
+    "it was given, unreachable ones answer 502")
+ok(wait_for(lambda: len([x for x in getj("/v1/logs?limit=1000")
+                         if x["project"] == "cfgproj"]) >= len(PROXIED)),
+   "  and they are on the books")
 
 # == A. what is stored and logged =============================================
 
