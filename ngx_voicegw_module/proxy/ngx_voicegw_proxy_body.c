@@ -256,6 +256,10 @@ ngx_voicegw_proxy_ask_usage(ngx_http_request_t *r,
     len = 0;
 
     for (cl = rb->bufs; cl; cl = cl->next) {
+        if (ngx_buf_special(cl->buf)) {
+            continue;
+        }
+
         if (!ngx_buf_in_memory(cl->buf) || cl->buf->in_file) {
             return NGX_OK;
         }
@@ -269,8 +273,10 @@ ngx_voicegw_proxy_ask_usage(ngx_http_request_t *r,
     }
 
     for (cl = rb->bufs; cl; cl = cl->next) {
-        b->last = ngx_cpymem(b->last, cl->buf->pos,
-                             cl->buf->last - cl->buf->pos);
+        if (!ngx_buf_special(cl->buf)) {
+            b->last = ngx_cpymem(b->last, cl->buf->pos,
+                                 cl->buf->last - cl->buf->pos);
+        }
     }
 
     if (ngx_strlcasestrn(b->pos, b->last, (u_char *) "\"stream_options\"",
