@@ -48,7 +48,7 @@ def close(a, b):
     return a is not None and abs(a - b) <= 1e-12 + 1e-9 * abs(b)
 
 
-# -- the shipped file ----------------------------------------------------------
+# -- the shipped file ---------------------------------------------------------
 
 rows, bad = [], []
 with open(SHIPPED) as f:
@@ -85,7 +85,7 @@ with open(os.path.join(ROOT, "conf", "voicegw.conf")) as f:
     like(f.read(), r"\n\s*voicegw_price_catalog\s+voicegw-prices\.tsv;",
          "conf/voicegw.conf loads it (relative to conf/)")
 
-# -- nginx -t: the file, the line, the reason -----------------------------------
+# -- nginx -t: the file, the line, the reason ---------------------------------
 
 HEAD = "# a comment\n\n"
 GOOD = "openai\tgpt-ok\t\t0.1\t0.2\t\t\tthe vendor page\t2025-07-04\n"
@@ -184,7 +184,7 @@ rc, out = ngx_t.test_config()
 is_((rc, out.count("[emerg]")), (0, 0),
     "nginx -t loads the shipped catalogue (every regex compiles)")
 
-# -- pricing ---------------------------------------------------------------------
+# -- pricing ------------------------------------------------------------------
 
 fake = FakeProvider(d, KEY, port=FAKE_PORT)
 
@@ -375,7 +375,7 @@ is_((rec.get("modality"), rec.get("input_units")), ("tts", 11),
     "TTS: 11 characters (dg-char-count)")
 priced(rec, 11 * 0.00003, "TTS: per_character of the family ~^aura-2-")
 
-# -- reloads ---------------------------------------------------------------------
+# -- reloads ------------------------------------------------------------------
 
 with open(catalog, "w") as f:
     f.write(CATALOG.replace("openai\tgpt-exact\t\t0.5\t0.25",
@@ -397,7 +397,7 @@ rec = call("oai", "gpt-exact")
 ok(ngx.worker_pids() == workers, "the same worker processes serve")
 priced(rec, 13 / 1000 * 0.7 + 3 / 1000 * 0.35, "with the prices they had")
 
-# -- the shipped catalogue, in use -----------------------------------------------
+# -- the shipped catalogue, in use --------------------------------------------
 
 ok(ngx.reload(CONF.replace("voicegw_price_catalog prices.tsv;",
                            "voicegw_price_catalog %s;" % SHIPPED)),
