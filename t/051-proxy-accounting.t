@@ -238,9 +238,10 @@ r = call("el", "/v1/text-to-speech/voice1",
          {"text": "abc", "model_id": "eleven_flash_v2_5"},
          headers={"X-Fake-Character-Cost": "42"})
 rec = booked()
-is_((rec["model_id"], rec["input_units"]),
-    ("el/eleven_flash_v2_5", 42),
-    "ElevenLabs: model_id from the body, the character-cost header")
+is_((rec["model_id"], rec["input_units"], rec["output_units"]),
+    ("el/eleven_flash_v2_5", 3, 42),
+    "ElevenLabs: model_id from the body; the text's characters, and the "
+    "character-cost header beside them")
 h = last_seen().get("headers", {})
 is_(h.get("xi-api-key"), KEY, "ElevenLabs: xi-api-key")
 

@@ -35,6 +35,7 @@
 #include "ngx_voicegw_secret.h"
 #include "ngx_voicegw_auth.h"
 #include "ngx_voicegw_probe.h"
+#include "ngx_voicegw_catalog.h"
 #include "ngx_voicegw_api.h"
 #include "ngx_voicegw_recorder.h"
 #include "ngx_voicegw_flusher.h"
@@ -104,6 +105,13 @@ static ngx_command_t  ngx_voicegw_commands[] = {
     { ngx_string("voicegw_model"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_voicegw_model_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_price_catalog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_voicegw_catalog_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },

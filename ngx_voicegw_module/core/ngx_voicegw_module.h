@@ -32,6 +32,7 @@ typedef struct ngx_voicegw_registry_s  ngx_voicegw_registry_t;
 typedef struct ngx_voicegw_api_main_s  ngx_voicegw_api_main_t;
 typedef struct ngx_voicegw_recorder_s  ngx_voicegw_recorder_t;
 typedef struct ngx_voicegw_budget_s    ngx_voicegw_budget_t;
+typedef struct ngx_voicegw_catalog_s   ngx_voicegw_catalog_t;
 
 
 /*
@@ -74,6 +75,7 @@ typedef struct {
     ngx_voicegw_api_main_t      *api;        /* voicegw_api locations */
     ngx_voicegw_recorder_t      *recorder;   /* request records */
     ngx_voicegw_budget_t        *budget;     /* daily budgets (proxy/) */
+    ngx_voicegw_catalog_t       *catalog;    /* voicegw_price_catalog */
 
     ngx_voicegw_proc_t           proc;
 } ngx_voicegw_main_conf_t;

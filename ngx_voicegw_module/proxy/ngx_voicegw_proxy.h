@@ -96,6 +96,7 @@ struct ngx_voicegw_proxy_ctx_s {
     unsigned                     booked:1;
     unsigned                     rejected:1;     /* by the budget */
     unsigned                     asked_usage:1;  /* include_usage added */
+    unsigned                     stt_tokens:1;   /* billed in tokens */
     unsigned                     usage_declined:1; /* include_usage: false */
 
     /* the project's daily budget */

@@ -18,6 +18,7 @@
 #include "ngx_voicegw_http.h"
 #include "ngx_voicegw_record.h"
 #include "ngx_voicegw_proxy.h"
+#include "ngx_voicegw_catalog.h"
 
 
 static ngx_int_t ngx_voicegw_proxy_header_filter(ngx_http_request_t *r);
@@ -441,6 +442,7 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
 
         } else if (u && u->input_tokens >= 0) {
             /* OpenAI's token-billed transcription */
+            ctx->stt_tokens = 1;
             rec->input_units = u->input_tokens;
 
             if (u->output_tokens >= 0) {
@@ -458,8 +460,19 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
         break;
 
     case NGX_VOICEGW_MODALITY_TTS:
-        rec->input_units = ctx->character_cost >= 0 ? ctx->character_cost
-                                                    : ctx->characters;
+        /*
+         * the request's characters; beside them (output) what the
+         * provider says it billed: ElevenLabs' character-cost (credits),
+         * Deepgram's dg-char-count
+         */
+
+        rec->input_units = ctx->characters > 0 ? ctx->characters
+                                               : ctx->character_cost;
+
+        if (ctx->character_cost >= 0) {
+            rec->output_units = ctx->character_cost;
+        }
+
         break;
 
     default:
@@ -503,54 +516,94 @@ ngx_voicegw_proxy_units(ngx_voicegw_proxy_ctx_t *ctx,
 }
 
 
-/* the price of the units: the model's prices, else nothing (unpriced) */
+/*
+ * The price of the units: the model's own prices (nginx.conf or the API),
+ * else, when it has none for the call's unit, the price catalogue's row of
+ * the provider's type and the model as the client named it, else nothing
+ * (cost 0, unpriced).  Cache reads are charged at the cached-token price
+ * where there is one: they are part of the input units in every dialect.
+ */
 
 void
 ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_record_t *rec)
 {
-    ngx_voicegw_model_view_t  m;
+    double                            cached;
+    double                            price[NGX_VOICEGW_CATALOG_NPRICES];
+    ngx_uint_t                        unit, priced, kind;
+    ngx_voicegw_units_t              *u;
+    ngx_voicegw_model_view_t          m;
+    const ngx_voicegw_catalog_row_t  *row;
+
+    /* a transcription billed in tokens is priced as tokens */
+
+    kind = ctx->stt_tokens ? NGX_VOICEGW_MODALITY_LLM : ctx->modality;
+
+    switch (kind) {
+
+    case NGX_VOICEGW_MODALITY_STT:
+        unit = 1 << NGX_VOICEGW_PRICE_MINUTE;
+        break;
+
+    case NGX_VOICEGW_MODALITY_TTS:
+        unit = 1 << NGX_VOICEGW_PRICE_CHARACTER;
+        break;
+
+    default:
+        unit = 1 << NGX_VOICEGW_PRICE_INPUT | 1 << NGX_VOICEGW_PRICE_OUTPUT;
+        break;
+    }
+
+    ngx_memzero(price, sizeof(price));
 
     if (ngx_voicegw_entity_cache_model(ctx->vmcf->proc.entities, &rec->model,
                                        &m)
-        != NGX_OK)
+        == NGX_OK
+        && (m.priced & unit))
     {
-        rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
-        return;
-    }
+        ngx_memcpy(price, m.price, sizeof(m.price));
+        priced = m.priced;
 
-    switch (ctx->modality) {
+    } else {
+        row = ngx_voicegw_catalog_find(ctx->vmcf->catalog,
+                                       ctx->provider.type->name, &ctx->model);
 
-    case NGX_VOICEGW_MODALITY_STT:
-        if (!(m.priced & 1 << NGX_VOICEGW_PRICE_MINUTE)) {
-            break;
+        if (row == NULL || !(row->priced & unit)) {
+            rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
+            return;
         }
 
-        rec->cost_usd = rec->input_units * m.price[NGX_VOICEGW_PRICE_MINUTE];
+        ngx_memcpy(price, row->price, sizeof(row->price));
+        priced = row->priced;
+    }
+
+    switch (kind) {
+
+    case NGX_VOICEGW_MODALITY_STT:
+        rec->cost_usd = rec->input_units * price[NGX_VOICEGW_PRICE_MINUTE];
         return;
 
     case NGX_VOICEGW_MODALITY_TTS:
-        if (!(m.priced & 1 << NGX_VOICEGW_PRICE_CHARACTER)) {
-            break;
-        }
-
         rec->cost_usd = rec->input_units
-                        * m.price[NGX_VOICEGW_PRICE_CHARACTER];
+                        * price[NGX_VOICEGW_PRICE_CHARACTER];
         return;
 
     default:
-        if (!(m.priced & (1 << NGX_VOICEGW_PRICE_INPUT
-                          | 1 << NGX_VOICEGW_PRICE_OUTPUT)))
+        u = ctx->usage ? ngx_voicegw_usage_units(ctx->usage) : NULL;
+
+        cached = 0;
+
+        if (u && u->cached_tokens > 0
+            && (priced & 1 << NGX_VOICEGW_PRICE_CACHED))
         {
-            break;
+            cached = ngx_min(u->cached_tokens, rec->input_units);
         }
 
-        rec->cost_usd = rec->input_units / 1000
-                        * m.price[NGX_VOICEGW_PRICE_INPUT]
+        rec->cost_usd = (rec->input_units - cached) / 1000
+                        * price[NGX_VOICEGW_PRICE_INPUT]
+                        + cached / 1000 * price[NGX_VOICEGW_PRICE_CACHED]
                         + rec->output_units / 1000
-                          * m.price[NGX_VOICEGW_PRICE_OUTPUT];
+                          * price[NGX_VOICEGW_PRICE_OUTPUT];
         return;
     }
-
-    rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
 }

@@ -513,10 +513,10 @@ def secret_key(d):
 class FakeProvider:
     """t/support/fake_provider.py in its own process: it checks the key,
     and records every request it sees (one JSON line each) in a file of
-    the test's work folder "d"."""
+    the test's work folder "d"; on "port" when given, else on a free one."""
 
-    def __init__(self, d, key, *args):
-        self.port = free_port()
+    def __init__(self, d, key, *args, port=None):
+        self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.record = os.path.join(d, "seen-%d.jsonl" % self.port)
         self.proc = subprocess.Popen(
