@@ -68,6 +68,9 @@ CONF = """
                   price_per_1k_input_tokens=1 price_per_1k_output_tokens=0;
     voicegw_model oai/tts-1 modality=tts price_per_character=0.001;
     voicegw_model dg/nova-3 modality=stt price_per_minute=0.6;
+    voicegw_model oai/gpt-4o-transcribe modality=stt price_per_minute=0.006
+                  price_per_1k_input_tokens=0.006
+                  price_per_1k_output_tokens=0.01;
     voicegw_project acme;
     voicegw_project blk daily_budget=0.05 budget_action=block;
     voicegw_project conc daily_budget=0.5 budget_action=block;
@@ -180,6 +183,14 @@ is_((rec["model_id"], rec["modality"]), ("oai/whisper-1", "stt"),
     "the model from the upload's \"model\" field")
 ok(close(rec["input_units"], 3 / 60),
    "units: the answer's usage seconds, in minutes (%r)" % rec["input_units"])
+
+body, ct = multipart({"model": "gpt-4o-transcribe"}, wav(2.0))
+r = call("oai", "/v1/audio/transcriptions", body, {"Content-Type": ct})
+rec = booked()
+is_((rec["input_units"], rec["output_units"]), (13, 3),
+    "a token-billed transcription: the answer's tokens")
+ok(close(rec["cost_usd"], 13 / 1000 * 0.006 + 3 / 1000 * 0.01),
+   "priced by its token prices, not per minute (%r)" % rec["cost_usd"])
 
 r = call("dg", "/v1/listen?model=nova-3", wav(6.0),
          {"Content-Type": "audio/wav"})
