@@ -41,6 +41,7 @@
 typedef struct {
     ngx_flag_t                   enabled;
     ngx_uint_t                   strict_models;
+    ngx_resolver_t              *resolver;       /* resolv.conf's servers */
     ngx_str_t                    prefix;         /* the location's */
     ngx_http_handler_pt          proxy_handler;  /* nginx's proxy */
 } ngx_voicegw_proxy_loc_conf_t;

@@ -24,6 +24,8 @@
 
 
 static ngx_int_t ngx_voicegw_proxy_expand(ngx_conf_t *cf, ngx_str_t *text);
+static ngx_int_t ngx_voicegw_proxy_system_resolver(ngx_conf_t *cf,
+    ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *file);
 static ngx_int_t ngx_voicegw_proxy_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -94,7 +96,7 @@ ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf)
 }
 
 
-/* voicegw_proxy [strict_models=on|off]; */
+/* voicegw_proxy [strict_models=on|off] [resolv_conf=file|off]; */
 
 char *
 ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -108,14 +110,16 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_voicegw_main_conf_t   *vmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
-    ngx_str_t                 *value, v;
-    ngx_uint_t                 i;
+    ngx_str_t                 *value, v, resolv;
+    ngx_uint_t                 i, sw;
 
     if (plcf->enabled) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    ngx_str_set(&resolv, "/etc/resolv.conf");
+    sw = NGX_CONF_UNSET_UINT;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -127,10 +131,31 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_voicegw_conf_param(&value[i], "resolv_conf", &resolv)
+            == NGX_OK && resolv.len)
+        {
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\": voicegw_proxy takes "
-                           "strict_models=on|off", &value[i]);
+                           "strict_models=on|off and resolv_conf=file|off",
+                           &value[i]);
         return NGX_CONF_ERROR;
+    }
+
+    /* resolv_conf=off: none; =on: the default file */
+
+    if (ngx_voicegw_enum_value(ngx_voicegw_switches, &resolv, &sw) != NGX_OK
+        || sw == 1)
+    {
+        if (sw == 1) {
+            ngx_str_set(&resolv, "/etc/resolv.conf");
+        }
+
+        if (ngx_voicegw_proxy_system_resolver(cf, plcf, &resolv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -216,6 +241,121 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_voicegw_proxy_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The name servers of the system (resolv.conf's "nameserver" lines), for
+ * a location with no "resolver" of its own: provider host names are then
+ * resolved by nginx's own resolver, on the event loop, as they would be
+ * with "resolver <those addresses> ipv6=off;".  A file that is missing or
+ * names no server leaves the location without (a call to a provider
+ * named by a host name then answers 502 and says why).
+ */
+
+#define NGX_VOICEGW_PROXY_NAMESERVERS  3
+
+static ngx_int_t
+ngx_voicegw_proxy_system_resolver(ngx_conf_t *cf,
+    ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *file)
+{
+    u_char      *p, *last, *line, *addr, buf[4096];
+    ssize_t      n;
+    ngx_fd_t     fd;
+    ngx_str_t    name, names[NGX_VOICEGW_PROXY_NAMESERVERS + 1];
+    ngx_uint_t   nnames;
+
+    name = *file;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_INFO, cf, ngx_errno,
+                           "voicegw_proxy: no \"%V\": provider host names "
+                           "need a \"resolver\"", &name);
+        return NGX_OK;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf) - 1);
+    ngx_close_file(fd);
+
+    if (n <= 0) {
+        return NGX_OK;
+    }
+
+    nnames = 0;
+    last = buf + n;
+
+    for (line = buf; line < last && nnames < NGX_VOICEGW_PROXY_NAMESERVERS;
+         line = p + 1)
+    {
+        p = ngx_strlchr(line, last, '\n');
+        if (p == NULL) {
+            p = last;
+        }
+
+        if (p - line < 11 || ngx_strncmp(line, "nameserver", 10) != 0
+            || (line[10] != ' ' && line[10] != '\t'))
+        {
+            continue;
+        }
+
+        for (addr = line + 10; addr < p && (*addr == ' ' || *addr == '\t');
+             addr++)
+        {
+            /* void */
+        }
+
+        for (name.data = addr; addr < p && *addr > ' '; addr++) {
+            /* void */
+        }
+
+        name.len = addr - name.data;
+
+        if (name.len == 0 || name.len > NGX_SOCKADDR_STRLEN) {
+            continue;
+        }
+
+        /* an IPv6 address goes in brackets, as "resolver" takes it */
+
+        names[nnames].data = ngx_pnalloc(cf->pool, name.len + 2);
+        if (names[nnames].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_strlchr(name.data, name.data + name.len, ':')) {
+            names[nnames].len = ngx_sprintf(names[nnames].data, "[%V]", &name)
+                                - names[nnames].data;
+
+        } else {
+            names[nnames].len = ngx_cpymem(names[nnames].data, name.data,
+                                           name.len)
+                                - names[nnames].data;
+        }
+
+        nnames++;
+    }
+
+    if (nnames == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&names[nnames], "ipv6=off");
+
+    plcf->resolver = ngx_resolver_create(cf, names, nnames + 1);
+    if (plcf->resolver == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "voicegw_proxy: the name servers of \"%V\" "
+                           "cannot be used; set \"resolver\" or "
+                           "resolv_conf=off", file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

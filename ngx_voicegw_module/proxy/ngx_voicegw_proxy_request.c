@@ -526,9 +526,11 @@ static ngx_int_t
 ngx_voicegw_proxy_address(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_url_t *url)
 {
-    ngx_addr_t                 *addr;
-    ngx_resolver_ctx_t         *rctx, temp;
-    ngx_http_core_loc_conf_t   *clcf;
+    ngx_addr_t                    *addr;
+    ngx_resolver_t                *resolver;
+    ngx_resolver_ctx_t            *rctx, temp;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
 
     addr = ngx_pcalloc(r->pool, sizeof(ngx_addr_t));
     if (addr == NULL) {
@@ -548,10 +550,21 @@ ngx_voicegw_proxy_address(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
+
+    /* the location's "resolver", else the system's name servers */
+
+    resolver = clcf->resolver;
+
+    if ((resolver == NULL || resolver->connections.nelts == 0)
+        && plcf->resolver)
+    {
+        resolver = plcf->resolver;
+    }
 
     temp.name = url->host;
 
-    rctx = ngx_resolve_start(clcf->resolver, &temp);
+    rctx = ngx_resolve_start(resolver, &temp);
     if (rctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -560,7 +573,8 @@ ngx_voicegw_proxy_address(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
         return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
                                        "provider_unavailable",
                                        "no resolver defined to resolve %V "
-                                       "(provider \"%V\"): add a "
+                                       "(provider \"%V\") and no name "
+                                       "server in resolv.conf: add a "
                                        "\"resolver\" directive",
                                        &url->host, &ctx->provider.id);
     }
