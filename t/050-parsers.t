@@ -978,6 +978,9 @@ try:
          % (t["content_ns"], t["content_bytes"], t["content_usage_null_ns"],
             t["usage_event_ns"], t["gemini_chunk_ns"],
             t["big_event_mb_per_s"]))
+    diag("the strip filter on a content event in its own read: %d ns, "
+         "%d ns with \"usage\":null" % (t["strip_content_ns"],
+                                         t["strip_usage_null_ns"]))
     is_(t["big_event_output"], 11, "the 4 MiB event's usage is read")
 except (ValueError, KeyError):
     ok(False, "the timing run prints its numbers")

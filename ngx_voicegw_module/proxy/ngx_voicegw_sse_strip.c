@@ -14,8 +14,8 @@
  * copied out and cut off before the buf leaves; the copy goes out ahead
  * of the rest of its event once that has come and the event is kept.
  *
- * Nearly every event is kept, so that path is short: one pass finds the
- * event's end, a second looks for "usage" followed by an object (every
+ * Nearly every event is kept, so that path is short: memchr() finds the
+ * event's end, memmem() looks for "usage" followed by an object (every
  * other chunk says "usage":null, or nothing); only an event that has one
  * goes to yajl, which decides.  Once the event is dropped, the chains
  * pass untouched.
@@ -405,7 +405,7 @@ static u_char *
 ngx_voicegw_sse_strip_scan(ngx_voicegw_sse_strip_t *s, u_char *p,
     u_char *last)
 {
-    u_char  c;
+    u_char  c, *nl, *cr;
 
     while (p < last) {
 
@@ -431,11 +431,13 @@ ngx_voicegw_sse_strip_scan(ngx_voicegw_sse_strip_t *s, u_char *p,
 
         if (!s->line_start) {
 
-            while (p < last && *p != '\n' && *p != '\r') {
-                p++;
-            }
+            /* to the line's end, by memchr(): lines end with '\n' mostly */
 
-            if (p == last) {
+            nl = memchr(p, '\n', last - p);
+            cr = memchr(p, '\r', (nl ? nl : last) - p);
+            p = cr ? cr : nl;
+
+            if (p == NULL) {
                 return NULL;
             }
 
@@ -688,17 +690,11 @@ ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last)
 
     key = &ngx_voicegw_sse_strip_usage_key;
 
-    while ((size_t) (last - p) > key->len) {
-
-        p = ngx_strlchr(p, last - key->len, '"');
+    for ( ;; ) {
+        p = memmem(p, last - p, key->data, key->len);
 
         if (p == NULL) {
             return 0;
-        }
-
-        if (ngx_memcmp(p, key->data, key->len) != 0) {
-            p++;
-            continue;
         }
 
         for (p += key->len; p < last && (*p == ' ' || *p == '\t'); p++) {
@@ -715,8 +711,6 @@ ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last)
             return 1;
         }
     }
-
-    return 0;
 }
 
 

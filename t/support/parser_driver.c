@@ -1163,6 +1163,52 @@ bench_events(ngx_uint_t dialect, const char *event, ngx_uint_t n)
 }
 
 
+/* ns per event through the strip filter: a complete event a read */
+
+static double
+bench_strip(const char *event, ngx_uint_t n)
+{
+    double                    t;
+    size_t                    len;
+    u_char                   *data;
+    ngx_buf_t                 b;
+    ngx_uint_t                i;
+    ngx_pool_t               *pool;
+    ngx_chain_t               cl, *out;
+    ngx_voicegw_sse_strip_t  *s;
+
+    pool = driver_pool_create();
+    s = ngx_voicegw_sse_strip_create(pool);
+    len = strlen(event);
+    data = (u_char *) strdup(event);
+
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+    b.temporary = 1;
+    b.flush = 1;
+    cl.buf = &b;
+    cl.next = NULL;
+
+    t = now_ns();
+
+    for (i = 0; i < n; i++) {
+        b.pos = data;
+        b.last = data + len;
+
+        if (ngx_voicegw_sse_strip(s, &cl, &out) != NGX_OK || out != &cl) {
+            fprintf(stderr, "the strip filter changed a content event\n");
+            exit(2);
+        }
+    }
+
+    t = (now_ns() - t) / n;
+
+    free(data);
+    driver_pool_destroy(pool);
+
+    return t;
+}
+
+
 static int
 bench(void)
 {
@@ -1205,6 +1251,9 @@ bench(void)
            bench_events(NGX_VOICEGW_DIALECT_OPENAI, usage, 200000));
     printf("\"gemini_chunk_ns\":%.0f,",
            bench_events(NGX_VOICEGW_DIALECT_GEMINI, gemini, 200000));
+    printf("\"strip_content_ns\":%.0f,", bench_strip(content, 2000000));
+    printf("\"strip_usage_null_ns\":%.0f,",
+           bench_strip(content_null, 2000000));
 
     /* one 4 MiB response.completed event, fed in 16 KiB reads */
 
