@@ -2,10 +2,11 @@
 #
 # t/050-parsers.t -- the proxy's stream parsers (ngx_voicegw_module/proxy/)
 # outside nginx: the usage parser over realistic answers of every dialect
-# (JSON and SSE), the request scanner, the WAV header parser and the
-# multipart scanner.  Each body is fed whole, one byte at a time, split in
-# two at every position and in random pieces: every way must give the
-# same, right answer.  The same runs again under AddressSanitizer and
+# (JSON and SSE), the request scanner, the WAV header parser, the
+# multipart scanner, and the filter that drops the usage-only event of a
+# chat stream (between a simulated upstream and writer).  Each body is fed
+# whole, one byte at a time, split in two at every position and in random
+# pieces: every way must give the same, right answer.  The same runs again under AddressSanitizer and
 # UBSan, with requests that end mid-stream (nothing may leak).  The time
 # of a content event without usage is printed, not asserted.
 #
@@ -31,7 +32,8 @@ D = os.path.join(VAR, "050-parsers")
 
 SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
-    for n in ("jsonfeed", "usage", "reqscan", "wav", "multipart")]
+    for n in ("jsonfeed", "usage", "reqscan", "wav", "multipart",
+              "sse_strip")]
 INCLUDES = [os.path.join(ROOT, "build", "objs"),
             os.path.join(NGX_SRC, "core"), os.path.join(NGX_SRC, "event"),
             os.path.join(NGX_SRC, "os", "unix"), PROXY]
@@ -831,6 +833,139 @@ rc, out, err = drive(DRIVER, ["multipart", "multipart/form-data; charset=x",
                               fixture("none.multipart", b""), "whole"])
 is_(out, '{"boundary":null}', "multipart: no boundary, no scan")
 
+# -- the usage-only event taken out of a chat stream ---------------------------
+#
+# The driver plays the upstream (reads into a 4 KiB buffer reused once its
+# bufs are sent, poisoned before) and the writer; the client must get the
+# stream minus exactly the dropped event, with no empty buf, no flag lost
+# and no byte held back but those of the unfinished event, and the
+# filter's hold buffers reused.  Options (t/support/parser_driver.c): "-"
+# one read a call, "ms" two reads a call and a writer that sends every
+# third call, "le" last_buf on the last read and on an empty buf.
+
+STRIPPED = {"same": 1, "faults": 0, "own_bufs": "few"}
+
+
+def strip_case(name, events, drop, options=("-", "ms", "le"), big=False):
+    """events: the stream's pieces; drop: the index of the one removed."""
+    body = "".join(events)
+    kept = "".join(e for i, e in enumerate(events) if i != drop)
+    path = fixture("strip-%s.sse" % name, body)
+    expected = fixture("strip-%s.expected" % name, kept)
+    for opt in options:
+        check(["strip", opt, expected, path], STRIPPED,
+              "strip %s (%s)" % (name, opt), big=big)
+    return path, expected
+
+
+def stream(n=60, eol="\n", usage=True, done=True):
+    """A chat completion stream with include_usage: every chunk says
+    "usage":null, then the usage-only chunk, then [DONE]."""
+    u = None if usage else "absent"
+    out = [chunk({"role": "assistant", "content": "", "refusal": None},
+                 usage=u, obfuscation="q8")]
+    out += [chunk({"content": "wörd %d " % i}, usage=u,
+                  obfuscation="x" * (i % 7)) for i in range(n)]
+    out.append(chunk({}, finish="stop", usage=u))
+    if usage:
+        out.append(chunk(None, choices=False, usage=OPENAI_USAGE))
+    if done:
+        out.append("[DONE]")
+    return [sse([c], eol) for c in out]
+
+
+ev = stream()
+path, expected = strip_case("openai", ev, len(ev) - 2)
+
+rc, out, err = drive(DRIVER, ["strip", "fb", expected, path, "whole+events"])
+is_(out.splitlines(), ['{"same":1,"faults":0,"own_bufs":"few","rebuilt":0}',
+                       '{"same":1,"faults":0,"own_bufs":"few","rebuilt":1}'],
+    "strip openai: complete events pass in the upstream's own chain (the "
+    "read that was only the usage event leaves a flush)")
+
+ev = stream(eol="\r\n")
+strip_case("openai-crlf", ev, len(ev) - 2)
+
+ev = stream(usage=False)
+path, expected = strip_case("no-usage", ev, None)
+rc, out, err = drive(DRIVER, ["strip", "fb", expected, path, "whole+events"])
+is_(out.splitlines(), ['{"same":1,"faults":0,"own_bufs":"few","rebuilt":0}']
+    * 2, "strip no-usage: byte for byte, in the upstream's own chain")
+
+# comments, fields other than data, CR-only line ends ("\r\r" ends an
+# event), the usage chunk over three data lines ended by CRLF, CR, LF
+
+usage_lines = json.dumps(chunk(None, choices=False, usage=OPENAI_USAGE),
+                         separators=(",", ":"), indent=1).split("\n")
+ev = [": keep-alive\n\n",
+      "retry: 1000\nid: 1\n" + sse([chunk({"role": "assistant"})]),
+      ": keep-alive\n",
+      "event: message\r" + sse([chunk({"content": "Hi"})], "\r"),
+      "data: {\"choices\":[{\"delta\":\r\ndata: {\"content\":\"two lines\"}"
+      "}]}\r\n\r\n",
+      "\n",
+      "data:" + "\r\ndata:".join(usage_lines[:3]) + "\rdata:"
+      + "\ndata:".join(usage_lines[3:]) + "\n\n",
+      ": after\n\n",
+      "data: [DONE]\r\r"]
+strip_case("framing", ev, 6)
+
+# events that look like it and are kept; the real one after them goes,
+# and the second usage-only chunk stays
+
+ev = [sse([chunk(None, choices=False, usage=OPENAI_USAGE)]).replace(
+          '"choices":[]', '"choices":[],"x":'),                 # not JSON
+      sse([chunk({"content": "a"}, usage=OPENAI_USAGE)]),       # LiteLLM's
+      sse([{"id": "c", "usage": OPENAI_USAGE}]),                 # no choices
+      sse([{"choices": [], "usage": None}]),
+      sse([{"choices": {}, "usage": {"prompt_tokens": 1}}]),
+      sse([{"choices": [], "x": {"usage": {"a": 1}}}]),
+      sse([{"choices": [[]], "usage": {}}]),
+      sse(['[{"choices":[],"usage":{}}]']),
+      sse([{"choices": [{"delta": {"content": '"usage": {"choices": []}'}}]}]),
+      ": {\"choices\":[],\"usage\":{}}\n\n",
+      "event: usage\n" + sse([chunk({"content": "b"})]),
+      sse([chunk(None, choices=False, usage=OPENAI_USAGE)]),
+      sse([chunk({"content": "after"})]),
+      sse([{"choices": [], "usage": {}}]),
+      sse(["[DONE]"])]
+strip_case("lookalikes-then-twice", ev, 11)
+
+ev = [sse([{"choices": [], "usage": {"prompt_tokens": 1}}]),
+      sse([{"choices": [], "usage": {"prompt_tokens": 1}}])] + stream(3)
+strip_case("first-event", ev, 0)
+
+# the stream ends without its last blank line: [DONE], or the usage event
+# itself (not known complete: it goes out as it is)
+
+ev = stream(5)
+ev[-1] = ev[-1].rstrip("\n")
+strip_case("unterminated-done", ev, len(ev) - 2)
+
+ev = stream(5, done=False)
+ev[-1] = ev[-1][:-1]
+strip_case("unterminated-usage", ev, None)
+
+ev = stream(5, eol="\r", done=False)
+strip_case("cr-usage-last", ev, None)
+ev.append("data: [DONE]\r\r")
+strip_case("cr-usage-then-done", ev, len(ev) - 2)
+
+# an event over the 64 KiB hold limit passes undecided, in pieces; the
+# usage chunk after it still goes; a usage chunk over the limit stays
+
+ev = stream(3)
+ev.insert(2, sse([chunk({"content": big_text})], "\r\n"))
+ok(len(ev[2]) > 65536, "the giant event is over the hold limit (%d bytes)"
+   % len(ev[2]))
+strip_case("giant-event", ev, len(ev) - 2, options=("-", "ms", "b"),
+           big=True)
+
+ev = stream(3)
+ev[-2] = sse([chunk(None, choices=False, usage=OPENAI_USAGE,
+                    padding=big_text)])
+strip_case("giant-usage", ev, None, options=("-",), big=True)
+
 # -- timing ------------------------------------------------------------------
 
 rc, out, err = drive(DRIVER, ["bench"])
@@ -843,6 +978,9 @@ try:
          % (t["content_ns"], t["content_bytes"], t["content_usage_null_ns"],
             t["usage_event_ns"], t["gemini_chunk_ns"],
             t["big_event_mb_per_s"]))
+    diag("the strip filter on a content event in its own read: %d ns, "
+         "%d ns with \"usage\":null" % (t["strip_content_ns"],
+                                         t["strip_usage_null_ns"]))
     is_(t["big_event_output"], 11, "the 4 MiB event's usage is read")
 except (ValueError, KeyError):
     ok(False, "the timing run prints its numbers")

@@ -12,16 +12,32 @@
  *   parser_driver request <file> <policy>
  *   parser_driver wav <file> <policy>
  *   parser_driver multipart <content-type> <file> <policy>
+ *   parser_driver strip <options> <expected-file> <file> <policy>
  *   parser_driver bench
  *
  * Policies: whole; bytes (one byte at a time); all2[:stride[:near]] (every
  * split into two pieces within near bytes (4096) of either end, every
  * stride-th between); random:<seed>[:<rounds>] (pieces of 1 to 97 bytes);
+ * events (each piece ends with a blank line, "\n\n" or "\r\n\r\n");
  * abort:<n> (n bytes, then the pool is destroyed without end(): nothing
  * may leak, which AddressSanitizer checks).  Several policies joined by
  * '+' run in turn, a line each.
  *
- * The three nginx functions the parsers call are stood in for here: pool
+ * "strip" plays nginx around the SSE strip filter: the pieces are the
+ * upstream's reads into one buffer of STRIP_UPSTREAM bytes, each a buf
+ * of its own handed to the filter, and a writer that sends what the
+ * filter passes on (pos = last) after each call; the upstream takes back
+ * the bufs of size 0 and, when none is left in flight, reuses its buffer
+ * (filled with 0xee first, so that a byte read from it after that shows).
+ * It prints whether the client got the expected file, and the faults
+ * seen in the chains.  Options, letters of one word ("-" for none):
+ * m two reads a call, s the writer sends every third call only, l
+ * last_buf on the last read (else a buf of its own, as nginx 1.22 ends a
+ * stream that is not buffered), e last_buf on an empty buf in memory, b
+ * a 256 KiB upstream buffer, f count the calls whose chain is not the
+ * upstream's own.
+ *
+ * The nginx functions the parsers call are stood in for here: pool
  * memory is malloc()ed and freed, cleanups run, when the pool goes.
  */
 
@@ -35,9 +51,13 @@
 #include "ngx_voicegw_reqscan.h"
 #include "ngx_voicegw_wav.h"
 #include "ngx_voicegw_multipart.h"
+#include "ngx_voicegw_sse_strip.h"
 
 
-#define DRIVER_OUT  4096
+#define DRIVER_OUT      4096
+#define STRIP_UPSTREAM  4096
+#define STRIP_QUEUE     256
+#define STRIP_OWN       8
 
 
 typedef struct {
@@ -60,6 +80,10 @@ static const char  *dialect_names[] = {
 static ngx_uint_t   usage_dialect;
 static ngx_uint_t   usage_sse;
 static ngx_str_t    multipart_boundary;
+static const char  *strip_options;
+static ngx_str_t    strip_expected;
+static ngx_str_t    strip_input;
+static ngx_log_t    driver_log;
 
 
 /* -- the stand-ins ----------------------------------------------------- */
@@ -120,10 +144,56 @@ ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 }
 
 
+ngx_chain_t *
+ngx_alloc_chain_link(ngx_pool_t *pool)
+{
+    return ngx_palloc(pool, sizeof(ngx_chain_t));
+}
+
+
+ngx_buf_t *
+ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->start = ngx_palloc(pool, size);
+    if (b->start == NULL) {
+        return NULL;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + size;
+    b->temporary = 1;
+
+    return b;
+}
+
+
+void
+ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
+{
+    fprintf(stderr, "log: %s\n", fmt);
+}
+
+
 static ngx_pool_t *
 driver_pool_create(void)
 {
-    return calloc(1, sizeof(ngx_pool_t));
+    ngx_pool_t  *pool;
+
+    pool = calloc(1, sizeof(ngx_pool_t));
+    if (pool) {
+        pool->log = &driver_log;
+    }
+
+    return pool;
 }
 
 
@@ -359,6 +429,450 @@ multipart_print(void *parser, char *out)
 }
 
 
+/* -- the SSE strip filter between an upstream and a writer ------------- */
+
+typedef struct {
+    ngx_pool_t               *pool;
+    ngx_voicegw_sse_strip_t  *strip;
+
+    /* the upstream: its buffer, the bufs read into it */
+    u_char                   *mem;
+    size_t                    size;
+    size_t                    used;
+    ngx_chain_t              *pending;      /* read, not handed over yet */
+    ngx_uint_t                npending;
+    ngx_chain_t              *busy;         /* handed over, not sent */
+    ngx_chain_t              *free;
+
+    /* the writer, and what the client got */
+    ngx_buf_t                *queue[STRIP_QUEUE];
+    ngx_uint_t                nqueue;
+    size_t                    passed;       /* bytes handed over */
+    size_t                    scanned;      /* of them, for blank lines */
+    size_t                    boundary;     /* after the last one */
+    size_t                    got;
+    size_t                    differs_at;
+    ngx_uint_t                differs;
+
+    /* what was seen */
+    ngx_buf_t                *own[STRIP_OWN];   /* the filter's bufs */
+    ngx_uint_t                nown;
+    ngx_uint_t                calls;
+    ngx_uint_t                rebuilt;          /* out was not in */
+    ngx_uint_t                faults;
+    char                      fault[128];
+    unsigned                  ended:1;
+} strip_ctx_t;
+
+
+static void strip_call(strip_ctx_t *c);
+
+
+static ngx_uint_t
+strip_option(int o)
+{
+    return strchr(strip_options, o) != NULL;
+}
+
+
+static void
+strip_fault(strip_ctx_t *c, const char *what)
+{
+    if (c->faults++ == 0) {
+        snprintf(c->fault, sizeof(c->fault), "%s, call %lu", what,
+                 (unsigned long) c->calls);
+    }
+}
+
+
+static void *
+strip_create(ngx_pool_t *pool)
+{
+    strip_ctx_t  *c;
+
+    c = ngx_pcalloc(pool, sizeof(strip_ctx_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->pool = pool;
+    c->size = strip_option('b') ? 256 * 1024 : STRIP_UPSTREAM;
+    c->mem = ngx_palloc(pool, c->size);
+    c->strip = ngx_voicegw_sse_strip_create(pool);
+
+    if (c->mem == NULL || c->strip == NULL) {
+        return NULL;
+    }
+
+    return c;
+}
+
+
+/* one read of the upstream: a buf of its own, into the upstream's buffer */
+
+static ngx_buf_t *
+strip_read(strip_ctx_t *c, u_char *p, size_t len)
+{
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl, **ll;
+
+    cl = c->free;
+
+    if (cl) {
+        c->free = cl->next;
+
+    } else {
+        cl = ngx_alloc_chain_link(c->pool);
+        if (cl == NULL || (cl->buf = ngx_calloc_buf(c->pool)) == NULL) {
+            fprintf(stderr, "no memory\n");
+            exit(2);
+        }
+    }
+
+    /* as ngx_http_proxy_non_buffered_copy_filter() sets it */
+
+    b = cl->buf;
+    b->pos = c->mem + c->used;
+    b->last = ngx_cpymem(b->pos, p, len);
+    b->temporary = 1;
+    b->flush = 1;
+    b->last_buf = 0;
+    b->tag = (ngx_buf_tag_t) c;
+
+    c->used += len;
+
+    cl->next = NULL;
+
+    for (ll = &c->pending; *ll; ll = &(*ll)->next) { /* void */ }
+
+    *ll = cl;
+    c->npending++;
+
+    return b;
+}
+
+
+/* the writer sends all it has been given: the client gets the bytes */
+
+static void
+strip_send(strip_ctx_t *c)
+{
+    size_t      len, i;
+    ngx_buf_t  *b;
+    ngx_uint_t  q;
+
+    for (q = 0; q < c->nqueue; q++) {
+        b = c->queue[q];
+
+        if (!ngx_buf_in_memory(b)) {
+            continue;
+        }
+
+        len = b->last - b->pos;
+
+        for (i = 0; i < len && !c->differs; i++) {
+            if (c->got + i >= strip_expected.len
+                || b->pos[i] != strip_expected.data[c->got + i])
+            {
+                c->differs = 1;
+                c->differs_at = c->got + i;
+            }
+        }
+
+        c->got += len;
+        b->pos = b->last;
+    }
+
+    c->nqueue = 0;
+}
+
+
+/* the upstream takes back its bufs of size 0, in order, then its buffer */
+
+static void
+strip_update(strip_ctx_t *c)
+{
+    ngx_chain_t  *cl;
+
+    while (c->busy && ngx_buf_size(c->busy->buf) == 0) {
+        cl = c->busy;
+        c->busy = cl->next;
+        cl->next = c->free;
+        c->free = cl;
+    }
+
+    if (c->busy == NULL && c->pending == NULL && c->used) {
+        ngx_memset(c->mem, 0xee, c->used);
+        c->used = 0;
+    }
+}
+
+
+static void
+strip_own(strip_ctx_t *c, ngx_buf_t *b)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_min(c->nown, STRIP_OWN); i++) {
+        if (c->own[i] == b) {
+            return;
+        }
+    }
+
+    if (c->nown < STRIP_OWN) {
+        c->own[c->nown] = b;
+    }
+
+    c->nown++;
+}
+
+
+/* the pending reads through the filter, what it gives to the writer */
+
+static void
+strip_call(strip_ctx_t *c)
+{
+    u_char        *d;
+    ngx_buf_t     *b;
+    ngx_uint_t     n, i, in_flush, in_last, out_flush;
+    ngx_chain_t   *in, *out, *cl, **ll, *links[4], *nexts[4];
+
+    in = c->pending;
+
+    if (in == NULL) {
+        return;
+    }
+
+    c->pending = NULL;
+    c->npending = 0;
+
+    n = 0;
+    in_flush = 0;
+    in_last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        links[n] = cl;
+        nexts[n++] = cl->next;
+        in_flush |= cl->buf->flush;
+        in_last |= cl->buf->last_buf;
+        c->passed += ngx_buf_size(cl->buf);
+    }
+
+    c->calls++;
+
+    if (ngx_voicegw_sse_strip(c->strip, in, &out) != NGX_OK) {
+        strip_fault(c, "NGX_ERROR");
+    }
+
+    for (i = 0; i < n; i++) {
+        if (links[i]->next != nexts[i]) {
+            strip_fault(c, "the upstream's chain changed");
+        }
+    }
+
+    if (out != in) {
+        c->rebuilt++;
+    }
+
+    out_flush = 0;
+
+    for (cl = out; cl; cl = cl->next) {
+        b = cl->buf;
+
+        for (i = 0; out != in && i < n; i++) {
+            if (cl == links[i]) {
+                strip_fault(c, "an upstream link in the filter's chain");
+            }
+        }
+
+        if (ngx_buf_size(b) == 0 && !ngx_buf_special(b)) {
+            strip_fault(c, "zero size buf in writer");
+        }
+
+        if (ngx_buf_in_memory(b) && (b->pos > b->last || b->pos == NULL)) {
+            strip_fault(c, "a buf of negative size");
+        }
+
+        if (c->ended) {
+            strip_fault(c, "a buf after last_buf");
+        }
+
+        c->ended |= b->last_buf;
+        out_flush |= b->flush;
+
+        if (b->tag != (ngx_buf_tag_t) c) {
+            strip_own(c, b);
+        }
+
+        if (c->nqueue == STRIP_QUEUE) {
+            strip_send(c);
+        }
+
+        c->queue[c->nqueue++] = b;
+    }
+
+    if (in_flush && !out_flush) {
+        strip_fault(c, "flush lost");
+    }
+
+    if (in_last && !c->ended) {
+        strip_fault(c, "last_buf lost");
+    }
+
+    /* the upstream's links are in flight now */
+
+    for (ll = &c->busy; *ll; ll = &(*ll)->next) { /* void */ }
+
+    *ll = in;
+
+    if (!strip_option('s') || c->calls % 3 == 0) {
+        strip_send(c);
+
+        /* nothing is held back but the unfinished event */
+
+        for ( /* void */ ; c->scanned < c->passed; c->scanned++) {
+            d = strip_input.data + c->scanned;
+
+            if (d[0] == '\n'
+                && ((c->scanned >= 1 && d[-1] == '\n')
+                    || (c->scanned >= 3
+                        && ngx_memcmp(d - 3, "\r\n\r\n", 4) == 0)))
+            {
+                c->boundary = c->scanned + 1;
+            }
+        }
+
+        if (c->passed - c->got > c->passed - c->boundary
+                                 + strip_input.len - strip_expected.len)
+        {
+            strip_fault(c, "bytes held back");
+        }
+    }
+
+    strip_update(c);
+}
+
+
+static void
+strip_feed(void *parser, u_char *p, size_t len)
+{
+    strip_ctx_t  *c = parser;
+
+    size_t      n;
+    ngx_uint_t  group, defer;
+
+    group = strip_option('m') ? 2 : 1;
+    defer = strip_option('l');
+
+    while (len) {
+
+        if (c->used == c->size) {
+            strip_call(c);
+            strip_send(c);
+            strip_update(c);
+
+            if (c->used == c->size) {
+                strip_fault(c, "the upstream's buffer stays full");
+                return;
+            }
+        }
+
+        if (defer && c->npending == group) {
+            strip_call(c);
+        }
+
+        n = ngx_min(len, c->size - c->used);
+        (void) strip_read(c, p, n);
+
+        if (!defer && c->npending == group) {
+            strip_call(c);
+        }
+
+        p += n;
+        len -= n;
+    }
+}
+
+
+static void
+strip_end(void *parser)
+{
+    strip_ctx_t  *c = parser;
+
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (strip_option('e') || (strip_option('l') && c->pending == NULL)) {
+        (void) strip_read(c, (u_char *) "", 0);
+    }
+
+    if (c->pending && (strip_option('e') || strip_option('l'))) {
+        for (cl = c->pending; cl->next; cl = cl->next) { /* void */ }
+
+        cl->buf->last_buf = 1;
+        strip_call(c);
+
+    } else {
+        strip_call(c);
+
+        /* as ngx_http_send_special() ends it */
+
+        cl = ngx_alloc_chain_link(c->pool);
+        b = ngx_calloc_buf(c->pool);
+
+        if (cl == NULL || b == NULL) {
+            fprintf(stderr, "no memory\n");
+            exit(2);
+        }
+
+        b->last_buf = 1;
+        b->tag = (ngx_buf_tag_t) c;
+        cl->buf = b;
+        cl->next = NULL;
+        c->pending = cl;
+        strip_call(c);
+    }
+
+    strip_send(c);
+}
+
+
+static void
+strip_print(void *parser, char *out)
+{
+    strip_ctx_t  *c = parser;
+
+    if (!c->differs && c->got == strip_expected.len) {
+        out += sprintf(out, "{\"same\":1");
+
+    } else {
+        out += sprintf(out, "{\"same\":0,\"differs_at\":%zu,\"got\":%zu,"
+                       "\"expected\":%zu",
+                       c->differs ? c->differs_at : c->got, c->got,
+                       strip_expected.len);
+    }
+
+    out += sprintf(out, ",\"faults\":%lu", (unsigned long) c->faults);
+
+    if (c->faults) {
+        out += sprintf(out, ",\"fault\":\"%s\"", c->fault);
+    }
+
+    if (c->nown <= STRIP_OWN) {
+        out += sprintf(out, ",\"own_bufs\":\"few\"");
+
+    } else {
+        out += sprintf(out, ",\"own_bufs\":%lu", (unsigned long) c->nown);
+    }
+
+    if (strip_option('f')) {
+        out += sprintf(out, ",\"rebuilt\":%lu", (unsigned long) c->rebuilt);
+    }
+
+    sprintf(out, "}");
+}
+
+
 static driver_ops_t  usage_ops = {
     usage_create, usage_feed, usage_end, usage_print
 };
@@ -373,6 +887,10 @@ static driver_ops_t  wav_ops = {
 
 static driver_ops_t  multipart_ops = {
     multipart_create, multipart_feed, multipart_end, multipart_print
+};
+
+static driver_ops_t  strip_ops = {
+    strip_create, strip_feed, strip_end, strip_print
 };
 
 
@@ -555,6 +1073,25 @@ policy(driver_ops_t *ops, const char *file, const char *how)
             }
         }
 
+    } else if (strcmp(how, "events") == 0) {
+        n = 0;
+
+        for (k = 2; k <= len; k++) {
+            if (data[k - 1] == '\n'
+                && (data[k - 2] == '\n'
+                    || (k >= 4 && ngx_memcmp(data + k - 4, "\r\n\r\n", 4)
+                                  == 0)))
+            {
+                cuts[n++] = k;
+            }
+        }
+
+        if (n == 0 || cuts[n - 1] != len) {
+            cuts[n++] = len;
+        }
+
+        run(ops, data, cuts, n, 1, first);
+
     } else if (strncmp(how, "abort:", 6) == 0) {
         n = 0;
 
@@ -626,6 +1163,52 @@ bench_events(ngx_uint_t dialect, const char *event, ngx_uint_t n)
 }
 
 
+/* ns per event through the strip filter: a complete event a read */
+
+static double
+bench_strip(const char *event, ngx_uint_t n)
+{
+    double                    t;
+    size_t                    len;
+    u_char                   *data;
+    ngx_buf_t                 b;
+    ngx_uint_t                i;
+    ngx_pool_t               *pool;
+    ngx_chain_t               cl, *out;
+    ngx_voicegw_sse_strip_t  *s;
+
+    pool = driver_pool_create();
+    s = ngx_voicegw_sse_strip_create(pool);
+    len = strlen(event);
+    data = (u_char *) strdup(event);
+
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+    b.temporary = 1;
+    b.flush = 1;
+    cl.buf = &b;
+    cl.next = NULL;
+
+    t = now_ns();
+
+    for (i = 0; i < n; i++) {
+        b.pos = data;
+        b.last = data + len;
+
+        if (ngx_voicegw_sse_strip(s, &cl, &out) != NGX_OK || out != &cl) {
+            fprintf(stderr, "the strip filter changed a content event\n");
+            exit(2);
+        }
+    }
+
+    t = (now_ns() - t) / n;
+
+    free(data);
+    driver_pool_destroy(pool);
+
+    return t;
+}
+
+
 static int
 bench(void)
 {
@@ -668,6 +1251,9 @@ bench(void)
            bench_events(NGX_VOICEGW_DIALECT_OPENAI, usage, 200000));
     printf("\"gemini_chunk_ns\":%.0f,",
            bench_events(NGX_VOICEGW_DIALECT_GEMINI, gemini, 200000));
+    printf("\"strip_content_ns\":%.0f,", bench_strip(content, 2000000));
+    printf("\"strip_usage_null_ns\":%.0f,",
+           bench_strip(content_null, 2000000));
 
     /* one 4 MiB response.completed event, fed in 16 KiB reads */
 
@@ -715,6 +1301,7 @@ bench(void)
 int
 main(int argc, char **argv)
 {
+    int         rc;
     ngx_uint_t  i;
     ngx_str_t   ct;
 
@@ -760,6 +1347,19 @@ main(int argc, char **argv)
         }
 
         return policies(&multipart_ops, argv[3], argv[4]);
+    }
+
+    if (argc == 6 && strcmp(argv[1], "strip") == 0) {
+        strip_options = argv[2];
+        strip_expected.data = read_file(argv[3], &strip_expected.len);
+        strip_input.data = read_file(argv[4], &strip_input.len);
+
+        rc = policies(&strip_ops, argv[4], argv[5]);
+
+        free(strip_expected.data);
+        free(strip_input.data);
+
+        return rc;
     }
 
     fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
