@@ -170,6 +170,14 @@ ok(close(rec["cost_usd"], 13 / 1000 * 1 + 3 / 1000 * 2),
 
 r = call("oai", "/v1/chat/completions",
          {"model": "gpt-4o-mini", "messages": MSG},
+         headers={"X-Fake-Split": "1", "X-Fake-Prompt-Tokens": "1234567",
+                  "X-Fake-Completion-Tokens": "89"})
+rec = booked()
+is_((r.status, rec["input_units"], rec["output_units"]), (200, 1234567, 89),
+    "a JSON answer sent byte by byte: the same usage")
+
+r = call("oai", "/v1/chat/completions",
+         {"model": "gpt-4o-mini", "messages": MSG},
          headers={"X-VoiceGW-Model": "fixed"})
 rec = booked()
 is_(rec["model_id"], "oai/fixed", "X-VoiceGW-Model wins over the body")

@@ -86,6 +86,9 @@ struct ngx_voicegw_proxy_ctx_s {
 
     /* what the answer said */
     ngx_voicegw_usage_t         *usage;
+    void                        *strip;          /* ngx_voicegw_sse_strip_t,
+                                                    when include_usage was
+                                                    asked for */
     double                       character_cost; /* ElevenLabs header */
     ngx_uint_t                   status;         /* the provider's */
     ngx_msec_t                   start;

@@ -17,6 +17,7 @@
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_http.h"
 #include "ngx_voicegw_record.h"
+#include "ngx_voicegw_sse_strip.h"
 #include "ngx_voicegw_proxy.h"
 #include "ngx_voicegw_catalog.h"
 
@@ -186,6 +187,15 @@ ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
         if (ctx->usage == NULL) {
             return NGX_ERROR;
         }
+
+        /* the usage chunk the gateway asked for is not the client's */
+
+        if (sse && ctx->asked_usage) {
+            ctx->strip = ngx_voicegw_sse_strip_create(r->pool);
+            if (ctx->strip == NULL) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     return ngx_http_next_header_filter(r);
@@ -195,7 +205,7 @@ ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_voicegw_proxy_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t              *cl;
+    ngx_chain_t              *cl, *out;
     ngx_voicegw_proxy_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -220,6 +230,16 @@ ngx_voicegw_proxy_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ctx->ended = 1;
             break;
         }
+    }
+
+    if (ctx->strip) {
+        /* after the usage parser has seen the bytes */
+
+        if (ngx_voicegw_sse_strip(ctx->strip, in, &out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_body_filter(r, out);
     }
 
     return ngx_http_next_body_filter(r, in);

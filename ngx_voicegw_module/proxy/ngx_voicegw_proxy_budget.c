@@ -218,7 +218,14 @@ ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
                         : used >= 0.8 * project->daily_budget ? 1 : 0;
 
     if (!project->block) {
+        /* a warning, never a refusal: reserved all the same, so that the
+           next call sees this one before its log phase settles it */
+        p->reserved += estimate;
         ngx_voicegw_zone_unlock(b->zone);
+
+        ctx->budget_reserved = estimate;
+        ctx->budget_held = 1;
+
         return NGX_OK;
     }
 
