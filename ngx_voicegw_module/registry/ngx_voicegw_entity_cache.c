@@ -51,6 +51,7 @@ typedef struct {
 } ngx_voicegw_entity_load_t;
 
 
+static void ngx_voicegw_entity_cache_free(void *data);
 static void ngx_voicegw_entity_cache_load(ngx_voicegw_entity_cache_t *ec);
 static void ngx_voicegw_entity_cache_done(ngx_voicegw_entity_cache_t *ec);
 static void ngx_voicegw_entity_cache_loaded(ngx_voicegw_store_op_t *op);
@@ -64,10 +65,13 @@ ngx_voicegw_entity_cache_t *
 ngx_voicegw_entity_cache_create(ngx_cycle_t *cycle,
     ngx_voicegw_main_conf_t *vmcf)
 {
+    ngx_pool_cleanup_t          *cln;
     ngx_voicegw_entity_cache_t  *ec;
 
     ec = ngx_pcalloc(cycle->pool, sizeof(ngx_voicegw_entity_cache_t));
-    if (ec == NULL) {
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+
+    if (ec == NULL || cln == NULL) {
         return NULL;
     }
 
@@ -75,7 +79,28 @@ ngx_voicegw_entity_cache_create(ngx_cycle_t *cycle,
     ec->log = cycle->log;
     ngx_queue_init(&ec->waiters);
 
+    /* the copy goes with the process (a load under way is the thread's) */
+    cln->handler = ngx_voicegw_entity_cache_free;
+    cln->data = ec;
+
     return ec;
+}
+
+
+static void
+ngx_voicegw_entity_cache_free(void *data)
+{
+    ngx_voicegw_entity_cache_t  *ec = data;
+
+    if (ec->pool) {
+        ngx_destroy_pool(ec->pool);
+        ec->pool = NULL;
+    }
+
+    if (ec->next && !ec->loading) {
+        ngx_destroy_pool(ec->next);
+        ec->next = NULL;
+    }
 }
 
 

@@ -268,6 +268,7 @@ http {
         if VALGRIND:
             logs = os.path.join(self.prefix, "logs", "valgrind.%p.log")
             cmd = ["valgrind", "-q", "--tool=memcheck", "--leak-check=full",
+                   "--keep-debuginfo=yes",
                    "--log-file=" + logs]
             supp = os.path.join(ROOT, "valgrind.suppress")
             if os.path.exists(supp):

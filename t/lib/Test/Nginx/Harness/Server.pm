@@ -592,6 +592,7 @@ sub start_nginx_foreground {
     if ($vg =~ /^\d+$/) {
         @vg = ('valgrind', '--num-callers=100', '-q', '--tool=memcheck',
                '--leak-check=full', '--show-possibly-lost=no',
+               '--keep-debuginfo=yes',
                '--gen-suppressions=all');
         push @vg, '--suppressions=valgrind.suppress' if -f 'valgrind.suppress';
 
