@@ -411,7 +411,10 @@ mism = []
 for rec in logs or []:
     row = byid[rec["id"]]
     for f in FIELDS:
-        if f == "timestamp":
+        if f == "flags":
+            if rec[f] != []:
+                mism.append((rec["id"], f, rec[f], []))
+        elif f == "timestamp":
             if rec[f] != iso(row["ts"]):
                 mism.append((rec["id"], f, rec[f], iso(row["ts"])))
         elif isinstance(row[f], float) or isinstance(rec[f], float):
