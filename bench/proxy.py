@@ -56,6 +56,7 @@
 # CPU per request is the figure that a gateway on its own CPU would see.
 #
 # Environment: DURATION (10), ROUNDS (3), THROUGHPUT_C (32), NOREC (1),
+# MODES (throughput,latency; "latency" alone for more latency rounds),
 # PERF=1 (after the rounds, perf record with DWARF stacks of the gateway
 # worker during a plain and an accounted throughput run of json and sse:
 # CPU time per request by object, the module's parts, the top functions).
@@ -82,6 +83,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNS = int(os.environ.get("THROUGHPUT_C", "32"))
 PERF = os.environ.get("PERF") == "1"
 NOREC = os.environ.get("NOREC") != "0"
+MODES = os.environ.get("MODES", "throughput,latency").split(",")
 EVENTS = 200
 PROMPT, COMPLETION = 13, EVENTS - 2          # tokens in the fake's usage
 MODEL = "gpt-4o-mini"
@@ -501,8 +503,8 @@ def main():
         for rnd in range(ROUNDS):
             out(NAME, "round %d, load average %s", rnd + 1, loadavg())
             for kind in ("json", "sse", "sse_ask"):
-                for latency in (False, True):
-                    what = "latency" if latency else "throughput"
+                for what in MODES:
+                    latency = what == "latency"
                     order = ["plain", "accounted"] + (
                         ["norec"] if NOREC else [])
                     if kind == "sse_ask":
@@ -532,10 +534,12 @@ def main():
             rows += [("json", "norec"), ("sse", "norec")]
         for kind, path in rows:
             pk = "sse" if kind == "sse_ask" else kind
-            tput_p = res[(pk, "throughput", "plain")]
-            tput_a = res[(kind, "throughput", path)]
-            lp = res[(pk, "latency", "plain")]
-            la = res[(kind, "latency", path)]
+            none = [dict.fromkeys(("rps", "cpu_us", "main_us", "p50", "p90",
+                                   "p99"), float("nan"))]
+            tput_p = res.get((pk, "throughput", "plain"), none)
+            tput_a = res.get((kind, "throughput", path), none)
+            lp = res.get((pk, "latency", "plain"), none)
+            la = res.get((kind, "latency", path), none)
             tp, ta = median(tput_p, "rps"), median(tput_a, "rps")
             p50p, p90p, p99p = (median(lp, k) for k in ("p50", "p90", "p99"))
             p50a, p90a, p99a = (median(la, k) for k in ("p50", "p90", "p99"))
