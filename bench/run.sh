@@ -28,6 +28,15 @@
 #             drops, event-loop stalls, CPU per record, memory
 #                                  (>= 20k/s, no drop, <= 1 ms, <= 2 us)
 #
+# and bench/proxy.py:
+#
+#   proxy     POST chat calls through "voicegw_proxy" (accounted, recorded
+#             to SQLite) vs plain proxy_pass to the same fake provider (a
+#             second nginx) in the same nginx: a small JSON answer and a
+#             200-event SSE stream, wrk -c32 req/s and wrk -c1 p50/p99,
+#             alternating, 3 rounds (ROUNDS)
+#                            (>= 0.90 x plain req/s, <= 100 us added p99)
+#
 # "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
 set -euo pipefail
@@ -125,7 +134,12 @@ bench_records() {
         DURATION="$DURATION" python3 "$ROOT/bench/records.py"
 }
 
-all=(health grant queue eta shm steady reports records)
+bench_proxy() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
+}
+
+all=(health grant queue eta shm steady reports records proxy)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do
