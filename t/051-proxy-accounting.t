@@ -307,6 +307,19 @@ is_((rec["input_units"], rec["output_units"], rec["flags"]),
     (13, 5, []), "the stream's usage is booked")
 
 r = call("oai", "/v1/chat/completions",
+         {"model": "gpt-4o-mini", "stream": True, "messages": MSG},
+         headers={"X-Fake-Events": "5", "X-Fake-Length": "1"})
+body = r.body.decode()
+ok(r.status == 200 and r.header("Content-Length") is None
+   and '"choices":[]' not in body.replace(" ", "")
+   and body.rstrip().endswith("[DONE]"),
+   "a stream the provider sent with a Content-Length: the shortened "
+   "answer goes without one, whole")
+rec = booked()
+is_((rec["input_units"], rec["output_units"]), (13, 5),
+    "and its usage is booked")
+
+r = call("oai", "/v1/chat/completions",
          {"model": "gpt-4o-mini", "stream": True,
           "stream_options": {"include_usage": True}, "messages": MSG},
          headers={"X-Fake-Events": "5"})

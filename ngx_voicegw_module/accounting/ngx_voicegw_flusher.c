@@ -56,6 +56,7 @@ typedef struct {
     ngx_uint_t                   n;
     unsigned                     busy:1;      /* an op is in flight */
     unsigned                     more:1;      /* retention left to do */
+    unsigned                     full:1;      /* the last batch was */
     uint64_t                     retention_at;  /* monotonic, ms */
     uint64_t                     due;         /* the tick's, microseconds */
     uint32_t                     late_max;
@@ -291,6 +292,7 @@ ngx_voicegw_flusher_fill(ngx_voicegw_flusher_t *f)
     b->len = len;
     f->end = pos;
     f->n = total;
+    f->full = (len + NGX_VOICEGW_FLUSH_SLICE > f->cap);
 
     return total > 0;
 }
@@ -320,9 +322,14 @@ ngx_voicegw_flusher_committed(ngx_voicegw_store_op_t *op)
                    "voicegw: %ui records committed, %ui new, %ui known",
                    f->n, b->inserted, b->known);
 
-    /* more waiting: the next batch now rather than at the next tick */
+    /*
+     * a full batch: more is waiting, the next batch now rather than at the
+     * next tick; otherwise the tick gathers the next one (a transaction,
+     * and its statements, per few records would cost the store's thread
+     * more than the records)
+     */
 
-    if (!ngx_exiting && f->batch_op->task->event.active == 0
+    if (!ngx_exiting && f->full && f->batch_op->task->event.active == 0
         && ngx_voicegw_flusher_fill(f)
         && ngx_voicegw_store_post(f->batch_op) == NGX_OK)
     {

@@ -195,6 +195,10 @@ ngx_voicegw_proxy_header_filter(ngx_http_request_t *r)
             if (ctx->strip == NULL) {
                 return NGX_ERROR;
             }
+
+            /* the answer gets shorter: chunked (or closed) instead */
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
         }
     }
 

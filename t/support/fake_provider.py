@@ -260,6 +260,7 @@ class Knobs(object):
         self.events = self.int("events", d.sse_events)
         self.delay_ms = self.num("delay-ms", d.delay_ms)
         self.hold_ms = self.num("hold-ms", 0)
+        self.length = self.int("length", 0)
         self.prompt = self.int("prompt-tokens", d.prompt_tokens)
         comp = self.int("completion-tokens", d.completion_tokens)
         self.completion = self.events if comp is None else comp
@@ -662,6 +663,10 @@ class Handler(BaseHTTPRequestHandler):
             headers=None):
         h = {"Cache-Control": "no-cache"}
         h.update(headers or {})
+        if self.k.length:
+            # X-Fake-Length: 1, the whole stream with a Content-Length
+            self.send_body(200, ctype, b"".join(events), h)
+            return
         self.stream_begin(200, ctype, h)
         for e in events:
             self.piece(e)
