@@ -290,7 +290,7 @@ ngx_voicegw_usage_units(ngx_voicegw_usage_t *u)
 ngx_int_t
 ngx_voicegw_usage_feed(ngx_voicegw_usage_t *u, u_char *p, size_t len)
 {
-    u_char  c, *q, *last;
+    u_char  c, *q, *cr, *last;
 
     if (u->off) {
         return NGX_OK;
@@ -386,8 +386,18 @@ ngx_voicegw_usage_feed(ngx_voicegw_usage_t *u, u_char *p, size_t len)
 
         default: /* NGX_VOICEGW_SSE_DATA, NGX_VOICEGW_SSE_SKIP */
 
-            for (q = p; q < last && *q != '\n' && *q != '\r'; q++) {
-                /* void */
+            /* the line's end: memchr() goes by words, not bytes */
+
+            q = memchr(p, '\n', last - p);
+
+            if (q == NULL) {
+                q = last;
+            }
+
+            cr = memchr(p, '\r', q - p);
+
+            if (cr != NULL) {
+                q = cr;
             }
 
             if (u->state == NGX_VOICEGW_SSE_DATA && q > p) {
@@ -563,11 +573,10 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
 
     while ((size_t) (last - p) >= needle->len) {
 
-        if (p[0] != '"' || p[1] != needle->data[1]
-            || ngx_memcmp(p, needle->data, needle->len) != 0)
-        {
-            p++;
-            continue;
+        p = memmem(p, last - p, needle->data, needle->len);
+
+        if (p == NULL) {
+            break;
         }
 
         for (q = p + needle->len; q < last && *q != '"'; q++) {

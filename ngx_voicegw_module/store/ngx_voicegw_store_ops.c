@@ -18,6 +18,12 @@
 
 
 #include "ngx_voicegw_module.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+
+#define NGX_VOICEGW_STORE_NICE  10
 #include "ngx_voicegw_store.h"
 #include "ngx_voicegw_schema.h"
 
@@ -235,6 +241,15 @@ ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log)
     ngx_voicegw_store_t  *store;
 
     store = op->store;
+
+    /*
+     * below the event loops: on a machine short of CPUs, SQLite's work
+     * waits for the requests, not the other way round (Linux: nice is
+     * per thread)
+     */
+
+    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid),
+                       NGX_VOICEGW_STORE_NICE);
 
     if (ngx_thread_mutex_lock(&store->mutex, log) != NGX_OK) {
         op->rc = NGX_ERROR;
