@@ -141,17 +141,32 @@ static ngx_int_t ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots,
 static const char  *ngx_voicegw_kind_names[] = { "ttfb", "total" };
 
 
+/* a monotonic clock in microseconds, for the batch's slices */
+
+static uint64_t
+ngx_voicegw_record_usec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
 ngx_int_t
 ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
 {
     ngx_voicegw_record_batch_t  *b = op->data;
 
     u_char              *p, *last;
+    uint64_t             slice;
     ngx_int_t            rc;
-    ngx_uint_t           i, inserted;
+    ngx_uint_t           i, n, inserted;
     ngx_voicegw_agg_t    a;
     ngx_voicegw_rec_t   *h;
 
+    n = 0;
     ngx_memzero(&a, sizeof(ngx_voicegw_agg_t));
     a.err = op->err;
     a.errlen = sizeof(op->err);
@@ -190,10 +205,22 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
 
     p = b->data;
     last = b->data + b->len;
+    slice = ngx_voicegw_record_usec();
 
     while (rc == NGX_OK && p < last) {
         h = (ngx_voicegw_rec_t *) p;
         p += h->len;
+
+        /*
+         * a batch is milliseconds of CPU: the CPU goes back to whoever
+         * waits for it (an event loop woken on this CPU) every 200 us,
+         * rather than at the scheduler's next tick
+         */
+
+        if ((++n & 31) == 0 && ngx_voicegw_record_usec() - slice > 200) {
+            (void) sched_yield();
+            slice = ngx_voicegw_record_usec();
+        }
 
         rc = ngx_voicegw_record_row(db, &a, h, &inserted);
 
