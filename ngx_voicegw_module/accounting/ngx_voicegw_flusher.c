@@ -293,6 +293,7 @@ ngx_voicegw_flusher_fill(ngx_voicegw_flusher_t *f)
     f->end = pos;
     f->n = total;
     f->full = (len + NGX_VOICEGW_FLUSH_SLICE > f->cap);
+    b->backlog = f->full;
 
     return total > 0;
 }

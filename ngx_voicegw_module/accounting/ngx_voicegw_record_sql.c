@@ -160,7 +160,7 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     ngx_voicegw_record_batch_t  *b = op->data;
 
     u_char              *p, *last;
-    uint64_t             slice;
+    uint64_t             slice, until, now;
     ngx_int_t            rc;
     ngx_uint_t           i, n, inserted;
     ngx_voicegw_agg_t    a;
@@ -206,6 +206,7 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     p = b->data;
     last = b->data + b->len;
     slice = ngx_voicegw_record_usec();
+    until = slice + (uint64_t) op->store->flush * 250;
 
     while (rc == NGX_OK && p < last) {
         h = (ngx_voicegw_rec_t *) p;
@@ -214,12 +215,19 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
         /*
          * a batch is milliseconds of CPU: the CPU goes back to whoever
          * waits for it (an event loop woken on this CPU) every 200 us,
-         * rather than at the scheduler's next tick
+         * rather than at the scheduler's next tick; not when records
+         * pile up (a full batch), and not past a quarter of the flush
+         * interval (on a busy machine each pause lasts, and the buffer
+         * must not overflow)
          */
 
-        if ((++n & 31) == 0 && ngx_voicegw_record_usec() - slice > 200) {
-            (void) sched_yield();
-            slice = ngx_voicegw_record_usec();
+        if (!b->backlog && (++n & 31) == 0) {
+            now = ngx_voicegw_record_usec();
+
+            if (now - slice > 200 && now < until) {
+                (void) sched_yield();
+                slice = ngx_voicegw_record_usec();
+            }
         }
 
         rc = ngx_voicegw_record_row(db, &a, h, &inserted);

@@ -26,6 +26,7 @@ typedef struct {
     /* in: records as the ring holds them */
     u_char                      *data;
     size_t                       len;
+    ngx_uint_t                   backlog;    /* a full batch: no pauses */
     /* out */
     ngx_uint_t                   inserted;   /* new rows */
     ngx_uint_t                   known;      /* committed before */
