@@ -113,6 +113,11 @@ typedef struct {
     ngx_uint_t                   failed;      /* out of memory */
     u_char                      *err;
     size_t                       errlen;
+    /* the batch's pauses: see ngx_voicegw_record_pause() */
+    uint64_t                     slice;
+    uint64_t                     until;
+    ngx_uint_t                   steps;
+    ngx_uint_t                   pauses;
 } ngx_voicegw_agg_t;
 
 
@@ -129,6 +134,8 @@ static ngx_int_t ngx_voicegw_record_rollups(sqlite3 *db,
 static ngx_int_t ngx_voicegw_record_days(sqlite3 *db, ngx_voicegw_agg_t *a);
 static int ngx_libc_cdecl ngx_voicegw_bucket_cmp(const void *one,
     const void *two);
+static void ngx_voicegw_record_pause(ngx_voicegw_agg_t *a);
+static uint64_t ngx_voicegw_record_usec(void);
 static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
     sqlite3_stmt *st, const char *what);
 static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
@@ -139,6 +146,34 @@ static ngx_int_t ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots,
 
 
 static const char  *ngx_voicegw_kind_names[] = { "ttfb", "total" };
+
+
+/*
+ * A batch is milliseconds of CPU: the CPU goes back to whoever waits for
+ * it (an event loop woken on this CPU) every 200 us, rather than at the
+ * scheduler's next tick (on a machine short of CPUs, a woken process
+ * waited that long behind the batch whatever the thread's priority);
+ * not for a full batch (records pile up), and not past a quarter of the
+ * flush interval (on a busy machine each pause lasts, and the buffer
+ * must not overflow).
+ */
+
+static void
+ngx_voicegw_record_pause(ngx_voicegw_agg_t *a)
+{
+    uint64_t  now;
+
+    if (!a->pauses || (++a->steps & 15) != 0) {
+        return;
+    }
+
+    now = ngx_voicegw_record_usec();
+
+    if (now - a->slice > 200 && now < a->until) {
+        (void) sched_yield();
+        a->slice = ngx_voicegw_record_usec();
+    }
+}
 
 
 /* a monotonic clock in microseconds, for the batch's slices */
@@ -160,13 +195,11 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     ngx_voicegw_record_batch_t  *b = op->data;
 
     u_char              *p, *last;
-    uint64_t             slice, until, now;
     ngx_int_t            rc;
-    ngx_uint_t           i, n, inserted;
+    ngx_uint_t           i, inserted;
     ngx_voicegw_agg_t    a;
     ngx_voicegw_rec_t   *h;
 
-    n = 0;
     ngx_memzero(&a, sizeof(ngx_voicegw_agg_t));
     a.err = op->err;
     a.errlen = sizeof(op->err);
@@ -205,30 +238,15 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
 
     p = b->data;
     last = b->data + b->len;
-    slice = ngx_voicegw_record_usec();
-    until = slice + (uint64_t) op->store->flush * 250;
+    a.pauses = !b->backlog;
+    a.slice = ngx_voicegw_record_usec();
+    a.until = a.slice + (uint64_t) op->store->flush * 250;
 
     while (rc == NGX_OK && p < last) {
         h = (ngx_voicegw_rec_t *) p;
         p += h->len;
 
-        /*
-         * a batch is milliseconds of CPU: the CPU goes back to whoever
-         * waits for it (an event loop woken on this CPU) every 200 us,
-         * rather than at the scheduler's next tick; not when records
-         * pile up (a full batch), and not past a quarter of the flush
-         * interval (on a busy machine each pause lasts, and the buffer
-         * must not overflow)
-         */
-
-        if (!b->backlog && (++n & 31) == 0) {
-            now = ngx_voicegw_record_usec();
-
-            if (now - slice > 200 && now < until) {
-                (void) sched_yield();
-                slice = ngx_voicegw_record_usec();
-            }
-        }
+        ngx_voicegw_record_pause(&a);
 
         rc = ngx_voicegw_record_row(db, &a, h, &inserted);
 
@@ -726,6 +744,8 @@ static ngx_int_t
 ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a, sqlite3_stmt *st,
     const char *what)
 {
+    ngx_voicegw_record_pause(a);
+
     if (sqlite3_step(st) != SQLITE_DONE) {
         ngx_voicegw_sql_error(db, what, a->err, a->errlen);
         return NGX_ERROR;
