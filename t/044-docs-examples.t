@@ -18,14 +18,14 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (ROOT, Nginx, free_port, is_, ok, tap,  # noqa: E402
-                    workdir)
+                    workdir,
+                    doc_blocks, doc_commands, doc_run)
 
 VOLATILE = {"latency_ms", "timestamp", "id", "status", "http_status",
             "message"}
@@ -45,19 +45,12 @@ def section(title):
     return m.group(1)
 
 
-def blocks(text):
-    """(language, body) of each fenced block, in order."""
-    return [(m.group(1), m.group(2))
-            for m in re.finditer(r"^```(\w*)\n(.*?)^```\n", text,
-                                 re.M | re.S)]
-
-
 entities = section("Providers, models and projects")
 reports = section("Reports")
 
 # -- the configuration of the examples -------------------------------------
 
-conf = next(b for lang, b in blocks(entities) if lang == "nginx")
+conf = next(b for lang, b in doc_blocks(entities) if lang == "nginx")
 token = re.search(r"voicegw_api_key\s+(\S+)[^;]*scope=write", conf).group(1)
 
 secret = os.path.join(d, "voicegw.key")
@@ -88,31 +81,6 @@ else:
 out = os.path.join(d, "answer")
 
 
-def commands(sh):
-    """The commands of a block: lines joined over trailing backslashes."""
-    cmds, cur = [], ""
-    for line in sh.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        if line.endswith("\\"):
-            cur += line[:-1] + " "
-            continue
-        cmds.append(cur + line)
-        cur = ""
-    return cmds
-
-
-def run(cmd):
-    cmd = cmd.replace("http://localhost:8080", "http://127.0.0.1:%d" % port)
-    script = ('curl() { command curl -sS -o %s -w "%%{http_code}" "$@"; }\n'
-              % out) + cmd
-    p = subprocess.run(["bash", "-c", script], env=env, text=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=30)
-    with open(out, errors="replace") as f:
-        return p.returncode, p.stdout.strip(), f.read()
-
-
 def strip(v):
     if isinstance(v, dict):
         return {k: strip(x) for k, x in v.items() if k not in VOLATILE}
@@ -126,10 +94,10 @@ def check(title, exact, bl):
     for i, (lang, body) in enumerate(bl):
         if lang != "sh" or "curl" not in body:
             continue
-        cmds = commands(body)
+        cmds = doc_commands(body)
         for cmd in cmds:
             n += 1
-            rc, status, answer = run(cmd)
+            rc, status, answer, _ = doc_run(cmd, port, out, env=env)
             short = re.sub(r"\s+", " ", cmd)[:90]
             ok(rc == 0 and status.startswith("2"),
                "%s: %s -> %s" % (title, short, status))
@@ -170,7 +138,7 @@ def check(title, exact, bl):
     return n
 
 
-n = check("entities", True, blocks(entities))
+n = check("entities", True, doc_blocks(entities))
 ok(n >= 14, "every endpoint of the section has an example (%d commands)" % n)
 # a few accounted requests of today, for the reports to show
 now_ms = int(time.time() * 1000)
@@ -188,7 +156,7 @@ with db:
             120, 0.0002, 300 + i, 900 + i) for i in range(4)])
 db.close()
 
-n = check("reports", False, blocks(reports))
+n = check("reports", False, doc_blocks(reports))
 ok(n >= 4, "every report has an example (%d commands)" % n)
 
 ok(ngx.stop(), "nginx stopped")

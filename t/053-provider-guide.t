@@ -12,13 +12,13 @@
 import os
 import re
 import struct
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (ROOT, FakeProvider, Nginx, free_port, is_, ok,  # noqa
-                    request, tap, wait_for, workdir, secret_key)
+                    request, tap, wait_for, workdir, secret_key,
+                    doc_blocks, doc_commands, doc_run)
 
 d = workdir("053-provider-guide")
 port = free_port()
@@ -29,13 +29,7 @@ with open(os.path.join(ROOT, "docs", "providers.md")) as f:
     doc = f.read()
 
 
-def blocks(text):
-    return [(m.group(1), m.group(2))
-            for m in re.finditer(r"^```(\w*)\n(.*?)^```\n", text,
-                                 re.M | re.S)]
-
-
-conf = next(b for lang, b in blocks(doc) if lang == "nginx")
+conf = next(b for lang, b in doc_blocks(doc) if lang == "nginx")
 providers = re.findall(r"voicegw_provider\s+(\S+)\s+key_env=(\w+);", conf)
 ok(len(providers) >= 8, "the guide configures %d providers" % len(providers))
 
@@ -70,16 +64,11 @@ ok(section is not None, "the guide has \"Each provider\"")
 examples = []
 for m in re.finditer(r"^### (\S+)\n(.*?)(?=^### |\Z)", section.group(0),
                      re.M | re.S):
-    for lang, body in blocks(m.group(2)):
+    for lang, body in doc_blocks(m.group(2)):
         if lang != "sh":
             continue
-        cur = ""
-        for line in body.splitlines():
-            if line.endswith("\\"):
-                cur += line[:-1] + " "
-                continue
-            examples.append((m.group(1), cur + line))
-            cur = ""
+        for cmd in doc_commands(body):
+            examples.append((m.group(1), cmd))
 types = sorted({t for t, _ in examples})
 is_(types, sorted(["openai", "groq", "anthropic", "gemini", "deepgram",
                    "elevenlabs", "cartesia", "assemblyai"]),
@@ -87,16 +76,10 @@ is_(types, sorted(["openai", "groq", "anthropic", "gemini", "deepgram",
 
 out = os.path.join(d, "answer")
 for ptype, cmd in examples:
-    cmd = cmd.replace("http://localhost:8080", "http://127.0.0.1:%d" % port)
-    script = ('curl() { command curl -sS -o %s -w "%%{http_code}" "$@"; }\n'
-              % out) + cmd
-    p = subprocess.run(["bash", "-c", script], cwd=d, text=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=30)
+    rc, status, _, err = doc_run(cmd, port, out, cwd=d)
     short = cmd.split("/v1/proxy/")[1].split()[0][:60]
-    ok(p.returncode == 0 and p.stdout.strip().startswith("2"),
-       "%s: %s answers %s %s" % (ptype, short, p.stdout.strip(),
-                                 p.stderr.strip()[:200]))
+    ok(rc == 0 and status.startswith("2"),
+       "%s: %s answers %s %s" % (ptype, short, status, err[:200]))
 
 n = len(examples)
 

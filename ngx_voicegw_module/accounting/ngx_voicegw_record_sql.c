@@ -135,7 +135,6 @@ static ngx_int_t ngx_voicegw_record_days(sqlite3 *db, ngx_voicegw_agg_t *a);
 static int ngx_libc_cdecl ngx_voicegw_bucket_cmp(const void *one,
     const void *two);
 static void ngx_voicegw_record_pause(ngx_voicegw_agg_t *a);
-static uint64_t ngx_voicegw_record_usec(void);
 static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
     sqlite3_stmt *st, const char *what);
 static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
@@ -167,25 +166,12 @@ ngx_voicegw_record_pause(ngx_voicegw_agg_t *a)
         return;
     }
 
-    now = ngx_voicegw_record_usec();
+    now = ngx_voicegw_recorder_usec();
 
     if (now - a->slice > 200 && now < a->until) {
         (void) sched_yield();
-        a->slice = ngx_voicegw_record_usec();
+        a->slice = ngx_voicegw_recorder_usec();
     }
-}
-
-
-/* a monotonic clock in microseconds, for the batch's slices */
-
-static uint64_t
-ngx_voicegw_record_usec(void)
-{
-    struct timespec  ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 
@@ -239,7 +225,7 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     p = b->data;
     last = b->data + b->len;
     a.pauses = !b->backlog;
-    a.slice = ngx_voicegw_record_usec();
+    a.slice = ngx_voicegw_recorder_usec();
     a.until = a.slice + (uint64_t) op->store->flush * 250;
 
     while (rc == NGX_OK && p < last) {

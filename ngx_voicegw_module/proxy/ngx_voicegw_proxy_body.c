@@ -355,13 +355,10 @@ static ngx_int_t
 ngx_voicegw_proxy_copy(ngx_http_request_t *r, ngx_str_t *to, u_char *from,
     size_t len)
 {
-    to->data = ngx_pnalloc(r->pool, len);
-    if (to->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(to->data, from, len);
+    to->data = from;
     to->len = len;
 
-    return NGX_OK;
+    to->data = ngx_pstrdup(r->pool, to);
+
+    return to->data ? NGX_OK : NGX_ERROR;
 }

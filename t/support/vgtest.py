@@ -499,6 +499,49 @@ def conn_in(port, pid):
 
 
 
+# -- documented examples ------------------------------------------------------
+
+def doc_blocks(text):
+    """(language, body) of each fenced block of a Markdown text, in
+    order."""
+    return [(m.group(1), m.group(2))
+            for m in re.finditer(r"^```(\w*)\n(.*?)^```\n", text,
+                                 re.M | re.S)]
+
+
+def doc_commands(sh):
+    """The commands of a shell block: lines joined over trailing
+    backslashes; comments and blank lines left out."""
+    cmds, cur = [], ""
+    for line in sh.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.endswith("\\"):
+            cur += line[:-1] + " "
+            continue
+        cmds.append(cur + line)
+        cur = ""
+    return cmds
+
+
+def doc_run(cmd, port, out, env=None, cwd=None):
+    """A documented command run by bash, http://localhost:8080 pointed at
+    port, curl writing the answer's body to the file out and printing its
+    status: (returncode, status, body, stderr)."""
+    cmd = cmd.replace("http://localhost:8080", "http://127.0.0.1:%d" % port)
+    script = ('curl() { command curl -sS -o %s -w "%%{http_code}" "$@"; }\n'
+              % out) + cmd
+    p = subprocess.run(["bash", "-c", script], env=env, cwd=cwd, text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    try:
+        with open(out, errors="replace") as f:
+            body = f.read()
+    except OSError:
+        body = ""
+    return p.returncode, p.stdout.strip(), body, p.stderr.strip()
+
+
 # -- fake providers ----------------------------------------------------------
 
 def secret_key(d):
