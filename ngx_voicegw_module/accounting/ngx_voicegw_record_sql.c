@@ -128,7 +128,9 @@ static ngx_int_t ngx_voicegw_record_row(sqlite3 *db, ngx_voicegw_agg_t *a,
 static void ngx_voicegw_record_sum(ngx_voicegw_agg_t *a,
     ngx_voicegw_rec_t *h);
 static void ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
-    ngx_str_t *model, ngx_uint_t kind, int32_t day, double ms);
+    uint32_t ghash, ngx_str_t *model, uint32_t mhash, ngx_uint_t kind,
+    int32_t day, int32_t bucket);
+static int32_t ngx_voicegw_record_bucket_of(double ms);
 static ngx_int_t ngx_voicegw_record_rollups(sqlite3 *db,
     ngx_voicegw_agg_t *a);
 static ngx_int_t ngx_voicegw_record_days(sqlite3 *db, ngx_voicegw_agg_t *a);
@@ -138,8 +140,8 @@ static void ngx_voicegw_record_pause(ngx_voicegw_agg_t *a);
 static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
     sqlite3_stmt *st, const char *what);
 static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
-static uint32_t ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b,
-    ngx_str_t *c, int64_t x, int64_t y);
+static uint32_t ngx_voicegw_agg_hash(uint32_t a, uint32_t b, uint32_t c,
+    int64_t x, int64_t y);
 static ngx_int_t ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots,
     size_t size);
 
@@ -398,8 +400,10 @@ static void
 ngx_voicegw_record_sum(ngx_voicegw_agg_t *a, ngx_voicegw_rec_t *h)
 {
     u_char                   *s;
-    int32_t                   day;
-    uint32_t                  hash;
+    double                    ms;
+    int32_t                   day, bucket;
+    uint32_t                  hash, hp, hm, hall;
+    ngx_uint_t                kind;
     ngx_str_t                 project, provider, model, all;
     ngx_uint_t                i;
     ngx_voicegw_agg_daily_t  *d;
@@ -415,8 +419,14 @@ ngx_voicegw_record_sum(ngx_voicegw_agg_t *a, ngx_voicegw_rec_t *h)
 
     day = (int32_t) (h->ts / 86400000);
 
-    hash = ngx_voicegw_agg_hash(&project, &provider, &model, day,
-                                h->modality);
+    /* each string hashed once for the record's five keys */
+
+    hp = ngx_crc32_short(project.data, project.len);
+    hm = ngx_crc32_short(model.data, model.len);
+
+    hash = ngx_voicegw_agg_hash(hp, ngx_crc32_short(provider.data,
+                                                    provider.len),
+                                hm, day, h->modality);
 
     if (2 * (a->udaily + 1) > a->ndaily
         && ngx_voicegw_agg_grow((void **) &a->daily, &a->ndaily,
@@ -471,35 +481,35 @@ ngx_voicegw_record_sum(ngx_voicegw_agg_t *a, ngx_voicegw_rec_t *h)
     }
 
     ngx_str_set(&all, "*");
+    hall = '*';
 
-    ngx_voicegw_record_bucket(a, &project, &model, 0, day, h->ttfb_ms);
-    ngx_voicegw_record_bucket(a, &all, &model, 0, day, h->ttfb_ms);
-    ngx_voicegw_record_bucket(a, &project, &model, 1, day, h->total_ms);
-    ngx_voicegw_record_bucket(a, &all, &model, 1, day, h->total_ms);
+    for (kind = 0; kind < 2; kind++) {
+        ms = kind ? h->total_ms : h->ttfb_ms;
+
+        if (ms < 0) {
+            continue;
+        }
+
+        bucket = ngx_voicegw_record_bucket_of(ms);
+
+        ngx_voicegw_record_bucket(a, &project, hp, &model, hm, kind, day,
+                                  bucket);
+        ngx_voicegw_record_bucket(a, &all, hall, &model, hm, kind, day,
+                                  bucket);
+    }
 }
 
 
 static void
 ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
-    ngx_str_t *model, ngx_uint_t kind, int32_t day, double ms)
+    uint32_t ghash, ngx_str_t *model, uint32_t mhash, ngx_uint_t kind,
+    int32_t day, int32_t bucket)
 {
-    int32_t                    bucket;
     uint32_t                   hash;
-    ngx_str_t                  k;
     ngx_uint_t                 i;
     ngx_voicegw_agg_bucket_t  *b;
 
-    if (ms < 0) {
-        return;
-    }
-
-    bucket = (int32_t) floor(log(ngx_max(ms, 0.001))
-                             / log(NGX_VOICEGW_LATENCY_BASE));
-
-    k.data = (u_char *) ngx_voicegw_kind_names[kind];
-    k.len = 4 + kind;
-
-    hash = ngx_voicegw_agg_hash(group, model, &k, day, bucket);
+    hash = ngx_voicegw_agg_hash(ghash, mhash, (uint32_t) kind, day, bucket);
 
     if (2 * (a->ubuckets + 1) > a->nbuckets
         && ngx_voicegw_agg_grow((void **) &a->buckets, &a->nbuckets,
@@ -537,6 +547,14 @@ ngx_voicegw_record_bucket(ngx_voicegw_agg_t *a, ngx_str_t *group,
     }
 
     b->n++;
+}
+
+
+static int32_t
+ngx_voicegw_record_bucket_of(double ms)
+{
+    return (int32_t) floor(log(ngx_max(ms, 0.001))
+                           / log(NGX_VOICEGW_LATENCY_BASE));
 }
 
 
@@ -758,14 +776,14 @@ ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s)
 
 
 static uint32_t
-ngx_voicegw_agg_hash(ngx_str_t *a, ngx_str_t *b, ngx_str_t *c, int64_t x,
+ngx_voicegw_agg_hash(uint32_t a, uint32_t b, uint32_t c, int64_t x,
     int64_t y)
 {
     uint32_t  hash;
 
-    hash = ngx_crc32_short(a->data, a->len);
-    hash = hash * 31 + ngx_crc32_short(b->data, b->len);
-    hash = hash * 31 + ngx_crc32_short(c->data, c->len);
+    hash = a;
+    hash = hash * 31 + b;
+    hash = hash * 31 + c;
     hash = hash * 31 + (uint32_t) x;
     hash = hash * 31 + (uint32_t) y;
 

@@ -100,8 +100,12 @@ ngx_voicegw_recorder_create(ngx_conf_t *cf, ngx_voicegw_zone_t *zone,
     rec->size = store->buffer;
 
     if (rec->size == 0) {
-        /* 1m, or a quarter of a small zone */
-        rec->size = ngx_min(1024 * 1024,
+        /*
+         * 4m, or a quarter of a small zone: two flush intervals of
+         * records at 20k a second (one batch being committed, the next
+         * arriving) with room to spare when the store's thread is slow
+         */
+        rec->size = ngx_min(4 * 1024 * 1024,
                             ngx_align(zone->shm_zone->shm.size / 4, 8));
         rec->size = ngx_max(rec->size, 64 * 1024);
     }

@@ -159,8 +159,8 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
 ngx_int_t
 ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 {
-    u_char      c, *start, *last;
-    ngx_uint_t  d;
+    u_char      c, *start, *last, *q, *end;
+    ngx_uint_t  d, n;
 
     if (f->yh == NULL || f->failed) {
         return NGX_ERROR;
@@ -235,6 +235,40 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
             f->kept++;
             continue;
+        }
+
+        if (!f->dropping && f->kept < f->max_string) {
+
+            /*
+             * the plain run of a string at once: up to a quote, an
+             * escape or the cut, counting the bytes that start a
+             * character
+             */
+
+            q = p;
+            end = p + ngx_min((size_t) (last - p), f->max_string - f->kept);
+            n = 0;
+
+            while (q < end && *q != '"' && *q != '\\') {
+                n += ((*q & 0xc0) != 0x80);
+                q++;
+            }
+
+            if (q != p) {
+                f->kept += q - p;
+
+                if (n) {
+                    f->chars += n;
+                    f->high = 0;
+                }
+
+                if (q == last) {
+                    break;
+                }
+
+                p = q;
+                c = *p;
+            }
         }
 
         if (c == '"') {

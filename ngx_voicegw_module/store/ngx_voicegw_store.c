@@ -65,7 +65,7 @@ static void ngx_voicegw_store_try(ngx_voicegw_store_t *store, u_char *err,
 
 /*
  * voicegw_store PATH [thread_pool=NAME] [flush=200ms] [retention=30d]
- *               [buffer=1m];
+ *               [buffer=4m];
  */
 
 char *
