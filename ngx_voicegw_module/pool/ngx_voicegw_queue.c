@@ -392,6 +392,7 @@ ngx_voicegw_worker_assign(ngx_voicegw_pools_t *vp,
     w = &pool->workers[wi];
 
     w->ticket = t->id;
+    w->paused = 0;
     w->owner_pid = t->owner_pid;
     w->task_type = t->task_type;
     w->busy_since = ngx_voicegw_now_msec();
@@ -582,6 +583,37 @@ ngx_voicegw_ticket_finish_locked(ngx_voicegw_pools_t *vp,
  * abnormally) is checked before it gets another one.
  */
 
+/*
+ * A duplex session's client paused or resumed it (the relay saw the
+ * frame): shown on its worker until the task ends.  NGX_DECLINED: the
+ * ticket holds no worker (any more).
+ */
+
+ngx_int_t
+ngx_voicegw_queue_paused_locked(ngx_voicegw_pools_t *vp, uint64_t id,
+    ngx_uint_t paused)
+{
+    ngx_voicegw_ticket_t     *t;
+    ngx_voicegw_worker_sh_t  *w;
+
+    t = ngx_voicegw_ticket_find_locked(vp, id);
+
+    if (t == NULL || !t->running) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_voicegw_worker_of(t);
+
+    if (w == NULL || w->ticket != id) {
+        return NGX_DECLINED;
+    }
+
+    w->paused = paused;
+
+    return NGX_OK;
+}
+
+
 void
 ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
     ngx_voicegw_affinity_t *served, ngx_uint_t outcome)
@@ -603,6 +635,7 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
         w->ticket = 0;
         w->owner_pid = 0;
         w->session_len = 0;
+        w->paused = 0;
 
         switch (outcome) {
 
@@ -708,6 +741,7 @@ ngx_voicegw_queue_retry_locked(ngx_voicegw_pools_t *vp, uint64_t id,
         w->ticket = 0;
         w->owner_pid = 0;
         w->session_len = 0;
+        w->paused = 0;
         w->health = NGX_VOICEGW_WORKER_OFFLINE;
         ngx_memzero(&w->cache, sizeof(ngx_voicegw_affinity_t));
     }

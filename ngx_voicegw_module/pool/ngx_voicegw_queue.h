@@ -88,6 +88,8 @@ typedef struct {
     uint64_t                     busy_mono;
     size_t                       session_len;
     u_char                       session[NGX_VOICEGW_SESSION_LEN];
+    ngx_uint_t                   paused;      /* duplex: the client paused
+                                                 its session */
 
     /* what its KV cache holds, and when it last served */
     ngx_voicegw_affinity_t       cache;
@@ -338,6 +340,8 @@ void ngx_voicegw_queue_grant_locked(ngx_voicegw_pools_t *vp,
 void ngx_voicegw_queue_sweep_locked(ngx_voicegw_pools_t *vp);
 
 ngx_uint_t ngx_voicegw_worker_state(ngx_voicegw_worker_sh_t *w);
+ngx_int_t ngx_voicegw_queue_paused_locked(ngx_voicegw_pools_t *vp,
+    uint64_t id, ngx_uint_t paused);
 
 /* for the other files of pool/ only */
 ngx_voicegw_ticket_t *ngx_voicegw_ticket_find_locked(ngx_voicegw_pools_t *vp,
