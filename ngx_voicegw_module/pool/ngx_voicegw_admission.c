@@ -25,6 +25,7 @@
 #include "ngx_voicegw_task.h"
 #include "ngx_voicegw_park.h"
 #include "ngx_voicegw_release.h"
+#include "ngx_voicegw_task_ws.h"
 #include "ngx_voicegw_admission.h"
 
 
@@ -47,6 +48,10 @@ ngx_voicegw_admission_init(ngx_conf_t *cf)
                                        ngx_voicegw_admission_handler)
         != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    if (ngx_voicegw_task_ws_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -148,6 +153,18 @@ ngx_voicegw_admission_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
+    /*
+     * a WebSocket route with queue frames: the gateway answers the
+     * handshake itself, so that whatever follows (a place in the queue,
+     * a refusal) reaches the client as frames
+     */
+
+    rc = ngx_voicegw_task_ws_handshake(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_voicegw_admit(r, ctx);
 }
 
@@ -218,6 +235,12 @@ ngx_voicegw_admit(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (ctx->ws && ngx_voicegw_task_ws_granted(r, ctx) != NGX_OK) {
+            r->connection->error = 1;
+            ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+            return NGX_DONE;
+        }
+
         return NGX_DECLINED;
 
     case NGX_AGAIN:
@@ -226,6 +249,11 @@ ngx_voicegw_admit(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
                        ctx->ticket, queued);
 
         ngx_voicegw_park(r, ctx);
+
+        if (ctx->ws) {
+            ngx_voicegw_task_ws_queued(r, ctx);
+        }
+
         return NGX_DONE;
 
     case NGX_DECLINED:

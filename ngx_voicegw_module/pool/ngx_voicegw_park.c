@@ -23,6 +23,7 @@
 #include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_doorbell.h"
 #include "ngx_voicegw_task.h"
+#include "ngx_voicegw_task_ws.h"
 #include "ngx_voicegw_park.h"
 
 
@@ -121,6 +122,8 @@ ngx_voicegw_unpark(ngx_voicegw_task_ctx_t *ctx)
     if (ctx->wake.posted) {
         ngx_delete_posted_event(&ctx->wake);
     }
+
+    ngx_voicegw_task_ws_stop(ctx);
 }
 
 
@@ -180,6 +183,12 @@ ngx_voicegw_park_wake_handler(ngx_event_t *ev)
 
         if (ngx_voicegw_task_headers(r, ctx) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
+        if (ctx->ws && ngx_voicegw_task_ws_granted(r, ctx) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
             ngx_http_run_posted_requests(c);
             return;
         }

@@ -8,7 +8,9 @@
  *   voicegw_pool [queue=1000] [queue_timeout=10m] [health_uri=/health]
  *                [health_interval=10s] [health_timeout=5s];   (upstream{})
  *   voicegw_task TYPE [pool=..] [app=..] [session=$var]
- *                [cache_key=$var|affinity=messages];           (location{})
+ *                [cache_key=$var|affinity=messages]
+ *                [queue_frames=on|off] [queue_update=3s]
+ *                [queue_buffer=4m] [relay_buffer=64k];         (location{})
  *
  * The work is in: ngx_voicegw_admission.c (admission), _park.c (waiting
  * and waking), _release.c (giving workers back), _balancer.c (the
@@ -405,7 +407,12 @@ invalid:
 
 /*
  * voicegw_task TYPE [pool=UPSTREAM] [app=APP_ID] [session=$var]
- *              [cache_key=$var|affinity=messages];
+ *              [cache_key=$var|affinity=messages] [queue_frames=on|off]
+ *              [queue_update=TIME] [queue_buffer=SIZE] [relay_buffer=SIZE];
+ *
+ * queue_frames is on by default for the WebSocket types (half_duplex,
+ * audio_duplex, omni_duplex), off for chat (/ws/chat sends none, as the
+ * original).
  */
 
 char *
@@ -413,6 +420,8 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_task_conf_t  *tcf = conf;
 
+    ssize_t                             size;
+    ngx_int_t                           ms;
     ngx_str_t                          *value, v;
     ngx_uint_t                          i, t;
     ngx_voicegw_main_conf_t            *vmcf;
@@ -437,8 +446,63 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     tcf->task_type = t;
+    tcf->queue_frames = (t != NGX_VOICEGW_TASK_CHAT);
+    tcf->queue_update = 3000;
+    tcf->queue_buffer = 4 * 1024 * 1024;
+    tcf->relay_buffer = 64 * 1024;
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_voicegw_conf_param(&value[i], "queue_frames", &v) == NGX_OK)
+        {
+            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
+                tcf->queue_frames = 1;
+                continue;
+            }
+
+            if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+                tcf->queue_frames = 0;
+                continue;
+            }
+
+            return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "queue_update", &v) == NGX_OK)
+        {
+            ms = ngx_parse_time(&v, 0);
+
+            if (ms == NGX_ERROR || ms < 100) {
+                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
+            }
+
+            tcf->queue_update = (ngx_msec_t) ms;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "queue_buffer", &v) == NGX_OK)
+        {
+            size = ngx_parse_size(&v);
+
+            if (size == NGX_ERROR || size < 4096) {
+                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
+            }
+
+            tcf->queue_buffer = (size_t) size;
+            continue;
+        }
+
+        if (ngx_voicegw_conf_param(&value[i], "relay_buffer", &v) == NGX_OK)
+        {
+            size = ngx_parse_size(&v);
+
+            if (size == NGX_ERROR || size < 1024) {
+                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
+            }
+
+            tcf->relay_buffer = (size_t) size;
+            continue;
+        }
 
         if (ngx_voicegw_conf_param(&value[i], "pool", &v) == NGX_OK
             && v.len)

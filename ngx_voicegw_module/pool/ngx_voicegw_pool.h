@@ -88,6 +88,12 @@ typedef struct {
     ngx_http_complex_value_t    *cache_key;
     ngx_uint_t                   affinity;
 
+    /* WebSocket routes: queue frames and the relay (task_ws.c) */
+    ngx_uint_t                   queue_frames;
+    ngx_msec_t                   queue_update;
+    size_t                       queue_buffer;
+    size_t                       relay_buffer;
+
     u_char                      *file;
     ngx_uint_t                   line;
 } ngx_voicegw_task_conf_t;

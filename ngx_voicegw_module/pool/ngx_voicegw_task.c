@@ -22,6 +22,7 @@
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_task.h"
+#include "ngx_voicegw_task_ws.h"
 
 
 typedef struct {
@@ -176,6 +177,11 @@ ngx_voicegw_task_refuse(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx,
 
     ctx->phase = NGX_VOICEGW_TASK_ANSWERED;
     ctx->refused = code;
+
+    if (ctx->ws) {
+        /* after the gateway's own 101: frames, not HTTP */
+        return ngx_voicegw_task_ws_refuse(r, ctx, code, buf);
+    }
 
     if (ctx->ticket) {
         (void) ngx_voicegw_task_headers(r, ctx);

@@ -26,6 +26,9 @@
 #define NGX_VOICEGW_TASK_ANSWERED 4     /* refused; the answer is sent */
 
 
+typedef struct ngx_voicegw_task_ws_s  ngx_voicegw_task_ws_t;
+
+
 typedef struct {
     ngx_http_request_t          *request;
     ngx_voicegw_task_conf_t     *tcf;
@@ -37,6 +40,8 @@ typedef struct {
     ngx_str_t                    peer_name;   /* "host:port" of the grant */
     ngx_voicegw_affinity_t      *affinity;
     ngx_str_t                    session;
+    ngx_voicegw_task_ws_t       *ws;          /* the gateway's own
+                                                 WebSocket handshake */
 
     ngx_event_t                  wake;
     ngx_event_t                  timeout;
