@@ -1,0 +1,556 @@
+
+/*
+ * ngx_voicegw_ws_relay.c
+ *
+ * Owns the frame-aware relay of an upgraded WebSocket connection between
+ * a client and a worker, in place of nginx's byte pump once the worker's
+ * handshake is done.  Both directions stream through fixed buffers: a
+ * frame of any size crosses in pieces as its bytes arrive, never whole.
+ *
+ *   - client -> worker: frames are parsed as they pass (masked, as the
+ *     client sent them, and forwarded so).  With filter on, the first
+ *     bytes of each text message are read for its JSON "type": a
+ *     client_diagnostic message is dropped, every frame of it; pause and
+ *     resume are reported to the owner; the rest passes.  A message whose
+ *     type is not within its first NGX_VOICEGW_WS_PEEK bytes passes.
+ *   - worker -> client: passed as read, frames counted.
+ *   - the relay ends when either side closes (after what the other side
+ *     still had to receive is written, if it can be at once), on a
+ *     protocol error, or on nginx's timeouts (proxy_read_timeout on the
+ *     worker, send_timeout on a blocked write): the request is finalized
+ *     and nginx's upstream cleanup closes the worker's connection.
+ */
+
+
+#include "ngx_voicegw_ws.h"
+
+
+static ngx_int_t ngx_voicegw_ws_relay_buf(ngx_pool_t *pool, ngx_buf_t *b,
+    size_t size, ngx_str_t *data);
+static ngx_int_t ngx_voicegw_ws_relay_send(ngx_connection_t *c,
+    ngx_buf_t *b);
+static ngx_int_t ngx_voicegw_ws_relay_recv(ngx_connection_t *c,
+    ngx_buf_t *b, ngx_uint_t *eof);
+static ngx_int_t ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl);
+static void ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl);
+static void ngx_voicegw_ws_relay_compact(ngx_buf_t *b);
+static void ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl);
+static void ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl,
+    ngx_int_t rc);
+
+
+ngx_voicegw_ws_relay_t *
+ngx_voicegw_ws_relay_create(ngx_http_request_t *r, ngx_connection_t *worker,
+    ngx_voicegw_ws_relay_conf_t *conf, ngx_str_t *to_worker,
+    ngx_str_t *to_client, ngx_str_t *from_worker)
+{
+    size_t                   size;
+    ngx_str_t                none;
+    ngx_voicegw_ws_relay_t  *rl;
+
+    rl = ngx_pcalloc(r->pool, sizeof(ngx_voicegw_ws_relay_t));
+    if (rl == NULL) {
+        return NULL;
+    }
+
+    rl->request = r;
+    rl->client = r->connection;
+    rl->worker = worker;
+    rl->conf = *conf;
+
+    ngx_voicegw_ws_next(&rl->c_parse);
+    ngx_voicegw_ws_next(&rl->w_parse);
+
+    ngx_str_null(&none);
+
+    /* what waited (the client's frames while queued, the gateway's own
+       frames and the worker's first bytes) goes first */
+
+    size = ngx_max(conf->buffer, NGX_VOICEGW_WS_PEEK + 16);
+
+    if (ngx_voicegw_ws_relay_buf(r->pool, &rl->c_in, size + to_worker->len,
+                                 to_worker)
+           != NGX_OK
+        || ngx_voicegw_ws_relay_buf(r->pool, &rl->c_out, size, &none)
+           != NGX_OK
+        || ngx_voicegw_ws_relay_buf(r->pool, &rl->w_buf,
+                                    size + to_client->len + from_worker->len,
+                                    to_client)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (from_worker->len) {
+        if (ngx_voicegw_ws_count(&rl->w_parse, from_worker->data,
+                                 from_worker->data + from_worker->len,
+                                 &rl->from_worker)
+            != NGX_OK)
+        {
+            rl->w_eof = 1;
+        }
+
+        rl->w_buf.last = ngx_cpymem(rl->w_buf.last, from_worker->data,
+                                    from_worker->len);
+    }
+
+    return rl;
+}
+
+
+static ngx_int_t
+ngx_voicegw_ws_relay_buf(ngx_pool_t *pool, ngx_buf_t *b, size_t size,
+    ngx_str_t *data)
+{
+    b->start = ngx_palloc(pool, size);
+    if (b->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->end = b->start + size;
+    b->pos = b->start;
+    b->last = ngx_cpymem(b->start, data->data, data->len);
+    b->temporary = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every event of either connection comes here: write what waits, read
+ * what there is room for, until nothing moves.
+ */
+
+void
+ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
+{
+    ngx_int_t          rc, progress;
+    ngx_uint_t         eof;
+    ngx_connection_t  *c, *w;
+
+    c = rl->client;
+    w = rl->worker;
+
+    if (rl->done) {
+        return;
+    }
+
+    if (c->write->timedout || w->write->timedout || w->read->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "voicegw: WebSocket relay timed out");
+        ngx_voicegw_ws_relay_end(rl, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    do {
+        progress = 0;
+
+        /* worker -> client */
+
+        if (rl->w_buf.pos < rl->w_buf.last && c->write->ready) {
+            rc = ngx_voicegw_ws_relay_send(c, &rl->w_buf);
+
+            if (rc == NGX_ERROR) {
+                ngx_voicegw_ws_relay_end(rl, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+                return;
+            }
+
+            progress |= (rc == NGX_OK);
+        }
+
+        if (!rl->w_eof && rl->w_buf.last < rl->w_buf.end && w->read->ready) {
+            u_char  *from = rl->w_buf.last;
+
+            rc = ngx_voicegw_ws_relay_recv(w, &rl->w_buf, &eof);
+
+            if (rc == NGX_ERROR) {
+                ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
+                return;
+            }
+
+            if (rc == NGX_OK
+                && ngx_voicegw_ws_count(&rl->w_parse, from, rl->w_buf.last,
+                                        &rl->from_worker)
+                   != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                              "voicegw: the worker sent an invalid "
+                              "WebSocket frame");
+                w->read->error = 1;
+                ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
+                return;
+            }
+
+            rl->w_eof = eof;
+            progress |= (rc == NGX_OK || eof);
+        }
+
+        /* client -> worker */
+
+        if (rl->c_out.pos < rl->c_out.last && w->write->ready) {
+            rc = ngx_voicegw_ws_relay_send(w, &rl->c_out);
+
+            if (rc == NGX_ERROR) {
+                ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
+                return;
+            }
+
+            progress |= (rc == NGX_OK);
+        }
+
+        if (!rl->c_eof && rl->c_in.last < rl->c_in.end && c->read->ready) {
+            rc = ngx_voicegw_ws_relay_recv(c, &rl->c_in, &eof);
+
+            if (rc == NGX_ERROR) {
+                ngx_voicegw_ws_relay_end(rl, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+                return;
+            }
+
+            rl->c_eof = eof;
+            progress |= (rc == NGX_OK || eof);
+        }
+
+        if (rl->c_in.pos < rl->c_in.last) {
+            rc = ngx_voicegw_ws_relay_filter(rl);
+
+            if (rc == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "voicegw: the client sent an invalid "
+                              "WebSocket frame");
+                ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
+                return;
+            }
+
+            progress |= (rc == NGX_OK);
+        }
+
+    } while (progress);
+
+    /* a side that closed: what it still had to get is gone or written */
+
+    if (rl->w_eof && rl->w_buf.pos == rl->w_buf.last) {
+        ngx_voicegw_ws_relay_end(rl, NGX_OK);
+        return;
+    }
+
+    if (rl->c_eof && rl->c_out.pos == rl->c_out.last) {
+        ngx_voicegw_ws_relay_end(rl, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+        return;
+    }
+
+    ngx_voicegw_ws_relay_timers(rl);
+}
+
+
+/* NGX_OK: bytes went; NGX_AGAIN: none could */
+
+static ngx_int_t
+ngx_voicegw_ws_relay_send(ngx_connection_t *c, ngx_buf_t *b)
+{
+    ssize_t  n;
+
+    n = c->send(c, b->pos, b->last - b->pos);
+
+    if (n == NGX_ERROR) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    if (n <= 0) {
+        return NGX_AGAIN;
+    }
+
+    b->pos += n;
+
+    if (b->pos == b->last) {
+        b->pos = b->start;
+        b->last = b->start;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_ws_relay_recv(ngx_connection_t *c, ngx_buf_t *b,
+    ngx_uint_t *eof)
+{
+    ssize_t  n;
+
+    *eof = 0;
+
+    ngx_voicegw_ws_relay_compact(b);
+
+    n = c->recv(c, b->last, b->end - b->last);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        *eof = 1;
+        return NGX_DONE;
+    }
+
+    if (n == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    b->last += n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Client bytes from c_in to c_out, frame by frame.  NGX_OK: some moved;
+ * NGX_AGAIN: waiting for more bytes or for room; NGX_ERROR: not a
+ * frame a client may send (unmasked, reserved bits, bad opcode).
+ */
+
+static ngx_int_t
+ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl)
+{
+    size_t                    n, room;
+    ngx_int_t                 moved;
+    ngx_buf_t                *in, *out;
+    ngx_voicegw_ws_parser_t  *p;
+
+    in = &rl->c_in;
+    out = &rl->c_out;
+    p = &rl->c_parse;
+    moved = NGX_AGAIN;
+
+    while (in->pos < in->last) {
+
+        if (!p->in_payload) {
+            in->pos += ngx_voicegw_ws_header(p, in->pos, in->last);
+            moved = NGX_OK;
+
+            if (!p->in_payload) {
+                break;
+            }
+
+            if (p->bad || !p->masked) {
+                return NGX_ERROR;
+            }
+
+            rl->from_client.frames++;
+            rl->from_client.bytes += p->need;
+            rl->c_decided = 0;
+            rl->c_head = 0;
+        }
+
+        if (!rl->c_decided) {
+            if (p->opcode == NGX_VOICEGW_WS_TEXT && rl->conf.filter
+                && (uint64_t) (in->last - in->pos)
+                   < ngx_min(p->left, NGX_VOICEGW_WS_PEEK))
+            {
+                /* the type is not within reach yet */
+
+                if (in->pos > in->start) {
+                    ngx_voicegw_ws_relay_compact(in);
+                    break;
+                }
+
+                if (in->last < in->end) {
+                    break;
+                }
+            }
+
+            ngx_voicegw_ws_relay_decide(rl);
+        }
+
+        if (!rl->c_skip && !rl->c_head) {
+            if ((size_t) (out->end - out->last) < p->need) {
+                break;
+            }
+
+            out->last = ngx_cpymem(out->last, p->hdr, p->need);
+            rl->c_head = 1;
+        }
+
+        room = rl->c_skip ? (size_t) -1 : (size_t) (out->end - out->last);
+        n = (size_t) ngx_min(p->left, (uint64_t) (in->last - in->pos));
+        n = ngx_min(n, room);
+
+        if (n == 0 && p->left) {
+            break;
+        }
+
+        if (!rl->c_skip) {
+            out->last = ngx_cpymem(out->last, in->pos, n);
+        }
+
+        in->pos += n;
+        p->left -= n;
+        p->offset += n;
+        rl->from_client.bytes += n;
+        moved = NGX_OK;
+
+        if (p->left == 0) {
+            ngx_voicegw_ws_next(p);
+        }
+    }
+
+    if (in->pos == in->last) {
+        in->pos = in->start;
+        in->last = in->start;
+    }
+
+    return moved;
+}
+
+
+/* whether the frame now starting passes: its message's type decides */
+
+static void
+ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl)
+{
+    u_char                    buf[NGX_VOICEGW_WS_PEEK];
+    ngx_str_t                 type;
+    ngx_buf_t                *in;
+    ngx_voicegw_ws_parser_t  *p;
+
+    in = &rl->c_in;
+    p = &rl->c_parse;
+
+    rl->c_decided = 1;
+
+    switch (p->opcode) {
+
+    case NGX_VOICEGW_WS_TEXT:
+        rl->c_drop = 0;
+
+        if (!rl->conf.filter
+            || ngx_voicegw_ws_type(in->pos,
+                                   (size_t) ngx_min(p->left,
+                                              (uint64_t) (in->last - in->pos)),
+                                   p->mask, &type, buf)
+               != NGX_OK)
+        {
+            break;
+        }
+
+        if (type.len == sizeof("client_diagnostic") - 1
+            && ngx_strncmp(type.data, "client_diagnostic", type.len) == 0)
+        {
+            rl->c_drop = 1;
+            rl->dropped++;
+            break;
+        }
+
+        if (rl->conf.on_type
+            && ((type.len == 5 && ngx_strncmp(type.data, "pause", 5) == 0)
+                || (type.len == 6
+                    && ngx_strncmp(type.data, "resume", 6) == 0)))
+        {
+            rl->conf.on_type(rl->conf.data, &type);
+        }
+
+        break;
+
+    case NGX_VOICEGW_WS_BINARY:
+        rl->c_drop = 0;
+        break;
+
+    default:
+        break;
+    }
+
+    /* control frames pass, also in the middle of a dropped message */
+
+    rl->c_skip = (p->opcode < NGX_VOICEGW_WS_CLOSE) ? rl->c_drop : 0;
+}
+
+
+static void
+ngx_voicegw_ws_relay_compact(ngx_buf_t *b)
+{
+    size_t  n;
+
+    if (b->pos == b->start) {
+        return;
+    }
+
+    n = b->last - b->pos;
+
+    if (n) {
+        ngx_memmove(b->start, b->pos, n);
+    }
+
+    b->pos = b->start;
+    b->last = b->start + n;
+}
+
+
+static void
+ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl)
+{
+    ngx_connection_t  *c, *w;
+
+    c = rl->client;
+    w = rl->worker;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK
+        || ngx_handle_read_event(w->read, 0) != NGX_OK
+        || ngx_handle_write_event(c->write, 0) != NGX_OK
+        || ngx_handle_write_event(w->write, 0) != NGX_OK)
+    {
+        ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
+        return;
+    }
+
+    /* the worker's silence: proxy_read_timeout, as nginx's own relay */
+
+    if (w->read->active && !w->read->ready) {
+        ngx_add_timer(w->read, rl->conf.read_timeout);
+
+    } else if (w->read->timer_set) {
+        ngx_del_timer(w->read);
+    }
+
+    if (rl->c_out.pos < rl->c_out.last) {
+        ngx_add_timer(w->write, rl->conf.send_timeout);
+
+    } else if (w->write->timer_set) {
+        ngx_del_timer(w->write);
+    }
+
+    if (rl->w_buf.pos < rl->w_buf.last) {
+        ngx_add_timer(c->write, rl->conf.send_timeout);
+
+    } else if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+}
+
+
+static void
+ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
+{
+    ngx_http_request_t  *r;
+
+    r = rl->request;
+    rl->done = 1;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "voicegw: ws relay ends %i: client %uL frames %uL bytes, "
+                   "worker %uL frames %uL bytes",
+                   rc, rl->from_client.frames, rl->from_client.bytes,
+                   rl->from_worker.frames, rl->from_worker.bytes);
+
+    /*
+     * no HTTP answer can follow an upgrade: the request is terminated
+     * (a timeout and a client gone as such, for the logs), and nginx's
+     * upstream cleanup releases the worker's connection
+     */
+
+    if (rc != NGX_HTTP_REQUEST_TIME_OUT
+        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        rc = NGX_HTTP_CLOSE;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
