@@ -226,6 +226,10 @@ ngx_voicegw_admit(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
     queued = pcf->sh->queued;
     ngx_voicegw_zone_unlock(vp->zone);
 
+    if (ctx->ws) {
+        ngx_voicegw_task_ws_respond(r, ctx);
+    }
+
     switch (rc) {
 
     case NGX_OK:

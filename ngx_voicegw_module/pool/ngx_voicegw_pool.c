@@ -410,9 +410,10 @@ invalid:
  *              [cache_key=$var|affinity=messages] [queue_frames=on|off]
  *              [queue_update=TIME] [queue_buffer=SIZE] [relay_buffer=SIZE];
  *
- * queue_frames is on by default for the WebSocket types (half_duplex,
- * audio_duplex, omni_duplex), off for chat (/ws/chat sends none, as the
- * original).
+ * queue_frames=on (the shipped configuration's /ws/half_duplex and
+ * /ws/duplex routes): the gateway answers a WebSocket handshake itself and
+ * tells the client of its queue in frames (pool/ngx_voicegw_task_ws.c);
+ * off (the default) parks the handshake before its 101, as HTTP.
  */
 
 char *
@@ -446,7 +447,7 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     tcf->task_type = t;
-    tcf->queue_frames = (t != NGX_VOICEGW_TASK_CHAT);
+    tcf->queue_frames = 0;
     tcf->queue_update = 3000;
     tcf->queue_buffer = 4 * 1024 * 1024;
     tcf->relay_buffer = 64 * 1024;

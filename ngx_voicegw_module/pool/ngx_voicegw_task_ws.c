@@ -178,7 +178,7 @@ ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
                           "Connection: Upgrade" CRLF
                           "Sec-WebSocket-Accept: ") - 1);
     p = ngx_cpymem(p, accept, NGX_VOICEGW_WS_ACCEPT_LEN);
-    p = ngx_cpymem(p, CRLF CRLF, 4);
+    p = ngx_cpymem(p, CRLF, 2);
     ws->out.last = p;
 
     /* frames that came with the handshake are the client's first */
@@ -195,6 +195,28 @@ ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
     }
 
     ctx->ws = ws;
+
+    return NGX_OK;
+}
+
+
+/* the 101, with the ticket once admission gave one */
+
+void
+ngx_voicegw_task_ws_respond(ngx_http_request_t *r,
+    ngx_voicegw_task_ctx_t *ctx)
+{
+    ngx_voicegw_task_ws_t  *ws;
+
+    ws = ctx->ws;
+
+    if (ctx->ticket) {
+        ws->out.last = ngx_sprintf(ws->out.last,
+                                   "X-VoiceGW-Ticket: tk_%016xL" CRLF,
+                                   ctx->ticket);
+    }
+
+    ws->out.last = ngx_cpymem(ws->out.last, CRLF, 2);
     ws->accepted = 1;
 
     r->keepalive = 0;
@@ -203,8 +225,6 @@ ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
     if (ngx_voicegw_task_ws_flush(ws) == NGX_ERROR) {
         r->connection->error = 1;
     }
-
-    return NGX_OK;
 }
 
 

@@ -39,6 +39,8 @@ struct ngx_voicegw_task_ws_s {
 ngx_int_t ngx_voicegw_task_ws_init(ngx_conf_t *cf);
 ngx_int_t ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
     ngx_voicegw_task_ctx_t *ctx);
+void ngx_voicegw_task_ws_respond(ngx_http_request_t *r,
+    ngx_voicegw_task_ctx_t *ctx);
 void ngx_voicegw_task_ws_queued(ngx_http_request_t *r,
     ngx_voicegw_task_ctx_t *ctx);
 ngx_int_t ngx_voicegw_task_ws_granted(ngx_http_request_t *r,

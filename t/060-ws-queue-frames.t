@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+#
+# t/060-ws-queue-frames.t -- issue 10, points 1, 2 and 6: WebSocket routes
+# with "voicegw_task ... queue_frames=on" (the shipped /ws/half_duplex and
+# /ws/duplex): the gateway answers the handshake itself and tells a queued
+# client of its place in frames (queued, queue_update, queue_done), keeps
+# what the client sends while queued and gives it to the worker first;
+# refusals are an error frame and a close (cancel 4000, queue timeout
+# 4008, queue full 1013, a worker refusing 1011); a client closing or
+# leaving while queued abandons its ticket at once; no reservation leaks.
+# The duplex relay drops client_diagnostic messages (also fragmented),
+# passes the rest intact (fragmented, large, binary, ping), and shows
+# pause on the worker.
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "support"))
+from vgtest import (SLOW, FakeWorker, Nginx, free_port, get, is_, ok,  # noqa
+                    request, tap, wait_for, workdir)
+import ws_client as wsc  # noqa: E402
+
+d = workdir("060-ws-queue-frames")
+port = free_port()
+
+w1 = FakeWorker(d).start()          # pool "solo": one worker, queue of 2
+w2 = FakeWorker(d).start()          # pool "quick": queue_timeout 2s
+w3 = FakeWorker(d).start()          # pool "open": for relay tests
+
+CONF = """
+    voicegw_zone  vg_wsq 4m;
+
+    upstream solo {
+        voicegw_pool queue=2 queue_timeout=60s health_interval=3s
+                     health_timeout=1s;
+        server 127.0.0.1:%(w1)d;
+    }
+    upstream quick {
+        voicegw_pool queue=10 queue_timeout=2s health_interval=3s
+                     health_timeout=1s;
+        server 127.0.0.1:%(w2)d;
+    }
+    upstream open {
+        voicegw_pool queue=10 queue_timeout=60s health_interval=3s
+                     health_timeout=1s;
+        server 127.0.0.1:%(w3)d;
+    }
+
+    map $http_upgrade $vg_connection { default upgrade; '' close; }
+
+    server {
+        listen 127.0.0.1:%(port)d;
+
+        proxy_http_version 1.1;
+        proxy_buffering    off;
+        proxy_set_header   Upgrade $http_upgrade;
+        proxy_set_header   Connection $vg_connection;
+        proxy_read_timeout 60s;
+
+        location ~ "^/ws/half_duplex/([A-Za-z0-9_-]+)$" {
+            voicegw_task half_duplex pool=solo session=$1 queue_frames=on
+                         queue_update=1s;
+            proxy_pass   http://solo/ws/half_duplex?session_id=$1;
+        }
+        location ~ "^/ws/duplex/([A-Za-z0-9_-]+)$" {
+            voicegw_task omni_duplex pool=solo session=$1 queue_frames=on
+                         queue_update=1s queue_buffer=64k;
+            proxy_pass   http://solo/ws/duplex?session_id=$1;
+        }
+        location ~ "^/quick/ws/duplex/([A-Za-z0-9_-]+)$" {
+            voicegw_task omni_duplex pool=quick session=$1 queue_frames=on;
+            proxy_pass   http://quick/ws/duplex?session_id=$1;
+        }
+        location ~ "^/open/ws/duplex/([A-Za-z0-9_-]+)$" {
+            voicegw_task omni_duplex pool=open session=$1 queue_frames=on
+                         relay_buffer=4k;
+            proxy_pass   http://open/ws/duplex?session_id=$1;
+        }
+        location ~ "^/off/ws/duplex/([A-Za-z0-9_-]+)$" {
+            voicegw_task omni_duplex pool=open session=$1;
+            proxy_pass   http://open/ws/duplex?session_id=$1;
+        }
+        location / {
+            voicegw_api;
+        }
+    }
+""" % {"w1": w1.port, "w2": w2.port, "w3": w3.port, "port": port}
+
+ngx = Nginx(d, CONF, workers=2).start(wait_ports=[port])
+URL = "ws://127.0.0.1:%d" % port
+
+
+def workers():
+    return {w["url"]: w for w in get(port, "/workers").json()["workers"]}
+
+
+def worker(fake):
+    return workers()["http://127.0.0.1:%d" % fake.port]
+
+
+def idle(fake):
+    return wait_for(lambda: worker(fake)["status"] == "idle", timeout=5)
+
+
+def queue_length():
+    return get(port, "/api/queue").json()["queue_length"]
+
+
+def connect(path, **kw):
+    return wsc.WSClient.connect(URL + path, timeout=10 * SLOW, **kw)
+
+
+def recv(c, timeout=5):
+    m = c.recv(timeout * SLOW)
+    if m is None:
+        return None
+    if m.kind == "close":
+        return {"_close": m.code, "_reason": m.reason}
+    if m.kind == "text":
+        return json.loads(m.data)
+    return {"_kind": m.kind, "_size": m.size}
+
+
+ok(idle(w1) and idle(w2) and idle(w3), "the fake workers are idle")
+
+# -- 1. a free worker: the gateway's 101, then only queue_done ---------------
+
+a = connect("/ws/duplex/q060_free")
+is_(a.status, 101, "a free worker: 101")
+ok(a.headers.get("x-voicegw-ticket", "").startswith("tk_"),
+   "the 101 carries the ticket (%s)" % a.headers.get("x-voicegw-ticket"))
+ok("sec-websocket-extensions" not in a.headers, "and no extension")
+m = recv(a)
+is_(m, {"type": "queue_done"}, "the first frame is queue_done, alone")
+a.send_json({"type": "prepare", "system_prompt": "hello there"})
+m = recv(a)
+is_(m and m.get("type"), "prepared", "then the worker's own answer")
+a.close()
+ok(idle(w1), "closed: the worker is idle")
+
+# -- 2. queued: queued, queue_update, queue_done, the early prepare first ----
+
+a = connect("/ws/duplex/q060_holder")
+is_(recv(a), {"type": "queue_done"}, "A holds the worker")
+a.send_json({"type": "prepare"})
+is_(recv(a).get("type"), "prepared", "A is prepared")
+
+t0 = time.time()
+b = connect("/ws/half_duplex/q060_waiter")
+is_(b.status, 101, "B: 101 at once, although no worker is free")
+ok(time.time() - t0 < 2 * SLOW, "without waiting for a worker")
+b.send_json({"type": "prepare", "config": {"n": 1}})
+m = recv(b)
+is_(m and m.get("type"), "queued", "B: queued")
+if m:
+    is_(m.get("position"), 1, "position 1")
+    is_(m.get("queue_length"), 1, "queue_length 1")
+    ok(isinstance(m.get("estimated_wait_s"), (int, float))
+       and m["estimated_wait_s"] >= 0, "estimated_wait_s %r"
+       % m.get("estimated_wait_s"))
+    is_(m.get("ticket_id"), b.headers.get("x-voicegw-ticket"),
+        "ticket_id is the 101's ticket")
+    q = get(port, "/api/queue").json()
+    ok(any(e.get("ticket_id") == m.get("ticket_id")
+           for e in q.get("entries", [])), "and /api/queue lists it")
+m = recv(b, 4)
+is_(m and m.get("type"), "queue_update", "then queue_update (queue_update=1s)")
+if m:
+    ok(m.get("position") == 1 and "ticket_id" not in m
+       and "estimated_wait_s" in m and m.get("queue_length") == 1,
+       "with position, estimated_wait_s and queue_length (%r)" % m)
+b.send_json({"type": "audio_chunk", "audio_base64": "AAAA", "_tag": "c1"})
+a.close()
+m = recv(b, 5)
+while m and m.get("type") == "queue_update":
+    m = recv(b, 5)
+is_(m, {"type": "queue_done"}, "A closed: B gets queue_done")
+m = recv(b)
+is_(m and m.get("type"), "prepared",
+    "then prepared: the prepare sent while queued reached the worker first")
+m = recv(b)
+is_(m and m.get("type"), "chunk", "then the audio chunk sent while queued")
+st = w1.stats(tasks=True)
+last = st["tasks"][-1] if st.get("tasks") else {}
+ok("prepare" in (last.get("first_message") or ""),
+   "the worker's first message from B is its prepare (%r)"
+   % last.get("first_message"))
+b.close()
+ok(idle(w1), "B closed: the worker is idle")
+
+# -- 3. cancel, queue full, client close and disconnect while queued --------
+
+a = connect("/ws/duplex/q060_hold2")
+recv(a)
+b = connect("/ws/duplex/q060_cancel")
+m = recv(b)
+ticket = m and m.get("ticket_id")
+r = request("DELETE", port, "/api/queue/%s" % ticket)
+is_(r.status, 200, "DELETE /api/queue/{ticket}: 200")
+m = recv(b)
+is_(m, {"type": "error", "error": "Cancelled"}, "B: error frame Cancelled")
+m = recv(b)
+is_(m and m.get("_close"), 4000, "and close 4000")
+b.close()
+
+b = connect("/ws/duplex/q060_b")
+c = connect("/ws/duplex/q060_c")
+is_(recv(b).get("position"), 1, "B queued first")
+is_(recv(c).get("position"), 2, "C second")
+e = connect("/ws/duplex/q060_full")
+is_(e.status, 101, "a third one (queue=2): 101")
+m = recv(e)
+is_(m, {"type": "error", "error": "Queue full"}, "then error Queue full")
+m = recv(e)
+is_(m and m.get("_close"), 1013, "and close 1013")
+
+b.send_close(1000)
+ok(wait_for(lambda: queue_length() == 1, timeout=2),
+   "B sent a Close while queued: its ticket is gone at once")
+c.abort()
+ok(wait_for(lambda: queue_length() == 0, timeout=2),
+   "C dropped its connection while queued: its ticket is gone at once")
+served = w1.stats()["served"]
+a.close()
+ok(idle(w1), "A closed: the worker is idle")
+time.sleep(0.5)
+is_(w1.stats()["served"], served, "and none of the abandoned got it")
+
+# over queue_buffer (64k) while queued: close 1009
+a = connect("/ws/duplex/q060_hold3")
+recv(a)
+b = connect("/ws/duplex/q060_big")
+recv(b)
+b.send_json({"type": "prepare", "blob": "x" * 70000})
+m = recv(b)
+is_(m and m.get("_close"), 1009, "over queue_buffer while queued: close 1009")
+ok(wait_for(lambda: queue_length() == 0, timeout=2), "and no ticket left")
+a.close()
+ok(idle(w1), "the worker is idle again")
+
+# -- 4. queue timeout; a worker that refuses ---------------------------------
+
+a = connect("/quick/ws/duplex/q060_qa")
+recv(a)
+b = connect("/quick/ws/duplex/q060_qb")
+is_(recv(b).get("type"), "queued", "B queued on the 2 s pool")
+m = recv(b, 5)
+is_(m and m.get("type"), "error", "queue timeout: an error frame (%r)" % m)
+m = recv(b)
+is_(m and m.get("_close"), 4008, "and close 4008")
+a.close()
+ok(idle(w2), "the worker is idle")
+
+w2.control(ws_reject_next=1, ws_reject_status=403)
+b = connect("/quick/ws/duplex/q060_refused")
+is_(recv(b), {"type": "queue_done"}, "queue_done")
+m = recv(b)
+is_(m, {"type": "error", "error": "Worker unavailable (HTTP 403)"},
+    "the worker refused its handshake: an error frame")
+m = recv(b)
+is_(m and m.get("_close"), 1011, "and close 1011")
+ok(wait_for(lambda: worker(w2)["status"] in ("idle", "loading"), timeout=5),
+   "the reservation went back (%s)" % worker(w2)["status"])
+
+# -- 5. the duplex relay ------------------------------------------------------
+
+a = connect("/open/ws/duplex/q060_relay")
+recv(a)
+a.send_json({"type": "prepare"})
+is_(recv(a).get("type"), "prepared", "relay: prepared")
+a.send_json({"type": "client_diagnostic", "fps": 30, "note": "x" * 100})
+a.send_json({"type": "audio_chunk", "audio_base64": "AAAA"})
+m = recv(a)
+is_(m and m.get("type"), "result",
+    "client_diagnostic never reached the worker (no error), the next did")
+
+diag = json.dumps({"type": "client_diagnostic", "data": "y" * 3000}).encode()
+a.send_frame(wsc.OP_TEXT, diag[:40], fin=False)
+a.ping(b"hi")
+a.send_frame(wsc.OP_CONT, diag[40:2000], fin=False)
+a.send_frame(wsc.OP_CONT, diag[2000:], fin=True)
+msg = json.dumps({"type": "audio_chunk", "audio_base64": "B" * 5000}).encode()
+a.send_frame(wsc.OP_TEXT, msg[:3], fin=False)
+a.send_frame(wsc.OP_CONT, msg[3:4000], fin=False)
+a.send_frame(wsc.OP_CONT, msg[4000:], fin=True)
+m = recv(a)
+is_(m and m.get("type"), "result", "a fragmented client_diagnostic (a ping "
+    "between its frames) is dropped whole; a fragmented chunk crosses")
+
+big = json.dumps({"type": "audio_chunk", "audio_base64": "C" * 400000})
+a.send_json(json.loads(big))
+m = recv(a, 10)
+is_(m and m.get("type"), "result",
+    "a 400 KB frame crosses a 4k relay buffer in pieces")
+w3.control(big_frame_bytes=300000)
+a.send_json({"type": "audio_chunk", "audio_base64": "AAAA"})
+m = a.recv(10 * SLOW)
+ok(m is not None and m.kind == "text" and m.size >= 300000
+   and json.loads(m.data).get("type") == "result",
+   "a 300 KB worker frame arrives whole (%s bytes)"
+   % (m and m.size))
+w3.control(big_frame_bytes=0)
+
+a.send_json({"type": "pause"})
+m = recv(a)
+is_(m and m.get("type"), "paused", "pause is forwarded")
+w = worker(w3)
+ok(w.get("state") == "duplex_paused" or w.get("paused") is True,
+   "/workers shows the worker paused (%r)"
+   % {k: w.get(k) for k in ("status", "state", "paused")})
+a.send_json({"type": "resume"})
+is_(recv(a).get("type"), "resumed", "resume is forwarded")
+w = worker(w3)
+ok(w.get("state") != "duplex_paused" and w.get("paused") is not True,
+   "and the worker no longer shows paused")
+a.send_json({"type": "stop"})
+m = recv(a)
+is_(m and m.get("type"), "stopped", "stop: stopped")
+m = recv(a)
+is_(m and m.get("_close"), 1000, "the worker's close reaches the client")
+ok(idle(w3), "the worker is idle after the session")
+
+# queue_frames off: the handshake waits for a worker, as before
+a = connect("/open/ws/duplex/q060_on")
+recv(a)
+t0 = time.time()
+p = {}
+
+
+def later():
+    time.sleep(1.0)
+    a.close()
+
+
+import threading  # noqa: E402
+threading.Thread(target=later).start()
+b = connect("/off/ws/duplex/q060_off")
+is_(b.status, 101, "queue_frames off: 101 ...")
+ok(time.time() - t0 >= 0.9, "... only once the worker was free (%.2f s)"
+   % (time.time() - t0))
+b.send_json({"type": "prepare"})
+is_(recv(b).get("type"), "prepared", "and the worker answers at once")
+b.close()
+
+ok(idle(w1) and idle(w2) and idle(w3) and queue_length() == 0,
+   "in the end: every worker idle, no ticket left")
+errors = [l for l in ngx.error_log().splitlines()
+          if "[alert]" in l or "[crit]" in l or "[emerg]" in l]
+is_(errors, [], "no alert in the error log")
+
+tap.done()
