@@ -405,6 +405,13 @@ invalid:
 }
 
 
+static ngx_conf_enum_t  ngx_voicegw_task_on_off[] = {
+    { ngx_string("off"), 0 },
+    { ngx_string("on"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 /*
  * voicegw_task TYPE [pool=UPSTREAM] [app=APP_ID] [session=$var]
  *              [cache_key=$var|affinity=messages] [queue_frames=on|off]
@@ -456,17 +463,14 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_voicegw_conf_param(&value[i], "queue_frames", &v) == NGX_OK)
         {
-            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                tcf->queue_frames = 1;
-                continue;
+            if (ngx_voicegw_enum_value(ngx_voicegw_task_on_off, &v, &t)
+                != NGX_OK)
+            {
+                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
             }
 
-            if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                tcf->queue_frames = 0;
-                continue;
-            }
-
-            return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
+            tcf->queue_frames = t;
+            continue;
         }
 
         if (ngx_voicegw_conf_param(&value[i], "queue_update", &v) == NGX_OK)

@@ -43,6 +43,7 @@ static ngx_int_t ngx_voicegw_task_ws_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_table_elt_t *ngx_voicegw_task_ws_header(ngx_http_request_t *r,
     const char *name, size_t len);
+static ngx_voicegw_task_ws_t *ngx_voicegw_task_ws_get(ngx_http_request_t *r);
 static void ngx_voicegw_task_ws_cleanup(void *data);
 static void ngx_voicegw_task_ws_error(ngx_voicegw_task_ws_t *ws,
     u_char *message, ngx_uint_t close, const char *reason);
@@ -257,6 +258,40 @@ ngx_voicegw_task_ws_header(ngx_http_request_t *r, const char *name,
             return &h[i];
         }
     }
+}
+
+
+/*
+ * The WebSocket state of the (main) request: through the task's context,
+ * or, after an internal redirect (error_page) cleared it, through the
+ * cleanup the handshake registered.
+ */
+
+static ngx_voicegw_task_ws_t *
+ngx_voicegw_task_ws_get(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t      *cln;
+    ngx_voicegw_task_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_pool_module);
+
+    if (ctx != NULL) {
+        return ctx->ws;
+    }
+
+    if (!(r->internal || r->filter_finalize)) {
+        return NULL;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_voicegw_task_ws_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -567,8 +602,8 @@ ngx_voicegw_task_ws_read(ngx_http_request_t *r)
     ngx_voicegw_ws_parser_t *ps;
 
     c = r->connection;
-    ctx = ngx_voicegw_task_get_ctx(r);
-    ws = ctx->ws;
+    ws = ngx_voicegw_task_ws_get(r);
+    ctx = ws->ctx;
     ps = &ws->parse;
 
     p = ws->held.pos;
@@ -659,11 +694,7 @@ ngx_voicegw_task_ws_read(ngx_http_request_t *r)
 static void
 ngx_voicegw_task_ws_write(ngx_http_request_t *r)
 {
-    ngx_voicegw_task_ctx_t  *ctx;
-
-    ctx = ngx_voicegw_task_get_ctx(r);
-
-    if (ngx_voicegw_task_ws_flush(ctx->ws) == NGX_ERROR) {
+    if (ngx_voicegw_task_ws_flush(ngx_voicegw_task_ws_get(r)) == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
     }
 }
@@ -736,13 +767,13 @@ ngx_voicegw_task_ws_header_filter(ngx_http_request_t *r)
     ngx_voicegw_task_ws_t   *ws;
     ngx_voicegw_task_ctx_t  *ctx;
 
-    ctx = (r == r->main) ? ngx_voicegw_task_get_ctx(r) : NULL;
+    ws = (r == r->main) ? ngx_voicegw_task_ws_get(r) : NULL;
 
-    if (ctx == NULL || ctx->ws == NULL || !ctx->ws->accepted) {
+    if (ws == NULL || !ws->accepted) {
         return ngx_http_next_header_filter(r);
     }
 
-    ws = ctx->ws;
+    ctx = ws->ctx;
     r->keepalive = 0;
 
     if (r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS
@@ -778,16 +809,13 @@ ngx_voicegw_task_ws_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_voicegw_task_ws_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_voicegw_task_ws_t   *ws;
-    ngx_voicegw_task_ctx_t  *ctx;
+    ngx_voicegw_task_ws_t  *ws;
 
-    ctx = (r == r->main) ? ngx_voicegw_task_get_ctx(r) : NULL;
+    ws = (r == r->main) ? ngx_voicegw_task_ws_get(r) : NULL;
 
-    if (ctx == NULL || ctx->ws == NULL || !ctx->ws->accepted) {
+    if (ws == NULL || !ws->accepted) {
         return ngx_http_next_body_filter(r, in);
     }
-
-    ws = ctx->ws;
 
     if (ws->upgraded && ws->relay == NULL && !ws->failed
         && r->upstream && r->upstream->upgrade
@@ -870,11 +898,9 @@ ngx_voicegw_task_ws_relay(ngx_http_request_t *r, ngx_voicegw_task_ws_t *ws)
 static void
 ngx_voicegw_task_ws_client_event(ngx_http_request_t *r)
 {
-    ngx_voicegw_task_ws_t   *ws;
-    ngx_voicegw_task_ctx_t  *ctx;
+    ngx_voicegw_task_ws_t  *ws;
 
-    ctx = ngx_voicegw_task_get_ctx(r);
-    ws = ctx->ws;
+    ws = ngx_voicegw_task_ws_get(r);
 
     if (ws->kick) {
         ws->kick = 0;

@@ -39,6 +39,17 @@ static void ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl,
     ngx_int_t rc);
 
 
+/* the client messages the relay acts on, by their JSON "type" */
+
+static ngx_str_t  ngx_voicegw_ws_dropped = ngx_string("client_diagnostic");
+
+static ngx_str_t  ngx_voicegw_ws_reported[] = {
+    ngx_string("pause"),
+    ngx_string("resume"),
+    ngx_null_string
+};
+
+
 ngx_voicegw_ws_relay_t *
 ngx_voicegw_ws_relay_create(ngx_http_request_t *r, ngx_connection_t *worker,
     ngx_voicegw_ws_relay_conf_t *conf, ngx_str_t *to_worker,
@@ -410,6 +421,7 @@ ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl)
     u_char                    buf[NGX_VOICEGW_WS_PEEK];
     ngx_str_t                 type;
     ngx_buf_t                *in;
+    ngx_uint_t                i;
     ngx_voicegw_ws_parser_t  *p;
 
     in = &rl->c_in;
@@ -432,20 +444,26 @@ ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl)
             break;
         }
 
-        if (type.len == sizeof("client_diagnostic") - 1
-            && ngx_strncmp(type.data, "client_diagnostic", type.len) == 0)
+        if (type.len == ngx_voicegw_ws_dropped.len
+            && ngx_strncmp(type.data, ngx_voicegw_ws_dropped.data, type.len)
+               == 0)
         {
             rl->c_drop = 1;
             rl->dropped++;
             break;
         }
 
-        if (rl->conf.on_type
-            && ((type.len == 5 && ngx_strncmp(type.data, "pause", 5) == 0)
-                || (type.len == 6
-                    && ngx_strncmp(type.data, "resume", 6) == 0)))
-        {
-            rl->conf.on_type(rl->conf.data, &type);
+        if (rl->conf.on_type) {
+            for (i = 0; ngx_voicegw_ws_reported[i].len; i++) {
+                if (type.len == ngx_voicegw_ws_reported[i].len
+                    && ngx_strncmp(type.data, ngx_voicegw_ws_reported[i].data,
+                                   type.len)
+                       == 0)
+                {
+                    rl->conf.on_type(rl->conf.data, &type);
+                    break;
+                }
+            }
         }
 
         break;
