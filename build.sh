@@ -22,7 +22,7 @@ NGINX=/usr/sbin/nginx
 MODULE=$BUILD/ngx_voicegw_module.so
 
 PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
-            libssl-dev dpkg-dev gcc make openssl ca-certificates)
+            libssl-dev libsoxr-dev dpkg-dev gcc make openssl ca-certificates)
 PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
            libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
            python3 curl sqlite3 procps valgrind faketime prometheus)
@@ -52,9 +52,12 @@ ensure_packages() {
 
     say "installing ${missing[*]}"
 
+    # another install under way (a second checkout's build.sh, unattended
+    # upgrades) holds dpkg's lock: wait for it rather than fail
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
 
     # the nginx package may start a system nginx on port 80; we run our own
     if [[ " ${missing[*]} " == *" nginx "* ]] && [ -s /run/nginx.pid ]; then

@@ -4,7 +4,8 @@
 # describes: folders by concern, each file saying what it owns, no file
 # over 1,000 lines, dependencies that point one way (core <- ws <- pool,
 # core <- store <- registry <- api, core <- pool <- api, store <-
-# accounting <- pool, api, registry, accounting <- proxy) with no two files calling each
+# accounting <- pool, api, registry, accounting <- proxy, proxy <-
+# frontend <- api) with no two files calling each
 # other directly or round a loop, the pools' shared structures read in
 # pool/ only, SQLite kept out of core/ and pool/, and enumerations as
 # tables rather than chains of comparisons.
@@ -28,7 +29,7 @@ OBJS = os.path.join(ROOT, "build", "objs", "addon")
 ROOT_FILE = "core/ngx_voicegw_module"
 
 FOLDERS = ("core", "ws", "store", "pool", "registry", "accounting",
-           "proxy", "api")
+           "proxy", "frontend", "api")
 
 # what each folder may use, besides itself
 USES = {
@@ -39,7 +40,9 @@ USES = {
     "registry": {"core", "store"},
     "accounting": {"core", "store"},
     "proxy": {"core", "store", "registry", "accounting"},
-    "api": {"core", "store", "pool", "registry", "accounting"},
+    # the WAV header parser of proxy/ reads the reference audio's header
+    "frontend": {"core", "proxy"},
+    "api": {"core", "store", "pool", "registry", "accounting", "frontend"},
 }
 
 

@@ -168,3 +168,84 @@ ngx_voicegw_enum_name(ngx_conf_enum_t *e, ngx_uint_t value)
 
     return NULL;
 }
+
+
+/*
+ * A whole data file named by a directive, read while nginx reads its
+ * configuration (never by a request): a regular file of at most "max"
+ * bytes, into the configuration's temporary pool.  The errors name the
+ * directive and the file; nginx adds the configuration's file and line.
+ */
+
+ngx_int_t
+ngx_voicegw_conf_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *path,
+    size_t max, ngx_str_t *content)
+{
+    off_t            size;
+    size_t           scaled;
+    ssize_t          n;
+    u_char           unit;
+    ngx_int_t        rc;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_open_file_n " \"%V\" failed",
+                           name, path);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_fd_info_n " \"%V\" failed", name, path);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (!ngx_is_file(&fi) || size > (off_t) max) {
+        unit = (max % (1024 * 1024) == 0) ? 'm' : 'k';
+        scaled = (unit == 'm') ? max / (1024 * 1024) : max / 1024;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: \"%V\" is not a file of at most %uz%c",
+                           name, path, scaled, unit);
+        goto done;
+    }
+
+    content->data = ngx_pnalloc(cf->temp_pool, (size_t) size + 1);
+    if (content->data == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, content->data, (size_t) size, 0);
+
+    if (n != (ssize_t) size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: read %z of %O bytes of \"%V\"",
+                           name, n, size, path);
+        goto done;
+    }
+
+    content->data[size] = '\0';
+    content->len = (size_t) size;
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", path);
+    }
+
+    return rc;
+}

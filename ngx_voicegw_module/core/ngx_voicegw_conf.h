@@ -4,8 +4,8 @@
  *
  * Helpers that every directive of the gateway uses: "name=value"
  * parameters, the error of a parameter nobody takes, plain decimal
- * numbers, and enumerations as tables (ngx_conf_enum_t, as nginx's own
- * directives have them).
+ * numbers, enumerations as tables (ngx_conf_enum_t, as nginx's own
+ * directives have them), and a data file a directive names, read whole.
  */
 
 
@@ -22,6 +22,8 @@ ngx_int_t ngx_voicegw_conf_param(ngx_str_t *arg, const char *name,
 char *ngx_voicegw_conf_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *arg);
 ngx_int_t ngx_voicegw_parse_number(u_char *p, size_t len, double *value);
+ngx_int_t ngx_voicegw_conf_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path, size_t max, ngx_str_t *content);
 
 ngx_int_t ngx_voicegw_enum_value(ngx_conf_enum_t *e, ngx_str_t *name,
     ngx_uint_t *value);

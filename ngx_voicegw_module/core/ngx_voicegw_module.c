@@ -13,11 +13,13 @@
  *   registry/  providers, models, stacks, projects, keys, tokens, tests
  *   accounting/  request records: the buffer, the flusher, the rollups
  *   proxy/     the provider proxy ("voicegw_proxy", ngx_voicegw_proxy_module)
+ *   frontend/  what the original pages fetch besides the API's state: the
+ *              default reference audio ("voicegw_ref_audio")
  *   api/       the JSON API ("voicegw_api")
  *
  * Dependencies point one way: core <- store <- registry <- api,
- * core <- pool <- api, store <- accounting <- pool, api, and
- * registry, accounting <- proxy
+ * core <- pool <- api, store <- accounting <- pool, api,
+ * registry, accounting <- proxy, and proxy <- frontend <- api
  * (docs/design.md).
  */
 
@@ -41,6 +43,7 @@
 #include "ngx_voicegw_flusher.h"
 #include "ngx_voicegw_entity_cache.h"
 #include "ngx_voicegw_proxy.h"
+#include "ngx_voicegw_ref_audio.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -112,6 +115,13 @@ static ngx_command_t  ngx_voicegw_commands[] = {
     { ngx_string("voicegw_price_catalog"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_voicegw_catalog_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_ref_audio"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_voicegw_ref_audio_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },

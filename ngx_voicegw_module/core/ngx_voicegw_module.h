@@ -33,6 +33,7 @@ typedef struct ngx_voicegw_api_main_s  ngx_voicegw_api_main_t;
 typedef struct ngx_voicegw_recorder_s  ngx_voicegw_recorder_t;
 typedef struct ngx_voicegw_budget_s    ngx_voicegw_budget_t;
 typedef struct ngx_voicegw_catalog_s   ngx_voicegw_catalog_t;
+typedef struct ngx_voicegw_ref_audio_s ngx_voicegw_ref_audio_t;
 
 
 /*
@@ -76,6 +77,7 @@ typedef struct {
     ngx_voicegw_recorder_t      *recorder;   /* request records */
     ngx_voicegw_budget_t        *budget;     /* daily budgets (proxy/) */
     ngx_voicegw_catalog_t       *catalog;    /* voicegw_price_catalog */
+    ngx_voicegw_ref_audio_t     *ref_audio;  /* voicegw_ref_audio */
 
     ngx_voicegw_proc_t           proc;
 } ngx_voicegw_main_conf_t;

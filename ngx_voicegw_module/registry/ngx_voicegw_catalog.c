@@ -142,66 +142,26 @@ ngx_voicegw_catalog_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_voicegw_catalog_read(ngx_conf_t *cf, ngx_voicegw_catalog_t *cat)
 {
-    off_t                       size;
-    u_char                     *buf, *p, *eol, *last;
-    ssize_t                     n;
-    ngx_file_t                  file;
-    ngx_file_info_t             fi;
+    u_char                     *p, *eol, *last;
+    ngx_str_t                   content;
     ngx_voicegw_catalog_ctx_t   ctx;
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = cat->file;
-    file.log = cf->log;
+    static ngx_str_t  name = ngx_string("voicegw_price_catalog");
 
-    file.fd = ngx_open_file(cat->file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
-                            0);
-
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "voicegw_price_catalog: " ngx_open_file_n
-                           " \"%V\" failed", &cat->file);
+    if (ngx_voicegw_conf_read_file(cf, &name, &cat->file,
+                                   NGX_VOICEGW_CATALOG_MAX_SIZE, &content)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "voicegw_price_catalog: " ngx_fd_info_n
-                           " \"%V\" failed", &cat->file);
-        goto failed;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (!ngx_is_file(&fi) || size > NGX_VOICEGW_CATALOG_MAX_SIZE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "voicegw_price_catalog: \"%V\" is not a file of "
-                           "at most 1m", &cat->file);
-        goto failed;
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, (size_t) size + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_file(&file, buf, (size_t) size, 0);
-
-    if (n != (ssize_t) size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "voicegw_price_catalog: read %z of %O bytes of "
-                           "\"%V\"", n, size, &cat->file);
-        goto failed;
-    }
-
-    ngx_close_file(file.fd);
 
     ctx.cf = cf;
     ctx.file = &cat->file;
     ctx.line = 0;
 
-    last = buf + size;
+    last = content.data + content.len;
 
-    for (p = buf; p < last; p = eol + 1) {
+    for (p = content.data; p < last; p = eol + 1) {
         ctx.line++;
 
         eol = ngx_strlchr(p, last, '\n');
@@ -219,12 +179,6 @@ ngx_voicegw_catalog_read(ngx_conf_t *cf, ngx_voicegw_catalog_t *cat)
                    cat->rows.nelts, &cat->file);
 
     return NGX_CONF_OK;
-
-failed:
-
-    ngx_close_file(file.fd);
-
-    return NGX_CONF_ERROR;
 }
 
 
