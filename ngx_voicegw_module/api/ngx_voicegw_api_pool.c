@@ -23,6 +23,7 @@
 #include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_settings.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_api_frontend.h"
 
 
 #define NGX_VOICEGW_QUEUE_REUSE   100
@@ -205,6 +206,8 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
             ngx_voicegw_json_time(j, w[i].checked_at);
             ngx_voicegw_json_key(j, "tasks_served");
             ngx_voicegw_json_int(j, w[i].served);
+
+            ngx_voicegw_api_frontend_worker(j, &w[i]);
         }
 
         ngx_voicegw_json_key(j, "last_used_at");
@@ -254,6 +257,8 @@ ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_OFFLINE]);
     ngx_voicegw_json_key(j, "max_queue_size");
     ngx_voicegw_json_int(j, queue_max);
+
+    ngx_voicegw_api_frontend_status(j, &snap);
 
     ngx_voicegw_json_map_close(j);
 
@@ -471,6 +476,9 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     }
 
     ngx_voicegw_json_array_close(j);
+
+    ngx_voicegw_api_frontend_queue(j, &snap);
+
     ngx_voicegw_json_map_close(j);
 
     out = ngx_voicegw_json_finish(j, &size);
