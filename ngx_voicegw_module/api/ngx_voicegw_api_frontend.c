@@ -312,7 +312,12 @@ ngx_voicegw_api_frontend_status(ngx_voicegw_json_t *j,
 }
 
 
-/* /api/queue: max_queue_size, items[] and running_tasks[] */
+/*
+ * /api/queue: max_queue_size, items[] and running_tasks[].  items[] lists
+ * the seed's entries[] again (the answer grows from about 160 to 340
+ * bytes a ticket), so it holds only the original's fields: the pool of
+ * each is in entries[], in the same order.
+ */
 
 void
 ngx_voicegw_api_frontend_queue(ngx_voicegw_json_t *j,
@@ -352,8 +357,6 @@ ngx_voicegw_api_frontend_queue(ngx_voicegw_json_t *j,
         ngx_voicegw_json_time(j, e[i].enqueued);
         ngx_voicegw_json_key(j, "wait_elapsed_s");
         ngx_voicegw_json_fixed(j, e[i].wait_ms / 1000.0, 1);
-        ngx_voicegw_json_key(j, "pool");
-        ngx_voicegw_json_cstr(j, (char *) snap->pools[e[i].pool].name);
         ngx_voicegw_json_map_close(j);
     }
 
