@@ -346,7 +346,7 @@ qr/\[emerg\] .*duplicate preset "en" in \S+nginx\.conf:\d+/
 [403, 200]
 --- response_body eval
 ['{"detail":"Turn-based Chat is currently disabled","error":"app_disabled"}',
- '{"queue_length":0,"entries":[],"running":[]}']
+ '{"queue_length":0,"entries":[],"running":[],"max_queue_size":1000,"items":[],"running_tasks":[]}']
 --- no_error_log
 [error]
 [alert]

@@ -6,14 +6,17 @@
  * /workers, /api/cache, /api/queue and /api/queue/{ticket_id} (GET and
  * DELETE).  Each takes a snapshot of the pools (pool/ngx_voicegw_snapshot.c:
  * copies made under the zone's lock into memory allocated before it), and
- * builds the JSON without the lock.
+ * builds the JSON without the lock.  The original MiniCPM-o gateway's
+ * fields, which its pages read, follow the seed's in each answer
+ * (ngx_voicegw_api_frontend.c).
  *
- * GET /api/queue lists every queued ticket: with a thousand it is a 160 KB
- * answer that takes a millisecond to build.  Each process keeps its last
- * answer and serves it again, byte for byte, while nothing in the queues
- * or workers changed, nor the settings (version counters in the zone),
- * and for at most 100 ms, the resolution of its times.  Requests still
- * sending an answer hold a reference to it.
+ * GET /api/queue lists every queued ticket, twice (the seed's entries[],
+ * the original's items[]): with a thousand it is a 340 KB answer, twice
+ * the bytes and the work of the seed's list alone.  Each process keeps
+ * its last answer and serves it again, byte for byte, while nothing in
+ * the queues or workers changed, nor the settings (version counters in
+ * the zone), and for at most 100 ms, the resolution of its times.
+ * Requests still sending an answer hold a reference to it.
  */
 
 
@@ -23,6 +26,7 @@
 #include "ngx_voicegw_queue.h"
 #include "ngx_voicegw_settings.h"
 #include "ngx_voicegw_api.h"
+#include "ngx_voicegw_api_frontend.h"
 
 
 #define NGX_VOICEGW_QUEUE_REUSE   100
@@ -205,6 +209,8 @@ ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
             ngx_voicegw_json_time(j, w[i].checked_at);
             ngx_voicegw_json_key(j, "tasks_served");
             ngx_voicegw_json_int(j, w[i].served);
+
+            ngx_voicegw_api_frontend_worker(j, &w[i]);
         }
 
         ngx_voicegw_json_key(j, "last_used_at");
@@ -254,6 +260,8 @@ ngx_voicegw_api_status(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_json_int(j, count[NGX_VOICEGW_WORKER_OFFLINE]);
     ngx_voicegw_json_key(j, "max_queue_size");
     ngx_voicegw_json_int(j, queue_max);
+
+    ngx_voicegw_api_frontend_status(j, &snap);
 
     ngx_voicegw_json_map_close(j);
 
@@ -471,6 +479,9 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     }
 
     ngx_voicegw_json_array_close(j);
+
+    ngx_voicegw_api_frontend_queue(j, &snap);
+
     ngx_voicegw_json_map_close(j);
 
     out = ngx_voicegw_json_finish(j, &size);

@@ -30,6 +30,10 @@ static ngx_int_t ngx_voicegw_api_eta_get(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_eta_put(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
+static void ngx_voicegw_api_eta_baselines(ngx_voicegw_json_t *j,
+    ngx_voicegw_eta_state_t *st);
+static ngx_int_t ngx_voicegw_api_eta_field(ngx_voicegw_json_value_t *body,
+    ngx_uint_t i, ngx_uint_t *field);
 static ngx_uint_t ngx_voicegw_api_eta_readonly(ngx_str_t *key);
 static ngx_int_t ngx_voicegw_api_eta_saved(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
@@ -86,6 +90,27 @@ ngx_voicegw_api_route_t  ngx_voicegw_api_service_routes[] = {
 };
 
 
+/* the original gateway's name of a field of PUT /api/config/eta */
+
+static ngx_conf_enum_t  ngx_voicegw_api_eta_aliases[] = {
+    { ngx_string("ema_alpha"), NGX_VOICEGW_ETA_ALPHA },
+    { ngx_null_string, 0 }
+};
+
+
+/*
+ * Accepted in a PUT body, and changing nothing: what GET adds for the
+ * original's pages ("config"), and the original admin page's stale
+ * "eta_streaming_s" (its streaming task type is gone).
+ */
+
+static ngx_conf_enum_t  ngx_voicegw_api_eta_ignored[] = {
+    { ngx_string("config"), 0 },
+    { ngx_string("eta_streaming_s"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
 /* {"status":"ok","uptime_seconds":N,"version":"X.Y.Z"} */
 
 static ngx_int_t
@@ -123,7 +148,7 @@ static ngx_int_t
 ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                   key[64];
-    ngx_uint_t               t;
+    ngx_uint_t               i, t;
     ngx_voicegw_json_t      *j;
     ngx_voicegw_pools_t     *vp;
     ngx_voicegw_eta_state_t  st;
@@ -141,10 +166,7 @@ ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     ngx_voicegw_json_map_open(j);
 
-    for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
-        ngx_voicegw_json_str(j, &ngx_voicegw_eta_fields[t].name);
-        ngx_voicegw_json_double(j, st.conf.baseline[t]);
-    }
+    ngx_voicegw_api_eta_baselines(j, &st);
 
     ngx_voicegw_json_key(j, "eta_ema_alpha");
     ngx_voicegw_json_double(j, st.conf.alpha);
@@ -169,9 +191,51 @@ ngx_voicegw_api_eta_get(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         ngx_voicegw_json_int(j, st.samples[t]);
     }
 
+    /* the original gateway's shape, which its admin page reads */
+
+    ngx_voicegw_json_key(j, "config");
+    ngx_voicegw_json_map_open(j);
+    ngx_voicegw_api_eta_baselines(j, &st);
+    ngx_voicegw_json_key(j, "ema_alpha");
+    ngx_voicegw_json_double(j, st.conf.alpha);
+    ngx_voicegw_json_map_close(j);
+
+    ngx_voicegw_json_key(j, "ema_alpha");
+    ngx_voicegw_json_double(j, st.conf.alpha);
+
+    /* the answer to a PUT: the body's fields that changed nothing */
+
+    if (r->method == NGX_HTTP_PUT && ctx->body != NULL) {
+        ngx_voicegw_json_key(j, "ignored");
+        ngx_voicegw_json_array_open(j);
+
+        for (i = 0; i < ctx->body->n; i++) {
+            if (ngx_voicegw_api_eta_field(ctx->body, i, &t) == NGX_DECLINED) {
+                ngx_voicegw_json_str(j, &ctx->body->keys[i]);
+            }
+        }
+
+        ngx_voicegw_json_array_close(j);
+    }
+
     ngx_voicegw_json_map_close(j);
 
     return ngx_voicegw_reply_json(r, NGX_HTTP_OK, j);
+}
+
+
+/* "eta_chat_s":15.0, ... the four baselines, in the seed's order */
+
+static void
+ngx_voicegw_api_eta_baselines(ngx_voicegw_json_t *j,
+    ngx_voicegw_eta_state_t *st)
+{
+    ngx_uint_t  t;
+
+    for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
+        ngx_voicegw_json_str(j, &ngx_voicegw_eta_fields[t].name);
+        ngx_voicegw_json_double(j, st->conf.baseline[t]);
+    }
 }
 
 
@@ -186,6 +250,7 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     u_char                    *p;
     double                     v;
+    ngx_int_t                  rc;
     ngx_str_t                 *key, err;
     ngx_uint_t                 i, f;
     ngx_array_t               *puts;
@@ -204,22 +269,13 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         key = &body->keys[i];
         item = body->items[i];
 
-        for (f = 0; ngx_voicegw_eta_fields[f].name.len; f++) {
-            if (key->len == ngx_voicegw_eta_fields[f].name.len
-                && ngx_strncmp(key->data, ngx_voicegw_eta_fields[f].name.data,
-                               key->len)
-                   == 0)
-            {
-                break;
-            }
+        rc = ngx_voicegw_api_eta_field(body, i, &f);
+
+        if (rc == NGX_DECLINED) {
+            continue;
         }
 
-        if (ngx_voicegw_eta_fields[f].name.len == 0) {
-
-            if (ngx_voicegw_api_eta_readonly(key)) {
-                continue;
-            }
-
+        if (rc != NGX_OK) {
             return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                            "unknown_field",
                                            "unknown field \"%V\"", key);
@@ -282,13 +338,68 @@ ngx_voicegw_api_eta_put(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* "ema_chat_s", "ema_chat_samples", ...: what GET adds, read-only */
+/*
+ * What a field of a PUT body is.  NGX_OK: a field to set, *field says
+ * which.  NGX_DECLINED: accepted, and it changes nothing (a read-only
+ * field of GET sent back, a stale field of the original admin page, the
+ * original's "ema_alpha" when null, as there, or when "eta_ema_alpha" is
+ * in the body too).  NGX_ERROR: an unknown field.
+ */
+
+static ngx_int_t
+ngx_voicegw_api_eta_field(ngx_voicegw_json_value_t *body, ngx_uint_t i,
+    ngx_uint_t *field)
+{
+    ngx_str_t   *key;
+    ngx_uint_t   f;
+
+    key = &body->keys[i];
+
+    for (f = 0; ngx_voicegw_eta_fields[f].name.len; f++) {
+        if (key->len == ngx_voicegw_eta_fields[f].name.len
+            && ngx_strncmp(key->data, ngx_voicegw_eta_fields[f].name.data,
+                           key->len)
+               == 0)
+        {
+            *field = f;
+            return NGX_OK;
+        }
+    }
+
+    if (ngx_voicegw_enum_value(ngx_voicegw_api_eta_aliases, key, field)
+        == NGX_OK)
+    {
+        if (body->items[i]->type == NGX_VOICEGW_JSON_NULL
+            || ngx_voicegw_json_get(body,
+                       (char *) ngx_voicegw_eta_fields[*field].name.data)
+               != NULL)
+        {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    return ngx_voicegw_api_eta_readonly(key) ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+/*
+ * "ema_chat_s", "ema_chat_samples", ...: what GET adds, read-only; and
+ * the fields accepted and ignored ("config", "eta_streaming_s")
+ */
 
 static ngx_uint_t
 ngx_voicegw_api_eta_readonly(ngx_str_t *key)
 {
     u_char      name[64], *p;
     ngx_uint_t  t;
+
+    if (ngx_voicegw_enum_value(ngx_voicegw_api_eta_ignored, key, &t)
+        == NGX_OK)
+    {
+        return 1;
+    }
 
     for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
 

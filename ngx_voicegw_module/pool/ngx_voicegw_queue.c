@@ -618,7 +618,7 @@ void
 ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
     ngx_voicegw_affinity_t *served, ngx_uint_t outcome)
 {
-    uint64_t                  now;
+    uint64_t                  now, ms;
     ngx_voicegw_ticket_t     *t;
     ngx_voicegw_worker_sh_t  *w;
 
@@ -693,8 +693,12 @@ ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
             w->last_used_mono = now;
             w->served++;
 
-            ngx_voicegw_eta_sample_locked(vp, t->task_type,
-                    ngx_voicegw_mono_since(t->assigned_mono, now) / 1000.0);
+            ms = ngx_voicegw_mono_since(t->assigned_mono, now);
+
+            w->served_ok++;
+            w->served_ms += ms;
+
+            ngx_voicegw_eta_sample_locked(vp, t->task_type, ms / 1000.0);
         }
     }
 

@@ -96,6 +96,8 @@ typedef struct {
     uint64_t                     last_used;   /* wall clock */
     uint64_t                     last_used_mono;
     ngx_uint_t                   served;
+    ngx_uint_t                   served_ok;   /* of those, ended normally */
+    uint64_t                     served_ms;   /* and how long they took */
 } ngx_voicegw_worker_sh_t;
 
 
@@ -253,6 +255,9 @@ typedef struct {
     uint64_t                     last_used;
     uint64_t                     checked_at;
     ngx_uint_t                   served;
+    ngx_uint_t                   served_ok;
+    uint64_t                     served_ms;
+    ngx_uint_t                   paused;
     size_t                       session_len;
     u_char                       session[NGX_VOICEGW_SESSION_LEN];
     u_char                       reported[NGX_VOICEGW_REPORTED_LEN];
@@ -265,6 +270,7 @@ typedef struct {
     ngx_uint_t                   task_type;
     ngx_uint_t                   position;
     uint64_t                     enqueued;
+    uint64_t                     wait_ms;     /* queued for how long */
     double                       eta;
     size_t                       session_len;
     u_char                       session[NGX_VOICEGW_SESSION_LEN];

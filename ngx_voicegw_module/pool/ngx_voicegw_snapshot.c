@@ -159,6 +159,9 @@ ngx_voicegw_queue_snapshot_locked(ngx_voicegw_pools_t *vp,
             wv->last_used = w->last_used;
             wv->checked_at = w->checked_at;
             wv->served = w->served;
+            wv->served_ok = w->served_ok;
+            wv->served_ms = w->served_ms;
+            wv->paused = w->ticket ? w->paused : 0;
             wv->session_len = w->session_len;
             ngx_memcpy(wv->session, w->session, w->session_len);
             ngx_memcpy(wv->reported, w->reported, NGX_VOICEGW_REPORTED_LEN);
@@ -179,6 +182,7 @@ ngx_voicegw_queue_snapshot_locked(ngx_voicegw_pools_t *vp,
                 e->task_type = t->task_type;
                 e->position = ++n;
                 e->enqueued = t->enqueued;
+                e->wait_ms = ngx_voicegw_mono_since(t->enqueued_mono, mono);
                 e->eta = 0.0;
                 e->session_len = t->session_len;
                 ngx_memcpy(e->session, t->session, t->session_len);
