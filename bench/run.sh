@@ -37,6 +37,13 @@
 #             alternating, 3 rounds (ROUNDS)
 #                            (>= 0.90 x plain req/s, <= 100 us added p99)
 #
+# and bench/ws.py:
+#
+#   ws        a duplex session through the gateway's queue frames and relay
+#             vs plain nginx WebSocket proxying of the same fake worker:
+#             per-frame round trip of 85 KB frames (p99 <= 1.10 x plain);
+#             500 sessions queued at once    (<= 4 KiB zone, <= 64 KiB each)
+#
 # "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
 set -euo pipefail
@@ -134,12 +141,17 @@ bench_records() {
         DURATION="$DURATION" python3 "$ROOT/bench/records.py"
 }
 
+bench_ws() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        python3 "$ROOT/bench/ws.py"
+}
+
 bench_proxy() {
     TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
         DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
 }
 
-all=(health grant queue eta shm steady reports records proxy)
+all=(health grant queue eta shm steady reports records proxy ws)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do

@@ -50,6 +50,9 @@ CONF = """
     }
 
     map $http_upgrade $vg_connection { default upgrade; '' close; }
+    log_format wsf '$uri $voicegw_ws_client_frames $voicegw_ws_client_bytes '
+                   '$voicegw_ws_worker_frames $voicegw_ws_worker_bytes '
+                   '$voicegw_ws_dropped';
 
     server {
         listen 127.0.0.1:%(port)d;
@@ -78,6 +81,7 @@ CONF = """
             voicegw_task omni_duplex pool=open session=$1 queue_frames=on
                          relay_buffer=4k;
             proxy_pass   http://open/ws/duplex?session_id=$1;
+            access_log   %(log)s wsf;
         }
         location ~ "^/off/ws/duplex/([A-Za-z0-9_-]+)$" {
             voicegw_task omni_duplex pool=open session=$1;
@@ -87,7 +91,8 @@ CONF = """
             voicegw_api;
         }
     }
-""" % {"w1": w1.port, "w2": w2.port, "w3": w3.port, "port": port}
+""" % {"w1": w1.port, "w2": w2.port, "w3": w3.port, "port": port,
+       "log": os.path.join(d, "ws.log")}
 
 ngx = Nginx(d, CONF, workers=2).start(wait_ports=[port])
 URL = "ws://127.0.0.1:%d" % port
@@ -267,12 +272,22 @@ ok(wait_for(lambda: worker(w2)["status"] in ("idle", "loading"), timeout=5),
 
 # -- 5. the duplex relay ------------------------------------------------------
 
-a = connect("/open/ws/duplex/q060_relay")
+a = connect("/open/ws/duplex/q060_relay",
+            headers=[("Sec-WebSocket-Extensions",
+                      "permessage-deflate; client_max_window_bits")])
+is_(a.status, 101, "relay: 101 although the client offered an extension")
+ok("sec-websocket-extensions" not in a.headers, "which is declined")
 recv(a)
+sent = 1                    # frames the client sends, for the log below
 a.send_json({"type": "prepare"})
 is_(recv(a).get("type"), "prepared", "relay: prepared")
+st = w3.stats(tasks=True)
+hdrs = st["tasks"][-1].get("headers") or {}
+ok(not any(k.lower() == "sec-websocket-extensions" for k in hdrs),
+   "the worker was offered no extension (%s)" % sorted(hdrs))
 a.send_json({"type": "client_diagnostic", "fps": 30, "note": "x" * 100})
 a.send_json({"type": "audio_chunk", "audio_base64": "AAAA"})
+sent += 2
 m = recv(a)
 is_(m and m.get("type"), "result",
     "client_diagnostic never reached the worker (no error), the next did")
@@ -286,17 +301,25 @@ msg = json.dumps({"type": "audio_chunk", "audio_base64": "B" * 5000}).encode()
 a.send_frame(wsc.OP_TEXT, msg[:3], fin=False)
 a.send_frame(wsc.OP_CONT, msg[3:4000], fin=False)
 a.send_frame(wsc.OP_CONT, msg[4000:], fin=True)
+sent += 7
 m = recv(a)
 is_(m and m.get("type"), "result", "a fragmented client_diagnostic (a ping "
     "between its frames) is dropped whole; a fragmented chunk crosses")
+a.send_frame(wsc.OP_BINARY, b"\x00\x01\x02" * 1000)
+sent += 1
+m = recv(a)
+is_(m, {"type": "error", "error": "Binary frames are not supported"},
+    "a binary frame crosses (the fake answers that it takes none)")
 
 big = json.dumps({"type": "audio_chunk", "audio_base64": "C" * 400000})
 a.send_json(json.loads(big))
+sent += 1
 m = recv(a, 10)
 is_(m and m.get("type"), "result",
     "a 400 KB frame crosses a 4k relay buffer in pieces")
 w3.control(big_frame_bytes=300000)
 a.send_json({"type": "audio_chunk", "audio_base64": "AAAA"})
+sent += 1
 m = a.recv(10 * SLOW)
 ok(m is not None and m.kind == "text" and m.size >= 300000
    and json.loads(m.data).get("type") == "result",
@@ -305,23 +328,48 @@ ok(m is not None and m.kind == "text" and m.size >= 300000
 w3.control(big_frame_bytes=0)
 
 a.send_json({"type": "pause"})
+sent += 1
 m = recv(a)
 is_(m and m.get("type"), "paused", "pause is forwarded")
 w = worker(w3)
 ok(w.get("state") == "duplex_paused" or w.get("paused") is True,
    "/workers shows the worker paused (%r)"
    % {k: w.get(k) for k in ("status", "state", "paused")})
+stat = get(port, "/status").json()
+is_(stat.get("paused_workers"), 1, "/status: paused_workers 1")
 a.send_json({"type": "resume"})
+sent += 1
 is_(recv(a).get("type"), "resumed", "resume is forwarded")
 w = worker(w3)
 ok(w.get("state") != "duplex_paused" and w.get("paused") is not True,
    "and the worker no longer shows paused")
 a.send_json({"type": "stop"})
+sent += 1
 m = recv(a)
 is_(m and m.get("type"), "stopped", "stop: stopped")
 m = recv(a)
 is_(m and m.get("_close"), 1000, "the worker's close reaches the client")
+sent += 1                   # the client's answering close
+a.close()
 ok(idle(w3), "the worker is idle after the session")
+line = ""
+for _ in range(20):
+    if os.path.exists(os.path.join(d, "ws.log")):
+        line = [l for l in open(os.path.join(d, "ws.log")).read()
+                .splitlines() if "q060_relay" in l]
+        line = line[-1] if line else ""
+    if line:
+        break
+    time.sleep(0.1)
+f = line.split()
+ok(len(f) == 6, "the access log has the relay's counts (%r)" % line)
+if len(f) == 6:
+    is_(int(f[1]), sent, "$voicegw_ws_client_frames: every frame the client "
+        "sent after queue_done")
+    ok(int(f[2]) > 400000, "$voicegw_ws_client_bytes %s" % f[2])
+    ok(int(f[3]) >= 10, "$voicegw_ws_worker_frames %s" % f[3])
+    ok(int(f[4]) > 300000, "$voicegw_ws_worker_bytes %s" % f[4])
+    is_(f[5], "2", "$voicegw_ws_dropped: the two client_diagnostic messages")
 
 # queue_frames off: the handshake waits for a worker, as before
 a = connect("/open/ws/duplex/q060_on")

@@ -2,9 +2,9 @@
 /*
  * ngx_voicegw_task_ws.h
  *
- * The WebSocket face of a task (ngx_voicegw_task_ws.c): the gateway's
- * own handshake, the queue frames, refusals as frames, and the relay
- * once the worker has answered.
+ * The WebSocket face of a task: the gateway's own handshake, the queue
+ * frames and refusals as frames (ngx_voicegw_task_ws.c), and what
+ * follows the worker's answer (ngx_voicegw_task_relay.c).
  */
 
 
@@ -48,6 +48,9 @@ ngx_int_t ngx_voicegw_task_ws_granted(ngx_http_request_t *r,
 void ngx_voicegw_task_ws_stop(ngx_voicegw_task_ctx_t *ctx);
 ngx_int_t ngx_voicegw_task_ws_refuse(ngx_http_request_t *r,
     ngx_voicegw_task_ctx_t *ctx, const char *code, u_char *message);
+ngx_voicegw_task_ws_t *ngx_voicegw_task_ws_get(ngx_http_request_t *r);
+void ngx_voicegw_task_ws_error(ngx_voicegw_task_ws_t *ws, u_char *message,
+    ngx_uint_t close, const char *reason);
 
 
 #endif /* _NGX_VOICEGW_TASK_WS_H_INCLUDED_ */
