@@ -196,6 +196,39 @@ ok("prepare" in (last.get("first_message") or ""),
 b.close()
 ok(idle(w1), "B closed: the worker is idle")
 
+# frames split byte by byte, while queued and through the relay
+a = connect("/ws/duplex/q060_hold_split")
+recv(a)
+b = connect("/ws/duplex/q060_split")
+is_(recv(b).get("type"), "queued", "split: B queued")
+raw = wsc.encode_frame(wsc.OP_TEXT, json.dumps({"type": "prepare"}),
+                       mask=True)
+raw += wsc.encode_frame(wsc.OP_TEXT, json.dumps(
+    {"type": "audio_chunk", "audio_base64": "D" * 300}), mask=True)
+for i in range(len(raw)):
+    b.send_raw(raw[i:i + 1])
+    if i % 40 == 0:
+        time.sleep(0.01)
+a.close()
+m = recv(b)
+while m and m.get("type") == "queue_update":
+    m = recv(b)
+is_(m, {"type": "queue_done"}, "split: queue_done")
+is_(recv(b).get("type"), "prepared", "two frames sent a byte at a time while "
+    "queued reach the worker whole: prepared ...")
+is_(recv(b).get("type"), "result", "... and result")
+raw = wsc.encode_frame(wsc.OP_TEXT, json.dumps(
+    {"type": "client_diagnostic", "x": 1}), mask=True)
+raw += wsc.encode_frame(wsc.OP_TEXT, json.dumps(
+    {"type": "audio_chunk", "audio_base64": "E" * 200}), mask=True)
+for i in range(len(raw)):
+    b.send_raw(raw[i:i + 1])
+m = recv(b)
+is_(m and m.get("type"), "result", "through the relay a byte at a time: the "
+    "diagnostic dropped, the chunk answered")
+b.close()
+ok(idle(w1), "split: the worker is idle again")
+
 # -- 3. cancel, queue full, client close and disconnect while queued --------
 
 a = connect("/ws/duplex/q060_hold2")

@@ -360,7 +360,9 @@ ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl)
                 /* the type is not within reach yet */
 
                 if (in->pos > in->start) {
+                    /* room for the rest: the caller reads again */
                     ngx_voicegw_ws_relay_compact(in);
+                    moved = NGX_OK;
                     break;
                 }
 
