@@ -232,8 +232,7 @@ ngx_voicegw_session_viewer_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    ngx_str_t        *value;
-    ngx_file_info_t   fi;
+    ngx_str_t  *value, path, page;
 
     if (vmcf->sessions == NULL) {
         return "needs \"voicegw_sessions\" before it";
@@ -244,20 +243,25 @@ ngx_voicegw_session_viewer_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
-    vmcf->sessions->viewer = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &vmcf->sessions->viewer, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    /* kept in memory, with a copy that outlives the temporary pool */
 
-    if (ngx_file_info(vmcf->sessions->viewer.data, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi))
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK
+        || ngx_voicegw_conf_read_file(cf, &cmd->name, &path,
+                                      4 * 1024 * 1024, &page)
+           != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "voicegw_session_viewer: \"%V\" is not a "
-                           "readable file", &vmcf->sessions->viewer);
         return NGX_CONF_ERROR;
     }
+
+    vmcf->sessions->viewer.data = ngx_pstrdup(cf->pool, &page);
+    if (vmcf->sessions->viewer.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    vmcf->sessions->viewer.len = page.len;
 
     return NGX_CONF_OK;
 }
