@@ -127,7 +127,7 @@ build_module() {
 # owned by the worker processes' user), a self-signed certificate and the
 # secret that encrypts provider keys.
 prepare_var() {
-    mkdir -p "$VAR/logs" "$VAR/tls" "$VAR/tmp"
+    mkdir -p "$VAR/logs" "$VAR/tls" "$VAR/tmp" "$VAR/sessions"
 
     if [ ! -s "$VAR/tls/cert.pem" ] || [ ! -s "$VAR/tls/key.pem" ]; then
         say "creating a self-signed certificate in var/tls"

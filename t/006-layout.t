@@ -5,7 +5,7 @@
 # over 1,000 lines, dependencies that point one way (core <- ws <- pool,
 # core <- store <- registry <- api, core <- pool <- api, store <-
 # accounting <- pool, api, registry, accounting <- proxy, proxy <-
-# frontend <- api) with no two files calling each
+# frontend <- api, store <- sessions <- api) with no two files calling each
 # other directly or round a loop, the pools' shared structures read in
 # pool/ only, SQLite kept out of core/ and pool/, and enumerations as
 # tables rather than chains of comparisons.
@@ -29,7 +29,7 @@ OBJS = os.path.join(ROOT, "build", "objs", "addon")
 ROOT_FILE = "core/ngx_voicegw_module"
 
 FOLDERS = ("core", "ws", "store", "pool", "registry", "accounting",
-           "proxy", "frontend", "api")
+           "proxy", "frontend", "sessions", "api")
 
 # what each folder may use, besides itself
 USES = {
@@ -42,7 +42,11 @@ USES = {
     "proxy": {"core", "store", "registry", "accounting"},
     # the WAV header parser of proxy/ reads the reference audio's header
     "frontend": {"core", "proxy"},
-    "api": {"core", "store", "pool", "registry", "accounting", "frontend"},
+    # session recordings: files and the store's index, nothing of the
+    # pools (the root hands the pools its hooks)
+    "sessions": {"core", "store"},
+    "api": {"core", "store", "pool", "registry", "accounting", "frontend",
+            "sessions"},
 }
 
 

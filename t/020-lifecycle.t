@@ -54,7 +54,7 @@ ok(h is not None and h["status"] == "ok" and h["version"] == "0.1.0",
 ok(isinstance(h["uptime_seconds"], (int, float))
    and 0 <= h["uptime_seconds"] < 30, "uptime_seconds is a small number")
 
-SCHEMA = 3     # NGX_VOICEGW_STORE_SCHEMA
+SCHEMA = 4     # NGX_VOICEGW_STORE_SCHEMA
 ready = wait_for(lambda: ngx.error_log().count(
     "ready, schema version %d" % SCHEMA) >= 2)
 ok(ready, "each worker process opened its own store connection")

@@ -110,6 +110,7 @@ extern ngx_voicegw_api_route_t  ngx_voicegw_api_audit_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_ref_audio_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_sessions_routes[];
 
 
 /* the router (ngx_voicegw_api_router.c) */

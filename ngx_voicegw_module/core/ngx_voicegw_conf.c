@@ -15,6 +15,8 @@
 #include "ngx_voicegw_conf.h"
 
 #include <math.h>
+#include <pwd.h>
+#include <grp.h>
 
 
 /* "name=value": NGX_OK with the value when arg starts with "name=" */
@@ -248,4 +250,43 @@ done:
     }
 
     return rc;
+}
+
+
+/*
+ * The user the worker processes will run as, in the master while it reads
+ * its configuration: that of "user", or nginx's default one when "user"
+ * is not read (yet).  NGX_DECLINED when that default does not exist
+ * (nginx itself will refuse to start).
+ */
+
+ngx_int_t
+ngx_voicegw_conf_workers_user(ngx_cycle_t *cycle, ngx_uid_t *user,
+    ngx_gid_t *group, char **name)
+{
+    struct group     *grp;
+    struct passwd    *pwd;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        *user = ccf->user;
+        *group = ccf->group;
+        *name = ccf->username;
+        return NGX_OK;
+    }
+
+    pwd = getpwnam(NGX_USER);
+    grp = getgrnam(NGX_GROUP);
+
+    if (pwd == NULL || grp == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *user = pwd->pw_uid;
+    *group = grp->gr_gid;
+    *name = NGX_USER;
+
+    return NGX_OK;
 }

@@ -30,6 +30,8 @@ ngx_int_t ngx_voicegw_enum_value(ngx_conf_enum_t *e, ngx_str_t *name,
 ngx_int_t ngx_voicegw_enum_value_caseless(ngx_conf_enum_t *e,
     ngx_str_t *name, ngx_uint_t *value);
 ngx_str_t *ngx_voicegw_enum_name(ngx_conf_enum_t *e, ngx_uint_t value);
+ngx_int_t ngx_voicegw_conf_workers_user(ngx_cycle_t *cycle, ngx_uid_t *user,
+    ngx_gid_t *group, char **name);
 
 
 extern ngx_conf_enum_t  ngx_voicegw_booleans[];

@@ -15,12 +15,14 @@
  *   proxy/     the provider proxy ("voicegw_proxy", ngx_voicegw_proxy_module)
  *   frontend/  what the original pages fetch besides the API's state: the
  *              default reference audio ("voicegw_ref_audio")
+ *   sessions/  session recordings ("voicegw_sessions"): records, files,
+ *              uploads, downloads, retention
  *   api/       the JSON API ("voicegw_api")
  *
  * Dependencies point one way: core <- store <- registry <- api,
  * core <- pool <- api, store <- accounting <- pool, api,
- * registry, accounting <- proxy, and proxy <- frontend <- api
- * (docs/design.md).
+ * registry, accounting <- proxy, proxy <- frontend <- api, and
+ * store <- sessions <- api (docs/design.md).
  */
 
 
@@ -44,6 +46,8 @@
 #include "ngx_voicegw_entity_cache.h"
 #include "ngx_voicegw_proxy.h"
 #include "ngx_voicegw_ref_audio.h"
+#include "ngx_voicegw_sessions.h"
+#include "ngx_voicegw_session_record.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -123,6 +127,27 @@ static ngx_command_t  ngx_voicegw_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_voicegw_ref_audio_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_sessions_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_session_viewer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_voicegw_session_viewer_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("voicegw_session_files"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_voicegw_session_files_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -386,6 +411,13 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
 
     vmcf->pools->recorder = vmcf->recorder;
 
+    if (vmcf->sessions != NULL) {
+        vmcf->sessions->store = vmcf->store;
+        vmcf->pools->session_start = ngx_voicegw_session_start;
+        vmcf->pools->session_end = ngx_voicegw_session_end;
+        vmcf->pools->session_data = vmcf->sessions;
+    }
+
     if (ngx_voicegw_api_init_main_conf(cf, vmcf->api, vmcf->zone) != NGX_OK
         || ngx_voicegw_pools_init_main_conf(cf, vmcf->pools) != NGX_OK
         || ngx_voicegw_registry_init_main_conf(cf, vmcf->registry,
@@ -426,6 +458,21 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
         || ngx_voicegw_api_postconfiguration(cf, vmcf->api) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (vmcf->sessions != NULL) {
+        if (vmcf->zone == NULL) {
+            if (ngx_voicegw_sessions_check(vmcf->sessions) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (ngx_voicegw_zone_on_ready(vmcf->zone,
+                                             ngx_voicegw_sessions_check_zone,
+                                             vmcf->sessions)
+                   != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     if (vmcf->store == NULL) {

@@ -34,6 +34,7 @@ typedef struct ngx_voicegw_recorder_s  ngx_voicegw_recorder_t;
 typedef struct ngx_voicegw_budget_s    ngx_voicegw_budget_t;
 typedef struct ngx_voicegw_catalog_s   ngx_voicegw_catalog_t;
 typedef struct ngx_voicegw_ref_audio_s ngx_voicegw_ref_audio_t;
+typedef struct ngx_voicegw_sessions_s  ngx_voicegw_sessions_t;
 
 
 /*
@@ -78,6 +79,7 @@ typedef struct {
     ngx_voicegw_budget_t        *budget;     /* daily budgets (proxy/) */
     ngx_voicegw_catalog_t       *catalog;    /* voicegw_price_catalog */
     ngx_voicegw_ref_audio_t     *ref_audio;  /* voicegw_ref_audio */
+    ngx_voicegw_sessions_t      *sessions;   /* voicegw_sessions */
 
     ngx_voicegw_proc_t           proc;
 } ngx_voicegw_main_conf_t;

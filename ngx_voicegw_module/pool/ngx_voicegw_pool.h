@@ -122,6 +122,14 @@ struct ngx_voicegw_pools_s {
     /* where tasks are put on the books (NULL: no voicegw_store) */
     ngx_voicegw_recorder_t      *recorder;
 
+    /* a task with a session id starts and ends: the sessions' records
+       (set by the root when "voicegw_sessions" is configured) */
+    void                      *(*session_start)(void *data, ngx_str_t *id,
+                                                ngx_str_t *type,
+                                                ngx_str_t *worker);
+    void                       (*session_end)(void *rec);
+    void                        *session_data;
+
     /* this process (the main configuration's) */
     ngx_voicegw_proc_t          *proc;
 };

@@ -123,9 +123,7 @@ ngx_voicegw_release(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome)
         return;
     }
 
-    ctx->held = 0;
-    ctx->outcome = outcome + 1;
-    ctx->ended_mono = ngx_voicegw_mono_msec();
+    ngx_voicegw_task_ended(ctx, outcome);
 
     ngx_voicegw_zone_lock(ctx->vp->zone);
     ngx_voicegw_queue_release_locked(ctx->vp, ctx->ticket, ctx->affinity,
@@ -161,9 +159,7 @@ ngx_voicegw_release_after_close(ngx_voicegw_task_ctx_t *ctx,
         return;
     }
 
-    ctx->held = 0;
-    ctx->outcome = outcome + 1;
-    ctx->ended_mono = ngx_voicegw_mono_msec();
+    ngx_voicegw_task_ended(ctx, outcome);
 
     rel->ticket = ctx->ticket;
     rel->outcome = outcome;

@@ -157,6 +157,32 @@ ngx_voicegw_task_granted(ngx_voicegw_task_ctx_t *ctx)
 
     ctx->peer_name.data = p;
     ctx->peer_name.len = ngx_strlen(p);
+
+    if (ctx->session.len && ctx->vp->session_start && ctx->tcf->task_type
+                                                  < NGX_VOICEGW_TASK_NTYPES)
+    {
+        ctx->session_rec = ctx->vp->session_start(ctx->vp->session_data,
+                                &ctx->session,
+                                &ngx_voicegw_task_types[ctx->tcf->task_type]
+                                 .name,
+                                &ctx->peer_name);
+    }
+}
+
+
+/* the worker is given back (the queue is told by the caller) */
+
+void
+ngx_voicegw_task_ended(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome)
+{
+    ctx->held = 0;
+    ctx->outcome = outcome + 1;
+    ctx->ended_mono = ngx_voicegw_mono_msec();
+
+    if (ctx->session_rec) {
+        ctx->vp->session_end(ctx->session_rec);
+        ctx->session_rec = NULL;
+    }
 }
 
 

@@ -40,6 +40,7 @@ typedef struct {
     ngx_str_t                    peer_name;   /* "host:port" of the grant */
     ngx_voicegw_affinity_t      *affinity;
     ngx_str_t                    session;
+    void                        *session_rec; /* its record, once started */
     ngx_voicegw_task_ws_t       *ws;          /* the gateway's own
                                                  WebSocket handshake */
 
@@ -63,6 +64,7 @@ ngx_int_t ngx_voicegw_task_create_ctx(ngx_http_request_t *r,
     ngx_voicegw_task_conf_t *tcf, ngx_voicegw_pools_t *vp,
     ngx_pool_cleanup_pt cleanup, ngx_voicegw_task_ctx_t **ctxp);
 void ngx_voicegw_task_granted(ngx_voicegw_task_ctx_t *ctx);
+void ngx_voicegw_task_ended(ngx_voicegw_task_ctx_t *ctx, ngx_uint_t outcome);
 ngx_int_t ngx_voicegw_task_refuse(ngx_http_request_t *r,
     ngx_voicegw_task_ctx_t *ctx, ngx_uint_t status, const char *code,
     const char *fmt, ...);

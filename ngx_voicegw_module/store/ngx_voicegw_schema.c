@@ -260,6 +260,16 @@ static const char  *ngx_voicegw_schema_migrations[] = {
 
     "CREATE INDEX requests_modality ON requests (modality, ts);",
 
+    /* 3 -> 4: the index of session recordings (voicegw_sessions) */
+    "CREATE TABLE sessions ("
+    "  session_id  TEXT PRIMARY KEY,"
+    "  type        TEXT NOT NULL,"
+    "  created_at  TEXT NOT NULL,"
+    "  ended_at    TEXT,"
+    "  worker      TEXT"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_created ON sessions (created_at);",
+
     NULL
 };
 

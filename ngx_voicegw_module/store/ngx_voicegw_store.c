@@ -478,13 +478,10 @@ ngx_voicegw_store_check_zone(ngx_voicegw_zone_t *zone, void *data,
 ngx_int_t
 ngx_voicegw_store_check(ngx_voicegw_store_t *store)
 {
-    char             *username;
-    ngx_log_t        *log;
-    ngx_uid_t         user;
-    ngx_gid_t         group;
-    struct group     *grp;
-    struct passwd    *pwd;
-    ngx_core_conf_t  *ccf;
+    char       *username;
+    ngx_log_t  *log;
+    ngx_uid_t   user;
+    ngx_gid_t   group;
 
     if (geteuid() != 0) {
         /* the workers are who we are: prepare() has tried it */
@@ -492,26 +489,12 @@ ngx_voicegw_store_check(ngx_voicegw_store_t *store)
     }
 
     log = store->cycle->log;
-    ccf = (ngx_core_conf_t *) ngx_get_conf(store->cycle->conf_ctx,
-                                           ngx_core_module);
 
-    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        user = ccf->user;
-        group = ccf->group;
-        username = ccf->username;
-
-    } else {
-        pwd = getpwnam(NGX_USER);
-        grp = getgrnam(NGX_GROUP);
-
-        if (pwd == NULL || grp == NULL) {
-            /* nginx itself will refuse to start */
-            return NGX_OK;
-        }
-
-        user = pwd->pw_uid;
-        group = grp->gr_gid;
-        username = NGX_USER;
+    if (ngx_voicegw_conf_workers_user(store->cycle, &user, &group, &username)
+        != NGX_OK)
+    {
+        /* nginx itself will refuse to start */
+        return NGX_OK;
     }
 
     if (user == 0) {
