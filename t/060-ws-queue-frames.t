@@ -30,8 +30,12 @@ w1 = FakeWorker(d).start()          # pool "solo": one worker, queue of 2
 w2 = FakeWorker(d).start()          # pool "quick": queue_timeout 2s
 w3 = FakeWorker(d).start()          # pool "open": for relay tests
 
+SESSIONS = os.path.join(d, "sessions")
+os.makedirs(SESSIONS, exist_ok=True)
+
 CONF = """
     voicegw_zone  vg_wsq 4m;
+    voicegw_sessions %(sessions)s;
 
     upstream solo {
         voicegw_pool queue=2 queue_timeout=60s health_interval=3s
@@ -92,7 +96,7 @@ CONF = """
         }
     }
 """ % {"w1": w1.port, "w2": w2.port, "w3": w3.port, "port": port,
-       "log": os.path.join(d, "ws.log")}
+       "log": os.path.join(d, "ws.log"), "sessions": SESSIONS}
 
 ngx = Nginx(d, CONF, workers=2).start(wait_ports=[port])
 URL = "ws://127.0.0.1:%d" % port
@@ -403,6 +407,17 @@ if len(f) == 6:
     ok(int(f[3]) >= 10, "$voicegw_ws_worker_frames %s" % f[3])
     ok(int(f[4]) > 300000, "$voicegw_ws_worker_bytes %s" % f[4])
     is_(f[5], "2", "$voicegw_ws_dropped: the two client_diagnostic messages")
+
+# with voicegw_sessions, the dropped diagnostics are the session's
+diag_file = os.path.join(SESSIONS, "q060_relay", "client_diagnostic.jsonl")
+ok(wait_for(lambda: os.path.exists(diag_file) and
+            len(open(diag_file).read().splitlines()) == 2, timeout=3),
+   "the two client_diagnostic messages are in the session's folder")
+if os.path.exists(diag_file):
+    lines = [json.loads(l) for l in open(diag_file).read().splitlines()]
+    is_([(l.get("type"), len(l.get("note", l.get("data", "")))) for l in lines],
+        [("client_diagnostic", 100), ("client_diagnostic", 3000)],
+        "whole and in order, the fragmented one reassembled (unmasked)")
 
 # queue_frames off: the handshake waits for a worker, as before
 a = connect("/open/ws/duplex/q060_on")

@@ -415,6 +415,7 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
         vmcf->sessions->store = vmcf->store;
         vmcf->pools->session_start = ngx_voicegw_session_start;
         vmcf->pools->session_end = ngx_voicegw_session_end;
+        vmcf->pools->session_append = ngx_voicegw_session_append;
         vmcf->pools->session_data = vmcf->sessions;
     }
 

@@ -128,6 +128,9 @@ struct ngx_voicegw_pools_s {
                                                 ngx_str_t *type,
                                                 ngx_str_t *worker);
     void                       (*session_end)(void *rec);
+    /* a client_diagnostic message of a session, for its folder */
+    void                       (*session_append)(void *data, ngx_str_t *id,
+                                                 u_char *buf, size_t len);
     void                        *session_data;
 
     /* this process (the main configuration's) */

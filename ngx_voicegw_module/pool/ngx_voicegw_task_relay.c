@@ -32,6 +32,8 @@ static void ngx_voicegw_task_ws_client_event(ngx_http_request_t *r);
 static void ngx_voicegw_task_ws_worker_event(ngx_http_request_t *r,
     ngx_http_upstream_t *u);
 static void ngx_voicegw_task_ws_paused(void *data, ngx_str_t *type);
+static void ngx_voicegw_task_ws_dropped(void *data, u_char *buf,
+    size_t len);
 static ngx_int_t ngx_voicegw_task_ws_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -180,6 +182,14 @@ ngx_voicegw_task_ws_relay(ngx_http_request_t *r, ngx_voicegw_task_ws_t *ws)
     conf.filter = (tcf->task_type == NGX_VOICEGW_TASK_AUDIO_DUPLEX
                    || tcf->task_type == NGX_VOICEGW_TASK_OMNI_DUPLEX);
     conf.on_type = conf.filter ? ngx_voicegw_task_ws_paused : NULL;
+
+    /* with voicegw_sessions, dropped diagnostics go to the session's
+       folder (client_diagnostic.jsonl); else they are only counted */
+
+    conf.on_dropped = (conf.filter && ws->ctx->vp->session_append
+                       && ws->ctx->session.len)
+                      ? ngx_voicegw_task_ws_dropped : NULL;
+    conf.keep = 65536;
     conf.data = ws->ctx;
 
     /* what waited goes first: the client's frames, then our own and
@@ -260,6 +270,15 @@ ngx_voicegw_task_ws_paused(void *data, ngx_str_t *type)
     (void) ngx_voicegw_queue_paused_locked(ctx->vp, ctx->ticket,
                                            type->len == 5);
     ngx_voicegw_zone_unlock(ctx->vp->zone);
+}
+
+
+static void
+ngx_voicegw_task_ws_dropped(void *data, u_char *buf, size_t len)
+{
+    ngx_voicegw_task_ctx_t  *ctx = data;
+
+    ctx->vp->session_append(ctx->vp->session_data, &ctx->session, buf, len);
 }
 
 

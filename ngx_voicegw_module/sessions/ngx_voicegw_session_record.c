@@ -20,6 +20,10 @@
  *   - A record lives in a pool of its own, from the task's start until
  *     both its start and its end are written, whichever order the
  *     threads finish in; the request may be long gone by then.
+ *
+ *   - The client_diagnostic messages the duplex relay keeps from the
+ *     worker are appended to PATH/{id}/client_diagnostic.jsonl, one line
+ *     each (O_APPEND, a write each), also off the event loop.
  */
 
 
@@ -70,6 +74,18 @@ static void ngx_voicegw_session_index_done(ngx_voicegw_store_op_t *op);
 static ngx_int_t ngx_voicegw_session_write(u_char *path, u_char *data,
     size_t len, ngx_uint_t replace);
 static void ngx_voicegw_session_rec_free(ngx_voicegw_session_rec_t *rec);
+static void ngx_voicegw_session_append_run(ngx_voicegw_session_io_t *io);
+static void ngx_voicegw_session_append_done(ngx_voicegw_session_io_t *io);
+
+
+/* a line to append to a file of a session's folder */
+
+typedef struct {
+    ngx_pool_t                  *pool;
+    u_char                      *dir;
+    u_char                      *path;
+    ngx_str_t                    line;
+} ngx_voicegw_session_line_t;
 
 
 static u_char *
@@ -504,4 +520,132 @@ static void
 ngx_voicegw_session_rec_free(ngx_voicegw_session_rec_t *rec)
 {
     ngx_destroy_pool(rec->pool);
+}
+
+
+/* a dropped client_diagnostic message of session id, kept as a line */
+
+void
+ngx_voicegw_session_append(void *data, ngx_str_t *id, u_char *buf,
+    size_t len)
+{
+    ngx_voicegw_sessions_t  *sessions = data;
+
+    u_char                      *p;
+    ngx_pool_t                  *pool;
+    ngx_voicegw_session_io_t    *io;
+    ngx_voicegw_session_line_t  *l;
+
+    if (!ngx_voicegw_session_id_valid(id)) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    io = ngx_voicegw_session_io_alloc(pool, sessions,
+                                      sizeof(ngx_voicegw_session_line_t));
+    p = ngx_pnalloc(pool, len + 1);
+
+    if (io == NULL || p == NULL) {
+        goto failed;
+    }
+
+    l = io->data;
+    l->pool = pool;
+    l->dir = ngx_voicegw_session_file(pool, sessions, id, NULL);
+    l->path = ngx_voicegw_session_file(pool, sessions, id,
+                                       "client_diagnostic.jsonl");
+    l->line.data = p;
+    l->line.len = ngx_cpymem(p, buf, len) - p;
+
+    /* one line each: the message's own line breaks are JSON whitespace */
+
+    for (p = l->line.data; p < l->line.data + l->line.len; p++) {
+        if (*p == '\n' || *p == '\r') {
+            *p = ' ';
+        }
+    }
+
+    *p = '\n';
+    l->line.len++;
+
+    if (l->dir == NULL || l->path == NULL) {
+        goto failed;
+    }
+
+    io->id.data = ngx_pstrdup(pool, id);
+    io->id.len = id->len;
+    io->run = ngx_voicegw_session_append_run;
+    io->done = ngx_voicegw_session_append_done;
+
+    if (io->id.data != NULL && ngx_voicegw_session_io_post(io) == NGX_OK) {
+        return;
+    }
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "voicegw_sessions: cannot keep a client_diagnostic of "
+                  "session \"%V\"", id);
+    ngx_destroy_pool(pool);
+}
+
+
+static void
+ngx_voicegw_session_append_run(ngx_voicegw_session_io_t *io)
+{
+    ssize_t                      n;
+    ngx_fd_t                     fd;
+    ngx_voicegw_session_line_t  *l = io->data;
+
+    io->rc = NGX_ERROR;
+
+    fd = open((char *) l->path,
+              O_WRONLY|O_CREAT|O_APPEND|O_NOFOLLOW|O_CLOEXEC, 0644);
+
+    if (fd == -1 && ngx_errno == NGX_ENOENT) {
+        /* before the session's start made its folder */
+        if (mkdir((char *) l->dir, 0755) == -1 && ngx_errno != NGX_EEXIST) {
+            io->err = ngx_errno;
+            io->what = "mkdir()";
+            return;
+        }
+
+        fd = open((char *) l->path,
+                  O_WRONLY|O_CREAT|O_APPEND|O_NOFOLLOW|O_CLOEXEC, 0644);
+    }
+
+    if (fd == -1) {
+        io->err = ngx_errno;
+        io->what = "open()";
+        return;
+    }
+
+    n = write(fd, l->line.data, l->line.len);
+    io->err = ngx_errno;
+
+    if (close(fd) == -1 || n != (ssize_t) l->line.len) {
+        io->what = "write()";
+        return;
+    }
+
+    io->rc = NGX_OK;
+}
+
+
+static void
+ngx_voicegw_session_append_done(ngx_voicegw_session_io_t *io)
+{
+    ngx_voicegw_session_line_t  *l = io->data;
+
+    if (io->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, io->err,
+                      "voicegw_sessions: %s of \"%s\" failed", io->what,
+                      l->path);
+    }
+
+    ngx_destroy_pool(l->pool);
 }

@@ -74,6 +74,10 @@ typedef struct ngx_voicegw_ws_relay_s  ngx_voicegw_ws_relay_t;
 /* a client message of a type the owner asked to hear of */
 typedef void (*ngx_voicegw_ws_type_pt)(void *data, ngx_str_t *type);
 
+/* a dropped client message, whole (unmasked), for the owner to keep */
+typedef void (*ngx_voicegw_ws_dropped_pt)(void *data, u_char *buf,
+    size_t len);
+
 
 typedef struct {
     size_t                       buffer;      /* per direction */
@@ -81,6 +85,8 @@ typedef struct {
     ngx_msec_t                   send_timeout;
     ngx_uint_t                   filter;      /* drop client_diagnostic */
     ngx_voicegw_ws_type_pt       on_type;     /* pause / resume seen */
+    ngx_voicegw_ws_dropped_pt    on_dropped;  /* NULL: only counted */
+    size_t                       keep;        /* the longest one kept */
     void                        *data;
 } ngx_voicegw_ws_relay_conf_t;
 
@@ -109,6 +115,11 @@ struct ngx_voicegw_ws_relay_s {
     ngx_voicegw_ws_count_t       from_client;
     ngx_voicegw_ws_count_t       from_worker;
     ngx_uint_t                   dropped;     /* client messages */
+
+    /* the dropped message being gathered for on_dropped */
+    u_char                      *d_buf;
+    size_t                       d_len;
+    unsigned                     d_over:1;    /* longer than keep */
     unsigned                     done:1;
 };
 

@@ -33,6 +33,8 @@ static ngx_int_t ngx_voicegw_ws_relay_recv(ngx_connection_t *c,
     ngx_buf_t *b, ngx_uint_t *eof);
 static ngx_int_t ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl);
 static void ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl);
+static void ngx_voicegw_ws_relay_keep(ngx_voicegw_ws_relay_t *rl, u_char *p,
+    size_t n);
 static void ngx_voicegw_ws_relay_compact(ngx_buf_t *b);
 static void ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl);
 static void ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl,
@@ -393,6 +395,9 @@ ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl)
 
         if (!rl->c_skip) {
             out->last = ngx_cpymem(out->last, in->pos, n);
+
+        } else if (rl->conf.on_dropped) {
+            ngx_voicegw_ws_relay_keep(rl, in->pos, n);
         }
 
         in->pos += n;
@@ -402,6 +407,17 @@ ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl)
         moved = NGX_OK;
 
         if (p->left == 0) {
+            if (rl->c_skip && p->fin && rl->conf.on_dropped) {
+                /* the dropped message is whole: the owner keeps it */
+
+                if (!rl->d_over && rl->d_buf) {
+                    rl->conf.on_dropped(rl->conf.data, rl->d_buf, rl->d_len);
+                }
+
+                rl->d_len = 0;
+                rl->d_over = 0;
+            }
+
             ngx_voicegw_ws_next(p);
         }
     }
@@ -481,6 +497,43 @@ ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl)
     /* control frames pass, also in the middle of a dropped message */
 
     rl->c_skip = (p->opcode < NGX_VOICEGW_WS_CLOSE) ? rl->c_drop : 0;
+}
+
+
+/* a dropped message's bytes, unmasked, up to conf.keep */
+
+static void
+ngx_voicegw_ws_relay_keep(ngx_voicegw_ws_relay_t *rl, u_char *p, size_t n)
+{
+    size_t                    i;
+    ngx_voicegw_ws_parser_t  *ps;
+
+    ps = &rl->c_parse;
+
+    if (rl->d_over) {
+        return;
+    }
+
+    if (rl->d_len + n > rl->conf.keep) {
+        rl->d_over = 1;
+        return;
+    }
+
+    if (rl->d_buf == NULL) {
+        rl->d_buf = ngx_palloc(rl->request->pool, rl->conf.keep);
+        if (rl->d_buf == NULL) {
+            rl->d_over = 1;
+            return;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        rl->d_buf[rl->d_len + i] = ps->masked
+                                   ? p[i] ^ ps->mask[(ps->offset + i) & 3]
+                                   : p[i];
+    }
+
+    rl->d_len += n;
 }
 
 
