@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 #
-# t/050-parsers.t -- the proxy's stream parsers (ngx_voicegw_module/proxy/)
-# outside nginx: the usage parser over realistic answers of every dialect
-# (JSON and SSE), the request scanner, the WAV header parser, the
-# multipart scanner, and the filter that drops the usage-only event of a
+# t/050-parsers.t -- the stream parsers outside nginx (proxy/, and core/
+# for the WAV header and multipart scanners): the usage parser over
+# realistic answers of every dialect (JSON and SSE), the request scanner,
+# the WAV header parser, the multipart scanner, and the filter that drops the usage-only event of a
 # chat stream (between a simulated upstream and writer).  Each body is fed
 # whole, one byte at a time, split in two at every position and in random
 # pieces: every way must give the same, right answer.  The same runs again under AddressSanitizer and
 # UBSan, with requests that end mid-stream (nothing may leak).  The time
 # of a content event without usage is printed, not asserted.
 #
-# t/support/parser_driver.c is built here, into var/, with the proxy's
+# t/support/parser_driver.c is built here, into var/, with the parsers'
 # sources and yajl only (no nginx binary): the nginx headers come from
 # Debian's nginx-dev and build/objs/ngx_auto_config.h from ./build.sh.
 
@@ -27,16 +27,17 @@ from vgtest import ROOT, diag, is_, ok, tap  # noqa: E402
 
 NGX_SRC = os.environ.get("NGX_SRC", "/usr/share/nginx/src/src")
 PROXY = os.path.join(ROOT, "ngx_voicegw_module", "proxy")
+CORE = os.path.join(ROOT, "ngx_voicegw_module", "core")
 VAR = os.path.join(ROOT, "var")
 D = os.path.join(VAR, "050-parsers")
 
 SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
-    for n in ("jsonfeed", "usage", "reqscan", "wav", "multipart",
-              "sse_strip")]
+    for n in ("jsonfeed", "usage", "reqscan", "sse_strip")] + [
+    os.path.join(CORE, "ngx_voicegw_%s.c" % n) for n in ("wav", "multipart")]
 INCLUDES = [os.path.join(ROOT, "build", "objs"),
             os.path.join(NGX_SRC, "core"), os.path.join(NGX_SRC, "event"),
-            os.path.join(NGX_SRC, "os", "unix"), PROXY]
+            os.path.join(NGX_SRC, "os", "unix"), PROXY, CORE]
 NEEDED = [os.path.join(ROOT, "build", "objs", "ngx_auto_config.h"),
           os.path.join(NGX_SRC, "core", "ngx_core.h"),
           "/usr/include/yajl/yajl_parse.h"]
