@@ -751,7 +751,13 @@ def multipart(parts, boundary=B, preamble=b"", close=True, padding=b""):
     return out
 
 
-def multipart_case(name, ctype, data, expected):
+def multipart_case(name, ctype, data, expected, file_value=None,
+                   file_type=""):
+    """file_value: the bytes of the "file" part, found in data to give
+    where they start; file_type: that part's Content-Type as read."""
+    if file_value is not None:
+        expected = dict(expected, file_type=file_type,
+                        file_start=data.index(b"\r\n\r\n" + file_value) + 4)
     path = fixture("%s.multipart" % name, data)
     check(["multipart", ctype, path], expected, "multipart %s" % name)
 
@@ -772,7 +778,8 @@ multipart_case("openai-model-after-file",
                {"model": "whisper-1", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "audio/wav")
 
 multipart_case("quoted-boundary-preamble-params",
                'multipart/form-data; charset=utf-8; boundary="a:b c"',
@@ -780,6 +787,7 @@ multipart_case("quoted-boundary-preamble-params",
                    part(None, b"gpt-4o-transcribe", disposition=(
                        "content-disposition: form-data; name=model")),
                    part(None, audio, disposition=(
+                       'Content-Type:  Video/WebM ; codecs="vp8, opus"\r\n'
                        'Content-Disposition:form-data; '
                        'filename="name=model; x.wav"; NAME="file"')),
                    part("file", b"RIFF-second-file-ignored")],
@@ -788,7 +796,8 @@ multipart_case("quoted-boundary-preamble-params",
                {"model": "gpt-4o-transcribe", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "Video/WebM")
 
 multipart_case("model-too-long-mp3",
                "multipart/form-data; boundary=xyz",
@@ -798,7 +807,8 @@ multipart_case("model-too-long-mp3",
                {"parts": 2, "file": 1, "file_bytes": 3004, "complete": 1,
                 "invalid": 0,
                 "wav": wav_expect(status=2, format=0, channels=0, rate=0,
-                                  align=0)})
+                                  align=0)},
+               b"ID3\x04" + bytes(3000), "audio/mpeg")
 
 multipart_case("elevenlabs-model-id", "multipart/form-data; boundary=xyz",
                multipart([part("model_id", b"scribe_v1"),
@@ -807,7 +817,8 @@ multipart_case("elevenlabs-model-id", "multipart/form-data; boundary=xyz",
                {"model": "scribe_v1", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "")
 
 multipart_case("model-beats-model-id", "multipart/form-data; boundary=xyz",
                multipart([part("model", b"whisper-1"),
@@ -828,7 +839,8 @@ multipart_case("cut-short", "multipart/form-data; boundary=xyz",
                 "wav": wav_expect(size=len(tricky),
                                   seen=len(tricky) + 2 - 5000,
                                   duration=(len(tricky) + 2 - 5000)
-                                  / 32000.0)})
+                                  / 32000.0)},
+               audio[:1000], "")
 
 rc, out, err = drive(DRIVER, ["multipart", "multipart/form-data; charset=x",
                               fixture("none.multipart", b""), "whole"])
