@@ -4,7 +4,7 @@
 # describes: folders by concern, each file saying what it owns, no file
 # over 1,000 lines, dependencies that point one way (core <- ws <- pool,
 # core <- store <- registry <- api, core <- pool <- api, store <-
-# accounting <- pool, api, registry, accounting <- proxy, proxy <-
+# accounting <- pool, api, registry, accounting <- proxy, core <-
 # frontend <- api, store <- sessions <- api) with no two files calling each
 # other directly or round a loop, the pools' shared structures read in
 # pool/ only, SQLite kept out of core/ and pool/, and enumerations as
@@ -40,8 +40,8 @@ USES = {
     "registry": {"core", "store"},
     "accounting": {"core", "store"},
     "proxy": {"core", "store", "registry", "accounting"},
-    # the WAV header parser of proxy/ reads the reference audio's header
-    "frontend": {"core", "proxy"},
+    # the reference audio's header is read by core/'s WAV header parser
+    "frontend": {"core"},
     # session recordings: files and the store's index, nothing of the
     # pools (the root hands the pools its hooks)
     "sessions": {"core", "store"},

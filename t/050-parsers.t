@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 #
-# t/050-parsers.t -- the proxy's stream parsers (ngx_voicegw_module/proxy/)
-# outside nginx: the usage parser over realistic answers of every dialect
-# (JSON and SSE), the request scanner, the WAV header parser, the
-# multipart scanner, and the filter that drops the usage-only event of a
+# t/050-parsers.t -- the stream parsers outside nginx (proxy/, and core/
+# for the WAV header and multipart scanners): the usage parser over
+# realistic answers of every dialect (JSON and SSE), the request scanner,
+# the WAV header parser, the multipart scanner, and the filter that drops the usage-only event of a
 # chat stream (between a simulated upstream and writer).  Each body is fed
 # whole, one byte at a time, split in two at every position and in random
 # pieces: every way must give the same, right answer.  The same runs again under AddressSanitizer and
 # UBSan, with requests that end mid-stream (nothing may leak).  The time
 # of a content event without usage is printed, not asserted.
 #
-# t/support/parser_driver.c is built here, into var/, with the proxy's
+# t/support/parser_driver.c is built here, into var/, with the parsers'
 # sources and yajl only (no nginx binary): the nginx headers come from
 # Debian's nginx-dev and build/objs/ngx_auto_config.h from ./build.sh.
 
@@ -27,16 +27,17 @@ from vgtest import ROOT, diag, is_, ok, tap  # noqa: E402
 
 NGX_SRC = os.environ.get("NGX_SRC", "/usr/share/nginx/src/src")
 PROXY = os.path.join(ROOT, "ngx_voicegw_module", "proxy")
+CORE = os.path.join(ROOT, "ngx_voicegw_module", "core")
 VAR = os.path.join(ROOT, "var")
 D = os.path.join(VAR, "050-parsers")
 
 SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
-    for n in ("jsonfeed", "usage", "reqscan", "wav", "multipart",
-              "sse_strip")]
+    for n in ("jsonfeed", "usage", "reqscan", "sse_strip")] + [
+    os.path.join(CORE, "ngx_voicegw_%s.c" % n) for n in ("wav", "multipart")]
 INCLUDES = [os.path.join(ROOT, "build", "objs"),
             os.path.join(NGX_SRC, "core"), os.path.join(NGX_SRC, "event"),
-            os.path.join(NGX_SRC, "os", "unix"), PROXY]
+            os.path.join(NGX_SRC, "os", "unix"), PROXY, CORE]
 NEEDED = [os.path.join(ROOT, "build", "objs", "ngx_auto_config.h"),
           os.path.join(NGX_SRC, "core", "ngx_core.h"),
           "/usr/include/yajl/yajl_parse.h"]
@@ -750,7 +751,13 @@ def multipart(parts, boundary=B, preamble=b"", close=True, padding=b""):
     return out
 
 
-def multipart_case(name, ctype, data, expected):
+def multipart_case(name, ctype, data, expected, file_value=None,
+                   file_type=""):
+    """file_value: the bytes of the "file" part, found in data to give
+    where they start; file_type: that part's Content-Type as read."""
+    if file_value is not None:
+        expected = dict(expected, file_type=file_type,
+                        file_start=data.index(b"\r\n\r\n" + file_value) + 4)
     path = fixture("%s.multipart" % name, data)
     check(["multipart", ctype, path], expected, "multipart %s" % name)
 
@@ -771,7 +778,8 @@ multipart_case("openai-model-after-file",
                {"model": "whisper-1", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "audio/wav")
 
 multipart_case("quoted-boundary-preamble-params",
                'multipart/form-data; charset=utf-8; boundary="a:b c"',
@@ -779,6 +787,7 @@ multipart_case("quoted-boundary-preamble-params",
                    part(None, b"gpt-4o-transcribe", disposition=(
                        "content-disposition: form-data; name=model")),
                    part(None, audio, disposition=(
+                       'Content-Type:  Video/WebM ; codecs="vp8, opus"\r\n'
                        'Content-Disposition:form-data; '
                        'filename="name=model; x.wav"; NAME="file"')),
                    part("file", b"RIFF-second-file-ignored")],
@@ -787,7 +796,8 @@ multipart_case("quoted-boundary-preamble-params",
                {"model": "gpt-4o-transcribe", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "Video/WebM")
 
 multipart_case("model-too-long-mp3",
                "multipart/form-data; boundary=xyz",
@@ -797,7 +807,8 @@ multipart_case("model-too-long-mp3",
                {"parts": 2, "file": 1, "file_bytes": 3004, "complete": 1,
                 "invalid": 0,
                 "wav": wav_expect(status=2, format=0, channels=0, rate=0,
-                                  align=0)})
+                                  align=0)},
+               b"ID3\x04" + bytes(3000), "audio/mpeg")
 
 multipart_case("elevenlabs-model-id", "multipart/form-data; boundary=xyz",
                multipart([part("model_id", b"scribe_v1"),
@@ -806,7 +817,8 @@ multipart_case("elevenlabs-model-id", "multipart/form-data; boundary=xyz",
                {"model": "scribe_v1", "parts": 3, "file": 1,
                 "file_bytes": len(audio), "complete": 1, "invalid": 0,
                 "wav": wav_expect(size=len(tricky), seen=len(tricky),
-                                  duration=dur)})
+                                  duration=dur)},
+               audio, "")
 
 multipart_case("model-beats-model-id", "multipart/form-data; boundary=xyz",
                multipart([part("model", b"whisper-1"),
@@ -827,7 +839,8 @@ multipart_case("cut-short", "multipart/form-data; boundary=xyz",
                 "wav": wav_expect(size=len(tricky),
                                   seen=len(tricky) + 2 - 5000,
                                   duration=(len(tricky) + 2 - 5000)
-                                  / 32000.0)})
+                                  / 32000.0)},
+               audio[:1000], "")
 
 rc, out, err = drive(DRIVER, ["multipart", "multipart/form-data; charset=x",
                               fixture("none.multipart", b""), "whole"])

@@ -30,6 +30,8 @@
 
 /* route flags */
 #define NGX_VOICEGW_API_BODY        0x01     /* a JSON object body */
+#define NGX_VOICEGW_API_UPLOAD      0x02     /* the handler reads the body
+                                                itself (a file upload) */
 
 
 /* what a body field may be; ngx_voicegw_api_fields() checks them */
@@ -111,6 +113,7 @@ extern ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_ref_audio_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_sessions_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_session_upload_routes[];
 
 
 /* the router (ngx_voicegw_api_router.c) */
@@ -156,6 +159,19 @@ void ngx_voicegw_api_finalize(ngx_http_request_t *r, ngx_int_t rc);
 /* the resources' own hooks */
 
 void ngx_voicegw_api_exit_process(ngx_voicegw_proc_t *proc);
+ngx_int_t ngx_voicegw_api_upload_init(ngx_conf_t *cf);
+
+
+/* what the session handlers share (ngx_voicegw_api_sessions.c) */
+
+struct ngx_voicegw_session_io_s;            /* sessions/ngx_voicegw_sessions.h */
+
+ngx_int_t ngx_voicegw_api_session_id(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sessions_t **sessions,
+    ngx_int_t *answer);
+ngx_int_t ngx_voicegw_api_session_post(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, struct ngx_voicegw_session_io_s *io,
+    ngx_voicegw_api_handler_pt resume);
 
 
 #endif /* _NGX_VOICEGW_API_H_INCLUDED_ */

@@ -75,6 +75,7 @@ static struct {
     { ngx_voicegw_api_metrics_routes, NGX_VOICEGW_API_VOICEGATEWAY },
     { ngx_voicegw_api_ref_audio_routes, NGX_VOICEGW_API_SERVICE },
     { ngx_voicegw_api_sessions_routes, NGX_VOICEGW_API_SERVICE },
+    { ngx_voicegw_api_session_upload_routes, NGX_VOICEGW_API_SERVICE },
     { NULL, 0 }
 };
 
@@ -328,6 +329,10 @@ ngx_voicegw_api_dispatch(ngx_http_request_t *r)
 
     if (route->flags & NGX_VOICEGW_API_BODY) {
         return ngx_voicegw_api_read_body(r, ctx);
+    }
+
+    if (route->flags & NGX_VOICEGW_API_UPLOAD) {
+        return route->handler(r, ctx);
     }
 
     rc = ngx_http_discard_request_body(r);

@@ -46,9 +46,6 @@ static ngx_int_t ngx_voicegw_api_session_named(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_str_t *name);
 static ngx_int_t ngx_voicegw_api_session_asset(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
-static ngx_int_t ngx_voicegw_api_session_id(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sessions_t **sessions,
-    ngx_int_t *answer);
 static ngx_int_t ngx_voicegw_api_session_serve(ngx_http_request_t *r,
     ngx_voicegw_sessions_t *sessions, ngx_str_t *id, ngx_str_t *rel);
 static ngx_int_t ngx_voicegw_api_comment_get(ngx_http_request_t *r,
@@ -210,7 +207,7 @@ ngx_voicegw_api_session_asset(ngx_http_request_t *r,
  * NGX_DECLINED with *answer the rc of the error sent.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_voicegw_api_session_id(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_sessions_t **sessions, ngx_int_t *answer)
 {
@@ -528,6 +525,17 @@ ngx_voicegw_api_session_io(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     io->done = ngx_voicegw_api_session_io_done;
     ctx->data = f;
 
+    return ngx_voicegw_api_session_post(r, ctx, io, resume);
+}
+
+
+/* io on the sessions' threads, the request waiting; resume() answers */
+
+ngx_int_t
+ngx_voicegw_api_session_post(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_session_io_t *io,
+    ngx_voicegw_api_handler_pt resume)
+{
     if (ngx_voicegw_session_io_post(io) != NGX_OK) {
         return ngx_voicegw_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "busy", "the sessions' threads "

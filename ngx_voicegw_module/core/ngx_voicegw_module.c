@@ -456,7 +456,8 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_voicegw_pools_postconfiguration(cf, vmcf->pools) != NGX_OK
-        || ngx_voicegw_api_postconfiguration(cf, vmcf->api) != NGX_OK)
+        || ngx_voicegw_api_postconfiguration(cf, vmcf->api) != NGX_OK
+        || ngx_voicegw_api_upload_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -422,6 +422,13 @@ multipart_print(void *parser, char *out)
     print_number(&out, "parts", info->parts, ",");
     print_number(&out, "file", info->file, ",");
     print_number(&out, "file_bytes", info->file_bytes, ",");
+
+    if (info->file_data) {
+        print_number(&out, "file_start", info->file_start, ",");
+        print_string(&out, "file_type", info->file_type,
+                     info->file_type_len, ",");
+    }
+
     print_number(&out, "complete", info->complete, ",");
     print_number(&out, "invalid", info->invalid, ",");
     out += sprintf(out, "\"wav\":{");

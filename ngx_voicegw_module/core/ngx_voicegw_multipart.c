@@ -4,9 +4,11 @@
  *
  * Owns the streaming multipart/form-data scan (RFC 7578 over RFC 2046):
  * find each delimiter "\r\n--<boundary>", read the part's headers for its
- * Content-Disposition name, and route the part's bytes: "model" (else
- * "model_id", as ElevenLabs names it) to a bounded copy, the first "file"
- * to the WAV parser, the rest nowhere.
+ * Content-Disposition name and Content-Type, and route the part's bytes:
+ * "model" (else "model_id", as ElevenLabs names it) to a bounded copy,
+ * the first "file" to the WAV parser and a count (its place in the body
+ * noted, so that a caller holding the body can copy the range), the rest
+ * nowhere.
  *
  * The one idea: a boundary never holds CR or LF, so the delimiter has a
  * single '\r', at its start.  When a partial match fails, the bytes held
@@ -53,6 +55,11 @@ struct ngx_voicegw_multipart_s {
     size_t                        value_len;
     unsigned                      value_long:1;
     unsigned                      named:1;     /* by "model" */
+    off_t                         received;    /* bytes fed so far */
+    off_t                         base;        /* ... before this piece */
+    u_char                       *start;       /* this piece */
+    size_t                        type_len;    /* the part's Content-Type */
+    u_char                        type[NGX_VOICEGW_MULTIPART_TYPE_LEN];
     u_char                        line[NGX_VOICEGW_MP_LINE_LEN];
     u_char                        value[NGX_VOICEGW_MULTIPART_MODEL_LEN];
 };
@@ -67,6 +74,8 @@ static void ngx_voicegw_multipart_emit(ngx_voicegw_multipart_t *mp,
 static void ngx_voicegw_multipart_part_end(ngx_voicegw_multipart_t *mp);
 static void ngx_voicegw_multipart_header(ngx_voicegw_multipart_t *mp,
     u_char *p, u_char *last);
+static void ngx_voicegw_multipart_type(ngx_voicegw_multipart_t *mp,
+    u_char *p, u_char *last);
 static ngx_int_t ngx_voicegw_multipart_param(u_char *p, u_char *last,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_uint_t ngx_voicegw_multipart_same(u_char *p, size_t len,
@@ -77,6 +86,8 @@ static ngx_str_t  ngx_voicegw_multipart_boundary_name =
     ngx_string("boundary");
 static ngx_str_t  ngx_voicegw_multipart_disposition =
     ngx_string("content-disposition");
+static ngx_str_t  ngx_voicegw_multipart_content_type =
+    ngx_string("content-type");
 static ngx_str_t  ngx_voicegw_multipart_name = ngx_string("name");
 static ngx_str_t  ngx_voicegw_multipart_model = ngx_string("model");
 static ngx_str_t  ngx_voicegw_multipart_model_id = ngx_string("model_id");
@@ -162,6 +173,10 @@ ngx_voicegw_multipart_feed(ngx_voicegw_multipart_t *mp, u_char *p,
 
     last = p + len;
 
+    mp->start = p;
+    mp->base = mp->received;
+    mp->received += len;
+
     while (p < last) {
 
         switch (mp->state) {
@@ -194,6 +209,7 @@ ngx_voicegw_multipart_feed(ngx_voicegw_multipart_t *mp, u_char *p,
                 mp->line_len = 0;
                 mp->value_len = 0;
                 mp->value_long = 0;
+                mp->type_len = 0;
                 break;
             }
 
@@ -318,6 +334,14 @@ ngx_voicegw_multipart_headers(ngx_voicegw_multipart_t *mp, u_char *p,
         if (len == 0) {
             mp->state = NGX_VOICEGW_MP_BODY;
             mp->match = 0;
+
+            if (mp->kind == NGX_VOICEGW_MP_FILE) {
+                mp->info.file_data = 1;
+                mp->info.file_start = mp->base + (p - mp->start);
+                mp->info.file_type_len = mp->type_len;
+                ngx_memcpy(mp->info.file_type, mp->type, mp->type_len);
+            }
+
             return p;
         }
 
@@ -402,6 +426,13 @@ ngx_voicegw_multipart_header(ngx_voicegw_multipart_t *mp, u_char *p,
         /* void */
     }
 
+    if (ngx_voicegw_multipart_same(p, end - p,
+                                   &ngx_voicegw_multipart_content_type))
+    {
+        ngx_voicegw_multipart_type(mp, colon + 1, last);
+        return;
+    }
+
     if (!ngx_voicegw_multipart_same(p, end - p,
                                     &ngx_voicegw_multipart_disposition)
         || ngx_voicegw_multipart_param(colon + 1, last,
@@ -431,6 +462,37 @@ ngx_voicegw_multipart_header(ngx_voicegw_multipart_t *mp, u_char *p,
         mp->kind = NGX_VOICEGW_MP_FILE;
         mp->info.file = 1;
     }
+}
+
+
+/* a part's Content-Type, its parameters and spaces left out */
+
+static void
+ngx_voicegw_multipart_type(ngx_voicegw_multipart_t *mp, u_char *p,
+    u_char *last)
+{
+    u_char  *end;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    end = ngx_strlchr(p, last, ';');
+    if (end == NULL) {
+        end = last;
+    }
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    if ((size_t) (end - p) > NGX_VOICEGW_MULTIPART_TYPE_LEN) {
+        mp->type_len = 0;
+        return;
+    }
+
+    mp->type_len = end - p;
+    ngx_memcpy(mp->type, p, mp->type_len);
 }
 
 
