@@ -46,9 +46,6 @@ static ngx_int_t ngx_voicegw_api_session_named(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_str_t *name);
 static ngx_int_t ngx_voicegw_api_session_asset(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
-static ngx_int_t ngx_voicegw_api_session_id(ngx_http_request_t *r,
-    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sessions_t **sessions,
-    ngx_int_t *answer);
 static ngx_int_t ngx_voicegw_api_session_serve(ngx_http_request_t *r,
     ngx_voicegw_sessions_t *sessions, ngx_str_t *id, ngx_str_t *rel);
 static ngx_int_t ngx_voicegw_api_comment_get(ngx_http_request_t *r,
@@ -210,7 +207,7 @@ ngx_voicegw_api_session_asset(ngx_http_request_t *r,
  * NGX_DECLINED with *answer the rc of the error sent.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_voicegw_api_session_id(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     ngx_voicegw_sessions_t **sessions, ngx_int_t *answer)
 {
