@@ -22,10 +22,11 @@ NGINX=/usr/sbin/nginx
 MODULE=$BUILD/ngx_voicegw_module.so
 
 PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
-            libssl-dev libsoxr-dev dpkg-dev gcc make openssl ca-certificates)
+            libssl-dev libsoxr-dev zlib1g-dev dpkg-dev gcc make openssl ca-certificates)
 PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
            libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
-           python3 curl sqlite3 procps valgrind faketime prometheus)
+           python3 curl sqlite3 procps valgrind faketime prometheus
+           unzip)
 PKGS_BENCH=(wrk hyperfine curl procps)
 
 say() { printf '%s\n' "build.sh: $*" >&2; }

@@ -44,6 +44,13 @@
 #             per-frame round trip of 85 KB frames (p99 <= 1.10 x plain);
 #             500 sessions queued at once    (<= 4 KiB zone, <= 64 KiB each)
 #
+# and bench/sessions.py:
+#
+#   sessions  session assets with Range through /api/sessions/{id}/assets
+#             vs a plain "alias" location of the same files, wrk -c32
+#             (>= 0.95 x plain req/s); a 1 GiB ZIP download vs the plain
+#             1 GiB file, curl (>= 0.8 x plain throughput, worker RSS flat)
+#
 # "bench/run.sh" runs them all; "bench/run.sh grant eta" some of them.
 
 set -euo pipefail
@@ -151,7 +158,12 @@ bench_proxy() {
         DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
 }
 
-all=(health grant queue eta shm steady reports records proxy ws)
+bench_sessions() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        DURATION="$DURATION" python3 "$ROOT/bench/sessions.py"
+}
+
+all=(health grant queue eta shm steady reports records proxy ws sessions)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do

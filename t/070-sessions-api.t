@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 from vgtest import (Nginx, free_port, get, is_, ok, raw_request,  # noqa
-                    request, tap, workdir)
+                    request, sessions_conf, tap, workdir)
 
 d = workdir("070-sessions-api")
 port = free_port()
@@ -53,29 +53,8 @@ os.symlink("/etc/passwd", os.path.join(S, "s1", "passwd"))
 os.symlink(os.path.join(S, "s2", "secret.txt"), os.path.join(S, "s1", "sib"))
 os.mkfifo(os.path.join(S, "s1", "fifo"))
 
-CONF = """
-    voicegw_zone            vg_sapi 4m;
-    voicegw_sessions        %(S)s;
-    voicegw_session_viewer  %(viewer)s;
-
-    error_page 400 403 404 405 413 416 500 /_voicegw_error;
-
-    server {
-        listen 127.0.0.1:%(port)d;
-
-        location = /_voicegw_error { internal; voicegw_error; }
-
-        location /_voicegw_sessions/ {
-            voicegw_session_files;
-            error_page 403 404 500 /_voicegw_error;
-            error_page 301 =404 /_voicegw_error;
-        }
-
-        location / {
-            voicegw_api service;
-        }
-    }
-""" % dict(S=S, viewer=viewer, port=port)
+CONF = sessions_conf("vg_sapi", S, port,
+                     "voicegw_session_viewer  %s;" % viewer)
 
 ngx = Nginx(os.path.join(d, "nginx"), CONF)
 ngx.start(wait_ports=[port])

@@ -114,6 +114,7 @@ extern ngx_voicegw_api_route_t  ngx_voicegw_api_metrics_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_ref_audio_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_sessions_routes[];
 extern ngx_voicegw_api_route_t  ngx_voicegw_api_session_upload_routes[];
+extern ngx_voicegw_api_route_t  ngx_voicegw_api_session_download_routes[];
 
 
 /* the router (ngx_voicegw_api_router.c) */
@@ -154,6 +155,13 @@ ngx_int_t ngx_voicegw_api_suspend(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_api_handler_pt resume);
 void ngx_voicegw_api_wake(ngx_http_request_t *r);
 void ngx_voicegw_api_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* what the session handlers share (ngx_voicegw_api_sessions.c) */
+
+ngx_int_t ngx_voicegw_api_session_id(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, ngx_voicegw_sessions_t **sessions,
+    ngx_int_t *answer);
 
 
 /* the resources' own hooks */

@@ -76,6 +76,7 @@ static struct {
     { ngx_voicegw_api_ref_audio_routes, NGX_VOICEGW_API_SERVICE },
     { ngx_voicegw_api_sessions_routes, NGX_VOICEGW_API_SERVICE },
     { ngx_voicegw_api_session_upload_routes, NGX_VOICEGW_API_SERVICE },
+    { ngx_voicegw_api_session_download_routes, NGX_VOICEGW_API_SERVICE },
     { NULL, 0 }
 };
 

@@ -48,6 +48,7 @@
 #include "ngx_voicegw_ref_audio.h"
 #include "ngx_voicegw_sessions.h"
 #include "ngx_voicegw_session_record.h"
+#include "ngx_voicegw_session_retention.h"
 
 
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
@@ -463,6 +464,13 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
     }
 
     if (vmcf->sessions != NULL) {
+        if (ngx_voicegw_session_retention_conf(cf, vmcf->sessions,
+                                               vmcf->zone)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         if (vmcf->zone == NULL) {
             if (ngx_voicegw_sessions_check(vmcf->sessions) != NGX_OK) {
                 return NGX_ERROR;
@@ -541,6 +549,15 @@ ngx_voicegw_init_process(ngx_cycle_t *cycle)
                       "no provider proxy");
     }
 
+    if (vmcf->sessions != NULL
+        && ngx_voicegw_session_retention_init_process(cycle, vmcf->sessions)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "voicegw_sessions: cannot start the retention in this "
+                      "process");
+    }
+
     if (vmcf->recorder != NULL
         && ngx_voicegw_flusher_init_process(cycle, vmcf->recorder,
                                             &vmcf->proc)
@@ -569,6 +586,10 @@ ngx_voicegw_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_voicegw_api_exit_process(&vmcf->proc);
+
+    if (vmcf->sessions != NULL) {
+        ngx_voicegw_session_retention_exit_process(vmcf->sessions);
+    }
 
     if (vmcf->zone != NULL) {
         ngx_voicegw_pools_exit_process(vmcf->pools);

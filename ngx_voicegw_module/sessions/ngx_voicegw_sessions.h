@@ -38,6 +38,9 @@ struct ngx_voicegw_sessions_s {
     /* "voicegw_session_viewer FILE": the page of GET /s/{id} */
     ngx_str_t                    viewer;
 
+    /* retention's state (ngx_voicegw_session_retention.c), or NULL */
+    void                        *cleaner;
+
     u_char                      *file;          /* where the directive is */
     ngx_uint_t                   line;
     ngx_cycle_t                 *cycle;

@@ -181,6 +181,36 @@ def children(pid):
     return sorted(out)
 
 
+def sessions_conf(zone, folder, port, http=""):
+    """The http{} lines of a gateway serving session folders: the zone,
+    "voicegw_sessions FOLDER", the files location, JSON errors, the API
+    on "/".  http: more lines for http{} ("voicegw_session_viewer ...",
+    parameters after FOLDER start with a space)."""
+    return """
+    voicegw_zone            %(zone)s 4m;
+    voicegw_sessions        %(folder)s;
+    %(http)s
+
+    error_page 400 403 404 405 413 416 500 /_voicegw_error;
+
+    server {
+        listen 127.0.0.1:%(port)d;
+
+        location = /_voicegw_error { internal; voicegw_error; }
+
+        location /_voicegw_sessions/ {
+            voicegw_session_files;
+            error_page 403 404 500 /_voicegw_error;
+            error_page 301 =404 /_voicegw_error;
+        }
+
+        location / {
+            voicegw_api service;
+        }
+    }
+""" % dict(zone=zone, folder=folder, port=port, http=http)
+
+
 def workdir(name):
     d = os.path.join(ROOT, "var", "e2e", name)
     shutil.rmtree(d, ignore_errors=True)
