@@ -408,7 +408,17 @@ if len(f) == 6:
     ok(int(f[4]) > 300000, "$voicegw_ws_worker_bytes %s" % f[4])
     is_(f[5], "2", "$voicegw_ws_dropped: the two client_diagnostic messages")
 
-# with voicegw_sessions, the dropped diagnostics are the session's
+# with voicegw_sessions, the WebSocket session has its record
+meta_file = os.path.join(SESSIONS, "q060_relay", "meta.json")
+ok(wait_for(lambda: os.path.exists(meta_file) and
+            (json.load(open(meta_file)).get("ended_at") is not None),
+            timeout=3), "the duplex session's meta.json, ended")
+if os.path.exists(meta_file):
+    meta = json.load(open(meta_file))
+    is_((meta.get("session_id"), meta.get("type")),
+        ("q060_relay", "omni_duplex"), "with its id and type")
+
+# and the dropped diagnostics are the session's
 diag_file = os.path.join(SESSIONS, "q060_relay", "client_diagnostic.jsonl")
 ok(wait_for(lambda: os.path.exists(diag_file) and
             len(open(diag_file).read().splitlines()) == 2, timeout=3),
