@@ -429,6 +429,35 @@ if os.path.exists(diag_file):
         [("client_diagnostic", 100), ("client_diagnostic", 3000)],
         "whole and in order, the fragmented one reassembled (unmasked)")
 
+# hostile bytes: unmasked or reserved-bit frames, while queued and relayed
+a = connect("/ws/duplex/q060_hold_bad")
+recv(a)
+b = connect("/ws/duplex/q060_bad_queued")
+is_(recv(b).get("type"), "queued", "bad: B queued")
+b.send_raw(wsc.encode_frame(wsc.OP_TEXT, b'{"type":"prepare"}', mask=False))
+m = recv(b)
+is_(m and m.get("_close"), 1002, "an unmasked frame while queued: close 1002")
+ok(wait_for(lambda: queue_length() == 0, timeout=2), "and the ticket is gone")
+a.close()
+ok(idle(w1), "the worker is idle")
+
+pids_before = sorted(ngx.worker_pids())
+for n, junk in enumerate((b"\xf1\x85" + b"x" * 20,           # RSV bits
+                          b"\x89\xfe\x00\xc8" + b"\0" * 300,  # long ping
+                          b"\x83\x80abcd",                      # opcode 3
+                          os.urandom(2000))):
+    c = connect("/open/ws/duplex/q060_junk%d" % n)
+    recv(c)
+    c.send_json({"type": "prepare"})
+    recv(c)
+    c.send_raw(junk)
+    m = c.recv(5 * SLOW)
+    ok(m is None or m.kind == "close",
+       "junk %d after prepare: the connection ends (%r)" % (n, m))
+    c.abort()
+ok(idle(w3), "the worker is idle after four broken sessions")
+is_(sorted(ngx.worker_pids()), pids_before, "no nginx worker process died")
+
 # queue_frames off: the handshake waits for a worker, as before
 a = connect("/open/ws/duplex/q060_on")
 recv(a)
