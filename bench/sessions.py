@@ -59,7 +59,10 @@ def setup():
 
 
 def conf(S, port):
-    return vg.sessions_conf("vg_bsess", S, port).replace(
+    # sendfile on (nginx's default is off): the plain file, and the ZIP's
+    # file data, go by sendfile()
+    return vg.sessions_conf("vg_bsess", S, port,
+                            http="sendfile on;").replace(
         "        location / {",
         "        location /plain/ { alias %s/; }\n\n"
         "        location / {" % S)

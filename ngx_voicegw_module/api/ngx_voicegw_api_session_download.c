@@ -19,6 +19,17 @@
  *     the disk, and the write event (send_timeout) wakes the download up.
  *     So a download holds about 1 MiB, whatever the session's size.
  *
+ *   - Large files' data by sendfile: where sendfile is on (c->sendfile),
+ *     the filling stops at the data of a file of NGX_VOICEGW_ZIP_CHUNK
+ *     bytes or more; its bytes go out as a file buffer (the fd the thread
+ *     opened), NGX_VOICEGW_ZIP_SLICE bytes at a time, a slice passed only
+ *     once the previous one is sent, while tasks compute the CRC-32 of
+ *     the same range (NGX_VOICEGW_ZIP_CRC bytes each, read again from the
+ *     page cache).  The descriptor is filled once both are done; a CRC
+ *     task that finds the file shorter, or nginx's sendfile finding it
+ *     truncated, ends the transfer: an incomplete archive, never one
+ *     whose descriptor lies.
+ *
  *   - A client that goes away: the write fails, the request is
  *     terminated; a thread still filling a buffer holds it until it
  *     returns (nginx's finalizer then closes it); the archive's files
@@ -35,6 +46,8 @@
 
 #define NGX_VOICEGW_ZIP_BUFS   4
 #define NGX_VOICEGW_ZIP_CHUNK  (256 * 1024)
+#define NGX_VOICEGW_ZIP_SLICE  (4 * 1024 * 1024)    /* by sendfile */
+#define NGX_VOICEGW_ZIP_CRC    (16 * 1024 * 1024)   /* per CRC task */
 
 
 typedef struct {
@@ -48,7 +61,15 @@ typedef struct {
     ngx_chain_t                 *filling;     /* the thread's */
     ngx_uint_t                   nbufs;
 
-    unsigned                     reading:1;   /* a thread fills a buffer */
+    ngx_buf_t                   *file_buf;    /* a slice of a file's data */
+    ngx_file_t                   file;
+    off_t                        file_size;
+    off_t                        file_sent;   /* passed to the filters */
+    off_t                        file_crc;    /* CRC'd */
+    off_t                        crc_len;     /* the CRC task's */
+
+    unsigned                     reading:1;   /* a thread task runs */
+    unsigned                     in_file:1;   /* at a file's data */
     unsigned                     eof:1;       /* the last buffer is filled */
     unsigned                     last:1;      /* ... and passed on */
     unsigned                     failed:1;
@@ -68,6 +89,11 @@ static ngx_int_t ngx_voicegw_api_zip_step(ngx_voicegw_api_zip_t *dl);
 static ngx_int_t ngx_voicegw_api_zip_read(ngx_voicegw_api_zip_t *dl);
 static void ngx_voicegw_api_zip_fill(ngx_voicegw_session_io_t *io);
 static void ngx_voicegw_api_zip_filled(ngx_voicegw_session_io_t *io);
+static ngx_int_t ngx_voicegw_api_zip_slice(ngx_voicegw_api_zip_t *dl);
+static ngx_int_t ngx_voicegw_api_zip_post_crc(ngx_voicegw_api_zip_t *dl);
+static void ngx_voicegw_api_zip_crc(ngx_voicegw_session_io_t *io);
+static void ngx_voicegw_api_zip_crcd(ngx_voicegw_session_io_t *io);
+static ngx_int_t ngx_voicegw_api_zip_post(ngx_voicegw_api_zip_t *dl);
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_session_download_routes[] = {
@@ -177,8 +203,9 @@ ngx_voicegw_api_zip_listed(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return rc;
     }
 
-    dl->io->run = ngx_voicegw_api_zip_fill;
-    dl->io->done = ngx_voicegw_api_zip_filled;
+    if (r->connection->sendfile) {
+        ngx_voicegw_session_zip_sendfile(dl->zip, NGX_VOICEGW_ZIP_CHUNK);
+    }
 
     rc = ngx_voicegw_api_zip_step(dl);
 
@@ -283,27 +310,58 @@ ngx_voicegw_api_zip_step(ngx_voicegw_api_zip_t *dl)
         return NGX_ERROR;
     }
 
-    if (dl->out || r->buffered || c->buffered || r->postponed) {
-        out = dl->out;
-        dl->out = NULL;
+    for ( ;; ) {
 
-        if (dl->eof && out) {
-            dl->last = 1;
+        if (dl->out || r->buffered || c->buffered || r->postponed) {
+            out = dl->out;
+            dl->out = NULL;
+
+            if (dl->eof && out) {
+                dl->last = 1;
+            }
+
+            rc = ngx_http_output_filter(r, out);
+
+            ngx_chain_update_chains(r->pool, &dl->free, &dl->busy, &out,
+                                    (ngx_buf_tag_t) &ngx_voicegw_api_zip_step);
+
+            if (rc == NGX_ERROR || dl->last) {
+                /* nginx's writer sends what is left of the last buffer */
+                return rc;
+            }
         }
 
-        rc = ngx_http_output_filter(r, out);
+        /* a file's next slice, once all before it is sent */
 
-        ngx_chain_update_chains(r->pool, &dl->free, &dl->busy, &out,
-                                (ngx_buf_tag_t) &ngx_voicegw_api_zip_step);
+        if (!dl->in_file || dl->file_sent == dl->file_size
+            || r->buffered || c->buffered)
+        {
+            break;
+        }
 
-        if (rc == NGX_ERROR || dl->last) {
-            /* nginx's writer sends what is left of the last buffer */
-            return rc;
+        if (ngx_voicegw_api_zip_slice(dl) != NGX_OK) {
+            return NGX_ERROR;
         }
     }
 
-    if (!dl->reading && !dl->eof && ngx_voicegw_api_zip_read(dl) != NGX_OK) {
-        return NGX_ERROR;
+    if (dl->in_file && dl->file_sent == dl->file_size
+        && dl->file_crc == dl->file_size && !dl->reading
+        && !r->buffered && !c->buffered)
+    {
+        dl->in_file = 0;                /* sent and CRC'd: the descriptor */
+    }
+
+    if (!dl->reading) {
+        if (dl->in_file) {
+            if (dl->file_crc < dl->file_size
+                && ngx_voicegw_api_zip_post_crc(dl) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (!dl->eof && ngx_voicegw_api_zip_read(dl) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -358,6 +416,22 @@ ngx_voicegw_api_zip_read(ngx_voicegw_api_zip_t *dl)
 
     cl->next = NULL;
     dl->filling = cl;
+
+    dl->io->run = ngx_voicegw_api_zip_fill;
+    dl->io->done = ngx_voicegw_api_zip_filled;
+
+    return ngx_voicegw_api_zip_post(dl);
+}
+
+
+/* the task set in dl->io, to the sessions' threads */
+
+static ngx_int_t
+ngx_voicegw_api_zip_post(ngx_voicegw_api_zip_t *dl)
+{
+    ngx_http_request_t  *r;
+
+    r = dl->request;
 
     if (ngx_voicegw_session_io_post(dl->io) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -429,11 +503,119 @@ ngx_voicegw_api_zip_filled(ngx_voicegw_session_io_t *io)
         for (ll = &dl->out; *ll; ll = &(*ll)->next) { /* void */ }
 
         *ll = dl->filling;
+
+        /* stopped at a file's data: sent from the file */
+
+        if (ngx_voicegw_session_zip_file(dl->zip, &dl->file.fd,
+                                         &dl->file_size, &dl->file.name)
+            == NGX_OK)
+        {
+            dl->in_file = 1;
+            dl->file_sent = 0;
+            dl->file_crc = 0;
+            dl->file.log = dl->request->connection->log;
+        }
     }
 
     dl->filling = NULL;
 
     /* our write handler, or nginx's finalizer if the client went away */
+
+    ngx_voicegw_api_wake(dl->request);
+}
+
+
+/* the next slice of the file's data, after what is filled before it */
+
+static ngx_int_t
+ngx_voicegw_api_zip_slice(ngx_voicegw_api_zip_t *dl)
+{
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = dl->request;
+
+    if (dl->file_buf == NULL) {
+        dl->file_buf = ngx_calloc_buf(r->pool);
+        if (dl->file_buf == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the previous slice is sent (nothing buffered): the buffer is ours */
+
+    b = dl->file_buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->in_file = 1;
+    b->file = &dl->file;
+    b->file_pos = dl->file_sent;
+    b->file_last = dl->file_sent
+                   + ngx_min(dl->file_size - dl->file_sent,
+                             (off_t) NGX_VOICEGW_ZIP_SLICE);
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_voicegw_api_zip_slice;
+
+    dl->file_sent = b->file_last;
+
+    cl->buf = b;
+    cl->next = NULL;
+    dl->out = cl;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_api_zip_post_crc(ngx_voicegw_api_zip_t *dl)
+{
+    dl->crc_len = ngx_min(dl->file_size - dl->file_crc,
+                          (off_t) NGX_VOICEGW_ZIP_CRC);
+
+    dl->io->run = ngx_voicegw_api_zip_crc;
+    dl->io->done = ngx_voicegw_api_zip_crcd;
+
+    return ngx_voicegw_api_zip_post(dl);
+}
+
+
+/* in a thread */
+
+static void
+ngx_voicegw_api_zip_crc(ngx_voicegw_session_io_t *io)
+{
+    ngx_voicegw_api_zip_t  *dl = io->data;
+
+    io->rc = ngx_voicegw_session_zip_crc(dl->zip, dl->crc_len);
+}
+
+
+static void
+ngx_voicegw_api_zip_crcd(ngx_voicegw_session_io_t *io)
+{
+    ngx_err_t               err;
+    const char             *what;
+    ngx_voicegw_api_zip_t  *dl = io->data;
+
+    dl->reading = 0;
+
+    if (io->rc != NGX_OK) {
+        what = ngx_voicegw_session_zip_error(dl->zip, &err);
+
+        ngx_log_error(NGX_LOG_ERR, dl->request->connection->log, err,
+                      "voicegw_sessions: the download of \"%V\" stopped "
+                      "in \"%V\": %s", &io->id, &dl->file.name, what);
+        dl->failed = 1;
+
+    } else {
+        dl->file_crc += dl->crc_len;
+    }
 
     ngx_voicegw_api_wake(dl->request);
 }

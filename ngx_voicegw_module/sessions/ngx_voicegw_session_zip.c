@@ -17,10 +17,19 @@
  *     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (O_NOFOLLOW on older kernels).
  *
  *   - STORED (no compression), general purpose bit 3: the CRC-32 (zlib's)
- *     is computed as the bytes pass and written with the sizes in a data
- *     descriptor after the data.  A file is read up to the size it had
- *     when it was opened; one that shrinks meanwhile is stored as it was
- *     read (the descriptor and the central directory say so).
+ *     and the sizes go in a data descriptor after the data.  A file is
+ *     read up to the size it had when it was opened; one that shrinks
+ *     meanwhile is stored as it was read (the descriptor and the central
+ *     directory say so).
+ *
+ *   - Files of ngx_voicegw_session_zip_sendfile()'s size or more are not
+ *     copied into the buffers: the filling stops at their data, the
+ *     caller sends their bytes from the file (sendfile) while
+ *     ngx_voicegw_session_zip_crc() computes the CRC-32 of the same range
+ *     in a thread, reading it again (from the page cache).  The bytes are
+ *     out before their CRC is known, so a file found shorter than when it
+ *     was opened is an error there, not a shorter entry: the caller ends
+ *     the transfer and no descriptor is written.
  *
  *   - ZIP64 only where it is needed: an entry of 4 GiB - 1 or more gets a
  *     ZIP64 extra field in its local header (sizes 0) and 8-byte sizes in
@@ -44,11 +53,13 @@
 #define NGX_VOICEGW_ZIP_DEPTH     32
 #define NGX_VOICEGW_ZIP_MAX32     0xffffffffLL
 #define NGX_VOICEGW_ZIP_STAGE     8192      /* a header or the end records */
+#define NGX_VOICEGW_ZIP_CRC_BUF   (256 * 1024)
 
 
 enum {
     NGX_VOICEGW_ZIP_ENTRY = 0,
     NGX_VOICEGW_ZIP_DATA,
+    NGX_VOICEGW_ZIP_FILE,                    /* the caller sends the data */
     NGX_VOICEGW_ZIP_CENTRAL,
     NGX_VOICEGW_ZIP_END,
     NGX_VOICEGW_ZIP_DONE
@@ -83,6 +94,10 @@ struct ngx_voicegw_session_zip_s {
     ngx_uint_t                   cur;
     int                          fd;          /* the entry being read */
     off_t                        left;        /* of it, to read */
+    off_t                        file_size;   /* of it, when opened */
+    off_t                        sendfile;    /* the caller sends files of
+                                                 this size or more; 0: none */
+    u_char                      *crc_buf;     /* malloc()ed, CRC's reads */
     off_t                        pos;         /* in the archive */
     off_t                        cd_start;
     ngx_uint_t                   cd_count;
@@ -178,6 +193,40 @@ ngx_voicegw_zip_cleanup(void *data)
     }
 
     free(z->entries);
+    free(z->crc_buf);
+}
+
+
+void
+ngx_voicegw_session_zip_sendfile(ngx_voicegw_session_zip_t *zip, off_t min)
+{
+    zip->sendfile = min;
+}
+
+
+/* the file whose data the caller sends now: NGX_OK, else NGX_DECLINED */
+
+ngx_int_t
+ngx_voicegw_session_zip_file(ngx_voicegw_session_zip_t *zip, ngx_fd_t *fd,
+    off_t *size, ngx_str_t *name)
+{
+    ngx_voicegw_zip_entry_t  *e;
+
+    if (zip->state != NGX_VOICEGW_ZIP_FILE
+        || zip->stage_pos != zip->stage_len
+        || zip->left != zip->file_size)
+    {
+        return NGX_DECLINED;
+    }
+
+    e = &zip->entries[zip->cur];
+
+    *fd = zip->fd;
+    *size = zip->file_size;
+    name->data = (u_char *) e->name;
+    name->len = e->len;
+
+    return NGX_OK;
 }
 
 
@@ -468,8 +517,21 @@ ngx_voicegw_session_zip_fill(ngx_voicegw_session_zip_t *z, u_char *buf,
             }
 
             ngx_voicegw_zip_local(z, e);
-            z->state = NGX_VOICEGW_ZIP_DATA;
+
+            z->state = (z->sendfile && z->file_size >= z->sendfile)
+                       ? NGX_VOICEGW_ZIP_FILE : NGX_VOICEGW_ZIP_DATA;
             break;
+
+        case NGX_VOICEGW_ZIP_FILE:
+
+            if (z->left) {
+                return p - buf;         /* the caller sends the data */
+            }
+
+            /* sent and CRC'd: the descriptor, as for a copied file */
+
+            /* fall through */
+
 
         case NGX_VOICEGW_ZIP_DATA:
 
@@ -537,6 +599,70 @@ ngx_voicegw_session_zip_fill(ngx_voicegw_session_zip_t *z, u_char *buf,
 }
 
 
+/*
+ * The CRC-32 of the next "len" bytes of the file whose data the caller
+ * sends (ngx_voicegw_session_zip_file()), read through a buffer of our
+ * own: NGX_OK, or NGX_ERROR when a read fails or the file is shorter
+ * than when it was opened (the bytes sent no longer match the header's
+ * promise: the caller must end the transfer).
+ */
+
+ngx_int_t
+ngx_voicegw_session_zip_crc(ngx_voicegw_session_zip_t *z, off_t len)
+{
+    size_t                    n;
+    ssize_t                   got;
+    ngx_voicegw_zip_entry_t  *e;
+
+    if (z->state != NGX_VOICEGW_ZIP_FILE || len > z->left) {
+        z->err = 0;
+        z->what = "a CRC out of the file's range";
+        return NGX_ERROR;
+    }
+
+    if (z->crc_buf == NULL) {
+        z->crc_buf = malloc(NGX_VOICEGW_ZIP_CRC_BUF);
+        if (z->crc_buf == NULL) {
+            z->err = NGX_ENOMEM;
+            z->what = "malloc()";
+            return NGX_ERROR;
+        }
+    }
+
+    e = &z->entries[z->cur];
+
+    while (len) {
+        n = (size_t) ngx_min((off_t) NGX_VOICEGW_ZIP_CRC_BUF, len);
+
+        got = pread(z->fd, z->crc_buf, n, e->size);
+
+        if (got == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            z->err = errno;
+            z->what = "pread()";
+            return NGX_ERROR;
+        }
+
+        if (got == 0) {
+            z->err = 0;
+            z->what = "the file is shorter than when it was opened";
+            return NGX_ERROR;
+        }
+
+        e->crc = crc32(e->crc, z->crc_buf, (uInt) got);
+        e->size += got;
+        z->left -= got;
+        z->pos += got;
+        len -= got;
+    }
+
+    return NGX_OK;
+}
+
+
 /* the entry's file, still a regular file below the folder */
 
 static ngx_int_t
@@ -571,6 +697,7 @@ ngx_voicegw_zip_open(ngx_voicegw_session_zip_t *z, ngx_voicegw_zip_entry_t *e)
     (void) posix_fadvise(z->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
     z->left = st.st_size;
+    z->file_size = st.st_size;
     e->zip64 = (st.st_size >= NGX_VOICEGW_ZIP_MAX32);
     e->crc = crc32(0, Z_NULL, 0);
 
