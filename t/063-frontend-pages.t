@@ -5,13 +5,15 @@
 # says: conf/voicegw-frontend.conf next to the configuration, and the two
 # commented lines of conf/voicegw.conf's 8006 server uncommented with the
 # folder named.  A fake static/ folder made here:
-#   - /, /turnbased, /half_duplex, /omni, /audio_duplex, /admin and
-#     /s/{id} answer their page, as text/html in UTF-8;
+#   - /, /turnbased, /half_duplex, /omni, /audio_duplex, /admin answer
+#     their page, as text/html in UTF-8, and /s/{id} the gateway's viewer
+#     (voicegw_session_viewer: the page for a session with meta.json, 404
+#     without, 400 for a bad id);
 #   - /static/... is the folder (JavaScript typed, 404 for a missing file,
 #     HEAD, If-Modified-Since); /mobile-omni redirects to /mobile-omni/,
 #     which is mobile-omni/index.html;
 #   - the API is still the API: /health, /api/apps, /status, and a path
-#     that is no page (/s/ with a bad id, /turnbased/x) reach it;
+#     that is no page (/s/, /turnbased/x) reach it;
 #   - without the line that names the folder, nginx -t says so.
 
 import os
@@ -66,9 +68,17 @@ set_line = (m.group(2) + static + ";") if m else ""
 include_line = m.group(4) if m else ""
 
 
+SESSIONS = os.path.join(d, "sessions")
+os.makedirs(os.path.join(SESSIONS, "omni_lq3k9x0a"), exist_ok=True)
+with open(os.path.join(SESSIONS, "omni_lq3k9x0a", "meta.json"), "w") as f:
+    f.write('{"session_id":"omni_lq3k9x0a"}')
+
+
 def conf(lines):
     return """
     voicegw_zone  vg 1m;
+    voicegw_sessions  %s;
+    voicegw_session_viewer  %s;
 
     error_page  400 403 404 405 500 502 503 504 /_voicegw_error;
 
@@ -86,7 +96,8 @@ def conf(lines):
             voicegw_api  service;
         }
     }
-""" % (port, "\n        ".join(lines))
+""" % (SESSIONS, os.path.join(static, "session-viewer.html"), port,
+       "\n        ".join(lines))
 
 
 nginx = Nginx(prefix, conf([set_line, include_line]), workers=1)
@@ -114,7 +125,6 @@ for path, rel in (("/", "index.html"),
                   ("/audio_duplex", "audio-duplex/audio_duplex.html"),
                   ("/admin", "admin.html"),
                   ("/s/omni_lq3k9x0a", "session-viewer.html"),
-                  ("/s/adx-1_B", "session-viewer.html"),
                   ("/mobile-omni/", "mobile-omni/index.html"),
                   ("/static/index.html", "index.html"),
                   ("/static/omni/omni.html", "omni/omni.html")):
@@ -122,6 +132,10 @@ for path, rel in (("/", "index.html"),
     is_((r.status, r.text), (200, PAGES[rel]), "%s is %s" % (path, rel))
     is_(r.header("Content-Type"), "text/html; charset=utf-8",
         "%s: text/html in UTF-8" % path)
+
+r = get(port, "/s/adx-1_B")
+is_(r.status, 404, "/s/{id} of a session without meta.json: 404 (the "
+    "gateway's viewer, voicegw_session_viewer)")
 
 r = get(port, "/static/shared/app-nav.js")
 is_((r.status, r.text), (200, PAGES["shared/app-nav.js"]),
@@ -164,10 +178,13 @@ r = get(port, "/api/default_ref_audio")
 is_((r.status, (r.json() or {}).get("error")), (404, "not_found"),
     "/api/default_ref_audio is the API's")
 
-for path in ("/s/bad!id", "/turnbased/x", "/s/"):
+for path in ("/turnbased/x", "/s/"):
     r = get(port, path)
     is_((r.status, (r.json() or {}).get("error")), (404, "not_found"),
         "%s is no page: the API's 404" % path)
+r = get(port, "/s/bad!id")
+is_((r.status, (r.json() or {}).get("error")), (400, "invalid_session"),
+    "/s/ with a bad id: the gateway's 400")
 
 nginx.stop()
 is_(nginx.alerts(), [], "no [alert], [crit] or [emerg]")
