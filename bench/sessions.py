@@ -18,7 +18,7 @@ called by bench/run.sh ("bench/run.sh sessions") or directly:
                                     target >= 0.8 x plain, RSS flat
 
 Runtime files: var/bench-sessions/.  Results go to stdout, one "name: ..."
-line each.  Environment: DURATION (wrk seconds, default 10), ROUNDS (3),
+line each.  Environment: DURATION (wrk seconds, default 10), ROUNDS (5),
 ZIP_MB (1024).
 """
 
@@ -35,7 +35,7 @@ import vgtest as vg  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D = os.path.join(ROOT, "var", "bench-sessions")
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 ZIP_MB = int(os.environ.get("ZIP_MB", "1024"))
 
 
@@ -96,18 +96,21 @@ def bench_assets(port):
         assert r.status == 206 and len(r.body) == 50000, (u, r.status)
     a, p = [], []
     for i in range(ROUNDS):
-        for url, into, what in ((plain, p, "plain"), (api, a, "api")):
+        pair = ((plain, p, "plain"), (api, a, "api"))
+        for url, into, what in (pair if i % 2 == 0 else pair[::-1]):
             r = wrk(url, conns=32, script=script)
             wrk_check("assets", what, r)
             into.append(r["rps"])
     ratio = statistics.median(a) / statistics.median(p)
+    paired = statistics.median([x / y for x, y in zip(a, p)])
     out("assets", "Range 206 of 50,000 bytes, wrk -t1 -c32 %ds x %d: "
         "API %.0f req/s (rounds %s), plain alias %.0f req/s (rounds %s): "
-        "%.3f x plain (target >= 0.95: %s)", int(os.environ.get(
+        "%.3f x plain; median of the rounds' own ratios %.3f (target >= "
+        "0.95: %s)", int(os.environ.get(
             "DURATION", "10").rstrip("s")), ROUNDS, statistics.median(a),
         "/".join("%.0f" % x for x in a), statistics.median(p),
-        "/".join("%.0f" % x for x in p), ratio,
-        "met" if ratio >= 0.95 else "MISSED")
+        "/".join("%.0f" % x for x in p), ratio, paired,
+        "met" if min(ratio, paired) >= 0.95 else "MISSED")
 
 
 def bench_zip(port, worker):
