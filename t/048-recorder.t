@@ -210,7 +210,11 @@ ok(to["total_latency_ms"] is None and to["http_status"] == 503,
    "the timed-out ticket: 503, no task time")
 ids = [r["id"] for r in rows]
 is_(len(set(ids)), len(ids), "every record has its own id")
-is_(ids, sorted(ids, reverse=True), "newest first")
+# newest first: by timestamp (when the request came), then by id (when
+# it was recorded) -- a task that started earlier may end later
+order = [(r["timestamp"], r["id"]) for r in rows]
+is_(order, sorted(order, reverse=True),
+    "newest first (timestamp, then id)")
 
 costs = get(port, "/v1/costs?period=today").json()
 is_(costs["by_model"].get("gpu", {}).get("requests"), 9,
