@@ -69,7 +69,9 @@ with open(os.path.join(S, "big", "ai_audio", "long.wav"), "wb") as f:
         f.write(chunk)
 put("big/meta.json", '{"session_id": "big"}')
 
-CONF = sessions_conf("vg_szip", S, port, http="sendfile on;")
+STALL = int(3 * SLOW)                   # send_timeout, seconds
+CONF = sessions_conf("vg_szip", S, port,
+                     http="sendfile on; send_timeout %ds;" % STALL)
 
 ngx = Nginx(os.path.join(d, "nginx"), CONF, workers=1)
 ngx.start(wait_ports=[port])
@@ -209,6 +211,37 @@ is_(sha.hexdigest(), big_sha.hexdigest(),
 is_(z.getinfo("big/ai_audio/long.wav").CRC, crc, "... with its CRC-32")
 z.close()
 os.unlink(out)
+
+# -- a client that stops reading past send_timeout ------------------------------
+
+sock = socket.create_connection(("127.0.0.1", port), timeout=60 * SLOW)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+sock.sendall(b"GET /api/sessions/big/download HTTP/1.1\r\n"
+             b"Host: x\r\n\r\n")
+got = 0
+while got < 1024 * 1024:
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    got += len(chunk)
+time.sleep(STALL + 2)                         # the client stalls
+while True:
+    try:
+        chunk = sock.recv(1024 * 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    got += len(chunk)
+sock.close()
+ok(got < 300 * 1024 * 1024,
+   "a client that stalls past send_timeout (%d s) is dropped: %d MiB of "
+   "300 arrived" % (STALL, got // (1024 * 1024)))
+ok(wait_for(lambda: fds(worker) <= base_fds, timeout=5 * SLOW),
+   "and the worker's descriptors are back to %d (%d)"
+   % (base_fds, fds(worker)))
+ok("client timed out" in ngx.error_log(), "the log says the client timed "
+   "out")
 
 # -- a client that goes away half-way --------------------------------------------
 
