@@ -24,6 +24,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_queue.h"
@@ -35,8 +36,6 @@
 #define NGX_VOICEGW_TASK_WS_HELD   16384     /* the first held buffer */
 
 
-static ngx_table_elt_t *ngx_voicegw_task_ws_header(ngx_http_request_t *r,
-    const char *name, size_t len);
 static void ngx_voicegw_task_ws_cleanup(void *data);
 static ngx_int_t ngx_voicegw_task_ws_text(ngx_voicegw_task_ws_t *ws,
     u_char *text, size_t len);
@@ -44,13 +43,31 @@ static ngx_int_t ngx_voicegw_task_ws_close(ngx_voicegw_task_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static ngx_int_t ngx_voicegw_task_ws_flush(ngx_voicegw_task_ws_t *ws);
 static ngx_int_t ngx_voicegw_task_ws_position(ngx_voicegw_task_ws_t *ws,
-    const char *type);
+    ngx_uint_t first);
 static void ngx_voicegw_task_ws_update(ngx_event_t *ev);
 static void ngx_voicegw_task_ws_read(ngx_http_request_t *r);
 static void ngx_voicegw_task_ws_write(ngx_http_request_t *r);
 static ngx_int_t ngx_voicegw_task_ws_hold(ngx_voicegw_task_ws_t *ws,
     size_t n);
 
+
+/* how a refusal's code closes the connection (docs/frontend.md) */
+
+typedef struct {
+    const char                  *code;
+    ngx_uint_t                   close;
+    const char                  *reason;
+    const char                  *message;     /* NULL: the refusal's own */
+} ngx_voicegw_task_ws_close_t;
+
+
+static ngx_voicegw_task_ws_close_t  ngx_voicegw_task_ws_closes[] = {
+    /* the original's words, which its pages show */
+    { "queue_full", NGX_VOICEGW_WS_TRY_LATER, "Queue full", "Queue full" },
+    { "cancelled", NGX_VOICEGW_WS_CANCELLED, "Cancelled", "Cancelled" },
+    { "queue_timeout", NGX_VOICEGW_WS_QUEUE_TIMEOUT, "Queue timeout", NULL },
+    { NULL, 0, NULL, NULL }
+};
 
 
 /*
@@ -81,10 +98,10 @@ ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    key = ngx_voicegw_task_ws_header(r, "sec-websocket-key",
-                                     sizeof("sec-websocket-key") - 1);
-    version = ngx_voicegw_task_ws_header(r, "sec-websocket-version",
-                                         sizeof("sec-websocket-version") - 1);
+    key = ngx_voicegw_http_header(&r->headers_in.headers,
+                                  "Sec-WebSocket-Key");
+    version = ngx_voicegw_http_header(&r->headers_in.headers,
+                                      "Sec-WebSocket-Version");
 
     if (key == NULL || version == NULL
         || version->value.len != 2
@@ -101,8 +118,8 @@ ngx_voicegw_task_ws_handshake(ngx_http_request_t *r,
      * proxy_pass never sends on (Keep-Alive, always set by the proxy)
      */
 
-    ext = ngx_voicegw_task_ws_header(r, "sec-websocket-extensions",
-                                     sizeof("sec-websocket-extensions") - 1);
+    ext = ngx_voicegw_http_header(&r->headers_in.headers,
+                                  "Sec-WebSocket-Extensions");
     if (ext != NULL) {
         ngx_str_set(&ext->key, "Keep-Alive");
         ext->lowcase_key = (u_char *) "keep-alive";
@@ -198,38 +215,6 @@ ngx_voicegw_task_ws_respond(ngx_http_request_t *r,
 }
 
 
-static ngx_table_elt_t *
-ngx_voicegw_task_ws_header(ngx_http_request_t *r, const char *name,
-    size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 /*
  * The WebSocket state of the (main) request: through the task's context,
  * or, after an internal redirect (error_page) cleared it, through the
@@ -288,7 +273,7 @@ ngx_voicegw_task_ws_queued(ngx_http_request_t *r,
     r->read_event_handler = ngx_voicegw_task_ws_read;
     r->write_event_handler = ngx_voicegw_task_ws_write;
 
-    (void) ngx_voicegw_task_ws_position(ws, "queued");
+    (void) ngx_voicegw_task_ws_position(ws, 1);
     (void) ngx_voicegw_task_ws_flush(ws);
 
     ngx_add_timer(&ws->update, ctx->tcf->queue_update);
@@ -333,35 +318,25 @@ ngx_int_t
 ngx_voicegw_task_ws_refuse(ngx_http_request_t *r,
     ngx_voicegw_task_ctx_t *ctx, const char *code, u_char *message)
 {
-    ngx_uint_t              close;
-    const char             *reason;
-    ngx_voicegw_task_ws_t  *ws;
-
-    ws = ctx->ws;
+    ngx_uint_t                    close;
+    const char                   *reason;
+    ngx_voicegw_task_ws_close_t  *c;
 
     ngx_voicegw_task_ws_stop(ctx);
 
-    if (ngx_strcmp(code, "queue_full") == 0) {
-        /* the original's words, which its pages show */
-        message = (u_char *) "Queue full";
-        close = NGX_VOICEGW_WS_TRY_LATER;
-        reason = "Queue full";
+    close = NGX_VOICEGW_WS_INTERNAL;
+    reason = code;
 
-    } else if (ngx_strcmp(code, "cancelled") == 0) {
-        message = (u_char *) "Cancelled";
-        close = NGX_VOICEGW_WS_CANCELLED;
-        reason = "Cancelled";
-
-    } else if (ngx_strcmp(code, "queue_timeout") == 0) {
-        close = NGX_VOICEGW_WS_QUEUE_TIMEOUT;
-        reason = "Queue timeout";
-
-    } else {
-        close = NGX_VOICEGW_WS_INTERNAL;
-        reason = code;
+    for (c = ngx_voicegw_task_ws_closes; c->code; c++) {
+        if (ngx_strcmp(code, c->code) == 0) {
+            close = c->close;
+            reason = c->reason;
+            message = c->message ? (u_char *) c->message : message;
+            break;
+        }
     }
 
-    ngx_voicegw_task_ws_error(ws, message, close, reason);
+    ngx_voicegw_task_ws_error(ctx->ws, message, close, reason);
 
     ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
 
@@ -471,10 +446,11 @@ ngx_voicegw_task_ws_flush(ngx_voicegw_task_ws_t *ws)
 }
 
 
-/* "queued" or "queue_update": the ticket's place, as the API shows it */
+/* "queued" (first) or "queue_update": the ticket's place, as the API
+   shows it */
 
 static ngx_int_t
-ngx_voicegw_task_ws_position(ngx_voicegw_task_ws_t *ws, const char *type)
+ngx_voicegw_task_ws_position(ngx_voicegw_task_ws_t *ws, ngx_uint_t first)
 {
     u_char                   buf[NGX_VOICEGW_WS_FRAME_MAX / 2], *p;
     ngx_int_t                rc;
@@ -507,8 +483,7 @@ ngx_voicegw_task_ws_position(ngx_voicegw_task_ws_t *ws, const char *type)
     length = (snap.ticket.pool < snap.npools)
              ? snap.pools[snap.ticket.pool].queued : 0;
 
-    if (type[6] == '\0') {
-        /* "queued" */
+    if (first) {
         p = ngx_snprintf(buf, sizeof(buf),
                          "{\"type\":\"queued\",\"position\":%ui,"
                          "\"estimated_wait_s\":%.1f,"
@@ -543,7 +518,7 @@ ngx_voicegw_task_ws_update(ngx_event_t *ev)
     /* a client that does not read its updates is not sent more */
 
     if (ws->out.pos == ws->out.last
-        && ngx_voicegw_task_ws_position(ws, "queue_update") == NGX_OK)
+        && ngx_voicegw_task_ws_position(ws, 0) == NGX_OK)
     {
         (void) ngx_voicegw_task_ws_flush(ws);
     }
