@@ -362,6 +362,19 @@ ok(m is not None and m.kind == "text" and m.size >= 300000
    and json.loads(m.data).get("type") == "result",
    "a 300 KB worker frame arrives whole (%s bytes)"
    % (m and m.size))
+# a client that reads slowly: the worker's frames wait in the relay's
+# buffer, partly sent, while more arrive; all of them come through whole
+for i in range(8):
+    a.send_json({"type": "audio_chunk", "audio_base64": "AAAA"})
+sent += 8
+time.sleep(1.0)
+slow = []
+for i in range(8):
+    m = a.recv(10 * SLOW)
+    slow.append(m is not None and m.kind == "text" and m.size >= 300000
+                and json.loads(m.data).get("type") == "result")
+    time.sleep(0.05)
+is_(slow, [True] * 8, "a slow reader gets eight 300 KB worker frames whole")
 w3.control(big_frame_bytes=0)
 
 a.send_json({"type": "pause"})

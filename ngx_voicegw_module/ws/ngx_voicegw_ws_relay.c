@@ -137,6 +137,7 @@ ngx_voicegw_ws_relay_buf(ngx_pool_t *pool, ngx_buf_t *b, size_t size,
 void
 ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
 {
+    u_char            *from;
     ngx_int_t          rc, progress;
     ngx_uint_t         eof;
     ngx_connection_t  *c, *w;
@@ -172,7 +173,11 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
         }
 
         if (!rl->w_eof && rl->w_buf.last < rl->w_buf.end && w->read->ready) {
-            u_char  *from = rl->w_buf.last;
+
+            /* room first: the new bytes, counted below, start at last */
+
+            ngx_voicegw_ws_relay_compact(&rl->w_buf);
+            from = rl->w_buf.last;
 
             rc = ngx_voicegw_ws_relay_recv(w, &rl->w_buf, &eof);
 
