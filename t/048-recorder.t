@@ -319,15 +319,23 @@ ok(victim in ngx.worker_pids(), "one worker process holds the lease (%r)"
 n0 = len(db_rows())
 lock = sqlite3.connect(DB, timeout=10, isolation_level=None)
 lock.execute("BEGIN EXCLUSIVE")
+acc0 = metric(metrics(), "voicegw_records_total", outcome="accepted")
 for i in range(20):
     chat("k-%d" % i)
+# a request is recorded in nginx's log phase, just after its answer is
+# written: the kill waits until the 20 are in the buffer, as a record the
+# process had not yet written when it died was never accepted
+ok(wait_for(lambda: metric(metrics(), "voicegw_records_total",
+                           outcome="accepted") - acc0 >= 20),
+   "the 20 requests are accepted before the kill")
 os.kill(victim, signal.SIGKILL)
 mark = len(ngx.error_log())
 time.sleep(0.3)          # let the killed holder's lease run out meanwhile
 lock.execute("ROLLBACK")
 lock.close()
 ok(wait_for(lambda: len(db_rows()) == n0 + 20, timeout=15),
-   "after kill -9 of the holder, all 20 accepted records are committed")
+   "after kill -9 of the holder, all 20 accepted records are committed "
+   "(%d of 20)" % (len(db_rows()) - n0))
 ids = [r[0] for r in db_rows()]
 is_(len(ids), len(set(ids)), "none twice")
 new = flusher_pid(ngx.error_log(), mark)
