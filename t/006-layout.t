@@ -29,7 +29,7 @@ OBJS = os.path.join(ROOT, "build", "objs", "addon")
 ROOT_FILE = "core/ngx_voicegw_module"
 
 FOLDERS = ("core", "ws", "store", "pool", "registry", "accounting",
-           "proxy", "frontend", "sessions", "api")
+           "proxy", "realtime", "frontend", "sessions", "api")
 
 # what each folder may use, besides itself
 USES = {
@@ -40,6 +40,8 @@ USES = {
     "registry": {"core", "store"},
     "accounting": {"core", "store"},
     "proxy": {"core", "store", "registry", "accounting"},
+    # provider WebSocket sessions: the proxy's call, the frame relay
+    "realtime": {"core", "store", "registry", "accounting", "proxy", "ws"},
     # the reference audio's header is read by core/'s WAV header parser
     "frontend": {"core"},
     # session recordings: files and the store's index, nothing of the

@@ -59,6 +59,8 @@
 #define NGX_VOICEGW_RECORD_ESTIMATED  0x0040  /* units from the request
                                                  (WAV header, characters),
                                                  not from the answer */
+#define NGX_VOICEGW_RECORD_INTERIM    0x0080  /* part of a WebSocket
+                                                 session still open */
 
 #define NGX_VOICEGW_RECORD_ID_LEN     64      /* project, provider */
 #define NGX_VOICEGW_RECORD_MODEL_LEN  200     /* provider/model */

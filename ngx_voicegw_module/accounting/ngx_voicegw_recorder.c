@@ -73,6 +73,7 @@ ngx_str_t  ngx_voicegw_flag_names[] = {
     ngx_string("no_usage"),
     ngx_string("unknown_units"),
     ngx_string("estimated"),
+    ngx_string("interim"),
     ngx_null_string
 };
 

@@ -45,6 +45,7 @@
 #include "ngx_voicegw_flusher.h"
 #include "ngx_voicegw_entity_cache.h"
 #include "ngx_voicegw_proxy.h"
+#include "ngx_voicegw_rt.h"
 #include "ngx_voicegw_ref_audio.h"
 #include "ngx_voicegw_sessions.h"
 #include "ngx_voicegw_session_record.h"
@@ -54,6 +55,7 @@
 static void *ngx_voicegw_create_main_conf(ngx_conf_t *cf);
 static char *ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_voicegw_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_voicegw_proxy_module_init(ngx_conf_t *cf);
 static ngx_int_t ngx_voicegw_init_process(ngx_cycle_t *cycle);
 static void ngx_voicegw_exit_process(ngx_cycle_t *cycle);
 static void ngx_voicegw_proc_init(ngx_voicegw_proc_t *proc);
@@ -334,7 +336,7 @@ static ngx_command_t  ngx_voicegw_proxy_commands[] = {
 
 static ngx_http_module_t  ngx_voicegw_proxy_module_ctx = {
     ngx_voicegw_proxy_add_variables,       /* preconfiguration */
-    ngx_voicegw_proxy_postconfiguration,   /* postconfiguration */
+    ngx_voicegw_proxy_module_init,         /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -430,6 +432,19 @@ ngx_voicegw_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the provider proxy's filters, then those of its realtime sessions */
+
+static ngx_int_t
+ngx_voicegw_proxy_module_init(ngx_conf_t *cf)
+{
+    if (ngx_voicegw_proxy_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_voicegw_rt_init(cf);
 }
 
 

@@ -22,6 +22,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <math.h>
+
 #include "ngx_voicegw_jsonfeed.h"
 
 
@@ -551,4 +553,28 @@ ngx_voicegw_jsonfeed_on_end_array(void *ctx)
     ngx_voicegw_jsonfeed_after(f);
 
     return 1;
+}
+
+
+/* a number value as yajl handed it: finite, not negative; else NGX_ERROR */
+
+ngx_int_t
+ngx_voicegw_jsonfeed_number(u_char *s, size_t len, double *v)
+{
+    char  number[NGX_VOICEGW_JSONFEED_MAX_TOKEN + 1], *end;
+
+    if (len == 0 || len > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(number, s, len);
+    number[len] = '\0';
+
+    *v = strtod(number, &end);
+
+    if (end != number + len || !isfinite(*v) || *v < 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

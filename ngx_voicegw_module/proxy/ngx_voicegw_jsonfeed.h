@@ -101,6 +101,7 @@ ngx_int_t ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f);
 ngx_int_t ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p,
     size_t len);
 ngx_int_t ngx_voicegw_jsonfeed_end(ngx_voicegw_jsonfeed_t *f);
+ngx_int_t ngx_voicegw_jsonfeed_number(u_char *s, size_t len, double *v);
 
 
 #endif /* _NGX_VOICEGW_JSONFEED_H_INCLUDED_ */

@@ -36,11 +36,14 @@
 
 
 #define NGX_VOICEGW_PROXY_UPSTREAM  "voicegw_providers"
+#define NGX_VOICEGW_PROXY_INTERIM   60000    /* ms, interim=1m */
 
 
 typedef struct {
     ngx_flag_t                   enabled;
     ngx_uint_t                   strict_models;
+    ngx_msec_t                   interim;        /* a WebSocket session's
+                                                    interim records */
     ngx_resolver_t              *resolver;       /* resolv.conf's servers */
     ngx_str_t                    prefix;         /* the location's */
     ngx_http_handler_pt          proxy_handler;  /* nginx's proxy */
@@ -52,6 +55,10 @@ typedef struct {
 typedef struct ngx_voicegw_proxy_ctx_s  ngx_voicegw_proxy_ctx_t;
 
 typedef ngx_int_t (*ngx_voicegw_budget_again_pt)(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx);
+
+/* a WebSocket session books itself (realtime/): the log phase calls it */
+typedef void (*ngx_voicegw_proxy_book_pt)(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 
 
@@ -102,6 +109,11 @@ struct ngx_voicegw_proxy_ctx_s {
     unsigned                     asked_usage:1;  /* include_usage added */
     unsigned                     stt_tokens:1;   /* billed in tokens */
     unsigned                     usage_declined:1; /* include_usage: false */
+    unsigned                     websocket:1;    /* an Upgrade: websocket */
+
+    /* a WebSocket session: its accounting (realtime/), once upgraded */
+    void                        *session;
+    ngx_voicegw_proxy_book_pt    book;
 
     /* the project's daily budget */
     ngx_event_t                  budget_ev;      /* waits for an estimate */
@@ -141,10 +153,19 @@ ngx_int_t ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
     double estimate, ngx_voicegw_budget_again_pt again);
 void ngx_voicegw_proxy_budget_settle(ngx_voicegw_proxy_ctx_t *ctx,
     double cost, ngx_str_t *model);
+ngx_uint_t ngx_voicegw_proxy_budget_running(ngx_voicegw_proxy_ctx_t *ctx,
+    double cost, double *headroom);
+void ngx_voicegw_proxy_budget_settle_part(ngx_voicegw_proxy_ctx_t *ctx,
+    double cost);
 
 ngx_int_t ngx_voicegw_proxy_books_init(ngx_conf_t *cf);
 void ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_record_t *rec);
+ngx_uint_t ngx_voicegw_proxy_prices(ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_str_t *model, ngx_uint_t unit, double *price);
+ngx_uint_t ngx_voicegw_proxy_unit(ngx_uint_t kind);
+double ngx_voicegw_proxy_price_units(ngx_uint_t kind, double *price,
+    ngx_uint_t priced, double input, double output, double cached);
 double ngx_voicegw_proxy_estimate(ngx_voicegw_proxy_ctx_t *ctx);
 ngx_int_t ngx_voicegw_proxy_keep_ctx(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);

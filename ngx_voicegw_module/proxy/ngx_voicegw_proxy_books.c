@@ -309,6 +309,12 @@ ngx_voicegw_proxy_log_handler(ngx_http_request_t *r)
 
     ctx->booked = 1;
 
+    if (ctx->book) {
+        /* an upgraded WebSocket session books itself */
+        ctx->book(r, ctx);
+        return NGX_OK;
+    }
+
     ngx_voicegw_record_init(&rec);
 
     rec.project = ctx->project;
@@ -552,82 +558,113 @@ void
 ngx_voicegw_proxy_cost(ngx_voicegw_proxy_ctx_t *ctx,
     ngx_voicegw_record_t *rec)
 {
-    double                            cached;
-    double                            price[NGX_VOICEGW_CATALOG_NPRICES];
-    ngx_uint_t                        unit, priced, kind;
-    ngx_voicegw_units_t              *u;
-    ngx_voicegw_model_view_t          m;
-    const ngx_voicegw_catalog_row_t  *row;
+    double                price[NGX_VOICEGW_CATALOG_NPRICES];
+    ngx_uint_t            priced, kind;
+    ngx_voicegw_units_t  *u;
 
     /* a transcription billed in tokens is priced as tokens */
 
     kind = ctx->stt_tokens ? NGX_VOICEGW_MODALITY_LLM : ctx->modality;
 
+    priced = ngx_voicegw_proxy_prices(ctx, &rec->model,
+                                      ngx_voicegw_proxy_unit(kind), price);
+
+    if (priced == 0) {
+        rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
+        return;
+    }
+
+    u = ctx->usage ? ngx_voicegw_usage_units(ctx->usage) : NULL;
+
+    rec->cost_usd = ngx_voicegw_proxy_price_units(kind, price, priced,
+                                                  rec->input_units,
+                                                  rec->output_units,
+                                                  u ? u->cached_tokens : 0);
+}
+
+
+/* the prices a modality's units are billed by */
+
+ngx_uint_t
+ngx_voicegw_proxy_unit(ngx_uint_t kind)
+{
     switch (kind) {
 
     case NGX_VOICEGW_MODALITY_STT:
-        unit = 1 << NGX_VOICEGW_PRICE_MINUTE;
-        break;
+        return 1 << NGX_VOICEGW_PRICE_MINUTE;
 
     case NGX_VOICEGW_MODALITY_TTS:
-        unit = 1 << NGX_VOICEGW_PRICE_CHARACTER;
-        break;
+        return 1 << NGX_VOICEGW_PRICE_CHARACTER;
 
     default:
-        unit = 1 << NGX_VOICEGW_PRICE_INPUT | 1 << NGX_VOICEGW_PRICE_OUTPUT;
-        break;
+        return 1 << NGX_VOICEGW_PRICE_INPUT | 1 << NGX_VOICEGW_PRICE_OUTPUT;
     }
+}
 
-    ngx_memzero(price, sizeof(price));
 
-    if (ngx_voicegw_entity_cache_model(ctx->vmcf->proc.entities, &rec->model,
-                                       &m)
+/*
+ * What units cost at these prices: STT minutes, TTS characters, tokens
+ * (input, of which "cached" were cache reads, and output) per 1k.
+ */
+
+double
+ngx_voicegw_proxy_price_units(ngx_uint_t kind, double *price,
+    ngx_uint_t priced, double input, double output, double cached)
+{
+    switch (kind) {
+
+    case NGX_VOICEGW_MODALITY_STT:
+        return input * price[NGX_VOICEGW_PRICE_MINUTE];
+
+    case NGX_VOICEGW_MODALITY_TTS:
+        return input * price[NGX_VOICEGW_PRICE_CHARACTER];
+
+    default:
+        if (cached < 0 || !(priced & 1 << NGX_VOICEGW_PRICE_CACHED)) {
+            cached = 0;
+        }
+
+        cached = ngx_min(cached, input);
+
+        return (input - cached) / 1000 * price[NGX_VOICEGW_PRICE_INPUT]
+               + cached / 1000 * price[NGX_VOICEGW_PRICE_CACHED]
+               + output / 1000 * price[NGX_VOICEGW_PRICE_OUTPUT];
+    }
+}
+
+
+/*
+ * The prices of a model for a unit (a mask of NGX_VOICEGW_PRICE_* bits):
+ * its own (nginx.conf or the API), else the price catalogue's row of the
+ * provider's type and the model as the client named it.  Returns which
+ * prices are set (0: unpriced); price has NGX_VOICEGW_CATALOG_NPRICES.
+ */
+
+ngx_uint_t
+ngx_voicegw_proxy_prices(ngx_voicegw_proxy_ctx_t *ctx, ngx_str_t *model,
+    ngx_uint_t unit, double *price)
+{
+    ngx_voicegw_model_view_t          m;
+    const ngx_voicegw_catalog_row_t  *row;
+
+    ngx_memzero(price, NGX_VOICEGW_CATALOG_NPRICES * sizeof(double));
+
+    if (ngx_voicegw_entity_cache_model(ctx->vmcf->proc.entities, model, &m)
         == NGX_OK
         && (m.priced & unit))
     {
         ngx_memcpy(price, m.price, sizeof(m.price));
-        priced = m.priced;
-
-    } else {
-        row = ngx_voicegw_catalog_find(ctx->vmcf->catalog,
-                                       ctx->provider.type->name, &ctx->model);
-
-        if (row == NULL || !(row->priced & unit)) {
-            rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
-            return;
-        }
-
-        ngx_memcpy(price, row->price, sizeof(row->price));
-        priced = row->priced;
+        return m.priced;
     }
 
-    switch (kind) {
+    row = ngx_voicegw_catalog_find(ctx->vmcf->catalog,
+                                   ctx->provider.type->name, &ctx->model);
 
-    case NGX_VOICEGW_MODALITY_STT:
-        rec->cost_usd = rec->input_units * price[NGX_VOICEGW_PRICE_MINUTE];
-        return;
-
-    case NGX_VOICEGW_MODALITY_TTS:
-        rec->cost_usd = rec->input_units
-                        * price[NGX_VOICEGW_PRICE_CHARACTER];
-        return;
-
-    default:
-        u = ctx->usage ? ngx_voicegw_usage_units(ctx->usage) : NULL;
-
-        cached = 0;
-
-        if (u && u->cached_tokens > 0
-            && (priced & 1 << NGX_VOICEGW_PRICE_CACHED))
-        {
-            cached = ngx_min(u->cached_tokens, rec->input_units);
-        }
-
-        rec->cost_usd = (rec->input_units - cached) / 1000
-                        * price[NGX_VOICEGW_PRICE_INPUT]
-                        + cached / 1000 * price[NGX_VOICEGW_PRICE_CACHED]
-                        + rec->output_units / 1000
-                          * price[NGX_VOICEGW_PRICE_OUTPUT];
-        return;
+    if (row == NULL || !(row->priced & unit)) {
+        return 0;
     }
+
+    ngx_memcpy(price, row->price, sizeof(row->price));
+
+    return row->priced;
 }

@@ -234,7 +234,9 @@ ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (estimate <= 0 && p->blind
+    /* a WebSocket session is priced as it goes: never blind */
+
+    if (estimate <= 0 && p->blind && !ctx->websocket
         && ngx_current_msec - ctx->start < NGX_VOICEGW_BUDGET_WAIT)
     {
         /* another call with no estimate is under way: its cost will be */
@@ -253,7 +255,7 @@ ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
 
     p->reserved += estimate;
 
-    if (estimate <= 0) {
+    if (estimate <= 0 && !ctx->websocket) {
         p->blind++;
         ctx->budget_blind = 1;
     }
@@ -342,6 +344,99 @@ ngx_voicegw_proxy_budget_settle(ngx_voicegw_proxy_ctx_t *ctx, double cost,
     ngx_voicegw_zone_unlock(b->zone);
 
     ctx->budget_held = 0;
+}
+
+
+/*
+ * A WebSocket session under way: its reservation becomes what it has cost
+ * so far and not yet settled.  Returns the budget state (0, 1 warning, 2
+ * a block budget passed: the session must end); *headroom: what the
+ * project may still spend (-1: no limit).
+ */
+
+ngx_uint_t
+ngx_voicegw_proxy_budget_running(ngx_voicegw_proxy_ctx_t *ctx, double cost,
+    double *headroom)
+{
+    double                         used, budget;
+    ngx_uint_t                     state;
+    ngx_voicegw_budget_t          *b;
+    ngx_voicegw_budget_project_t  *p;
+
+    *headroom = -1;
+
+    b = ctx->vmcf->budget;
+    budget = ctx->project_view.daily_budget;
+
+    if (b == NULL || b->sh == NULL || !ctx->budget_held || budget <= 0) {
+        return 0;
+    }
+
+    ngx_voicegw_zone_lock(b->zone);
+
+    p = ngx_voicegw_budget_project(b->sh, &ctx->project, 0);
+
+    if (p == NULL) {
+        ngx_voicegw_zone_unlock(b->zone);
+        return 0;
+    }
+
+    ngx_voicegw_budget_today(p);
+
+    p->reserved += cost - ctx->budget_reserved;
+
+    if (p->reserved < 0) {
+        p->reserved = 0;
+    }
+
+    ctx->budget_reserved = cost;
+
+    used = p->spend + p->reserved;
+
+    ngx_voicegw_zone_unlock(b->zone);
+
+    *headroom = budget - used;
+
+    state = (used > budget) ? 2 : (used >= 0.8 * budget) ? 1 : 0;
+
+    return (state == 2 && !ctx->project_view.block) ? 1 : state;
+}
+
+
+/* an interim record of a session: that much of its cost is spent */
+
+void
+ngx_voicegw_proxy_budget_settle_part(ngx_voicegw_proxy_ctx_t *ctx,
+    double cost)
+{
+    ngx_voicegw_budget_t          *b;
+    ngx_voicegw_budget_project_t  *p;
+
+    b = ctx->vmcf->budget;
+
+    if (b == NULL || b->sh == NULL || !ctx->budget_held) {
+        return;
+    }
+
+    ngx_voicegw_zone_lock(b->zone);
+
+    p = ngx_voicegw_budget_project(b->sh, &ctx->project, 0);
+
+    if (p != NULL) {
+        ngx_voicegw_budget_today(p);
+
+        p->reserved -= ngx_min(cost, ctx->budget_reserved);
+
+        if (p->reserved < 0) {
+            p->reserved = 0;
+        }
+
+        p->spend += cost;
+    }
+
+    ngx_voicegw_zone_unlock(b->zone);
+
+    ctx->budget_reserved -= ngx_min(cost, ctx->budget_reserved);
 }
 
 

@@ -28,6 +28,8 @@ static ngx_int_t ngx_voicegw_proxy_system_resolver(ngx_conf_t *cf,
     ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *file);
 static ngx_int_t ngx_voicegw_proxy_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_voicegw_proxy_upgrade_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /* what the location gets, %V: the trusted certificates */
@@ -40,7 +42,9 @@ static const char  ngx_voicegw_proxy_directives[] =
     "proxy_redirect off;"
     "proxy_next_upstream off;"
     "proxy_set_header Host $voicegw_proxy_host;"
-    "proxy_set_header Connection \"\";"
+    "proxy_set_header Connection $voicegw_proxy_connection;"
+    "proxy_set_header Upgrade $voicegw_proxy_upgrade;"
+    "proxy_set_header Sec-WebSocket-Extensions \"\";"
     "proxy_set_header Accept-Encoding identity;"
     "proxy_ssl_server_name on;"
     "proxy_ssl_name $voicegw_proxy_sni;"
@@ -70,6 +74,14 @@ static ngx_http_variable_t  ngx_voicegw_proxy_vars[] = {
 
     { ngx_string("voicegw_proxy_model"), NULL, ngx_voicegw_proxy_variable,
       offsetof(ngx_voicegw_proxy_ctx_t, model), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* a WebSocket session's hop-by-hop headers; empty for other calls */
+
+    { ngx_string("voicegw_proxy_upgrade"), NULL,
+      ngx_voicegw_proxy_upgrade_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("voicegw_proxy_connection"), NULL,
+      ngx_voicegw_proxy_upgrade_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -119,6 +131,7 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
     ngx_str_set(&resolv, "/etc/resolv.conf");
+    plcf->interim = NGX_VOICEGW_PROXY_INTERIM;
     sw = NGX_CONF_UNSET_UINT;
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -137,10 +150,26 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_voicegw_conf_param(&value[i], "interim", &v) == NGX_OK) {
+            plcf->interim = ngx_parse_time(&v, 0);
+
+            if (plcf->interim == (ngx_msec_t) NGX_ERROR
+                || plcf->interim < 1000)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid interim \"%V\" in "
+                                   "voicegw_proxy: a time of at least 1s",
+                                   &v);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\": voicegw_proxy takes "
-                           "strict_models=on|off and resolv_conf=file|off",
-                           &value[i]);
+                           "strict_models=on|off, resolv_conf=file|off and "
+                           "interim=time", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -228,7 +257,8 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "proxy_http_version, proxy_buffering, "
                            "proxy_request_buffering, proxy_redirect, "
                            "proxy_next_upstream, proxy_set_header Host, "
-                           "Connection and Accept-Encoding, and "
+                           "Connection, Upgrade, Sec-WebSocket-Extensions "
+                           "and Accept-Encoding, and "
                            "proxy_ssl_server_name, _name, _verify, "
                            "_verify_depth and _trusted_certificate: do not "
                            "set them in its location");
@@ -446,6 +476,36 @@ ngx_voicegw_proxy_variable(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_voicegw_proxy_upgrade_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_voicegw_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
+
+    if (ctx == NULL || !ctx->websocket) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data) {
+        v->data = (u_char *) "upgrade";
+        v->len = sizeof("upgrade") - 1;
+
+    } else {
+        v->data = (u_char *) "websocket";
+        v->len = sizeof("websocket") - 1;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -647,8 +647,7 @@ ngx_voicegw_usage_value(void *ctx, ngx_uint_t slot, ngx_uint_t type,
 {
     ngx_voicegw_usage_t  *u = ctx;
 
-    char    *end, number[NGX_VOICEGW_USAGE_MAX_NUMBER + 1];
-    double   v;
+    double  v;
 
     if (slot == NGX_VOICEGW_USAGE_TYPE) {
         if (type == NGX_VOICEGW_JSON_STRING) {
@@ -663,17 +662,9 @@ ngx_voicegw_usage_value(void *ctx, ngx_uint_t slot, ngx_uint_t type,
         return;
     }
 
-    if (type != NGX_VOICEGW_JSON_NUMBER || len > NGX_VOICEGW_USAGE_MAX_NUMBER)
+    if (type != NGX_VOICEGW_JSON_NUMBER || len > NGX_VOICEGW_USAGE_MAX_NUMBER
+        || ngx_voicegw_jsonfeed_number(s, len, &v) != NGX_OK)
     {
-        return;
-    }
-
-    ngx_memcpy(number, s, len);
-    number[len] = '\0';
-
-    v = strtod(number, &end);
-
-    if (end != number + len || !isfinite(v) || v < 0) {
         return;
     }
 

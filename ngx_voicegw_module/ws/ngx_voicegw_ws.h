@@ -39,6 +39,9 @@
 /* the longest frame the gateway writes itself */
 #define NGX_VOICEGW_WS_FRAME_MAX     512
 
+/* a close frame: 2 + 125 bytes at most */
+#define NGX_VOICEGW_WS_CLOSE_MAX     127
+
 /* how much of a client text message is looked at for its "type" */
 #define NGX_VOICEGW_WS_PEEK          128
 
@@ -78,6 +81,14 @@ typedef void (*ngx_voicegw_ws_type_pt)(void *data, ngx_str_t *type);
 typedef void (*ngx_voicegw_ws_dropped_pt)(void *data, u_char *buf,
     size_t len);
 
+/*
+ * A piece of a frame's payload as it passes, in either direction, still
+ * masked if it was (p->mask, p->offset: where the piece starts); "end":
+ * the frame ends with it.  A frame with no payload comes once, empty.
+ */
+typedef void (*ngx_voicegw_ws_watch_pt)(void *data, ngx_uint_t from_client,
+    ngx_voicegw_ws_parser_t *p, u_char *pos, size_t len, ngx_uint_t end);
+
 
 typedef struct {
     size_t                       buffer;      /* per direction */
@@ -87,6 +98,7 @@ typedef struct {
     ngx_voicegw_ws_type_pt       on_type;     /* pause / resume seen */
     ngx_voicegw_ws_dropped_pt    on_dropped;  /* NULL: only counted */
     size_t                       keep;        /* the longest one kept */
+    ngx_voicegw_ws_watch_pt      watch;       /* every payload; or NULL */
     void                        *data;
 } ngx_voicegw_ws_relay_conf_t;
 
@@ -121,6 +133,14 @@ struct ngx_voicegw_ws_relay_s {
     size_t                       d_len;
     unsigned                     d_over:1;    /* longer than keep */
     unsigned                     done:1;
+
+    /* the gateway closes the session (ngx_voicegw_ws_relay_close()) */
+    ngx_int_t                    rc;          /* how it ended */
+    unsigned                     closing:1;
+    unsigned                     close_queued:1;  /* in w_buf */
+    ngx_uint_t                   close_code;
+    u_char                       close_frame[NGX_VOICEGW_WS_CLOSE_MAX];
+    size_t                       close_len;
 };
 
 
@@ -135,7 +155,12 @@ size_t ngx_voicegw_ws_header(ngx_voicegw_ws_parser_t *p, u_char *pos,
     u_char *last);
 void ngx_voicegw_ws_next(ngx_voicegw_ws_parser_t *p);
 ngx_int_t ngx_voicegw_ws_count(ngx_voicegw_ws_parser_t *p, u_char *pos,
-    u_char *last, ngx_voicegw_ws_count_t *n);
+    u_char *last, ngx_voicegw_ws_count_t *n, ngx_voicegw_ws_watch_pt watch,
+    void *data);
+size_t ngx_voicegw_ws_frame_left(ngx_voicegw_ws_parser_t *p);
+size_t ngx_voicegw_ws_frame_seen(ngx_voicegw_ws_parser_t *p);
+void ngx_voicegw_ws_unmask(ngx_voicegw_ws_parser_t *p, uint64_t offset,
+    u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_voicegw_ws_type(u_char *data, size_t len, u_char *mask,
     ngx_str_t *type, u_char *buf);
 
@@ -145,6 +170,8 @@ ngx_voicegw_ws_relay_t *ngx_voicegw_ws_relay_create(ngx_http_request_t *r,
     ngx_connection_t *worker, ngx_voicegw_ws_relay_conf_t *conf,
     ngx_str_t *to_worker, ngx_str_t *to_client, ngx_str_t *from_worker);
 void ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl);
+void ngx_voicegw_ws_relay_close(ngx_voicegw_ws_relay_t *rl, ngx_uint_t code,
+    const char *reason);
 
 
 #endif /* _NGX_VOICEGW_WS_H_INCLUDED_ */

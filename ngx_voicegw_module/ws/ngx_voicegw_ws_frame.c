@@ -189,11 +189,14 @@ ngx_voicegw_ws_next(ngx_voicegw_ws_parser_t *p)
 }
 
 
-/* frames and bytes of a stream passed as it is */
+/*
+ * Frames and bytes of a stream passed as it is; every piece of payload
+ * to "watch" as well, if there is one.
+ */
 
 ngx_int_t
 ngx_voicegw_ws_count(ngx_voicegw_ws_parser_t *p, u_char *pos, u_char *last,
-    ngx_voicegw_ws_count_t *n)
+    ngx_voicegw_ws_count_t *n, ngx_voicegw_ws_watch_pt watch, void *data)
 {
     size_t  size;
 
@@ -213,11 +216,26 @@ ngx_voicegw_ws_count(ngx_voicegw_ws_parser_t *p, u_char *pos, u_char *last,
             }
 
             n->frames++;
+
+            if (p->left == 0) {
+                if (watch) {
+                    watch(data, 0, p, pos, 0, 1);
+                }
+
+                ngx_voicegw_ws_next(p);
+                continue;
+            }
         }
 
         size = (size_t) ngx_min((uint64_t) (last - pos), p->left);
+
+        if (watch) {
+            watch(data, 0, p, pos, size, size == p->left);
+        }
+
         pos += size;
         p->left -= size;
+        p->offset += size;
 
         if (p->left == 0) {
             ngx_voicegw_ws_next(p);
@@ -225,6 +243,51 @@ ngx_voicegw_ws_count(ngx_voicegw_ws_parser_t *p, u_char *pos, u_char *last,
     }
 
     return NGX_OK;
+}
+
+
+/* bytes until the frame being read ends (its header's, then payload's) */
+
+size_t
+ngx_voicegw_ws_frame_left(ngx_voicegw_ws_parser_t *p)
+{
+    if (p->in_payload) {
+        return (size_t) ngx_min(p->left, (uint64_t) NGX_MAX_SIZE_T_VALUE);
+    }
+
+    return p->need - p->have;
+}
+
+
+/* bytes of the frame being read seen so far; 0 between frames */
+
+size_t
+ngx_voicegw_ws_frame_seen(ngx_voicegw_ws_parser_t *p)
+{
+    if (p->in_payload) {
+        return p->need + (size_t) p->offset;
+    }
+
+    return p->have;
+}
+
+
+/* len payload bytes from offset, unmasked if the frame was masked */
+
+void
+ngx_voicegw_ws_unmask(ngx_voicegw_ws_parser_t *p, uint64_t offset,
+    u_char *dst, u_char *src, size_t len)
+{
+    size_t  i;
+
+    if (!p->masked) {
+        ngx_memcpy(dst, src, len);
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        dst[i] = src[i] ^ p->mask[(offset + i) & 3];
+    }
 }
 
 

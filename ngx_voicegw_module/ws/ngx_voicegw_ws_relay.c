@@ -30,7 +30,8 @@ static ngx_int_t ngx_voicegw_ws_relay_buf(ngx_pool_t *pool, ngx_buf_t *b,
 static ngx_int_t ngx_voicegw_ws_relay_send(ngx_connection_t *c,
     ngx_buf_t *b);
 static ngx_int_t ngx_voicegw_ws_relay_recv(ngx_connection_t *c,
-    ngx_buf_t *b, ngx_uint_t *eof);
+    ngx_buf_t *b, size_t limit, ngx_uint_t *eof);
+static void ngx_voicegw_ws_relay_queue_close(ngx_voicegw_ws_relay_t *rl);
 static ngx_int_t ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl);
 static void ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl);
 static void ngx_voicegw_ws_relay_keep(ngx_voicegw_ws_relay_t *rl, u_char *p,
@@ -97,7 +98,7 @@ ngx_voicegw_ws_relay_create(ngx_http_request_t *r, ngx_connection_t *worker,
     if (from_worker->len) {
         if (ngx_voicegw_ws_count(&rl->w_parse, from_worker->data,
                                  from_worker->data + from_worker->len,
-                                 &rl->from_worker)
+                                 &rl->from_worker, conf->watch, conf->data)
             != NGX_OK)
         {
             rl->w_eof = 1;
@@ -138,6 +139,7 @@ void
 ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
 {
     u_char            *from;
+    size_t             limit;
     ngx_int_t          rc, progress;
     ngx_uint_t         eof;
     ngx_connection_t  *c, *w;
@@ -172,14 +174,25 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
             progress |= (rc == NGX_OK);
         }
 
-        if (!rl->w_eof && rl->w_buf.last < rl->w_buf.end && w->read->ready) {
+        if (rl->closing && !rl->close_queued) {
+            ngx_voicegw_ws_relay_queue_close(rl);
+            progress |= rl->close_queued;
+        }
 
+        if (!rl->w_eof && !rl->close_queued
+            && rl->w_buf.last < rl->w_buf.end && w->read->ready)
+        {
             /* room first: the new bytes, counted below, start at last */
 
             ngx_voicegw_ws_relay_compact(&rl->w_buf);
             from = rl->w_buf.last;
 
-            rc = ngx_voicegw_ws_relay_recv(w, &rl->w_buf, &eof);
+            /* closing: no further than the end of the frame under way */
+
+            limit = rl->closing ? ngx_voicegw_ws_frame_left(&rl->w_parse)
+                                : (size_t) -1;
+
+            rc = ngx_voicegw_ws_relay_recv(w, &rl->w_buf, limit, &eof);
 
             if (rc == NGX_ERROR) {
                 ngx_voicegw_ws_relay_end(rl, NGX_ERROR);
@@ -188,7 +201,8 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
 
             if (rc == NGX_OK
                 && ngx_voicegw_ws_count(&rl->w_parse, from, rl->w_buf.last,
-                                        &rl->from_worker)
+                                        &rl->from_worker, rl->conf.watch,
+                                        rl->conf.data)
                    != NGX_OK)
             {
                 ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -205,7 +219,9 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
 
         /* client -> worker */
 
-        if (rl->c_out.pos < rl->c_out.last && w->write->ready) {
+        if (rl->c_out.pos < rl->c_out.last && w->write->ready
+            && !rl->closing)
+        {
             rc = ngx_voicegw_ws_relay_send(w, &rl->c_out);
 
             if (rc == NGX_ERROR) {
@@ -216,8 +232,10 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
             progress |= (rc == NGX_OK);
         }
 
-        if (!rl->c_eof && rl->c_in.last < rl->c_in.end && c->read->ready) {
-            rc = ngx_voicegw_ws_relay_recv(c, &rl->c_in, &eof);
+        if (!rl->c_eof && !rl->closing && rl->c_in.last < rl->c_in.end
+            && c->read->ready)
+        {
+            rc = ngx_voicegw_ws_relay_recv(c, &rl->c_in, (size_t) -1, &eof);
 
             if (rc == NGX_ERROR) {
                 ngx_voicegw_ws_relay_end(rl, NGX_HTTP_CLIENT_CLOSED_REQUEST);
@@ -228,7 +246,7 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
             progress |= (rc == NGX_OK || eof);
         }
 
-        if (rl->c_in.pos < rl->c_in.last) {
+        if (rl->c_in.pos < rl->c_in.last && !rl->closing) {
             rc = ngx_voicegw_ws_relay_filter(rl);
 
             if (rc == NGX_ERROR) {
@@ -243,6 +261,13 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
         }
 
     } while (progress);
+
+    /* the gateway's close is written: the session ends */
+
+    if (rl->close_queued && rl->w_buf.pos == rl->w_buf.last) {
+        ngx_voicegw_ws_relay_end(rl, NGX_OK);
+        return;
+    }
 
     /* a side that closed: what it still had to get is gone or written */
 
@@ -290,7 +315,7 @@ ngx_voicegw_ws_relay_send(ngx_connection_t *c, ngx_buf_t *b)
 
 
 static ngx_int_t
-ngx_voicegw_ws_relay_recv(ngx_connection_t *c, ngx_buf_t *b,
+ngx_voicegw_ws_relay_recv(ngx_connection_t *c, ngx_buf_t *b, size_t limit,
     ngx_uint_t *eof)
 {
     ssize_t  n;
@@ -299,7 +324,7 @@ ngx_voicegw_ws_relay_recv(ngx_connection_t *c, ngx_buf_t *b,
 
     ngx_voicegw_ws_relay_compact(b);
 
-    n = c->recv(c, b->last, b->end - b->last);
+    n = c->recv(c, b->last, ngx_min((size_t) (b->end - b->last), limit));
 
     if (n == NGX_ERROR) {
         return NGX_ERROR;
@@ -396,6 +421,10 @@ ngx_voicegw_ws_relay_filter(ngx_voicegw_ws_relay_t *rl)
 
         if (n == 0 && p->left) {
             break;
+        }
+
+        if (rl->conf.watch) {
+            rl->conf.watch(rl->conf.data, 1, p, in->pos, n, n == p->left);
         }
 
         if (!rl->c_skip) {
@@ -505,6 +534,77 @@ ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl)
 }
 
 
+/*
+ * The gateway ends the session: a Close frame (code, reason) goes to the
+ * client once the frame the worker is sending is whole (or, if none of it
+ * was written yet, in its place); nothing more is read from either side.
+ * The worker gets a Close of its own if its stream is between frames.
+ */
+
+void
+ngx_voicegw_ws_relay_close(ngx_voicegw_ws_relay_t *rl, ngx_uint_t code,
+    const char *reason)
+{
+    if (rl->closing || rl->done) {
+        return;
+    }
+
+    rl->closing = 1;
+    rl->close_code = code;
+    rl->close_len = ngx_voicegw_ws_close_frame(rl->close_frame, code,
+                                               reason);
+}
+
+
+static void
+ngx_voicegw_ws_relay_queue_close(ngx_voicegw_ws_relay_t *rl)
+{
+    u_char      frame[8];
+    size_t      seen;
+    uint32_t    mask;
+    ngx_buf_t  *b;
+
+    b = &rl->w_buf;
+    seen = ngx_voicegw_ws_frame_seen(&rl->w_parse);
+
+    if (seen) {
+        if ((size_t) (b->last - b->pos) < seen) {
+            /* part of it was written: the rest must come first */
+            return;
+        }
+
+        /* none of it was: it goes */
+        b->last -= seen;
+        ngx_voicegw_ws_next(&rl->w_parse);
+    }
+
+    ngx_voicegw_ws_relay_compact(b);
+
+    if ((size_t) (b->end - b->last) < rl->close_len) {
+        return;
+    }
+
+    b->last = ngx_cpymem(b->last, rl->close_frame, rl->close_len);
+    rl->close_queued = 1;
+
+    /* the worker: a masked Close (1000), if it fits between its frames */
+
+    if (rl->c_out.pos == rl->c_out.last && !rl->c_parse.in_payload
+        && rl->c_parse.have == 0 && rl->worker->write->ready)
+    {
+        mask = (uint32_t) ngx_random();
+
+        frame[0] = 0x80 | NGX_VOICEGW_WS_CLOSE;
+        frame[1] = 0x80 | 2;
+        ngx_memcpy(&frame[2], &mask, 4);
+        frame[6] = (u_char) (NGX_VOICEGW_WS_NORMAL >> 8) ^ frame[2];
+        frame[7] = (u_char) (NGX_VOICEGW_WS_NORMAL & 0xff) ^ frame[3];
+
+        (void) rl->worker->send(rl->worker, frame, sizeof(frame));
+    }
+}
+
+
 /* a dropped message's bytes, unmasked, up to conf.keep */
 
 static void
@@ -611,6 +711,7 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
 
     r = rl->request;
     rl->done = 1;
+    rl->rc = rc;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "voicegw: ws relay ends %i: client %uL frames %uL bytes, "
