@@ -38,7 +38,9 @@
 # Environment: ROUNDS (3), SECONDS (20), SESSIONS (200), WORKERS (2),
 # PATHS (plain,accounted; "plain" alone runs without the voicegw
 # directives, so with an nginx that does not load the module:
-# TEST_NGINX_LOAD_MODULES= PATHS=plain python3 bench/rt.py).
+# TEST_NGINX_LOAD_MODULES= PATHS=plain python3 bench/rt.py), FAKE_SELECTOR
+# (1; 0 runs the fake with a thread per session: at 200 sessions it then
+# needs ~90% of a core instead of ~40%, and its latency dominates).
 # Runtime files: var/bench-pool/rt/.
 
 import asyncio
@@ -60,6 +62,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECONDS = float(os.environ.get("SECONDS", "20"))
 SESSIONS = int(os.environ.get("SESSIONS", "200"))
 WORKERS = int(os.environ.get("WORKERS", "2"))
+FAKE_SELECTOR = os.environ.get("FAKE_SELECTOR", "1") != "0"
 PATHS = [p for p in os.environ.get("PATHS", "plain,accounted").split(",")
          if p]
 KEY = "dg-bench-0123456789abcdef"
@@ -309,7 +312,8 @@ def show(r, tag):
 
 def main():
     d = workdir(NAME)
-    fake = vg.FakeWSProvider(d, KEY, "--selector")
+    fake = vg.FakeWSProvider(d, KEY, *(["--selector"] if FAKE_SELECTOR
+                                       else []))
     secret = vg.secret_key(d) if "accounted" in PATHS else None
     port = vg.free_port()
     ng = nginx(d, gateway_conf(port, fake.port, d, secret), workers=WORKERS,
