@@ -48,6 +48,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -323,9 +324,15 @@ def main():
         "load %s, %d cores", SESSIONS, FRAME_BYTES, PERIOD * 1000,
         SESSIONS / PERIOD, SECONDS, ROUNDS, ",".join(PATHS), WORKERS,
         loadavg(), os.cpu_count())
-    ng.start(wait_ports=[port])
     res = {p: [] for p in PATHS}
     try:
+        try:
+            ng.start(wait_ports=[port])
+        except (subprocess.CalledProcessError, RuntimeError):
+            out(NAME, "nginx did not start (see its message above; the "
+                "accounted path needs the module with voicegw_proxy "
+                "WebSocket support, PATHS=plain does not)")
+            raise SystemExit(1)
         for rnd in range(ROUNDS):
             order = PATHS if rnd % 2 == 0 else list(reversed(PATHS))
             for p in order:
