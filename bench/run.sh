@@ -44,6 +44,15 @@
 #             per-frame round trip of 85 KB frames (p99 <= 1.10 x plain);
 #             500 sessions queued at once    (<= 4 KiB zone, <= 64 KiB each)
 #
+# and bench/rt.py:
+#
+#   rt        200 concurrent Deepgram live STT sessions (640-byte PCM frames
+#             every 20 ms, one Results back per frame) through
+#             "voicegw_proxy" (accounted) vs plain nginx WebSocket proxying
+#             of the same fake provider, same nginx, alternating rounds:
+#             per-frame latency and nginx CPU per session
+#                           (<= 100 us added p99, <= 1.10 x plain CPU)
+#
 # and bench/sessions.py:
 #
 #   sessions  session assets with Range through /api/sessions/{id}/assets
@@ -158,12 +167,17 @@ bench_proxy() {
         DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
 }
 
+bench_rt() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        python3 "$ROOT/bench/rt.py"
+}
+
 bench_sessions() {
     TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
         DURATION="$DURATION" python3 "$ROOT/bench/sessions.py"
 }
 
-all=(health grant queue eta shm steady reports records proxy ws sessions)
+all=(health grant queue eta shm steady reports records proxy ws rt sessions)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do

@@ -619,6 +619,53 @@ class FakeProvider:
             self.proc.terminate()
             self.proc.wait()
 
+class FakeWSProvider:
+    """t/support/fake_ws_provider.py in its own process: the WebSocket
+    routes of the cloud providers (Deepgram live STT and speak, ElevenLabs
+    stream-input, Cartesia, AssemblyAI v3, OpenAI Realtime).  It checks the
+    key, and records every session (and refused handshake) it sees, one
+    JSON line each when it ends, in a file of the test's work folder "d";
+    on "port" when given, else on a free one.  args: more options
+    ("--selector", "--tls", CERT, KEY)."""
+
+    def __init__(self, d, key, *args, port=None):
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.ws_url = "ws://127.0.0.1:%d" % self.port
+        self.record = os.path.join(d, "ws-seen-%d.jsonl" % self.port)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "t", "support",
+                                          "fake_ws_provider.py"),
+             "--port", str(self.port), "--key", key,
+             "--record", self.record] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()           # "ready"
+        at_cleanup(self.stop)
+
+    def seen(self):
+        """Every recorded line: sessions ("status": 101) and refused
+        handshakes ("status": 401, 403, ...; "ended_by": "rejected")."""
+        try:
+            with open(self.record) as f:
+                return [json.loads(line) for line in f]
+        except OSError:
+            return []
+
+    def sessions(self):
+        """The recorded sessions that got their 101."""
+        return [s for s in self.seen() if s["status"] == 101]
+
+    def wait_seen(self, n, timeout=5.0):
+        """The recorded lines once there are at least n (a session is
+        written when it ends), or what there is after timeout."""
+        wait_for(lambda: len(self.seen()) >= n, timeout=timeout)
+        return self.seen()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
 # -- fake inference workers --------------------------------------------------
 
 class FakeWorker:
