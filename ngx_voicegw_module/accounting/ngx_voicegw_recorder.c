@@ -206,7 +206,8 @@ ngx_voicegw_record(ngx_voicegw_recorder_t *rec, ngx_voicegw_record_t *r)
 
     h->modality = (uint8_t) ngx_min(r->modality, NGX_VOICEGW_NMODALITIES - 1);
     h->status = (uint8_t) ngx_min(r->status, NGX_VOICEGW_NSTATUSES - 1);
-    h->http_status = (uint16_t) ngx_min(r->http_status, 999);
+    /* an HTTP status, or a WebSocket close code (realtime sessions) */
+    h->http_status = (uint16_t) ngx_min(r->http_status, 4999);
     h->flags = (uint16_t) r->flags;
     h->ts = (int64_t) ngx_voicegw_now_msec();
     h->input_units = r->input_units;

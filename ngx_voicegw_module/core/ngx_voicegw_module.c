@@ -13,6 +13,7 @@
  *   registry/  providers, models, stacks, projects, keys, tokens, tests
  *   accounting/  request records: the buffer, the flusher, the rollups
  *   proxy/     the provider proxy ("voicegw_proxy", ngx_voicegw_proxy_module)
+ *   realtime/  provider WebSocket sessions of the proxy, on the books
  *   frontend/  what the original pages fetch besides the API's state: the
  *              default reference audio ("voicegw_ref_audio")
  *   sessions/  session recordings ("voicegw_sessions"): records, files,
@@ -21,7 +22,8 @@
  *
  * Dependencies point one way: core <- store <- registry <- api,
  * core <- pool <- api, store <- accounting <- pool, api,
- * registry, accounting <- proxy, proxy <- frontend <- api, and
+ * registry, accounting <- proxy, proxy, ws <- realtime,
+ * proxy <- frontend <- api, and
  * store <- sessions <- api (docs/design.md).
  */
 
@@ -324,7 +326,7 @@ ngx_module_t  ngx_voicegw_pool_module = {
 static ngx_command_t  ngx_voicegw_proxy_commands[] = {
 
     { ngx_string("voicegw_proxy"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE123,
       ngx_voicegw_proxy_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

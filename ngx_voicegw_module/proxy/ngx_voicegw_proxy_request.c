@@ -93,6 +93,7 @@ static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
     { "/listen", NGX_VOICEGW_MODALITY_STT },
     { "/stt", NGX_VOICEGW_MODALITY_STT },
     { "/transcript", NGX_VOICEGW_MODALITY_STT },
+    { "/v3/ws", NGX_VOICEGW_MODALITY_STT },          /* AssemblyAI live */
     { "/audio/speech", NGX_VOICEGW_MODALITY_TTS },
     { "/text-to-speech", NGX_VOICEGW_MODALITY_TTS },
     { "/speak", NGX_VOICEGW_MODALITY_TTS },
@@ -338,9 +339,10 @@ ngx_voicegw_proxy_body_done(ngx_http_request_t *r)
 
 /*
  * The model: X-VoiceGW-Model, else the JSON body's "model" (or
- * "model_id"), else a form upload's "model" field, else the "model" or
- * "model_id" query argument.  NGX_DECLINED: the call goes on; anything
- * else: it was answered (refused).
+ * "model_id"), else a form upload's "model" field, else the "model",
+ * "model_id" or "speech_model" (AssemblyAI streaming) query argument.
+ * NGX_DECLINED: the call goes on; anything else: it was answered
+ * (refused).
  */
 
 static ngx_int_t
@@ -354,7 +356,9 @@ ngx_voicegw_proxy_attribute(ngx_http_request_t *r,
 
     if (ctx->model.len == 0
         && (ngx_http_arg(r, (u_char *) "model", 5, &value) == NGX_OK
-            || ngx_http_arg(r, (u_char *) "model_id", 8, &value) == NGX_OK))
+            || ngx_http_arg(r, (u_char *) "model_id", 8, &value) == NGX_OK
+            || ngx_http_arg(r, (u_char *) "speech_model", 12, &value)
+               == NGX_OK))
     {
         ctx->model.data = ngx_pnalloc(r->pool, value.len);
         if (ctx->model.data == NULL) {

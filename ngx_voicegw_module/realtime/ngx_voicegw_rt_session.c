@@ -89,7 +89,8 @@ static void ngx_voicegw_rt_budget(ngx_voicegw_rt_session_t *s);
 static void ngx_voicegw_rt_tick(ngx_event_t *ev);
 static void ngx_voicegw_rt_interim(ngx_voicegw_rt_session_t *s);
 static void ngx_voicegw_rt_record(ngx_voicegw_rt_session_t *s,
-    ngx_voicegw_record_t *rec, ngx_voicegw_rt_used_t *used);
+    ngx_voicegw_record_t *rec, ngx_voicegw_rt_used_t *used,
+    ngx_uint_t final);
 static void ngx_voicegw_rt_book(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 static void ngx_voicegw_rt_ending(ngx_voicegw_rt_session_t *s,
@@ -480,7 +481,7 @@ ngx_voicegw_rt_interim(ngx_voicegw_rt_session_t *s)
         return;
     }
 
-    ngx_voicegw_rt_record(s, &rec, &used);
+    ngx_voicegw_rt_record(s, &rec, &used, 0);
 
     rec.status = NGX_VOICEGW_STATUS_SUCCESS;
     rec.http_status = NGX_HTTP_SWITCHING_PROTOCOLS;
@@ -494,12 +495,15 @@ ngx_voicegw_rt_interim(ngx_voicegw_rt_session_t *s)
 
 /*
  * A record of what was used since the last one: its units and cost, and
- * they count as booked.
+ * they count as booked.  The final one settles: when the provider's own
+ * figure (Deepgram's Metadata) comes in under the estimate that interim
+ * records booked, its units and cost are negative, so that the rows of
+ * the session add up to what it used.
  */
 
 static void
 ngx_voicegw_rt_record(ngx_voicegw_rt_session_t *s, ngx_voicegw_record_t *rec,
-    ngx_voicegw_rt_used_t *used)
+    ngx_voicegw_rt_used_t *used, ngx_uint_t final)
 {
     double                    cost;
     ngx_voicegw_proxy_ctx_t  *ctx;
@@ -514,18 +518,25 @@ ngx_voicegw_rt_record(ngx_voicegw_rt_session_t *s, ngx_voicegw_record_t *rec,
     rec->model = ctx->record_model;
     rec->flags = used->flags;
 
-    rec->input_units = ngx_max(used->input - s->booked.input, 0);
-    rec->output_units = ngx_max(used->output - s->booked.output, 0);
-
     cost = ngx_voicegw_rt_cost(s, used);
-    rec->cost_usd = ngx_max(cost - s->booked_cost, 0);
+
+    rec->input_units = used->input - s->booked.input;
+    rec->output_units = used->output - s->booked.output;
+    rec->cost_usd = cost - s->booked_cost;
+
+    if (!final) {
+        rec->input_units = ngx_max(rec->input_units, 0);
+        rec->output_units = ngx_max(rec->output_units, 0);
+        rec->cost_usd = ngx_max(rec->cost_usd, 0);
+    }
 
     if (s->priced == 0 && (used->input > 0 || used->output > 0)) {
         rec->flags |= NGX_VOICEGW_RECORD_UNPRICED;
     }
 
-    s->booked = *used;
-    s->booked_cost = ngx_max(cost, s->booked_cost);
+    s->booked.input += rec->input_units;
+    s->booked.output += rec->output_units;
+    s->booked_cost += rec->cost_usd;
 }
 
 
@@ -545,7 +556,7 @@ ngx_voicegw_rt_book(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
     }
 
     ngx_voicegw_rt_units_used(s->units, ngx_current_msec - ctx->start, &used);
-    ngx_voicegw_rt_record(s, &rec, &used);
+    ngx_voicegw_rt_record(s, &rec, &used, 1);
 
     rec.total_ms = (double) (ngx_current_msec - ctx->start);
     rec.ttfb_ms = s->first ? (double) s->ttfb : -1;

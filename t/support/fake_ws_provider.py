@@ -485,6 +485,7 @@ class Session(object):
         return {"route": self.route, "status": self.status,
                 "path": self.path, "query": self.query,
                 "headers": self.headers, "key_header": self.key_header,
+                "sni": getattr(self.sock, "vg_sni", None),
                 "subprotocol": self.subprotocol,
                 "extensions_offered": self.extensions_offered,
                 "client_binary_frames": self.binary_frames,
@@ -862,6 +863,9 @@ class Server(object):
         if a.tls:
             self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ssl_ctx.load_cert_chain(a.tls[0], a.tls[1])
+            # the server name the client asked for, for the record ("sni")
+            self.ssl_ctx.sni_callback = (
+                lambda sslsock, name, ctx: setattr(sslsock, "vg_sni", name))
         self.loop = Loop() if a.selector else None
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
