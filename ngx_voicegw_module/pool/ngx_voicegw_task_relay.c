@@ -176,6 +176,8 @@ ngx_voicegw_task_ws_relay(ngx_http_request_t *r, ngx_voicegw_task_ws_t *ws)
     tcf = ws->ctx->tcf;
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    ngx_memzero(&conf, sizeof(ngx_voicegw_ws_relay_conf_t));
+
     conf.buffer = tcf->relay_buffer;
     conf.read_timeout = u->conf->read_timeout;
     conf.send_timeout = clcf->send_timeout;

@@ -13,6 +13,8 @@
  *                                balancer, keep-alive guard
  *   ngx_voicegw_proxy_request.c  the content handler: provider, project,
  *                                model, headers, then nginx's proxy
+ *   ngx_voicegw_proxy_ws.c       a WebSocket handshake's particulars
+ *                                (realtime/ has the session)
  *   ngx_voicegw_proxy_body.c     what the request body says (model,
  *                                characters, audio, stream options)
  *   ngx_voicegw_proxy_budget.c   the project's daily budget: reserve,
@@ -139,6 +141,12 @@ ngx_int_t ngx_voicegw_proxy_upstream(ngx_conf_t *cf);
 ngx_int_t ngx_voicegw_proxy_peer_guard(ngx_conf_t *cf);
 
 ngx_int_t ngx_voicegw_proxy_handler(ngx_http_request_t *r);
+
+ngx_uint_t ngx_voicegw_proxy_rt_modality(ngx_str_t *path);
+ngx_int_t ngx_voicegw_proxy_subprotocols(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_table_elt_t *h);
+u_char *ngx_voicegw_proxy_args(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, u_char *p);
 
 ngx_int_t ngx_voicegw_proxy_body_init(ngx_conf_t *cf);
 ngx_int_t ngx_voicegw_proxy_read_body(ngx_http_request_t *r,

@@ -42,11 +42,6 @@ static ngx_int_t ngx_voicegw_proxy_headers(ngx_http_request_t *r,
 static ngx_table_elt_t *ngx_voicegw_proxy_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name);
 static ngx_uint_t ngx_voicegw_proxy_modality(ngx_str_t *path);
-static ngx_uint_t ngx_voicegw_proxy_rt_modality(ngx_str_t *path);
-static ngx_int_t ngx_voicegw_proxy_subprotocols(ngx_http_request_t *r,
-    ngx_voicegw_proxy_ctx_t *ctx, ngx_table_elt_t *h);
-static u_char *ngx_voicegw_proxy_args(ngx_http_request_t *r,
-    ngx_voicegw_proxy_ctx_t *ctx, u_char *p);
 
 
 /* headers a client's credentials may be in: never sent on */
@@ -58,22 +53,6 @@ static ngx_str_t  ngx_voicegw_proxy_credentials[] = {
     ngx_string("xi-api-key"),
     ngx_string("x-goog-api-key"),
     ngx_string("api-key"),
-    ngx_null_string
-};
-
-
-/*
- * Query arguments a browser's WebSocket credentials may be in (Cartesia's
- * access_token, ElevenLabs' single_use_token, AssemblyAI's token): never
- * sent on.
- */
-
-static ngx_str_t  ngx_voicegw_proxy_ws_credentials[] = {
-    ngx_string("access_token"),
-    ngx_string("api_key"),
-    ngx_string("token"),
-    ngx_string("single_use_token"),
-    ngx_string("xi_api_key"),
     ngx_null_string
 };
 
@@ -929,151 +908,4 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
     }
 
     return NGX_VOICEGW_MODALITY_OTHER;
-}
-
-
-/* a speech-to-speech session (OpenAI's Realtime) is billed in tokens */
-
-static ngx_uint_t
-ngx_voicegw_proxy_rt_modality(ngx_str_t *path)
-{
-    if (ngx_strlcasestrn(path->data, path->data + path->len,
-                         (u_char *) "/realtime", 9 - 1)
-        != NULL)
-    {
-        return NGX_VOICEGW_MODALITY_LLM;
-    }
-
-    return NGX_VOICEGW_MODALITY_OTHER;
-}
-
-
-/*
- * The subprotocols a browser offers may carry its credentials: OpenAI's
- * "openai-insecure-api-key.<key>" is taken out; Deepgram's "token, <key>"
- * gets the provider's key in place of the client's, so that Deepgram
- * still answers "token".  Nothing left: the header goes.
- */
-
-static ngx_int_t
-ngx_voicegw_proxy_subprotocols(ngx_http_request_t *r,
-    ngx_voicegw_proxy_ctx_t *ctx, ngx_table_elt_t *h)
-{
-    u_char      *p, *last, *start, *out, *o;
-    size_t       len;
-    ngx_uint_t   key_next, deepgram;
-
-    deepgram = (ngx_strcmp(ctx->provider.type->name, "deepgram") == 0);
-
-    out = ngx_pnalloc(r->pool, h->value.len + ctx->provider.key.len + 2);
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    o = out;
-    key_next = 0;
-    p = h->value.data;
-    last = p + h->value.len;
-
-    while (p < last) {
-
-        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
-            p++;
-        }
-
-        len = p - start;
-
-        if (len == 0) {
-            break;
-        }
-
-        if (len >= sizeof("openai-insecure-api-key.") - 1
-            && ngx_strncasecmp(start, (u_char *) "openai-insecure-api-key.",
-                               sizeof("openai-insecure-api-key.") - 1)
-               == 0)
-        {
-            continue;
-        }
-
-        if (o > out) {
-            *o++ = ',';
-            *o++ = ' ';
-        }
-
-        if (key_next) {
-            key_next = 0;
-            o = ngx_cpymem(o, ctx->provider.key.data, ctx->provider.key.len);
-            continue;
-        }
-
-        o = ngx_cpymem(o, start, len);
-
-        key_next = deepgram && len == 5
-                   && ngx_strncasecmp(start, (u_char *) "token", 5) == 0;
-    }
-
-    h->value.data = out;
-    h->value.len = o - out;
-
-    return NGX_OK;
-}
-
-
-/* the query as the provider gets it: without a WebSocket credential */
-
-static u_char *
-ngx_voicegw_proxy_args(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
-    u_char *p)
-{
-    u_char     *a, *last, *start, *eq;
-    ngx_str_t  *cred;
-
-    if (!ctx->websocket) {
-        return ngx_cpymem(p, r->args.data, r->args.len);
-    }
-
-    a = r->args.data;
-    last = a + r->args.len;
-
-    while (a < last) {
-        start = a;
-
-        while (a < last && *a != '&') {
-            a++;
-        }
-
-        eq = ngx_strlchr(start, a, '=');
-
-        if (eq == NULL) {
-            eq = a;
-        }
-
-        for (cred = ngx_voicegw_proxy_ws_credentials; cred->len; cred++) {
-            if ((size_t) (eq - start) == cred->len
-                && ngx_strncasecmp(start, cred->data, cred->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (cred->len == 0 && a > start) {
-            if (p[-1] != '?') {
-                *p++ = '&';
-            }
-
-            p = ngx_cpymem(p, start, a - start);
-        }
-
-        if (a < last) {
-            a++;
-        }
-    }
-
-    return p;
 }

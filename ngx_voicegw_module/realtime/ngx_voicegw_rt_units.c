@@ -26,6 +26,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
 #include "ngx_voicegw_record.h"
 #include "ngx_voicegw_rt.h"
 #include "ngx_voicegw_jsonfeed.h"
@@ -141,6 +142,13 @@ static ngx_voicegw_rt_wanted_t  ngx_voicegw_rt_wanted[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_voicegw_rt_booleans[] = {
+    { ngx_string("true"), 1 },
+    { ngx_string("false"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
 /* bytes per sample of Deepgram's raw encodings */
 
 static struct {
@@ -231,7 +239,9 @@ ngx_voicegw_rt_units_create(ngx_http_request_t *r,
         /* multichannel audio is billed per channel */
 
         if (ngx_http_arg(r, (u_char *) "multichannel", 12, &enc) == NGX_OK
-            && enc.len == 4 && ngx_strncmp(enc.data, "true", 4) == 0)
+            && ngx_voicegw_enum_value(ngx_voicegw_rt_booleans, &enc, &i)
+               == NGX_OK
+            && i)
         {
             u->channels = channels;
         }
