@@ -223,6 +223,11 @@ ngx_voicegw_rt_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (s->over_budget) {
+        ngx_voicegw_ws_relay_close(s->relay, NGX_VOICEGW_RT_POLICY,
+                                   "budget exceeded");
+    }
+
     u->buffer.pos = u->buffer.last;
 
     r->read_event_handler = ngx_voicegw_rt_client_event;
@@ -420,8 +425,15 @@ ngx_voicegw_rt_budget(ngx_voicegw_rt_session_t *s)
                       "the session is closed", &s->ctx->project);
 
         s->over_budget = 1;
-        ngx_voicegw_ws_relay_close(s->relay, NGX_VOICEGW_RT_POLICY,
-                                   "budget exceeded");
+
+        /* NULL: the provider's first bytes, read with its 101, did it;
+           the relay is closed as soon as it is made */
+
+        if (s->relay) {
+            ngx_voicegw_ws_relay_close(s->relay, NGX_VOICEGW_RT_POLICY,
+                                       "budget exceeded");
+        }
+
         return;
     }
 
