@@ -366,6 +366,28 @@ s = fake.sessions()[-1]
 is_(s.get("headers", {}).get("xi-api-key"), KEY,
     "ElevenLabs gets the gateway's key in xi-api-key")
 
+# a message in two frames, a ping between them, the second masked apart
+c = connect("el", EL)
+c.send_json({"text": " "})
+whole = json.dumps({"text": "fragmented text", "flush": True}).encode()
+c.send_raw(wsc.encode_frame(wsc.OP_TEXT, whole[:9], fin=False, mask=True))
+c.send_raw(wsc.encode_frame(wsc.OP_PING, b"p", mask=True))
+c.send_raw(wsc.encode_frame(wsc.OP_CONT, whole[9:], fin=True, mask=True))
+got = []
+while True:
+    m = c.recv(5)
+    if m is None or m.kind == "text":
+        got.append(m)
+        break
+ok(got and got[-1] is not None, "a fragmented message reaches the provider "
+   "whole")
+c.send_json({"text": ""})
+drain(c)
+c.close()
+rec = booked("el", 2)
+is_(rec.get("input_units"), 15, "its text counted across the fragments "
+    "(15 characters)")
+
 # -- 8. Cartesia: transcripts -------------------------------------------------
 
 c = connect("ca", "/tts/websocket")
