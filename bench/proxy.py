@@ -187,6 +187,7 @@ def gateway_conf(port, up, secret, store):
               "price_per_1k_output_tokens=0.6")
     return """
     voicegw_zone  vg_bench 32m;
+    voicegw_provider_destinations public loopback;
     %(store)s
     voicegw_secret %(secret)s;
     voicegw_provider bench type=openai key=sk-bench

@@ -80,6 +80,7 @@ def gateway_conf(port, fake_port, d, secret):
     if "accounted" in PATHS:
         vgw = """
     voicegw_zone vg_rt 16m;
+    voicegw_provider_destinations public loopback;
     voicegw_store %(d)s/vg.db flush=100ms;
     voicegw_secret %(secret)s;
     voicegw_provider dg type=deepgram key=%(key)s

@@ -30,6 +30,7 @@ our $Secret48     = ('z' x 64) . "\n";
 # the entities most blocks below run with
 our $Entities = <<'_EOC_';
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider deepgram key=dg-abcdefgh12345678;
     voicegw_provider oa type=openai key=sk-zzzzzzzz87654321
                      base_url=http://127.0.0.1:9/;
@@ -54,6 +55,7 @@ _EOC_
 # the API keys of the auth blocks
 our $Keys = <<'_EOC_';
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider deepgram key=dg-abcdefgh12345678;
     voicegw_api_key 0123456789abcdef0123 scope=read name=ro;
     voicegw_api_key fedcba9876543210fedc scope=write name=rw;
@@ -139,6 +141,7 @@ qr/\[emerg\] .*invalid provider id "n{65}": use .* in \S+nginx\.conf:\d+/
 === TEST 6: provider id of 64 characters is fine, and listed
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider p123456789012345678901234567890123456789012345678901234567890123 type=whisper;
 --- request
 GET /v1/providers
@@ -231,6 +234,7 @@ qr/\[emerg\] .*invalid base_url "base_url=https:\/\/" in "voicegw_provider": it 
 === TEST 13: voicegw_provider outside http{}
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
 --- config
     location / { voicegw_provider deepgram; voicegw_api; }
 --- must_die
@@ -257,6 +261,7 @@ qr/\[emerg\] .*model "openai\/gpt-4o-mini" is on provider "openai", which no voi
 === TEST 15: the provider may come after its model
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_model groq/llama-3.1-8b modality=llm;
     voicegw_provider groq;
 --- request
@@ -737,6 +742,7 @@ qr/\[emerg\] .*"voicegw_provider_test_timeout" directive invalid value in \S+ngi
 === TEST 52: voicegw_provider_trusted_certificate file that does not exist
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider_trusted_certificate /nonexistent/voicegw-t005-ca.pem;
 --- must_die
 --- error_log eval
@@ -750,6 +756,7 @@ qr/\[emerg\] .*"voicegw_provider_test_timeout" directive invalid value in \S+ngi
 === TEST 53: voicegw_provider_trusted_certificate file that holds no certificate
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider_trusted_certificate ../html/ca.pem;
 --- user_files
 >>> ca.pem
@@ -1069,6 +1076,7 @@ POST /v1/providers
 === TEST 75: voicegw_secret of 64 hex digits seals a key
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_store logs/t005.db;
     voicegw_secret html/hex.key;
     voicegw_provider deepgram key=dg-abcdefgh12345678;
@@ -1093,6 +1101,7 @@ ca-0123456789abcdef
 === TEST 76: voicegw_secret of 32 raw bytes (a final newline is part of the key)
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_store logs/t005.db;
     voicegw_secret html/raw.key;
 --- user_files eval
@@ -1113,6 +1122,7 @@ POST /v1/providers
 === TEST 77: voicegw_secret in base64
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_store logs/t005.db;
     voicegw_secret html/b64.key;
 --- user_files eval
@@ -1414,6 +1424,7 @@ GET /v1/status
 === TEST 95: voicegw_api_auth all without any voicegw_api_key: the API is open
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_api_auth all;
 --- request
 POST /v1/providers/nope/test
@@ -1470,6 +1481,7 @@ Authorization: Bearer aaaaaaaaaaaaaaaaaaaa
 === TEST 98: an empty type= is refused, not taken as the id
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider deepgram type= key=dg-abcdefgh12345678;
 --- must_die
 --- error_log eval
@@ -1482,6 +1494,7 @@ qr/\[emerg\] .*invalid parameter "type=" in "voicegw_provider" in \S+nginx\.conf
 === TEST 99: text of nginx.conf that is not UTF-8 is answered as U+FFFD, in valid JSON
 --- http_config
     voicegw_zone vg 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_project cafe "name=café À¯ ok";
 --- config
     location / { voicegw_api; }

@@ -41,6 +41,7 @@ dead1, dead2 = free_port(), free_port()
 # first (a slow run gets there) deletes them
 CONF = """
     voicegw_zone  vg_reports 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db retention=400d;
     voicegw_provider deepgram type=deepgram key=sk-test-0123456789;
     voicegw_provider openai type=openai key=sk-test-abcdefghij;
@@ -631,6 +632,7 @@ d2 = workdir("040-reports-nostore")
 port2 = free_port()
 ngx2 = Nginx(d2, """
     voicegw_zone vg_reports2 1m;
+    voicegw_provider_destinations public loopback;
     server { listen 127.0.0.1:%d; location / { voicegw_api; } }
 """ % port2, workers=1).start(wait_ports=[port2])
 r = get(port2, "/v1/costs?period=month&project=x")

@@ -81,6 +81,7 @@ FAKE_URL = "http://127.0.0.1:%d" % fake.server_address[1]
 
 CONF = """
     voicegw_zone   vg_entities 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store  data/vg.db;
     voicegw_secret %(secret)s;
 
@@ -1370,6 +1371,7 @@ VIEWER = "readonly-0123456789abcdef"
 ANON = "abcdefabcdefabcdef99"
 ngx2 = Nginx(d2, """
     voicegw_zone  vg_entities_auth 1m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db;
     voicegw_api_key %s scope=write name=ops;
     voicegw_api_key %s scope=read name=viewer;

@@ -268,6 +268,7 @@ def url(fake):
 def conf(entities):
     return """
     voicegw_zone   vg042 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store  data/vg.db;
     voicegw_secret secret.key;
     voicegw_provider_test_timeout 3s;

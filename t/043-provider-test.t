@@ -58,6 +58,7 @@ TIMEOUT_MS = int(1000 * SLOW)
 def http_config(trusted=False):
     return """
     voicegw_zone vg 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db;
     voicegw_secret %(secret)s;
     voicegw_provider_test_timeout %(timeout)dms;

@@ -65,6 +65,7 @@ secret = secret_key(d)
 
 ngx = Nginx(os.path.join(d, "nginx"), """
     voicegw_zone vg 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db;
     voicegw_secret %(secret)s;
     voicegw_provider_test_timeout 5s;

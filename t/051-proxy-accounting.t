@@ -50,6 +50,7 @@ secret = secret_key(d)
 
 CONF = """
     voicegw_zone  vg_acct 8m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db flush=100ms;
     voicegw_secret %(secret)s;
     voicegw_provider oai type=openai key=%(key)s base_url=%(url)s;

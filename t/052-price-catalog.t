@@ -209,6 +209,7 @@ with open(catalog, "w") as f:
 
 CONF = """
     voicegw_zone  vg052 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db flush=100ms;
     voicegw_price_catalog prices.tsv;
     voicegw_provider oai type=openai key=%(key)s base_url=%(url)s;

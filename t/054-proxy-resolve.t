@@ -42,6 +42,7 @@ with open(resolv, "w") as f:
 
 CONF = """
     voicegw_zone vg_resolve 4m;
+    voicegw_provider_destinations public loopback;
     voicegw_provider byname type=openai key=%(key)s
                      base_url=http://api.fake.test:%(fport)d;
     voicegw_provider nowhere type=openai key=%(key)s

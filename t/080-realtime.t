@@ -73,6 +73,7 @@ if os.geteuid() == 0:
 
 CONF = """
     voicegw_zone  vg_rt 8m;
+    voicegw_provider_destinations public loopback;
     voicegw_store data/vg.db flush=100ms;
     voicegw_secret %(secret)s;
     %(trusted)s

@@ -226,6 +226,19 @@ ngx_voicegw_api_provider_values(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
+        if (url != NULL
+            && ngx_voicegw_provider_destination(ctx->vmcf->registry, r->pool,
+                                                url, &err)
+               != NGX_OK)
+        {
+            *answer = ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "destination_refused",
+                                              "base_url is %s address, which "
+                                              "voicegw_provider_destinations "
+                                              "does not allow", err);
+            return NGX_DECLINED;
+        }
+
         p->base_url = url;
     }
 

@@ -198,6 +198,13 @@ static ngx_command_t  ngx_voicegw_commands[] = {
       offsetof(ngx_voicegw_registry_t, probe_timeout),
       NULL },
 
+    { ngx_string("voicegw_provider_destinations"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_voicegw_provider_destinations,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("voicegw_provider_trusted_certificate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_voicegw_probe_trusted_directive,

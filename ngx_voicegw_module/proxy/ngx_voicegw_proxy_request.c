@@ -35,6 +35,8 @@ static ngx_int_t ngx_voicegw_proxy_target(ngx_http_request_t *r,
 static ngx_int_t ngx_voicegw_proxy_address(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx, ngx_voicegw_url_t *url);
 static void ngx_voicegw_proxy_resolved(ngx_resolver_ctx_t *rctx);
+static ngx_int_t ngx_voicegw_proxy_refused(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, struct sockaddr *sa);
 static ngx_int_t ngx_voicegw_proxy_go(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_proxy_headers(ngx_http_request_t *r,
@@ -566,6 +568,13 @@ ngx_voicegw_proxy_address(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     if (ngx_parse_addr(r->pool, addr, url->host.data, url->host.len)
         == NGX_OK)
     {
+        if (ngx_voicegw_dest_allowed(&ctx->vmcf->registry->dest,
+                                     addr->sockaddr)
+            != NGX_OK)
+        {
+            return ngx_voicegw_proxy_refused(r, ctx, addr->sockaddr);
+        }
+
         ngx_inet_set_port(addr->sockaddr, url->port);
         addr->name = ctx->host;
 
@@ -632,7 +641,7 @@ ngx_voicegw_proxy_resolved(ngx_resolver_ctx_t *rctx)
     ngx_http_request_t  *r = rctx->data;
 
     ngx_int_t                 rc;
-    ngx_uint_t                i;
+    ngx_uint_t                i, n;
     ngx_addr_t               *addrs;
     ngx_connection_t         *c;
     ngx_voicegw_proxy_ctx_t  *ctx;
@@ -659,25 +668,43 @@ ngx_voicegw_proxy_resolved(ngx_resolver_ctx_t *rctx)
         goto done;
     }
 
+    /* the addresses the destination policy allows, after resolution */
+
+    n = 0;
+
     for (i = 0; i < rctx->naddrs; i++) {
-        addrs[i].socklen = rctx->addrs[i].socklen;
-        addrs[i].sockaddr = ngx_palloc(r->pool, addrs[i].socklen);
-        if (addrs[i].sockaddr == NULL) {
+        if (ngx_voicegw_dest_allowed(&ctx->vmcf->registry->dest,
+                                     rctx->addrs[i].sockaddr)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        addrs[n].socklen = rctx->addrs[i].socklen;
+        addrs[n].sockaddr = ngx_palloc(r->pool, addrs[n].socklen);
+        if (addrs[n].sockaddr == NULL) {
             ngx_resolve_name_done(rctx);
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             goto done;
         }
 
-        ngx_memcpy(addrs[i].sockaddr, rctx->addrs[i].sockaddr,
-                   addrs[i].socklen);
-        ngx_inet_set_port(addrs[i].sockaddr, ctx->port);
-        addrs[i].name = ctx->host;
+        ngx_memcpy(addrs[n].sockaddr, rctx->addrs[i].sockaddr,
+                   addrs[n].socklen);
+        ngx_inet_set_port(addrs[n].sockaddr, ctx->port);
+        addrs[n].name = ctx->host;
+        n++;
+    }
+
+    if (n == 0) {
+        rc = ngx_voicegw_proxy_refused(r, ctx, rctx->addrs[0].sockaddr);
+        ngx_resolve_name_done(rctx);
+        goto done;
     }
 
     ngx_resolve_name_done(rctx);
 
     ctx->addrs = addrs;
-    ctx->naddrs = i;
+    ctx->naddrs = n;
 
     rc = ngx_voicegw_proxy_go(r, ctx);
 
@@ -685,6 +712,28 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the destination policy refuses the provider's address: nothing sent */
+
+static ngx_int_t
+ngx_voicegw_proxy_refused(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
+    struct sockaddr *sa)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "voicegw: provider \"%V\" is at %s address, which "
+                  "voicegw_provider_destinations does not allow",
+                  &ctx->provider.id,
+                  ngx_voicegw_dest_kind_name(ngx_voicegw_dest_kind(sa)));
+
+    return ngx_voicegw_reply_error(r, NGX_HTTP_FORBIDDEN,
+                                   "destination_refused",
+                                   "provider \"%V\" is at %s address, "
+                                   "which voicegw_provider_destinations does "
+                                   "not allow", &ctx->provider.id,
+                                   ngx_voicegw_dest_kind_name(
+                                       ngx_voicegw_dest_kind(sa)));
 }
 
 

@@ -27,6 +27,8 @@ static ngx_int_t ngx_voicegw_probe_ssl(ngx_conf_t *cf,
     ngx_voicegw_registry_t *reg);
 static void ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx);
 static void ngx_voicegw_probe_fetch(ngx_voicegw_probe_t *p);
+static void ngx_voicegw_probe_refused(ngx_voicegw_probe_t *p,
+    struct sockaddr *sa);
 static ngx_int_t ngx_voicegw_probe_request(ngx_voicegw_probe_t *p,
     ngx_str_t *out);
 static void ngx_voicegw_probe_fetched(ngx_voicegw_fetch_t *f);
@@ -202,6 +204,13 @@ ngx_voicegw_probe_start(ngx_voicegw_probe_t *p)
     if (ngx_parse_addr(p->pool, &p->addr, p->url.host.data, p->url.host.len)
         == NGX_OK)
     {
+        if (ngx_voicegw_dest_allowed(&p->reg->dest, p->addr.sockaddr)
+            != NGX_OK)
+        {
+            ngx_voicegw_probe_refused(p, p->addr.sockaddr);
+            return;
+        }
+
         ngx_inet_set_port(p->addr.sockaddr, p->url.port);
         ngx_voicegw_probe_fetch(p);
         return;
@@ -243,6 +252,8 @@ ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx)
 {
     ngx_voicegw_probe_t  *p = rctx->data;
 
+    ngx_uint_t  i;
+
     if (rctx->state != NGX_OK || rctx->naddrs == 0) {
         ngx_voicegw_probe_finish(p, "%V could not be resolved (%i: %s)",
                                  &p->url.host, rctx->state,
@@ -251,7 +262,23 @@ ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx)
         return;
     }
 
-    p->addr.sockaddr = ngx_palloc(p->pool, rctx->addrs[0].socklen);
+    /* the first address the destination policy allows */
+
+    for (i = 0; i < rctx->naddrs; i++) {
+        if (ngx_voicegw_dest_allowed(&p->reg->dest, rctx->addrs[i].sockaddr)
+            == NGX_OK)
+        {
+            break;
+        }
+    }
+
+    if (i == rctx->naddrs) {
+        ngx_voicegw_probe_refused(p, rctx->addrs[0].sockaddr);
+        ngx_resolve_name_done(rctx);
+        return;
+    }
+
+    p->addr.sockaddr = ngx_palloc(p->pool, rctx->addrs[i].socklen);
 
     if (p->addr.sockaddr == NULL) {
         ngx_resolve_name_done(rctx);
@@ -259,14 +286,30 @@ ngx_voicegw_probe_resolved(ngx_resolver_ctx_t *rctx)
         return;
     }
 
-    ngx_memcpy(p->addr.sockaddr, rctx->addrs[0].sockaddr,
-               rctx->addrs[0].socklen);
-    p->addr.socklen = rctx->addrs[0].socklen;
+    ngx_memcpy(p->addr.sockaddr, rctx->addrs[i].sockaddr,
+               rctx->addrs[i].socklen);
+    p->addr.socklen = rctx->addrs[i].socklen;
     ngx_inet_set_port(p->addr.sockaddr, p->url.port);
 
     ngx_resolve_name_done(rctx);
 
     ngx_voicegw_probe_fetch(p);
+}
+
+
+/*
+ * The destination policy refuses the provider's address: nothing is sent,
+ * so the answer is the same whether anything listens there or not.
+ */
+
+static void
+ngx_voicegw_probe_refused(ngx_voicegw_probe_t *p, struct sockaddr *sa)
+{
+    ngx_voicegw_probe_finish(p, "destination refused: %V is %s address, "
+                             "which voicegw_provider_destinations does not "
+                             "allow", &p->url.host,
+                             ngx_voicegw_dest_kind_name(
+                                 ngx_voicegw_dest_kind(sa)));
 }
 
 

@@ -102,6 +102,41 @@ ngx_voicegw_provider_base_url(ngx_pool_t *pool, ngx_str_t *url,
 }
 
 
+/*
+ * Whether the destination policy allows a base URL's host: NGX_DECLINED
+ * with *why ("a loopback") when it is an address the policy refuses.  A
+ * base URL that does not parse is the parser's to refuse.
+ */
+
+ngx_int_t
+ngx_voicegw_provider_destination(ngx_voicegw_registry_t *reg,
+    ngx_pool_t *pool, ngx_str_t *url, const char **why)
+{
+    ngx_str_t          text;
+    ngx_voicegw_url_t  u;
+
+    text = *url;
+
+    if (ngx_voicegw_url_parse(pool, &text, &u, why) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    return ngx_voicegw_dest_host(&reg->dest, pool, &u.host, why);
+}
+
+
+/* voicegw_provider_destinations public|loopback|private|...|CIDR ...; */
+
+char *
+ngx_voicegw_provider_destinations(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_voicegw_main_conf_t  *vmcf = conf;
+
+    return ngx_voicegw_dest_parse(cf, &vmcf->registry->dest);
+}
+
+
 /* {"provider_id","provider_type","source","api_key_masked","base_url"} */
 
 static void

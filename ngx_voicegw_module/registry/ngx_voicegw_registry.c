@@ -46,6 +46,7 @@ ngx_voicegw_registry_create(ngx_conf_t *cf)
 
     reg->api_auth_all = NGX_CONF_UNSET;
     reg->probe_timeout = NGX_CONF_UNSET_MSEC;
+    reg->dest.kinds = NGX_CONF_UNSET_UINT;
 
     return reg;
 }
@@ -57,11 +58,33 @@ ngx_int_t
 ngx_voicegw_registry_init_main_conf(ngx_conf_t *cf,
     ngx_voicegw_registry_t *reg, ngx_uint_t api)
 {
-    ngx_uint_t                   i;
-    ngx_voicegw_model_conf_t    *m;
-    ngx_voicegw_project_conf_t  *pr;
+    ngx_uint_t                    i;
+    const char                   *why;
+    ngx_voicegw_model_conf_t     *m;
+    ngx_voicegw_project_conf_t   *pr;
+    ngx_voicegw_provider_conf_t  *p;
 
     ngx_conf_init_value(reg->api_auth_all, 0);
+
+    /* the base_urls of nginx.conf against the destinations (an address;
+       a name is looked at once resolved) */
+
+    p = reg->providers.elts;
+
+    for (i = 0; i < reg->providers.nelts; i++) {
+        if (p[i].base_url.len
+            && ngx_voicegw_provider_destination(reg, cf->temp_pool,
+                                                &p[i].base_url, &why)
+               != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "the base_url of provider \"%V\" is %s address, "
+                          "which voicegw_provider_destinations does not "
+                          "allow (it allows public addresses unless it "
+                          "says otherwise)", &p[i].id, why);
+            return NGX_ERROR;
+        }
+    }
 
     m = reg->models.elts;
 

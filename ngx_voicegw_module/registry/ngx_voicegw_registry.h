@@ -19,6 +19,7 @@
 #include "ngx_voicegw_json.h"
 #include "ngx_voicegw_sql.h"
 #include "ngx_voicegw_entity_sql.h"
+#include "ngx_voicegw_dest.h"
 
 
 typedef struct {
@@ -99,6 +100,9 @@ struct ngx_voicegw_registry_s {
 
     /* a voicegw_proxy location was set up with the trusted certificates */
     ngx_uint_t                   proxy_used;
+
+    /* where providers may be (voicegw_provider_destinations) */
+    ngx_voicegw_dest_t           dest;
 };
 
 
@@ -152,6 +156,10 @@ ngx_uint_t ngx_voicegw_valid_accent(ngx_str_t *a);
 void ngx_voicegw_default_accent(ngx_str_t *first_tag, ngx_str_t *accent);
 
 const ngx_voicegw_provider_type_t *ngx_voicegw_provider_type(ngx_str_t *name);
+char *ngx_voicegw_provider_destinations(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_voicegw_provider_destination(ngx_voicegw_registry_t *reg,
+    ngx_pool_t *pool, ngx_str_t *url, const char **why);
 ngx_int_t ngx_voicegw_provider_base_url(ngx_pool_t *pool, ngx_str_t *url,
     const char **err);
 ngx_voicegw_provider_conf_t *ngx_voicegw_conf_provider(
