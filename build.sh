@@ -7,6 +7,9 @@
 #   ./build.sh test [--valgrind] [t/file.t ...]
 #                                  build, then run the test suite (or files)
 #   ./build.sh bench               build, then run the benchmarks in bench/
+#   ./build.sh fuzz [target|all] [seconds]
+#                                  build, then fuzz the parsers (libFuzzer,
+#                                  ASan, UBSan; docs/fuzzing.md), 60 s each
 #   ./build.sh build               only build build/ngx_voicegw_module.so
 #
 # On a fresh Debian 12 machine, run as root: every command first installs
@@ -26,8 +29,9 @@ PKGS_BUILD=(nginx nginx-dev libyajl-dev libsqlite3-dev libpcre2-dev
 PKGS_TEST=(perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
            libwww-perl libipc-run-perl liburi-perl liblist-moreutils-perl
            python3 curl sqlite3 procps valgrind faketime prometheus
-           unzip)
+           unzip clang libclang-rt-14-dev)
 PKGS_BENCH=(wrk hyperfine curl procps)
+PKGS_FUZZ=(clang libclang-rt-14-dev)
 
 say() { printf '%s\n' "build.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -286,10 +290,20 @@ cmd_bench() {
 }
 
 
+cmd_fuzz() {
+    ensure_packages "${PKGS_BUILD[@]}" "${PKGS_FUZZ[@]}"
+    build_module
+
+    cd "$ROOT"
+    exec fuzz/run.sh run "$@"
+}
+
+
 case ${1:-} in
     run)   shift; cmd_run "$@" ;;
     test)  shift; cmd_test "$@" ;;
     bench) shift; cmd_bench "$@" ;;
+    fuzz)  shift; cmd_fuzz "$@" ;;
     build) shift; ensure_packages "${PKGS_BUILD[@]}"; build_module ;;
-    *)     sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

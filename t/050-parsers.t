@@ -31,13 +31,15 @@ CORE = os.path.join(ROOT, "ngx_voicegw_module", "core")
 VAR = os.path.join(ROOT, "var")
 D = os.path.join(VAR, "050-parsers")
 
-SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c")] + [
+SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c"),
+           os.path.join(ROOT, "t", "support", "ngx_standin.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
     for n in ("jsonfeed", "usage", "reqscan", "sse_strip")] + [
     os.path.join(CORE, "ngx_voicegw_%s.c" % n) for n in ("wav", "multipart")]
 INCLUDES = [os.path.join(ROOT, "build", "objs"),
             os.path.join(NGX_SRC, "core"), os.path.join(NGX_SRC, "event"),
-            os.path.join(NGX_SRC, "os", "unix"), PROXY, CORE]
+            os.path.join(NGX_SRC, "os", "unix"), PROXY, CORE,
+            os.path.join(ROOT, "t", "support")]
 NEEDED = [os.path.join(ROOT, "build", "objs", "ngx_auto_config.h"),
           os.path.join(NGX_SRC, "core", "ngx_core.h"),
           "/usr/include/yajl/yajl_parse.h"]
@@ -59,7 +61,8 @@ os.makedirs(D, exist_ok=True)
 
 def build(out, extra):
     cmd = (["cc", "-O1", "-g", "-Wall", "-Werror"] + extra
-           + ["-I" + i for i in INCLUDES] + SOURCES + ["-lyajl", "-o", out])
+           + ["-I" + i for i in INCLUDES] + SOURCES
+           + ["-lyajl", "-lcrypto", "-o", out])
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True)
     return r.returncode == 0, r.stdout

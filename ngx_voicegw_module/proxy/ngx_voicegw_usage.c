@@ -561,6 +561,11 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
     u_char     *p, *q, *last;
     ngx_str_t  *needle;
 
+    if (u->len == 0) {
+        /* an empty "data:" (its buffer may not even be there yet) */
+        return 0;
+    }
+
     if (u->len == ngx_voicegw_usage_done.len
         && ngx_memcmp(u->buf, ngx_voicegw_usage_done.data, u->len) == 0)
     {

@@ -37,8 +37,9 @@
  * a 256 KiB upstream buffer, f count the calls whose chain is not the
  * upstream's own.
  *
- * The nginx functions the parsers call are stood in for here: pool
- * memory is malloc()ed and freed, cleanups run, when the pool goes.
+ * The nginx functions the parsers call are stood in for by
+ * t/support/ngx_standin.c: pool memory is malloc()ed and freed, cleanups
+ * run, when the pool goes.
  */
 
 
@@ -52,6 +53,7 @@
 #include "ngx_voicegw_wav.h"
 #include "ngx_voicegw_multipart.h"
 #include "ngx_voicegw_sse_strip.h"
+#include "ngx_standin.h"
 
 
 #define DRIVER_OUT      4096
@@ -83,143 +85,6 @@ static ngx_str_t    multipart_boundary;
 static const char  *strip_options;
 static ngx_str_t    strip_expected;
 static ngx_str_t    strip_input;
-static ngx_log_t    driver_log;
-
-
-/* -- the stand-ins ----------------------------------------------------- */
-
-void *
-ngx_palloc(ngx_pool_t *pool, size_t size)
-{
-    ngx_pool_large_t  *l;
-
-    l = malloc(sizeof(ngx_pool_large_t));
-    if (l == NULL) {
-        return NULL;
-    }
-
-    l->alloc = malloc(size ? size : 1);
-    if (l->alloc == NULL) {
-        free(l);
-        return NULL;
-    }
-
-    l->next = pool->large;
-    pool->large = l;
-
-    return l->alloc;
-}
-
-
-void *
-ngx_pcalloc(ngx_pool_t *pool, size_t size)
-{
-    void  *p;
-
-    p = ngx_palloc(pool, size);
-    if (p) {
-        ngx_memzero(p, size);
-    }
-
-    return p;
-}
-
-
-ngx_pool_cleanup_t *
-ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
-{
-    ngx_pool_cleanup_t  *c;
-
-    c = malloc(sizeof(ngx_pool_cleanup_t));
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->data = size ? ngx_palloc(p, size) : NULL;
-    c->handler = NULL;
-    c->next = p->cleanup;
-    p->cleanup = c;
-
-    return c;
-}
-
-
-ngx_chain_t *
-ngx_alloc_chain_link(ngx_pool_t *pool)
-{
-    return ngx_palloc(pool, sizeof(ngx_chain_t));
-}
-
-
-ngx_buf_t *
-ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
-{
-    ngx_buf_t  *b;
-
-    b = ngx_calloc_buf(pool);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->start = ngx_palloc(pool, size);
-    if (b->start == NULL) {
-        return NULL;
-    }
-
-    b->pos = b->start;
-    b->last = b->start;
-    b->end = b->start + size;
-    b->temporary = 1;
-
-    return b;
-}
-
-
-void
-ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
-    const char *fmt, ...)
-{
-    fprintf(stderr, "log: %s\n", fmt);
-}
-
-
-static ngx_pool_t *
-driver_pool_create(void)
-{
-    ngx_pool_t  *pool;
-
-    pool = calloc(1, sizeof(ngx_pool_t));
-    if (pool) {
-        pool->log = &driver_log;
-    }
-
-    return pool;
-}
-
-
-static void
-driver_pool_destroy(ngx_pool_t *pool)
-{
-    ngx_pool_large_t    *l, *nl;
-    ngx_pool_cleanup_t  *c, *nc;
-
-    for (c = pool->cleanup; c; c = nc) {
-        if (c->handler) {
-            c->handler(c->data);
-        }
-
-        nc = c->next;
-        free(c);
-    }
-
-    for (l = pool->large; l; l = nl) {
-        nl = l->next;
-        free(l->alloc);
-        free(l);
-    }
-
-    free(pool);
-}
 
 
 /* -- the parsers ------------------------------------------------------- */
@@ -932,7 +797,7 @@ run(driver_ops_t *ops, u_char *data, size_t *cuts, size_t ncuts,
     size_t       i, from;
     ngx_pool_t  *pool;
 
-    pool = driver_pool_create();
+    pool = ngx_standin_pool_create();
     parser = ops->create(pool);
 
     if (parser == NULL) {
@@ -958,7 +823,7 @@ run(driver_ops_t *ops, u_char *data, size_t *cuts, size_t ncuts,
         sprintf(out, "{\"aborted\":%zu}", from);
     }
 
-    driver_pool_destroy(pool);
+    ngx_standin_pool_destroy(pool);
 }
 
 
@@ -1151,7 +1016,7 @@ bench_events(ngx_uint_t dialect, const char *event, ngx_uint_t n)
     ngx_pool_t           *pool;
     ngx_voicegw_usage_t  *u;
 
-    pool = driver_pool_create();
+    pool = ngx_standin_pool_create();
     u = ngx_voicegw_usage_create(pool, dialect, 1);
     len = strlen(event);
 
@@ -1164,7 +1029,7 @@ bench_events(ngx_uint_t dialect, const char *event, ngx_uint_t n)
     t = (now_ns() - t) / n;
 
     ngx_voicegw_usage_end(u);
-    driver_pool_destroy(pool);
+    ngx_standin_pool_destroy(pool);
 
     return t;
 }
@@ -1184,7 +1049,7 @@ bench_strip(const char *event, ngx_uint_t n)
     ngx_chain_t               cl, *out;
     ngx_voicegw_sse_strip_t  *s;
 
-    pool = driver_pool_create();
+    pool = ngx_standin_pool_create();
     s = ngx_voicegw_sse_strip_create(pool);
     len = strlen(event);
     data = (u_char *) strdup(event);
@@ -1210,7 +1075,7 @@ bench_strip(const char *event, ngx_uint_t n)
     t = (now_ns() - t) / n;
 
     free(data);
-    driver_pool_destroy(pool);
+    ngx_standin_pool_destroy(pool);
 
     return t;
 }
@@ -1278,7 +1143,7 @@ bench(void)
     p += sprintf(p, "\"}]}],\"usage\":{\"input_tokens\":37,"
                  "\"output_tokens\":11}}}\n\n");
 
-    pool = driver_pool_create();
+    pool = ngx_standin_pool_create();
     {
         ngx_voicegw_usage_t  *u;
 
@@ -1298,7 +1163,7 @@ bench(void)
                (p - big) / t * 1e3, ngx_voicegw_usage_units(u)->output_tokens);
     }
 
-    driver_pool_destroy(pool);
+    ngx_standin_pool_destroy(pool);
     free(big);
 
     return 0;

@@ -1,0 +1,461 @@
+
+/*
+ * fuzz/ngx_voicegw_fuzz.c
+ *
+ * Owns the libFuzzer targets of the module's parsers (issue 13, point 2),
+ * one binary per target, chosen at compile time (-DFUZZ_<TARGET>); they
+ * run outside nginx on the stand-ins of t/support/ngx_standin.c, built
+ * with AddressSanitizer and UndefinedBehaviorSanitizer by
+ * "./build.sh fuzz" (fuzz/run.sh).
+ *
+ * Every stream parser is fed the input in pieces whose sizes come from
+ * the input itself (its first bytes seed the split), as the network
+ * splits reads: a parser must survive any split, and any bytes.
+ *
+ *   usage      the usage of a provider's answer: each dialect, SSE and
+ *              whole JSON (proxy/ngx_voicegw_usage.c, jsonfeed.c)
+ *   reqscan    a JSON request body (proxy/ngx_voicegw_reqscan.c)
+ *   multipart  a form upload, its boundary from the input's first line
+ *              (core/ngx_voicegw_multipart.c, wav.c)
+ *   wav        a WAV header (core/ngx_voicegw_wav.c)
+ *   strip      the usage-chunk strip filter of chat streams, its chains
+ *              consumed as nginx's writer would
+ *              (proxy/ngx_voicegw_sse_strip.c)
+ *   wsframe    WebSocket frames from a client (masked) and from a server,
+ *              with every payload unmasked and its "type" peeked
+ *              (ws/ngx_voicegw_ws_frame.c)
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <stdint.h>
+
+#include "ngx_standin.h"
+
+
+typedef struct {
+    const uint8_t               *data;
+    size_t                       size;
+    uint32_t                     state;
+} fuzz_split_t;
+
+
+/* the next piece of the input: 1 to 97 bytes, or the rest */
+
+static size_t
+fuzz_piece(fuzz_split_t *s, u_char **p)
+{
+    size_t  n;
+
+    if (s->size == 0) {
+        return 0;
+    }
+
+    s->state ^= s->state << 13;
+    s->state ^= s->state >> 17;
+    s->state ^= s->state << 5;
+
+    n = (s->state % 8 == 0) ? s->size : 1 + s->state % 97;
+    n = ngx_min(n, s->size);
+
+    *p = (u_char *) s->data;
+    s->data += n;
+    s->size -= n;
+
+    return n;
+}
+
+
+/* the first bytes seed the split and the target's options */
+
+static ngx_int_t
+fuzz_split_init(fuzz_split_t *s, const uint8_t *data, size_t size,
+    size_t head)
+{
+    if (size < head + 2) {
+        return NGX_DECLINED;
+    }
+
+    s->state = (uint32_t) data[head] << 8 | data[head + 1] | 1;
+    s->data = data + head + 2;
+    s->size = size - head - 2;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream parser fed the input after its head (head bytes of options,
+ * then the split's seed), in pieces; "end" is told whether the stream
+ * ended or was cut off (the head's first byte, bit 7).
+ */
+
+typedef struct {
+    void                      *(*create)(ngx_pool_t *pool);
+    void                       (*feed)(void *parser, u_char *p, size_t len);
+    void                       (*end)(void *parser, ngx_uint_t cut);
+} fuzz_ops_t;
+
+
+static int
+fuzz_stream(fuzz_ops_t *ops, const uint8_t *data, size_t size, size_t head)
+{
+    void          *parser;
+    u_char        *p;
+    size_t         n;
+    ngx_pool_t    *pool;
+    fuzz_split_t   s;
+
+    if (fuzz_split_init(&s, data, size, head) != NGX_OK) {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+    parser = ops->create(pool);
+
+    if (parser) {
+        while ((n = fuzz_piece(&s, &p))) {
+            ops->feed(parser, p, n);
+        }
+
+        ops->end(parser, head && (data[0] & 0x80));
+    }
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
+/* -- usage ------------------------------------------------------------- */
+
+#if defined(FUZZ_USAGE)
+
+#include "ngx_voicegw_usage.h"
+
+static ngx_uint_t  fuzz_dialect, fuzz_sse;
+
+
+static void *
+fuzz_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_usage_create(pool, fuzz_dialect, fuzz_sse);
+}
+
+
+static void
+fuzz_feed(void *parser, u_char *p, size_t len)
+{
+    (void) ngx_voicegw_usage_feed(parser, p, len);
+}
+
+
+static void
+fuzz_end(void *parser, ngx_uint_t cut)
+{
+    /* a stream may also be cut off before its end */
+
+    if (!cut) {
+        ngx_voicegw_usage_end(parser);
+    }
+
+    (void) ngx_voicegw_usage_units(parser);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
+
+    if (size == 0) {
+        return 0;
+    }
+
+    fuzz_dialect = (data[0] >> 1) % 7;
+    fuzz_sse = data[0] & 1;
+
+    return fuzz_stream(&ops, data, size, 1);
+}
+
+
+/* -- reqscan ----------------------------------------------------------- */
+
+#elif defined(FUZZ_REQSCAN)
+
+#include "ngx_voicegw_reqscan.h"
+
+
+static void *
+fuzz_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_reqscan_create(pool);
+}
+
+
+static void
+fuzz_feed(void *parser, u_char *p, size_t len)
+{
+    (void) ngx_voicegw_reqscan_feed(parser, p, len);
+}
+
+
+static void
+fuzz_end(void *parser, ngx_uint_t cut)
+{
+    ngx_voicegw_reqscan_end(parser);
+    (void) ngx_voicegw_reqscan_info(parser);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
+
+    return fuzz_stream(&ops, data, size, 0);
+}
+
+
+/* -- multipart ---------------------------------------------------------- */
+
+#elif defined(FUZZ_MULTIPART)
+
+#include "ngx_voicegw_wav.h"
+#include "ngx_voicegw_multipart.h"
+
+static ngx_str_t  fuzz_boundary;
+
+
+static void *
+fuzz_create(ngx_pool_t *pool)
+{
+    return ngx_voicegw_multipart_create(pool, &fuzz_boundary);
+}
+
+
+static void
+fuzz_feed(void *parser, u_char *p, size_t len)
+{
+    ngx_voicegw_multipart_feed(parser, p, len);
+}
+
+
+static void
+fuzz_end(void *parser, ngx_uint_t cut)
+{
+    ngx_voicegw_multipart_end(parser);
+    (void) ngx_voicegw_multipart_info(parser);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char             *nl;
+    static fuzz_ops_t   ops = { fuzz_create, fuzz_feed, fuzz_end };
+
+    /* "boundary\n" then the body */
+
+    nl = memchr(data, '\n', ngx_min(size, 72));
+
+    if (nl == NULL || nl == data) {
+        return 0;
+    }
+
+    fuzz_boundary.data = (u_char *) data;
+    fuzz_boundary.len = nl - (u_char *) data;
+
+    return fuzz_stream(&ops, nl + 1, size - fuzz_boundary.len - 1, 0);
+}
+
+
+/* -- wav --------------------------------------------------------------- */
+
+#elif defined(FUZZ_WAV)
+
+#include "ngx_voicegw_wav.h"
+
+
+static void *
+fuzz_create(ngx_pool_t *pool)
+{
+    ngx_voicegw_wav_t  *w;
+
+    w = ngx_palloc(pool, sizeof(ngx_voicegw_wav_t));
+    if (w) {
+        ngx_voicegw_wav_init(w);
+    }
+
+    return w;
+}
+
+
+static void
+fuzz_feed(void *parser, u_char *p, size_t len)
+{
+    ngx_voicegw_wav_feed(parser, p, len);
+}
+
+
+static void
+fuzz_end(void *parser, ngx_uint_t cut)
+{
+    (void) ngx_voicegw_wav_duration(parser);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
+
+    return fuzz_stream(&ops, data, size, 0);
+}
+
+
+/* -- strip ------------------------------------------------------------- */
+
+#elif defined(FUZZ_STRIP)
+
+#include "ngx_voicegw_sse_strip.h"
+
+/*
+ * Each piece is a read of its own into a fresh buffer, as the upstream
+ * hands them over; what the filter passes on is "sent" at once.  Every
+ * byte of the pieces is checked to be one the filter may pass: the
+ * filter must never pass memory that is not the input's or its own.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                   *p;
+    size_t                    n, total, passed;
+    ngx_buf_t                *b;
+    ngx_pool_t               *pool;
+    ngx_chain_t              *in, *out, *cl;
+    fuzz_split_t              s;
+    ngx_voicegw_sse_strip_t  *st;
+
+    if (fuzz_split_init(&s, data, size, 0) != NGX_OK) {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+    st = ngx_voicegw_sse_strip_create(pool);
+    total = 0;
+    passed = 0;
+
+    while (st && (n = fuzz_piece(&s, &p))) {
+        b = ngx_create_temp_buf(pool, n);
+        in = ngx_alloc_chain_link(pool);
+
+        if (b == NULL || in == NULL) {
+            break;
+        }
+
+        b->last = ngx_cpymem(b->pos, p, n);
+        in->buf = b;
+        in->next = NULL;
+        b->last_buf = (s.size == 0);
+        total += n;
+
+        if (ngx_voicegw_sse_strip(st, in, &out) != NGX_OK) {
+            break;
+        }
+
+        for (cl = out; cl; cl = cl->next) {
+            if (ngx_buf_in_memory(cl->buf)) {
+                passed += cl->buf->last - cl->buf->pos;
+                cl->buf->pos = cl->buf->last;
+            }
+        }
+    }
+
+    /* the filter takes out, never adds */
+
+    if (passed > total) {
+        __builtin_trap();
+    }
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
+/* -- wsframe ------------------------------------------------------------ */
+
+#elif defined(FUZZ_WSFRAME)
+
+#include "ngx_voicegw_ws.h"
+
+static uint64_t  fuzz_payload;
+
+
+static void
+fuzz_watch(void *data, ngx_uint_t from_client, ngx_voicegw_ws_parser_t *p,
+    u_char *pos, size_t len, ngx_uint_t end)
+{
+    u_char     buf[512], peek[NGX_VOICEGW_WS_PEEK];
+    size_t     n;
+    ngx_str_t  type;
+
+    n = ngx_min(len, sizeof(buf));
+
+    ngx_voicegw_ws_unmask(p, p->offset, buf, pos, n);
+    (void) ngx_voicegw_ws_type(pos, n, p->masked ? p->mask : NULL, &type,
+                               peek);
+
+    fuzz_payload += len;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                   *p, frame[NGX_VOICEGW_WS_CLOSE_MAX];
+    size_t                    n;
+    fuzz_split_t              s;
+    ngx_voicegw_ws_parser_t   ps;
+    ngx_voicegw_ws_count_t    count;
+
+    if (fuzz_split_init(&s, data, size, 0) != NGX_OK) {
+        return 0;
+    }
+
+    ngx_memzero(&ps, sizeof(ngx_voicegw_ws_parser_t));
+    ngx_memzero(&count, sizeof(ngx_voicegw_ws_count_t));
+    ngx_voicegw_ws_next(&ps);
+    fuzz_payload = 0;
+
+    while ((n = fuzz_piece(&s, &p))) {
+        if (ngx_voicegw_ws_count(&ps, p, p + n, &count, fuzz_watch, NULL)
+            != NGX_OK)
+        {
+            break;
+        }
+
+        (void) ngx_voicegw_ws_frame_left(&ps);
+        (void) ngx_voicegw_ws_frame_seen(&ps);
+    }
+
+    if (fuzz_payload > size || count.bytes > size) {
+        __builtin_trap();
+    }
+
+    /* the gateway's own close frames, with any reason */
+
+    n = ngx_voicegw_ws_close_frame(frame, 1008,
+                                   size > 3 && data[2] == 'r'
+                                   ? "budget exceeded" : "");
+
+    return n > sizeof(frame) ? (__builtin_trap(), 0) : 0;
+}
+
+#else
+#error "define FUZZ_USAGE, FUZZ_REQSCAN, FUZZ_MULTIPART, FUZZ_WAV, FUZZ_STRIP or FUZZ_WSFRAME"
+#endif

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+#
+# fuzz/run.sh — builds and runs the libFuzzer targets of fuzz/
+# (ngx_voicegw_fuzz.c), with AddressSanitizer and
+# UndefinedBehaviorSanitizer.  Called by "./build.sh fuzz" after it has
+# installed clang and built the module (its build/objs has the
+# configuration the parsers are compiled with); see docs/fuzzing.md.
+#
+#   fuzz/run.sh build [target ...]       build var/fuzz/bin/<target>
+#   fuzz/run.sh run [target|all] [secs]  fuzz each target for secs (60),
+#                                        from its seed corpus in
+#                                        fuzz/corpus/<target>/
+#   fuzz/run.sh regress [target ...]     run each target once over every
+#                                        file of its corpus (the crashes
+#                                        ever found are kept there)
+#
+# New inputs go to var/fuzz/corpus/<target>/, crashes to
+# var/fuzz/crashes/<target>/ (and the command fails): copy a crash into
+# fuzz/corpus/<target>/ once it is fixed, so that it stays a test.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+M=$ROOT/ngx_voicegw_module
+NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
+OUT=$ROOT/var/fuzz
+CC=${FUZZ_CC:-clang}
+
+TARGETS=(usage reqscan multipart wav strip wsframe)
+
+sources() {
+    case $1 in
+        usage)     echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" ;;
+        reqscan)   echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_reqscan.c" ;;
+        multipart) echo "$M/core/ngx_voicegw_multipart.c $M/core/ngx_voicegw_wav.c" ;;
+        wav)       echo "$M/core/ngx_voicegw_wav.c" ;;
+        strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;
+        wsframe)   echo "$M/ws/ngx_voicegw_ws_frame.c" ;;
+        *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
+                   return 1 ;;
+    esac
+}
+
+build() {
+    local t=$1 src upper inc
+
+    src=$(sources "$t")
+    upper=$(printf '%s' "$t" | tr a-z A-Z)
+    mkdir -p "$OUT/bin"
+
+    inc=(-I "$ROOT/build/objs" -I "$NGX_SRC/core" -I "$NGX_SRC/event"
+         -I "$NGX_SRC/event/modules" -I "$NGX_SRC/os/unix"
+         -I "$NGX_SRC/http" -I "$NGX_SRC/http/modules" -I "$NGX_SRC/http/v2"
+         -I "$M/core" -I "$M/proxy" -I "$M/ws" -I "$ROOT/t/support")
+
+    # shellcheck disable=SC2086
+    "$CC" -g -O1 -fno-omit-frame-pointer \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -Wall -Wno-unused-function -Wno-unused-command-line-argument \
+        -DFUZZ_"$upper" "${inc[@]}" \
+        "$ROOT/fuzz/ngx_voicegw_fuzz.c" "$ROOT/t/support/ngx_standin.c" \
+        $src -lyajl -lcrypto -o "$OUT/bin/$t"
+}
+
+targets() {
+    if [ $# -eq 0 ] || [ "$1" = all ]; then
+        printf '%s\n' "${TARGETS[@]}"
+    else
+        printf '%s\n' "$@"
+    fi
+}
+
+cmd=${1:-run}
+shift || true
+
+case $cmd in
+    build)
+        for t in $(targets "$@"); do
+            build "$t"
+            echo "fuzz: built var/fuzz/bin/$t"
+        done
+        ;;
+
+    regress)
+        for t in $(targets "$@"); do
+            build "$t"
+            "$OUT/bin/$t" -runs=0 "$ROOT/fuzz/corpus/$t" 2>&1 | tail -1
+            echo "fuzz: $t: every file of fuzz/corpus/$t ran clean"
+        done
+        ;;
+
+    run)
+        what=${1:-all}
+        secs=${2:-60}
+        rc=0
+
+        for t in $(targets "$what"); do
+            # FUZZ_NOBUILD=1: a binary built just before (t/095) is kept
+            if [ -z "${FUZZ_NOBUILD:-}" ] || [ ! -x "$OUT/bin/$t" ]; then
+                build "$t"
+            fi
+
+            mkdir -p "$OUT/corpus/$t" "$OUT/crashes/$t"
+
+            echo "fuzz: $t for ${secs}s"
+
+            if ! "$OUT/bin/$t" -max_total_time="$secs" -timeout=10 \
+                     -rss_limit_mb=2048 -print_final_stats=1 \
+                     -artifact_prefix="$OUT/crashes/$t/" \
+                     "$OUT/corpus/$t" "$ROOT/fuzz/corpus/$t" \
+                     > "$OUT/$t.log" 2>&1
+            then
+                echo "fuzz: $t FOUND A CRASH: see $OUT/$t.log and" \
+                     "$OUT/crashes/$t/" >&2
+                rc=1
+            fi
+
+            { grep -E '^stat::number_of_executed_units|DONE +cov' \
+                  "$OUT/$t.log" || true; } | tail -2 | sed "s/^/fuzz: $t: /"
+        done
+
+        exit $rc
+        ;;
+
+    *)
+        sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

@@ -1,0 +1,237 @@
+
+/*
+ * t/support/ngx_standin.c
+ *
+ * Owns the stand-ins for the few nginx functions the module's stream
+ * parsers call, so that they run outside nginx: in the parser driver of
+ * t/050-parsers.t and in the fuzz targets of fuzz/.  Pool memory is
+ * malloc()ed block by block and freed, cleanups run, when the pool is
+ * destroyed, so that AddressSanitizer sees every leak and every use after
+ * the pool is gone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_sha1.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_standin.h"
+
+
+ngx_log_t  ngx_standin_log;
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    ngx_pool_large_t  *l;
+
+    l = malloc(sizeof(ngx_pool_large_t));
+    if (l == NULL) {
+        return NULL;
+    }
+
+    l->alloc = malloc(size ? size : 1);
+    if (l->alloc == NULL) {
+        free(l);
+        return NULL;
+    }
+
+    l->next = pool->large;
+    pool->large = l;
+
+    return l->alloc;
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_palloc(pool, size);
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+ngx_pool_cleanup_t *
+ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
+{
+    ngx_pool_cleanup_t  *c;
+
+    c = malloc(sizeof(ngx_pool_cleanup_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->data = size ? ngx_palloc(p, size) : NULL;
+    c->handler = NULL;
+    c->next = p->cleanup;
+    p->cleanup = c;
+
+    return c;
+}
+
+
+ngx_chain_t *
+ngx_alloc_chain_link(ngx_pool_t *pool)
+{
+    return ngx_palloc(pool, sizeof(ngx_chain_t));
+}
+
+
+ngx_buf_t *
+ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->start = ngx_palloc(pool, size);
+    if (b->start == NULL) {
+        return NULL;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + size;
+    b->temporary = 1;
+
+    return b;
+}
+
+
+void
+ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
+{
+    fprintf(stderr, "log: %s\n", fmt);
+}
+
+
+ngx_pool_t *
+ngx_standin_pool_create(void)
+{
+    ngx_pool_t  *pool;
+
+    pool = calloc(1, sizeof(ngx_pool_t));
+    if (pool) {
+        pool->log = &ngx_standin_log;
+    }
+
+    return pool;
+}
+
+
+void
+ngx_standin_pool_destroy(ngx_pool_t *pool)
+{
+    ngx_pool_large_t    *l, *nl;
+    ngx_pool_cleanup_t  *c, *nc;
+
+    for (c = pool->cleanup; c; c = nc) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+
+        nc = c->next;
+        free(c);
+    }
+
+    for (l = pool->large; l; l = nl) {
+        nl = l->next;
+        free(l->alloc);
+        free(l);
+    }
+
+    free(pool);
+}
+
+
+/* base64, as ngx_string.c has it: for the WebSocket accept key */
+
+void
+ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    static u_char   basis[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    u_char  *d, *s;
+    size_t   len;
+
+    len = src->len;
+    s = src->data;
+    d = dst->data;
+
+    while (len > 2) {
+        *d++ = basis[(s[0] >> 2) & 0x3f];
+        *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+        *d++ = basis[((s[1] & 0x0f) << 2) | (s[2] >> 6)];
+        *d++ = basis[s[2] & 0x3f];
+
+        s += 3;
+        len -= 3;
+    }
+
+    if (len) {
+        *d++ = basis[(s[0] >> 2) & 0x3f];
+
+        if (len == 1) {
+            *d++ = basis[(s[0] & 3) << 4];
+            *d++ = '=';
+
+        } else {
+            *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+            *d++ = basis[(s[1] & 0x0f) << 2];
+        }
+
+        *d++ = '=';
+    }
+
+    dst->len = d - dst->data;
+}
+
+
+/*
+ * SHA-1, as ngx_sha1.c has it, through OpenSSL: the context's "bytes"
+ * holds the EVP context (fuzz targets only; the parser driver has no
+ * WebSocket code).
+ */
+
+void
+ngx_sha1_init(ngx_sha1_t *ctx)
+{
+    EVP_MD_CTX  *md;
+
+    md = EVP_MD_CTX_new();
+    (void) EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+    ctx->bytes = (uint64_t) (uintptr_t) md;
+}
+
+
+void
+ngx_sha1_update(ngx_sha1_t *ctx, const void *data, size_t size)
+{
+    (void) EVP_DigestUpdate((EVP_MD_CTX *) (uintptr_t) ctx->bytes, data,
+                            size);
+}
+
+
+void
+ngx_sha1_final(u_char result[20], ngx_sha1_t *ctx)
+{
+    EVP_MD_CTX  *md;
+
+    md = (EVP_MD_CTX *) (uintptr_t) ctx->bytes;
+    (void) EVP_DigestFinal_ex(md, result, NULL);
+    EVP_MD_CTX_free(md);
+}

@@ -1,0 +1,24 @@
+
+/*
+ * t/support/ngx_standin.h
+ *
+ * The pools of the nginx stand-ins (t/support/ngx_standin.c), for the
+ * parser driver and the fuzz targets.
+ */
+
+
+#ifndef _NGX_STANDIN_H_INCLUDED_
+#define _NGX_STANDIN_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+extern ngx_log_t  ngx_standin_log;
+
+ngx_pool_t *ngx_standin_pool_create(void);
+void ngx_standin_pool_destroy(ngx_pool_t *pool);
+
+
+#endif /* _NGX_STANDIN_H_INCLUDED_ */
