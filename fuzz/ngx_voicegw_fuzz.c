@@ -24,6 +24,9 @@
  *   wsframe    WebSocket frames from a client (masked) and from a server,
  *              with every payload unmasked and its "type" peeked
  *              (ws/ngx_voicegw_ws_frame.c)
+ *   rtunits    a realtime session's frames, either way, read for their
+ *              units by each provider's rules
+ *              (realtime/ngx_voicegw_rt_units.c)
  */
 
 
@@ -456,6 +459,136 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return n > sizeof(frame) ? (__builtin_trap(), 0) : 0;
 }
 
+
+/* -- rtunits ------------------------------------------------------------ */
+
+#elif defined(FUZZ_RTUNITS)
+
+#include "ngx_voicegw_rt.h"
+
+/*
+ * The units of a realtime session read from its frames, as the relay's
+ * watch hands them over (realtime/ngx_voicegw_rt_units.c): the head
+ * chooses the provider and route, and whether the frames are the
+ * client's or the provider's; the rest is a stream of frames.
+ */
+
+static const char  *fuzz_types[] = {
+    "deepgram", "deepgram", "assemblyai", "elevenlabs", "cartesia", "openai"
+};
+
+static const char  *fuzz_paths[] = {
+    "/v1/listen", "/v1/speak", "/v3/ws", "/v1/text-to-speech/v/stream-input",
+    "/tts/websocket", "/v1/realtime"
+};
+
+
+/* nginx's ngx_http_arg(), over r->args */
+
+ngx_int_t
+ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_str_t *value)
+{
+    u_char  *p, *last, *end;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, '&');
+        end = end ? end : last;
+
+        if ((size_t) (end - p) > len && p[len] == '='
+            && ngx_strncasecmp(p, name, len) == 0)
+        {
+            value->data = p + len + 1;
+            value->len = end - value->data;
+            return NGX_OK;
+        }
+
+        p = end + 1;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+fuzz_watch(void *data, ngx_uint_t from_client, ngx_voicegw_ws_parser_t *p,
+    u_char *pos, size_t len, ngx_uint_t end)
+{
+    ngx_voicegw_rt_units_t  *u = data;
+
+    ngx_voicegw_rt_used_t  used;
+
+    /* the watch says "provider"; the head says whose frames these are */
+
+    (void) ngx_voicegw_rt_units_feed(u, p->masked, p, pos, len, end);
+    ngx_voicegw_rt_units_used(u, 1000, &used);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                           *p;
+    size_t                            n;
+    ngx_pool_t                       *pool;
+    fuzz_split_t                      s;
+    ngx_http_request_t                r;
+    ngx_voicegw_rt_used_t             used;
+    ngx_voicegw_proxy_ctx_t           ctx;
+    ngx_voicegw_rt_units_t           *u;
+    ngx_voicegw_ws_parser_t           ps;
+    ngx_voicegw_ws_count_t            count;
+    ngx_voicegw_provider_type_t       type;
+
+    if (fuzz_split_init(&s, data, size, 1) != NGX_OK) {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    ngx_memzero(&ctx, sizeof(ngx_voicegw_proxy_ctx_t));
+    ngx_memzero(&type, sizeof(ngx_voicegw_provider_type_t));
+
+    type.name = fuzz_types[data[0] % 6];
+    ctx.provider.type = &type;
+    ctx.rest.data = (u_char *) fuzz_paths[data[0] % 6];
+    ctx.rest.len = ngx_strlen(ctx.rest.data);
+
+    r.pool = pool;
+    ngx_str_set(&r.args, "model=nova-3&encoding=linear16&sample_rate=16000"
+                         "&channels=2&multichannel=true");
+
+    u = ngx_voicegw_rt_units_create(&r, &ctx);
+
+    if (u) {
+        ngx_memzero(&ps, sizeof(ngx_voicegw_ws_parser_t));
+        ngx_memzero(&count, sizeof(ngx_voicegw_ws_count_t));
+        ngx_voicegw_ws_next(&ps);
+
+        while ((n = fuzz_piece(&s, &p))) {
+            if (ngx_voicegw_ws_count(&ps, p, p + n, &count, fuzz_watch, u)
+                != NGX_OK)
+            {
+                break;
+            }
+        }
+
+        ngx_voicegw_rt_units_used(u, 60000, &used);
+
+        if (used.input < 0 || used.output < 0) {
+            __builtin_trap();
+        }
+    }
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_USAGE, FUZZ_REQSCAN, FUZZ_MULTIPART, FUZZ_WAV, FUZZ_STRIP or FUZZ_WSFRAME"
+#error "define FUZZ_USAGE, FUZZ_REQSCAN, FUZZ_MULTIPART, FUZZ_WAV, FUZZ_STRIP, FUZZ_WSFRAME or FUZZ_RTUNITS"
 #endif

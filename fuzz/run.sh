@@ -26,7 +26,7 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan multipart wav strip wsframe)
+TARGETS=(usage reqscan multipart wav strip wsframe rtunits)
 
 sources() {
     case $1 in
@@ -36,6 +36,8 @@ sources() {
         wav)       echo "$M/core/ngx_voicegw_wav.c" ;;
         strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;
         wsframe)   echo "$M/ws/ngx_voicegw_ws_frame.c" ;;
+        rtunits)   echo "$M/realtime/ngx_voicegw_rt_units.c $M/ws/ngx_voicegw_ws_frame.c" \
+                        "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
                    return 1 ;;
     esac
@@ -51,7 +53,9 @@ build() {
     inc=(-I "$ROOT/build/objs" -I "$NGX_SRC/core" -I "$NGX_SRC/event"
          -I "$NGX_SRC/event/modules" -I "$NGX_SRC/os/unix"
          -I "$NGX_SRC/http" -I "$NGX_SRC/http/modules" -I "$NGX_SRC/http/v2"
-         -I "$M/core" -I "$M/proxy" -I "$M/ws" -I "$ROOT/t/support")
+         -I "$M/core" -I "$M/proxy" -I "$M/ws" -I "$M/realtime"
+         -I "$M/registry" -I "$M/store" -I "$M/accounting"
+         -I "$ROOT/t/support")
 
     # shellcheck disable=SC2086
     "$CC" -g -O1 -fno-omit-frame-pointer \

@@ -5,7 +5,8 @@
  * Helpers that every directive of the gateway uses: "name=value"
  * parameters, the error of a parameter nobody takes, plain decimal
  * numbers, enumerations as tables (ngx_conf_enum_t, as nginx's own
- * directives have them), and a data file a directive names, read whole.
+ * directives have them; ngx_voicegw_enum.c), and a data file a directive
+ * names, read whole.
  */
 
 

@@ -142,13 +142,6 @@ static ngx_voicegw_rt_wanted_t  ngx_voicegw_rt_wanted[] = {
 };
 
 
-static ngx_conf_enum_t  ngx_voicegw_rt_booleans[] = {
-    { ngx_string("true"), 1 },
-    { ngx_string("false"), 0 },
-    { ngx_null_string, 0 }
-};
-
-
 /* bytes per sample of Deepgram's raw encodings */
 
 static struct {
@@ -239,7 +232,7 @@ ngx_voicegw_rt_units_create(ngx_http_request_t *r,
         /* multichannel audio is billed per channel */
 
         if (ngx_http_arg(r, (u_char *) "multichannel", 12, &enc) == NGX_OK
-            && ngx_voicegw_enum_value(ngx_voicegw_rt_booleans, &enc, &i)
+            && ngx_voicegw_enum_value(ngx_voicegw_booleans, &enc, &i)
                == NGX_OK
             && i)
         {

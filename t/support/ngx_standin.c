@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_sha1.h>
 
+#include <strings.h>
 #include <openssl/evp.h>
 
 #include "ngx_standin.h"
@@ -234,4 +235,51 @@ ngx_sha1_final(u_char result[20], ngx_sha1_t *ctx)
     md = (EVP_MD_CTX *) (uintptr_t) ctx->bytes;
     (void) EVP_DigestFinal_ex(md, result, NULL);
     EVP_MD_CTX_free(md);
+}
+
+
+/* the string functions of ngx_string.c that the parsers call */
+
+ngx_int_t
+ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
+{
+    return strncasecmp((char *) s1, (char *) s2, n);
+}
+
+
+/* the first of n + 1 bytes of s2 in [s1, last), ignoring case */
+
+u_char *
+ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
+{
+    for ( /* void */ ; (size_t) (last - s1) > n; s1++) {
+        if (strncasecmp((char *) s1, (char *) s2, n + 1) == 0) {
+            return s1;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    ngx_int_t  value;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    for (value = 0; n--; line++) {
+        if (*line < '0' || *line > '9'
+            || value >= (NGX_MAX_INT_T_VALUE - 9) / 10)
+        {
+            return NGX_ERROR;
+        }
+
+        value = value * 10 + (*line - '0');
+    }
+
+    return value;
 }
