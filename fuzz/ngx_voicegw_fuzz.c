@@ -15,6 +15,8 @@
  *   usage      the usage of a provider's answer: each dialect, SSE and
  *              whole JSON (proxy/ngx_voicegw_usage.c, jsonfeed.c)
  *   reqscan    a JSON request body (proxy/ngx_voicegw_reqscan.c)
+ *   json       an API request body, parsed whole into a tree
+ *              (core/ngx_voicegw_json_in.c)
  *   multipart  a form upload, its boundary from the input's first line
  *              (core/ngx_voicegw_multipart.c, wav.c)
  *   wav        a WAV header (core/ngx_voicegw_wav.c)
@@ -319,6 +321,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 
+/* -- json -------------------------------------------------------------- */
+
+#elif defined(FUZZ_JSON)
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_json.h"
+
+/*
+ * An API request body, whole, as the API parses it: a tree with the depth
+ * limit, UTF-8 and escapes checked, numbers finite; every key looked up.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                     err[256];
+    ngx_uint_t                 i;
+    ngx_pool_t                *pool;
+    ngx_voicegw_json_value_t  *root;
+
+    static const char  *keys[] = { "provider_id", "base_url", "api_key",
+                                   "model", "daily_budget", "tags", NULL };
+
+    pool = ngx_standin_pool_create();
+
+    if (ngx_voicegw_json_parse(pool, (u_char *) data, size, &root, err,
+                               sizeof(err))
+        == NGX_OK)
+    {
+        for (i = 0; keys[i]; i++) {
+            (void) ngx_voicegw_json_get(root, keys[i]);
+        }
+
+        (void) ngx_voicegw_json_type_name(root);
+    }
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
 /* -- strip ------------------------------------------------------------- */
 
 #elif defined(FUZZ_STRIP)
@@ -590,5 +634,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #else
-#error "define FUZZ_USAGE, FUZZ_REQSCAN, FUZZ_MULTIPART, FUZZ_WAV, FUZZ_STRIP, FUZZ_WSFRAME or FUZZ_RTUNITS"
+#error "define FUZZ_USAGE, FUZZ_REQSCAN, FUZZ_JSON, FUZZ_MULTIPART, FUZZ_WAV, FUZZ_STRIP, FUZZ_WSFRAME or FUZZ_RTUNITS"
 #endif

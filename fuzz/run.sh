@@ -26,12 +26,13 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan multipart wav strip wsframe rtunits)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits)
 
 sources() {
     case $1 in
         usage)     echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" ;;
         reqscan)   echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_reqscan.c" ;;
+        json)      echo "$M/core/ngx_voicegw_json_in.c" ;;
         multipart) echo "$M/core/ngx_voicegw_multipart.c $M/core/ngx_voicegw_wav.c" ;;
         wav)       echo "$M/core/ngx_voicegw_wav.c" ;;
         strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;

@@ -18,7 +18,7 @@ from vgtest import ROOT, diag, ok, tap  # noqa: E402
 
 RUN = os.path.join(ROOT, "fuzz", "run.sh")
 SMOKE = os.environ.get("FUZZ_SMOKE", "5")
-TARGETS = ("usage", "reqscan", "multipart", "wav", "strip", "wsframe",
+TARGETS = ("usage", "reqscan", "json", "multipart", "wav", "strip", "wsframe",
            "rtunits")
 
 if not shutil.which("clang"):

@@ -283,3 +283,110 @@ ngx_atoi(u_char *line, size_t n)
 
     return value;
 }
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+/* ngx_array.c's push: the array grows into a new block of the pool */
+
+void *
+ngx_array_push(ngx_array_t *a)
+{
+    void  *elt, *new;
+
+    if (a->nelts == a->nalloc) {
+        new = ngx_palloc(a->pool, 2 * a->nalloc * a->size);
+        if (new == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(new, a->elts, a->nelts * a->size);
+        a->elts = new;
+        a->nalloc *= 2;
+    }
+
+    elt = (u_char *) a->elts + a->size * a->nelts;
+    a->nelts++;
+
+    return elt;
+}
+
+
+/* ngx_snprintf() for the formats the parsers use: %s, %Z and %% */
+
+u_char * ngx_cdecl
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p, *last;
+    char     *s;
+    va_list   args;
+
+    p = buf;
+    last = buf + max;
+
+    va_start(args, fmt);
+
+    while (*fmt && p < last) {
+        if (*fmt != '%') {
+            *p++ = *fmt++;
+            continue;
+        }
+
+        fmt++;
+
+        switch (*fmt++) {
+        case 's':
+            for (s = va_arg(args, char *); *s && p < last; s++) {
+                *p++ = *s;
+            }
+            break;
+        case 'Z':
+            *p++ = '\0';
+            break;
+        default:
+            *p++ = '%';
+            break;
+        }
+    }
+
+    va_end(args);
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_hextoi(u_char *line, size_t n)
+{
+    u_char     c, ch;
+    ngx_int_t  value;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    for (value = 0; n--; line++) {
+        ch = *line;
+
+        if (ch >= '0' && ch <= '9') {
+            value = value * 16 + (ch - '0');
+            continue;
+        }
+
+        c = (u_char) (ch | 0x20);
+
+        if (c >= 'a' && c <= 'f') {
+            value = value * 16 + (c - 'a' + 10);
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return value;
+}
