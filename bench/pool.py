@@ -415,12 +415,21 @@ def bench_grant():
     secs = int(os.environ.get("GRANT_S", "25"))
     base_secs = int(os.environ.get("GRANT_BASE_S", "15"))
     per = int(os.environ.get("GRANT_CLIENTS", "40")) // 2
+    # GRANT_PARKED: that many more requests parked in a pool of their own
+    # (its one worker held busy) all along: a grant must cost the same
+    # with 10,000 parked as with the 40 of the ring (issue 13, point 6)
+    ballast_n = int(os.environ.get("GRANT_PARKED", "0"))
     d = workdir(name)
     workers = {"fake": FakeAdapter(d, "--chat-ms", str(task_ms)),
                "sw": StopwatchAdapter(d, task_ms)}
+    ballast_worker = fake(d)
     port = vg.free_port()
     ng = nginx(d, """
-    voicegw_zone vg_bench 8m;
+    voicegw_zone vg_bench %(zone)s;
+    upstream ballast {
+        voicegw_pool queue=20000 queue_timeout=60m;
+        server 127.0.0.1:%(bp)d;
+    }
     upstream vgpool {
         voicegw_pool queue=1000 queue_timeout=10m;
         server 127.0.0.1:%(fp)d;
@@ -460,12 +469,30 @@ def bench_grant():
             proxy_set_header X-Bench plain;
             proxy_set_header X-Nginx-Pid $pid;
         }
+        location = /ballast {
+            voicegw_task chat pool=ballast;
+            proxy_pass http://ballast/chat;
+            proxy_read_timeout 3600s;
+        }
         location = /pid { return 200 $pid; }
         location / { voicegw_api; }
     }
-    """ % {"fp": workers["fake"].port, "sp": workers["sw"].port, "p": port},
-        workers=2).start(wait_ports=[port])
-    wait_status(port, lambda st: st["idle_workers"] == 2)
+    """ % {"fp": workers["fake"].port, "sp": workers["sw"].port, "p": port,
+           "bp": ballast_worker.port,
+           "zone": "64m" if ballast_n > 1000 else "8m"},
+        workers=2, conns=ballast_n + 4000).start(wait_ports=[port])
+    wait_status(port, lambda st: st["idle_workers"] == 3)
+    ballast = []
+    if ballast_n:
+        hold = socket.create_connection(("127.0.0.1", port))
+        hold.sendall(raw_post("/ballast", chat_body(3600 * 1000)))
+        wait_status(port, lambda st: st["busy_workers"] == 1)
+        ballast, _ = park(port, ballast_n,
+                          raw_post("/ballast", chat_body(1)), batch=200)
+        ballast.append(hold)
+        wait_status(port, lambda st: st["queue_length"] >= ballast_n)
+        out(name, "%d requests parked in a pool of their own (spread over "
+            "both nginx processes by reuseport) all along", ballast_n)
     body = chat_body(task_ms)
     pid_req = b"GET /pid HTTP/1.1\r\nHost: bench\r\n\r\n"
 
@@ -538,17 +565,19 @@ def bench_grant():
         # the pool first: tasks of the plain proxy make the worker report
         # itself busy to the health check ("someone else's work"), and the
         # gateway then rightly waits for a check that finds it idle
-        wait_status(port, lambda st: all(
-            x["status"] == "idle" for x in st["workers"]))
+        wait_status(port, lambda st: st["idle_workers"]
+                    == (2 if ballast_n else 3))
         pool = phase(w, "pool", "/%s/pool" % key, ring, ps)
         base = phase(w, "plain", "/%s/plain" % key, [a[0]], bs)
         results[key] = (base, pool)
         report_grant(name, w, task_ms, base, pool, bs, ps, per)
     close_all([c.sock for g in groups for c in g])
+    close_all(ballast)
     errors_seen = error_summary(ng)
     stop(ng)
     for w in workers.values():
         w.stop()
+    ballast_worker.stop()
 
     worst = 0
     for key, (base, pool) in results.items():

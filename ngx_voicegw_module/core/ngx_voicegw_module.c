@@ -638,6 +638,8 @@ ngx_voicegw_proc_init(ngx_voicegw_proc_t *proc)
 
     ngx_queue_init(&proc->fetches);
     ngx_queue_init(&proc->parked);
+    ngx_rbtree_init(&proc->parked_tree, &proc->parked_sentinel,
+                    ngx_rbtree_insert_value);
     ngx_queue_init(&proc->rechecks);
 
     proc->ready = 1;

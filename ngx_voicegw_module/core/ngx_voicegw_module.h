@@ -54,6 +54,9 @@ typedef struct {
     ngx_connection_t            *doorbell;
     ngx_queue_t                  parked;
     ngx_uint_t                   nparked;
+    ngx_rbtree_t                 parked_tree;     /* by ticket id */
+    ngx_rbtree_node_t            parked_sentinel;
+    ngx_uint_t                   backstops;       /* ticks, for full looks */
     ngx_event_t                  backstop;
     ngx_event_t                  health;
     void                        *releases;

@@ -9,8 +9,8 @@
  * process writes the grant into the ticket in shared memory, then rings
  * the owner's doorbell: a one-byte datagram to a Unix socket in Linux's
  * abstract namespace named after the zone's instance and the owner's
- * process slot.  The owner's event loop wakes at once and looks at its
- * parked requests.  Nothing is created before fork and nothing is
+ * process slot.  The owner's event loop wakes at once and looks at the
+ * tickets the granting process left in its mailbox (ngx_voicegw_park.c).  Nothing is created before fork and nothing is
  * inherited, so reloads and respawned workers need no special care (the
  * master never gives a live process's slot to another one).  Within one
  * process the request's own event is posted instead.

@@ -12,8 +12,13 @@
  * request's wake event runs (posted directly, or after the doorbell
  * rang), restores the normal handlers and runs the phases again; this
  * time the admission lets the request through to proxy_pass, and the
- * balancer hands nginx the reserved worker.  A lost doorbell ring is
- * covered by a slow backstop timer that looks at every parked request.
+ * balancer hands nginx the reserved worker.  Another process that grants
+ * or cancels one of our tickets puts it in our mailbox in the zone
+ * (ngx_voicegw_queue.c) before it rings: the doorbell's handler finds
+ * those requests by ticket id, so a grant costs the same with 10,000
+ * requests parked as with 10.  A lost ring is covered by a slow backstop
+ * timer that empties the mailbox, and now and then looks at every parked
+ * request.
  */
 
 
@@ -27,7 +32,8 @@
 #include "ngx_voicegw_park.h"
 
 
-#define NGX_VOICEGW_BACKSTOP  250
+#define NGX_VOICEGW_BACKSTOP   250     /* ms */
+#define NGX_VOICEGW_FULL_LOOK  20      /* backstops: every 5 s */
 
 
 static void ngx_voicegw_park_wake_handler(ngx_event_t *ev);
@@ -35,7 +41,10 @@ static void ngx_voicegw_park_timeout_handler(ngx_event_t *ev);
 static void ngx_voicegw_park_parked_handler(ngx_http_request_t *r);
 static void ngx_voicegw_park_doorbell_handler(ngx_event_t *ev);
 static void ngx_voicegw_park_backstop_handler(ngx_event_t *ev);
-static void ngx_voicegw_park_check(ngx_voicegw_pools_t *vp);
+static void ngx_voicegw_park_check(ngx_voicegw_pools_t *vp,
+    ngx_uint_t full);
+static ngx_voicegw_task_ctx_t *ngx_voicegw_park_find(ngx_voicegw_proc_t *proc,
+    uint64_t ticket);
 
 
 ngx_int_t
@@ -86,6 +95,9 @@ ngx_voicegw_park(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
     ngx_queue_insert_tail(&proc->parked, &ctx->link);
     proc->nparked++;
 
+    ctx->node.key = (ngx_rbtree_key_t) ctx->ticket;
+    ngx_rbtree_insert(&proc->parked_tree, &ctx->node);
+
     ctx->timeout.handler = ngx_voicegw_park_timeout_handler;
     ctx->timeout.data = ctx;
     ctx->timeout.log = r->connection->log;
@@ -114,6 +126,8 @@ ngx_voicegw_unpark(ngx_voicegw_task_ctx_t *ctx)
 
     ngx_queue_remove(&ctx->link);
     ctx->vp->proc->nparked--;
+
+    ngx_rbtree_delete(&ctx->vp->proc->parked_tree, &ctx->node);
 
     if (ctx->timeout.timer_set) {
         ngx_del_timer(&ctx->timeout);
@@ -263,16 +277,23 @@ ngx_voicegw_park_doorbell_handler(ngx_event_t *ev)
     ngx_voicegw_pools_t  *vp = c->data;
 
     ngx_voicegw_doorbell_drain(vp);
-    ngx_voicegw_park_check(vp);
+    ngx_voicegw_park_check(vp, 0);
 }
 
+
+/*
+ * A lost ring leaves its tickets in the mailbox: the backstop empties it;
+ * every NGX_VOICEGW_FULL_LOOK-th time it looks at every parked request,
+ * for a ticket that changed without a word (its process taken for dead).
+ */
 
 static void
 ngx_voicegw_park_backstop_handler(ngx_event_t *ev)
 {
     ngx_voicegw_pools_t  *vp = ev->data;
 
-    ngx_voicegw_park_check(vp);
+    ngx_voicegw_park_check(vp,
+                           ++vp->proc->backstops % NGX_VOICEGW_FULL_LOOK == 0);
 
     if (vp->proc->nparked && !ngx_exiting) {
         ngx_add_timer(&vp->proc->backstop, NGX_VOICEGW_BACKSTOP);
@@ -280,12 +301,18 @@ ngx_voicegw_park_backstop_handler(ngx_event_t *ev)
 }
 
 
-/* post the wake event of every parked request whose ticket moved */
+/*
+ * Post the wake event of every parked request whose ticket moved: those
+ * of the mailbox, found by ticket id (O(1) under the zone's lock however
+ * many are parked); all of them when the mailbox says so, or "full".
+ */
 
 static void
-ngx_voicegw_park_check(ngx_voicegw_pools_t *vp)
+ngx_voicegw_park_check(ngx_voicegw_pools_t *vp, ngx_uint_t full)
 {
+    uint64_t                 mail[NGX_VOICEGW_MAIL];
     ngx_int_t                rc;
+    ngx_uint_t               i, n;
     ngx_queue_t             *l, *parked;
     ngx_voicegw_grant_t      grant;
     ngx_voicegw_task_ctx_t  *ctx;
@@ -297,6 +324,22 @@ ngx_voicegw_park_check(ngx_voicegw_pools_t *vp)
     parked = &vp->proc->parked;
 
     ngx_voicegw_zone_lock(vp->zone);
+
+    rc = ngx_voicegw_queue_mail_take_locked(vp, mail, &n);
+
+    if (rc == NGX_OK && !full) {
+        ngx_voicegw_zone_unlock(vp->zone);
+
+        for (i = 0; i < n; i++) {
+            ctx = ngx_voicegw_park_find(vp->proc, mail[i]);
+
+            if (ctx != NULL) {
+                ngx_post_event(&ctx->wake, &ngx_posted_events);
+            }
+        }
+
+        return;
+    }
 
     for (l = ngx_queue_head(parked); l != ngx_queue_sentinel(parked);
          l = ngx_queue_next(l))
@@ -311,4 +354,31 @@ ngx_voicegw_park_check(ngx_voicegw_pools_t *vp)
     }
 
     ngx_voicegw_zone_unlock(vp->zone);
+}
+
+
+/* this process's parked request of a ticket, or NULL */
+
+static ngx_voicegw_task_ctx_t *
+ngx_voicegw_park_find(ngx_voicegw_proc_t *proc, uint64_t ticket)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) ticket;
+    node = proc->parked_tree.root;
+    sentinel = proc->parked_tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key == node->key) {
+            return (ngx_voicegw_task_ctx_t *)
+                       ((u_char *) node
+                        - offsetof(ngx_voicegw_task_ctx_t, node));
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
 }

@@ -56,6 +56,8 @@ static void ngx_voicegw_worker_assign(ngx_voicegw_pools_t *vp,
     ngx_uint_t hit);
 static ngx_voicegw_worker_sh_t *ngx_voicegw_worker_of(
     ngx_voicegw_ticket_t *t);
+static void ngx_voicegw_queue_tell_owner_locked(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_ticket_t *t);
 static void ngx_voicegw_ticket_affinity(ngx_voicegw_ticket_t *t,
     ngx_voicegw_affinity_t *aff);
 
@@ -465,6 +467,87 @@ ngx_voicegw_ticket_affinity(ngx_voicegw_ticket_t *t,
 }
 
 
+/* -- the owners' mailboxes ----------------------------------------------- */
+
+/*
+ * A ticket changed for its owner: in this process its wake event is
+ * posted; in another, the ticket goes into the owner's mailbox and the
+ * owner's doorbell rings.
+ */
+
+static void
+ngx_voicegw_queue_tell_owner_locked(ngx_voicegw_pools_t *vp,
+    ngx_voicegw_ticket_t *t)
+{
+    ngx_voicegw_mailbox_t  *mb;
+
+    if (t->owner_pid != ngx_pid
+        && t->owner_slot >= 0 && t->owner_slot < NGX_VOICEGW_MAILBOXES)
+    {
+        mb = &vp->sh->mail[t->owner_slot];
+
+        if (mb->pid != t->owner_pid) {
+            /* the slot's process changed: what was there is not its */
+            mb->pid = t->owner_pid;
+            mb->n = 0;
+            mb->overflow = 0;
+        }
+
+        if (mb->n < NGX_VOICEGW_MAIL) {
+            mb->tickets[mb->n++] = t->id;
+
+        } else {
+            mb->overflow = 1;
+        }
+    }
+
+    ngx_voicegw_doorbell_ring(vp, t->owner_pid, t->owner_slot,
+                              t->owner_data);
+}
+
+
+/*
+ * This process's mailbox, emptied: NGX_OK with the tickets that changed,
+ * or NGX_DECLINED when its owner must look at every parked request (it
+ * overflowed, or this process's slot has no mailbox).
+ */
+
+ngx_int_t
+ngx_voicegw_queue_mail_take_locked(ngx_voicegw_pools_t *vp,
+    uint64_t *tickets, ngx_uint_t *n)
+{
+    ngx_voicegw_mailbox_t  *mb;
+
+    *n = 0;
+
+    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_VOICEGW_MAILBOXES) {
+        return NGX_DECLINED;
+    }
+
+    mb = &vp->sh->mail[ngx_process_slot];
+
+    if (mb->pid != ngx_pid) {
+        /* nothing was ever sent to this process */
+        mb->pid = ngx_pid;
+        mb->n = 0;
+        mb->overflow = 0;
+        return NGX_OK;
+    }
+
+    if (mb->overflow) {
+        mb->n = 0;
+        mb->overflow = 0;
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(tickets, mb->tickets, mb->n * sizeof(uint64_t));
+    *n = mb->n;
+    mb->n = 0;
+
+    return NGX_OK;
+}
+
+
 /* -- granting ------------------------------------------------------------- */
 
 /* hand idle workers to the head of the queue, in order */
@@ -493,8 +576,7 @@ ngx_voicegw_queue_grant_locked(ngx_voicegw_pools_t *vp,
 
         ngx_voicegw_worker_assign(vp, pool, wi, t, hit);
 
-        ngx_voicegw_doorbell_ring(vp, t->owner_pid, t->owner_slot,
-                                  t->owner_data);
+        ngx_voicegw_queue_tell_owner_locked(vp, t);
     }
 }
 
@@ -543,13 +625,16 @@ ngx_voicegw_queue_leave_locked(ngx_voicegw_pools_t *vp, uint64_t id,
         pool->abandoned++;
     }
 
-    ngx_voicegw_ticket_finish_locked(vp, t, state);
-
     if (state == NGX_VOICEGW_TICKET_CANCELLED) {
-        /* its owner answers 503 */
-        ngx_voicegw_doorbell_ring(vp, t->owner_pid, t->owner_slot,
-                                  t->owner_data);
+        /*
+         * its owner answers 503: told before the ticket is finished,
+         * which forgets the owner's wake event (the owner's handler runs
+         * later, and sees the ticket cancelled)
+         */
+        ngx_voicegw_queue_tell_owner_locked(vp, t);
     }
+
+    ngx_voicegw_ticket_finish_locked(vp, t, state);
 
     /* a cancelled head may have been the one waiting for a busy worker */
 

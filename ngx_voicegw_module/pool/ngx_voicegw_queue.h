@@ -50,6 +50,8 @@
 
 /* nginx processes that use the pools, for retiring pools safely */
 #define NGX_VOICEGW_PROCS            64
+#define NGX_VOICEGW_MAILBOXES        64      /* process slots with one */
+#define NGX_VOICEGW_MAIL             32      /* tickets in a mailbox */
 
 
 /* how a task ended, for release */
@@ -165,6 +167,21 @@ typedef struct {
 } ngx_voicegw_proc_sh_t;
 
 
+/*
+ * The tickets of one process slot that changed for its owner (granted,
+ * cancelled) since the owner last looked: a grant is O(1) work for both
+ * sides, whatever the number of parked requests.  Full: the owner looks
+ * at all of its parked requests once.
+ */
+
+typedef struct {
+    ngx_pid_t                    pid;         /* whose tickets these are */
+    ngx_uint_t                   n;
+    ngx_uint_t                   overflow;
+    uint64_t                     tickets[NGX_VOICEGW_MAIL];
+} ngx_voicegw_mailbox_t;
+
+
 /* the pools' part of the zone */
 
 struct ngx_voicegw_queue_sh_s {
@@ -184,6 +201,9 @@ struct ngx_voicegw_queue_sh_s {
     /* which configuration (reload) is the newest, and who uses which */
     ngx_uint_t                   generation;
     ngx_voicegw_proc_sh_t        procs[NGX_VOICEGW_PROCS];
+
+    /* per process slot: its tickets that changed (grants, cancels) */
+    ngx_voicegw_mailbox_t        mail[NGX_VOICEGW_MAILBOXES];
 
     /* the process doing health checks and sweeps, until when (mono) */
     ngx_pid_t                    health_pid;
@@ -341,6 +361,8 @@ void ngx_voicegw_queue_release_locked(ngx_voicegw_pools_t *vp, uint64_t id,
     ngx_voicegw_affinity_t *served, ngx_uint_t outcome);
 ngx_int_t ngx_voicegw_queue_retry_locked(ngx_voicegw_pools_t *vp,
     uint64_t id, ngx_voicegw_grant_t *grant);
+ngx_int_t ngx_voicegw_queue_mail_take_locked(ngx_voicegw_pools_t *vp,
+    uint64_t *tickets, ngx_uint_t *n);
 void ngx_voicegw_queue_grant_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_pool_sh_t *pool);
 void ngx_voicegw_queue_sweep_locked(ngx_voicegw_pools_t *vp);

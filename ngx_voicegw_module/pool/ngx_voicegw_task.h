@@ -47,6 +47,7 @@ typedef struct {
     ngx_event_t                  wake;
     ngx_event_t                  timeout;
     ngx_queue_t                  link;        /* parked requests of ours */
+    ngx_rbtree_node_t            node;        /* ... by ticket id */
     /* what the books say of it (ngx_voicegw_task_books.c) */
     uint64_t                     created_mono;
     uint64_t                     ended_mono;  /* the worker released */
