@@ -34,6 +34,7 @@
 
 #define NGX_VOICEGW_BACKSTOP   250     /* ms */
 #define NGX_VOICEGW_FULL_LOOK  20      /* backstops: every 5 s */
+#define NGX_VOICEGW_LOOK_SLICE 128     /* tickets per hold of the lock */
 
 
 static void ngx_voicegw_park_wake_handler(ngx_event_t *ev);
@@ -341,6 +342,11 @@ ngx_voicegw_park_check(ngx_voicegw_pools_t *vp, ngx_uint_t full)
         return;
     }
 
+    /* every parked request, NGX_VOICEGW_LOOK_SLICE per hold of the lock:
+       the list is this process's own, and nothing changes it meanwhile */
+
+    n = 0;
+
     for (l = ngx_queue_head(parked); l != ngx_queue_sentinel(parked);
          l = ngx_queue_next(l))
     {
@@ -350,6 +356,11 @@ ngx_voicegw_park_check(ngx_voicegw_pools_t *vp, ngx_uint_t full)
 
         if (rc != NGX_OK || grant.state != NGX_VOICEGW_TICKET_QUEUED) {
             ngx_post_event(&ctx->wake, &ngx_posted_events);
+        }
+
+        if (++n % NGX_VOICEGW_LOOK_SLICE == 0) {
+            ngx_voicegw_zone_unlock(vp->zone);
+            ngx_voicegw_zone_lock(vp->zone);
         }
     }
 

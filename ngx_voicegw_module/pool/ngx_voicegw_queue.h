@@ -209,6 +209,11 @@ struct ngx_voicegw_queue_sh_s {
     ngx_pid_t                    health_pid;
     uint64_t                     health_until;
 
+    /* sweeps, and whether the next must look at every queued ticket (a
+       process died whose entry of procs[] is gone) */
+    ngx_uint_t                   sweeps;
+    ngx_uint_t                   sweep_all;
+
     ngx_voicegw_eta_sh_t         eta;
 };
 

@@ -24,7 +24,8 @@
 #include "ngx_voicegw_queue.h"
 
 
-#define NGX_VOICEGW_OWNERS  64
+#define NGX_VOICEGW_OWNERS      64
+#define NGX_VOICEGW_SWEEP_WALK  120     /* sweeps (of 500 ms): a minute */
 
 
 typedef struct {
@@ -141,8 +142,15 @@ ngx_voicegw_queue_join_locked(ngx_voicegw_pools_t *vp)
     }
 
     if (free == NGX_VOICEGW_PROCS) {
-        /* a full table only delays the freeing of retired pools */
+        /* a full table only delays the freeing of retired pools; the
+           sweeps look at every ticket, as they cannot tell who is known */
+        vp->sh->sweep_all = 1;
         return;
+    }
+
+    if (p[free].pid != 0 && p[free].pid != ngx_pid) {
+        /* a dead process's entry: the next sweep finds its tickets */
+        vp->sh->sweep_all = 1;
     }
 
     p[free].pid = ngx_pid;
@@ -373,7 +381,7 @@ ngx_voicegw_queue_worker_locked(ngx_voicegw_pool_conf_t *pcf,
 void
 ngx_voicegw_queue_sweep_locked(ngx_voicegw_pools_t *vp)
 {
-    ngx_uint_t               i, n;
+    ngx_uint_t               i, n, walk;
     ngx_queue_t             *l, *next;
     ngx_voicegw_owners_t     owners;
     ngx_voicegw_ticket_t    *t;
@@ -383,7 +391,24 @@ ngx_voicegw_queue_sweep_locked(ngx_voicegw_pools_t *vp)
     q = vp->sh;
     owners.n = 0;
 
-    for (i = 0; i < q->npools; i++) {
+    /*
+     * The queues are walked only when a process that may own tickets is
+     * dead (every worker process is in procs[] once it started, unless
+     * the table was full: then sweep_all stays set), and once a minute
+     * anyway: with 10,000 requests parked, a walk every tick would hold
+     * the zone's lock for each of them twice a second.
+     */
+
+    walk = q->sweep_all || ++q->sweeps % NGX_VOICEGW_SWEEP_WALK == 0;
+
+    for (i = 0; !walk && i < NGX_VOICEGW_PROCS; i++) {
+        walk = (q->procs[i].pid != 0
+                && ngx_voicegw_owner_dead(&owners, q->procs[i].pid));
+    }
+
+    q->sweep_all = 0;
+
+    for (i = 0; walk && i < q->npools; i++) {
         pool = q->pools[i];
         n = 0;
 
