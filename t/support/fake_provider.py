@@ -254,31 +254,9 @@ def match_route(method, path):
 # ---------------------------------------------------------------------------
 # knobs
 
-class Knobs(object):
-    def __init__(self, headers, d):
-        self.h = headers
-        self.events = self.int("events", d.sse_events)
-        self.delay_ms = self.num("delay-ms", d.delay_ms)
-        self.hold_ms = self.num("hold-ms", 0)
-        self.length = self.int("length", 0)
-        self.prompt = self.int("prompt-tokens", d.prompt_tokens)
-        comp = self.int("completion-tokens", d.completion_tokens)
-        self.completion = self.events if comp is None else comp
-        self.cached = self.int("cached-tokens", d.cached_tokens)
-        self.cache_write = self.int("cache-write-tokens", 0)
-        self.thoughts = self.int("thoughts-tokens", 0)
-        self.duration = self.num("duration", d.duration)
-        self.audio_bytes = self.int("audio-bytes", d.audio_bytes)
-        self.char_cost = self.int("character-cost", None)
-        self.status = self.int("status", None)
-        self.hang = self.bool("hang")
-        self.split = self.bool("split")
-        self.redirect = self.h.get("x-fake-redirect")
-        self.gzip = self.bool("gzip")
-        self.close_mid = self.int("close-mid", None)
-        self.truncate = self.int("truncate", None)
-        self.transcript_status = self.h.get("x-fake-transcript-status")
-        self.delta_usage = (self.h.get("x-fake-delta-usage") or "").lower()
+class HeaderKnobs(object):
+    """X-Fake-* request headers read as knobs (self.h: lower-case names);
+    fake_ws_provider.py reads its handshake's with it too."""
 
     def raw(self, name):
         v = self.h.get("x-fake-" + name)
@@ -317,6 +295,33 @@ class Knobs(object):
         if v.lower() in ("0", "false", "no", "off", ""):
             return False
         raise KnobError("X-Fake-%s: not a boolean: %r" % (name, v))
+
+
+class Knobs(HeaderKnobs):
+    def __init__(self, headers, d):
+        self.h = headers
+        self.events = self.int("events", d.sse_events)
+        self.delay_ms = self.num("delay-ms", d.delay_ms)
+        self.hold_ms = self.num("hold-ms", 0)
+        self.length = self.int("length", 0)
+        self.prompt = self.int("prompt-tokens", d.prompt_tokens)
+        comp = self.int("completion-tokens", d.completion_tokens)
+        self.completion = self.events if comp is None else comp
+        self.cached = self.int("cached-tokens", d.cached_tokens)
+        self.cache_write = self.int("cache-write-tokens", 0)
+        self.thoughts = self.int("thoughts-tokens", 0)
+        self.duration = self.num("duration", d.duration)
+        self.audio_bytes = self.int("audio-bytes", d.audio_bytes)
+        self.char_cost = self.int("character-cost", None)
+        self.status = self.int("status", None)
+        self.hang = self.bool("hang")
+        self.split = self.bool("split")
+        self.redirect = self.h.get("x-fake-redirect")
+        self.gzip = self.bool("gzip")
+        self.close_mid = self.int("close-mid", None)
+        self.truncate = self.int("truncate", None)
+        self.transcript_status = self.h.get("x-fake-transcript-status")
+        self.delta_usage = (self.h.get("x-fake-delta-usage") or "").lower()
 
 
 class DefaultKnobs(Knobs):

@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ws_client as wsp  # noqa: E402  (the shared RFC 6455 codec)
+from fake_provider import HeaderKnobs, KnobError  # noqa: E402
 
 # the headers that may carry the key, and the schemes allowed before it
 KEY_HEADERS = (
@@ -93,11 +94,7 @@ def b64zeros(n):
     return base64.b64encode(bytes(n)).decode("ascii")
 
 
-class KnobError(Exception):
-    pass
-
-
-class Knobs(object):
+class Knobs(HeaderKnobs):
     """The X-Fake-* headers of one handshake (lower-case dict)."""
 
     def __init__(self, headers):
@@ -124,44 +121,6 @@ class Knobs(object):
             raise KnobError("X-Fake-*-Audio-Tokens: more than the total")
         if self.close_code > 65535:
             raise KnobError("X-Fake-Close-Code: too big")
-
-    def raw(self, name):
-        v = self.h.get("x-fake-" + name)
-        return None if v is None else v.strip()
-
-    def int(self, name, default):
-        v = self.raw(name)
-        if v is None:
-            return default
-        try:
-            n = int(v)
-        except ValueError:
-            raise KnobError("X-Fake-%s: not a whole number: %r" % (name, v))
-        if n < 0:
-            raise KnobError("X-Fake-%s: negative: %r" % (name, v))
-        return n
-
-    def num(self, name, default):
-        v = self.raw(name)
-        if v is None:
-            return default
-        try:
-            n = float(v)
-        except ValueError:
-            raise KnobError("X-Fake-%s: not a number: %r" % (name, v))
-        if n < 0 or n != n:
-            raise KnobError("X-Fake-%s: negative: %r" % (name, v))
-        return n
-
-    def bool(self, name):
-        v = self.raw(name)
-        if v is None:
-            return False
-        if v.lower() in ("1", "true", "yes", "on"):
-            return True
-        if v.lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise KnobError("X-Fake-%s: not a boolean: %r" % (name, v))
 
 
 class ServerWS(wsp.WebSocket):

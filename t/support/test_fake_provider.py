@@ -27,67 +27,22 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from selftest import (PROCS, RESULTS, FakeProcess, check,  # noqa: E402
+                      free_port, until)
 FAKE = os.path.join(HERE, "fake_provider.py")
 TMP = tempfile.mkdtemp(prefix="fake_provider_test.")
 KEY = "sk-FAKE-selftest-0123456789"
-PROCS = []
-RESULTS = {"ok": 0, "fail": 0}
 PATTERN = bytes(range(256)) * 64                 # 16 KiB of the fake audio
 
 
 # ---------------------------------------------------------------------------
 # harness
 
-def check(cond, name, detail=""):
-    if cond:
-        RESULTS["ok"] += 1
-        print("ok - %s" % name)
-    else:
-        RESULTS["fail"] += 1
-        print("not ok - %s%s" % (name, (": %s" % (detail,)) if detail != ""
-                                 else ""))
-    sys.stdout.flush()
-    return cond
-
-
-def until(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(0.01)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Fake(object):
-    def __init__(self, *args):
-        self.port = free_port()
-        self.record = os.path.join(TMP, "seen-%d.jsonl" % self.port)
-        self.err = open(os.path.join(TMP, "err-%d.log" % self.port), "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE, "--port", str(self.port), "--key", KEY,
-             "--record", self.record] + list(args),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self.err, text=True)
-        PROCS.append(self.proc)
-        line = self.proc.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError("the fake did not start: %r" % line)
-
-    def seen(self):
-        try:
-            with open(self.record) as f:
-                return [json.loads(line) for line in f]
-        except OSError:
-            return []
+class Fake(FakeProcess):
+    script = FAKE
+    key = KEY
+    tmp = TMP
 
     def last(self):
         s = self.seen()
@@ -130,17 +85,6 @@ class Fake(object):
             return st, h, json.loads(data)
         except ValueError:
             return st, h, data
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
-        return self.proc.returncode
 
 
 def raw(port, data, timeout=10, tls=False):

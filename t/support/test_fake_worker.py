@@ -26,45 +26,16 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ws_client as wsc  # noqa: E402
+from selftest import (PROCS, RESULTS, check, free_port,  # noqa: E402
+                      until)
 
 FAKE = os.path.join(HERE, "fake_worker.py")
 CLIENT = os.path.join(HERE, "ws_client.py")
 TMP = tempfile.mkdtemp(prefix="fake_worker_test.")
-PROCS = []
-RESULTS = {"ok": 0, "fail": 0}
 
 
 # ---------------------------------------------------------------------------
 # harness
-
-def check(cond, name, detail=""):
-    if cond:
-        RESULTS["ok"] += 1
-        print("ok - %s" % name)
-    else:
-        RESULTS["fail"] += 1
-        print("not ok - %s%s" % (name, (": %s" % detail) if detail else ""))
-    sys.stdout.flush()
-    return cond
-
-
-def until(pred, timeout=5.0):
-    """Polls pred until it holds (its value) or timeout s pass (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(0.01)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 
 class Worker(object):
     def __init__(self, *args, **kw):
