@@ -589,13 +589,16 @@ class FakeProvider:
     and records every request it sees (one JSON line each) in a file of
     the test's work folder "d"; on "port" when given, else on a free one."""
 
+    script = "fake_provider.py"
+    record_name = "seen-%d.jsonl"
+
     def __init__(self, d, key, *args, port=None):
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        self.record = os.path.join(d, "seen-%d.jsonl" % self.port)
+        self.record = os.path.join(d, self.record_name % self.port)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "t", "support",
-                                          "fake_provider.py"),
+                                          self.script),
              "--port", str(self.port), "--key", key,
              "--record", self.record] + list(args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
@@ -619,37 +622,23 @@ class FakeProvider:
             self.proc.terminate()
             self.proc.wait()
 
-class FakeWSProvider:
+class FakeWSProvider(FakeProvider):
     """t/support/fake_ws_provider.py in its own process: the WebSocket
     routes of the cloud providers (Deepgram live STT and speak, ElevenLabs
     stream-input, Cartesia, AssemblyAI v3, OpenAI Realtime).  It checks the
     key, and records every session (and refused handshake) it sees, one
     JSON line each when it ends, in a file of the test's work folder "d";
     on "port" when given, else on a free one.  args: more options
-    ("--selector", "--tls", CERT, KEY)."""
+    ("--selector", "--tls", CERT, KEY).  seen(): sessions ("status": 101)
+    and refused handshakes ("status": 401, 403, ...; "ended_by":
+    "rejected")."""
+
+    script = "fake_ws_provider.py"
+    record_name = "ws-seen-%d.jsonl"
 
     def __init__(self, d, key, *args, port=None):
-        self.port = port or free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        FakeProvider.__init__(self, d, key, *args, port=port)
         self.ws_url = "ws://127.0.0.1:%d" % self.port
-        self.record = os.path.join(d, "ws-seen-%d.jsonl" % self.port)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "t", "support",
-                                          "fake_ws_provider.py"),
-             "--port", str(self.port), "--key", key,
-             "--record", self.record] + list(args),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        self.proc.stdout.readline()           # "ready"
-        at_cleanup(self.stop)
-
-    def seen(self):
-        """Every recorded line: sessions ("status": 101) and refused
-        handshakes ("status": 401, 403, ...; "ended_by": "rejected")."""
-        try:
-            with open(self.record) as f:
-                return [json.loads(line) for line in f]
-        except OSError:
-            return []
 
     def sessions(self):
         """The recorded sessions that got their 101."""
@@ -661,10 +650,6 @@ class FakeWSProvider:
         wait_for(lambda: len(self.seen()) >= n, timeout=timeout)
         return self.seen()
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait()
 
 # -- fake inference workers --------------------------------------------------
 
