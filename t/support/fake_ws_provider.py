@@ -429,14 +429,7 @@ class Session(object):
             return
         self.recorded = True
         self.t_close = time.time()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        wsp.close_socket(self.sock)
         self.srv.write_record(self.record())
 
     def record(self):

@@ -8,6 +8,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,3 +87,22 @@ class FakeProcess(object):
                 self.proc.wait()
         self.err.close()
         return self.proc.returncode
+
+
+def stop_all():
+    """Kills every fake still running."""
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def summary(t0, tmp=None):
+    """The last line and the exit code; tmp goes unless a check failed."""
+    if tmp and RESULTS["fail"]:
+        print("# left for inspection: %s" % tmp)
+    elif tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("# %d ok, %d failed, %.1f s" % (RESULTS["ok"], RESULTS["fail"],
+                                         time.monotonic() - t0))
+    return 1 if RESULTS["fail"] else 0

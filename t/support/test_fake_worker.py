@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ws_client as wsc  # noqa: E402
 from selftest import (PROCS, RESULTS, check, free_port,  # noqa: E402
-                      until)
+                      stop_all, summary, until)
 
 FAKE = os.path.join(HERE, "fake_worker.py")
 CLIENT = os.path.join(HERE, "ws_client.py")
@@ -1125,19 +1125,14 @@ def main():
             except Exception:
                 check(False, t.__name__, traceback.format_exc())
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_all()
         if RESULTS["fail"] and w is not None and os.path.exists(w.log):
             print("# last lines of the fake's log (%s):" % w.log)
             for line in open(w.log).read().splitlines()[-15:]:
                 print("#   " + line)
         else:
             shutil.rmtree(TMP, ignore_errors=True)
-    print("# %d ok, %d failed, %.1f s" % (RESULTS["ok"], RESULTS["fail"],
-                                         time.monotonic() - t0))
-    return 1 if RESULTS["fail"] else 0
+    return summary(t0)
 
 
 if __name__ == "__main__":

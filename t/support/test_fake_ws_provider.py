@@ -27,8 +27,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ws_client as wsc  # noqa: E402
-from selftest import (PROCS, RESULTS, FakeProcess, check,  # noqa: E402
-                      free_port, until)
+from selftest import (FakeProcess, check,  # noqa: E402
+                      free_port, stop_all, summary, until)
 
 FAKE = os.path.join(HERE, "fake_ws_provider.py")
 TMP = tempfile.mkdtemp(prefix="fake_ws_provider_test.")
@@ -623,17 +623,8 @@ def main():
         except Exception:
             check(False, "test_selector", traceback.format_exc())
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if RESULTS["fail"]:
-            print("# left for inspection: %s" % TMP)
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print("# %d ok, %d failed, %.1f s" % (RESULTS["ok"], RESULTS["fail"],
-                                         time.monotonic() - t0))
-    return 1 if RESULTS["fail"] else 0
+        stop_all()
+    return summary(t0, TMP)
 
 
 if __name__ == "__main__":

@@ -438,14 +438,19 @@ class WebSocket(object):
             pass
 
     def shutdown(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        close_socket(self.sock)
+
+
+def close_socket(sock):
+    """Shut down and close, whatever state the socket is in."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def read_http_head(sock, deadline, limit=65536):
