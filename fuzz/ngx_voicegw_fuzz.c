@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "ngx_standin.h"
+#include "parser_ops.h"
 
 
 typedef struct {
@@ -93,20 +94,15 @@ fuzz_split_init(fuzz_split_t *s, const uint8_t *data, size_t size,
 
 /*
  * A stream parser fed the input after its head (head bytes of options,
- * then the split's seed), in pieces; "end" is told whether the stream
- * ended or was cut off (the head's first byte, bit 7).
+ * then the split's seed), in pieces, through the glue the parser driver
+ * of t/050 uses (t/support/parser_ops.c); ended unless the head's first
+ * byte says the stream was cut off (bit 7), and what it learned printed.
  */
 
-typedef struct {
-    void                      *(*create)(ngx_pool_t *pool);
-    void                       (*feed)(void *parser, u_char *p, size_t len);
-    void                       (*end)(void *parser, ngx_uint_t cut);
-} fuzz_ops_t;
-
-
 static int
-fuzz_stream(fuzz_ops_t *ops, const uint8_t *data, size_t size, size_t head)
+fuzz_stream(driver_ops_t *ops, const uint8_t *data, size_t size, size_t head)
 {
+    char           out[DRIVER_OUT];
     void          *parser;
     u_char        *p;
     size_t         n;
@@ -125,7 +121,11 @@ fuzz_stream(fuzz_ops_t *ops, const uint8_t *data, size_t size, size_t head)
             ops->feed(parser, p, n);
         }
 
-        ops->end(parser, head && (data[0] & 0x80));
+        if (!(head && (data[0] & 0x80))) {
+            ops->end(parser);
+        }
+
+        ops->print(parser, out);
     }
 
     ngx_standin_pool_destroy(pool);
@@ -138,51 +138,17 @@ fuzz_stream(fuzz_ops_t *ops, const uint8_t *data, size_t size, size_t head)
 
 #if defined(FUZZ_USAGE)
 
-#include "ngx_voicegw_usage.h"
-
-static ngx_uint_t  fuzz_dialect, fuzz_sse;
-
-
-static void *
-fuzz_create(ngx_pool_t *pool)
-{
-    return ngx_voicegw_usage_create(pool, fuzz_dialect, fuzz_sse);
-}
-
-
-static void
-fuzz_feed(void *parser, u_char *p, size_t len)
-{
-    (void) ngx_voicegw_usage_feed(parser, p, len);
-}
-
-
-static void
-fuzz_end(void *parser, ngx_uint_t cut)
-{
-    /* a stream may also be cut off before its end */
-
-    if (!cut) {
-        ngx_voicegw_usage_end(parser);
-    }
-
-    (void) ngx_voicegw_usage_units(parser);
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
-
     if (size == 0) {
         return 0;
     }
 
-    fuzz_dialect = (data[0] >> 1) % 7;
-    fuzz_sse = data[0] & 1;
+    usage_dialect = (data[0] >> 1) % 7;
+    usage_sse = data[0] & 1;
 
-    return fuzz_stream(&ops, data, size, 1);
+    return fuzz_stream(&usage_ops, data, size, 1);
 }
 
 
@@ -190,37 +156,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #elif defined(FUZZ_REQSCAN)
 
-#include "ngx_voicegw_reqscan.h"
-
-
-static void *
-fuzz_create(ngx_pool_t *pool)
-{
-    return ngx_voicegw_reqscan_create(pool);
-}
-
-
-static void
-fuzz_feed(void *parser, u_char *p, size_t len)
-{
-    (void) ngx_voicegw_reqscan_feed(parser, p, len);
-}
-
-
-static void
-fuzz_end(void *parser, ngx_uint_t cut)
-{
-    ngx_voicegw_reqscan_end(parser);
-    (void) ngx_voicegw_reqscan_info(parser);
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
-
-    return fuzz_stream(&ops, data, size, 0);
+    return fuzz_stream(&request_ops, data, size, 0);
 }
 
 
@@ -228,39 +167,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #elif defined(FUZZ_MULTIPART)
 
-#include "ngx_voicegw_wav.h"
-#include "ngx_voicegw_multipart.h"
-
-static ngx_str_t  fuzz_boundary;
-
-
-static void *
-fuzz_create(ngx_pool_t *pool)
-{
-    return ngx_voicegw_multipart_create(pool, &fuzz_boundary);
-}
-
-
-static void
-fuzz_feed(void *parser, u_char *p, size_t len)
-{
-    ngx_voicegw_multipart_feed(parser, p, len);
-}
-
-
-static void
-fuzz_end(void *parser, ngx_uint_t cut)
-{
-    ngx_voicegw_multipart_end(parser);
-    (void) ngx_voicegw_multipart_info(parser);
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char             *nl;
-    static fuzz_ops_t   ops = { fuzz_create, fuzz_feed, fuzz_end };
+    u_char  *nl;
 
     /* "boundary\n" then the body */
 
@@ -270,10 +180,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    fuzz_boundary.data = (u_char *) data;
-    fuzz_boundary.len = nl - (u_char *) data;
+    multipart_boundary.data = (u_char *) data;
+    multipart_boundary.len = nl - (u_char *) data;
 
-    return fuzz_stream(&ops, nl + 1, size - fuzz_boundary.len - 1, 0);
+    return fuzz_stream(&multipart_ops, nl + 1,
+                       size - multipart_boundary.len - 1, 0);
 }
 
 
@@ -281,43 +192,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #elif defined(FUZZ_WAV)
 
-#include "ngx_voicegw_wav.h"
-
-
-static void *
-fuzz_create(ngx_pool_t *pool)
-{
-    ngx_voicegw_wav_t  *w;
-
-    w = ngx_palloc(pool, sizeof(ngx_voicegw_wav_t));
-    if (w) {
-        ngx_voicegw_wav_init(w);
-    }
-
-    return w;
-}
-
-
-static void
-fuzz_feed(void *parser, u_char *p, size_t len)
-{
-    ngx_voicegw_wav_feed(parser, p, len);
-}
-
-
-static void
-fuzz_end(void *parser, ngx_uint_t cut)
-{
-    (void) ngx_voicegw_wav_duration(parser);
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static fuzz_ops_t  ops = { fuzz_create, fuzz_feed, fuzz_end };
-
-    return fuzz_stream(&ops, data, size, 0);
+    return fuzz_stream(&wav_ops, data, size, 0);
 }
 
 

@@ -30,11 +30,13 @@ TARGETS=(usage reqscan json multipart wav strip wsframe rtunits)
 
 sources() {
     case $1 in
-        usage)     echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" ;;
-        reqscan)   echo "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_reqscan.c" ;;
+        # the stream parsers, through the parser driver's glue
+        usage|reqscan|multipart|wav)
+                   echo "$ROOT/t/support/parser_ops.c" \
+                        "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" \
+                        "$M/proxy/ngx_voicegw_reqscan.c $M/core/ngx_voicegw_wav.c" \
+                        "$M/core/ngx_voicegw_multipart.c" ;;
         json)      echo "$M/core/ngx_voicegw_json_in.c" ;;
-        multipart) echo "$M/core/ngx_voicegw_multipart.c $M/core/ngx_voicegw_wav.c" ;;
-        wav)       echo "$M/core/ngx_voicegw_wav.c" ;;
         strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;
         wsframe)   echo "$M/ws/ngx_voicegw_ws_frame.c" ;;
         rtunits)   echo "$M/realtime/ngx_voicegw_rt_units.c $M/ws/ngx_voicegw_ws_frame.c" \

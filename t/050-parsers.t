@@ -32,7 +32,8 @@ VAR = os.path.join(ROOT, "var")
 D = os.path.join(VAR, "050-parsers")
 
 SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c"),
-           os.path.join(ROOT, "t", "support", "ngx_standin.c")] + [
+           os.path.join(ROOT, "t", "support", "ngx_standin.c"),
+           os.path.join(ROOT, "t", "support", "parser_ops.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
     for n in ("jsonfeed", "usage", "reqscan", "sse_strip")] + [
     os.path.join(CORE, "ngx_voicegw_%s.c" % n) for n in ("wav", "multipart")]
