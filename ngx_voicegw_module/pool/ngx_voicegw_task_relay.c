@@ -164,14 +164,13 @@ static ngx_int_t
 ngx_voicegw_task_ws_relay(ngx_http_request_t *r, ngx_voicegw_task_ws_t *ws)
 {
     ngx_str_t                     to_worker, to_client, from_worker;
-    ngx_connection_t             *c, *w;
+    ngx_connection_t             *w;
     ngx_http_upstream_t          *u;
     ngx_voicegw_task_conf_t      *tcf;
     ngx_http_core_loc_conf_t     *clcf;
     ngx_voicegw_ws_relay_conf_t   conf;
 
     u = r->upstream;
-    c = r->connection;
     w = u->peer.connection;
     tcf = ws->ctx->tcf;
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -219,17 +218,7 @@ ngx_voicegw_task_ws_relay(ngx_http_request_t *r, ngx_voicegw_task_ws_t *ws)
     u->read_event_handler = ngx_voicegw_task_ws_worker_event;
     u->write_event_handler = ngx_voicegw_task_ws_worker_event;
 
-    /*
-     * nginx's pump runs once right after this filter: with nothing read
-     * and nothing marked ready it moves nothing; the relay's first run,
-     * posted, reads both sides
-     */
-
-    c->read->ready = 0;
-    w->read->ready = 0;
-    ws->kick = 1;
-
-    ngx_post_event(c->read, &ngx_posted_events);
+    ngx_voicegw_ws_relay_start(ws->relay);
 
     return NGX_OK;
 }
@@ -242,14 +231,7 @@ ngx_voicegw_task_ws_client_event(ngx_http_request_t *r)
 
     ws = ngx_voicegw_task_ws_get(r);
 
-    if (ws->kick) {
-        ws->kick = 0;
-        r->connection->read->ready = 1;
-        ws->relay->worker->read->ready = 1;
-        ws->relay->client->write->ready = 1;
-    }
-
-    ngx_voicegw_ws_relay_run(ws->relay);
+    ngx_voicegw_ws_relay_event(ws->relay);
 }
 
 

@@ -32,7 +32,6 @@ struct ngx_voicegw_task_ws_s {
     unsigned                     accepted:1;  /* our 101 is written */
     unsigned                     upgraded:1;  /* the worker's 101 came */
     unsigned                     failed:1;    /* an error frame went */
-    unsigned                     kick:1;      /* the relay's first run */
 };
 
 

@@ -68,7 +68,6 @@ typedef struct {
 
     unsigned                     first:1;     /* a provider frame came */
     unsigned                     over_budget:1;
-    unsigned                     kick:1;
 } ngx_voicegw_rt_session_t;
 
 
@@ -242,17 +241,7 @@ ngx_voicegw_rt_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 
     ngx_add_timer(&s->tick, NGX_VOICEGW_RT_TICK);
 
-    /*
-     * nginx's pump runs once right after this filter: with nothing read
-     * and nothing marked ready it moves nothing; the relay's first run,
-     * posted, reads both sides
-     */
-
-    c->read->ready = 0;
-    w->read->ready = 0;
-    s->kick = 1;
-
-    ngx_post_event(c->read, &ngx_posted_events);
+    ngx_voicegw_ws_relay_start(s->relay);
 
     return NGX_OK;
 }
@@ -312,14 +301,7 @@ ngx_voicegw_rt_client_event(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_voicegw_proxy_module);
     s = ctx->session;
 
-    if (s->kick) {
-        s->kick = 0;
-        r->connection->read->ready = 1;
-        s->relay->worker->read->ready = 1;
-        s->relay->client->write->ready = 1;
-    }
-
-    ngx_voicegw_ws_relay_run(s->relay);
+    ngx_voicegw_ws_relay_event(s->relay);
 }
 
 

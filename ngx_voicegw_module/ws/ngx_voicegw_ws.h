@@ -136,6 +136,7 @@ struct ngx_voicegw_ws_relay_s {
 
     /* the gateway closes the session (ngx_voicegw_ws_relay_close()) */
     ngx_int_t                    rc;          /* how it ended */
+    unsigned                     kick:1;      /* its first run to come */
     unsigned                     closing:1;
     unsigned                     close_queued:1;  /* in w_buf */
     ngx_uint_t                   close_code;
@@ -169,6 +170,8 @@ ngx_int_t ngx_voicegw_ws_type(u_char *data, size_t len, u_char *mask,
 ngx_voicegw_ws_relay_t *ngx_voicegw_ws_relay_create(ngx_http_request_t *r,
     ngx_connection_t *worker, ngx_voicegw_ws_relay_conf_t *conf,
     ngx_str_t *to_worker, ngx_str_t *to_client, ngx_str_t *from_worker);
+void ngx_voicegw_ws_relay_start(ngx_voicegw_ws_relay_t *rl);
+void ngx_voicegw_ws_relay_event(ngx_voicegw_ws_relay_t *rl);
 void ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl);
 void ngx_voicegw_ws_relay_close(ngx_voicegw_ws_relay_t *rl, ngx_uint_t code,
     const char *reason);

@@ -131,6 +131,41 @@ ngx_voicegw_ws_relay_buf(ngx_pool_t *pool, ngx_buf_t *b, size_t size,
 
 
 /*
+ * The relay takes over from nginx's byte pump, from inside the flush of
+ * the upgrade (the owner has set the request's and the upstream's event
+ * handlers to call ngx_voicegw_ws_relay_event()).  nginx's pump runs once
+ * right after: with nothing marked ready it moves nothing; the relay's
+ * first run, posted, reads both sides.
+ */
+
+void
+ngx_voicegw_ws_relay_start(ngx_voicegw_ws_relay_t *rl)
+{
+    rl->client->read->ready = 0;
+    rl->worker->read->ready = 0;
+    rl->kick = 1;
+
+    ngx_post_event(rl->client->read, &ngx_posted_events);
+}
+
+
+/* an event of either connection, the first one included */
+
+void
+ngx_voicegw_ws_relay_event(ngx_voicegw_ws_relay_t *rl)
+{
+    if (rl->kick) {
+        rl->kick = 0;
+        rl->client->read->ready = 1;
+        rl->worker->read->ready = 1;
+        rl->client->write->ready = 1;
+    }
+
+    ngx_voicegw_ws_relay_run(rl);
+}
+
+
+/*
  * Every event of either connection comes here: write what waits, read
  * what there is room for, until nothing moves.
  */
