@@ -656,8 +656,15 @@ ngx_voicegw_api_body_error(ngx_http_request_t *r, ngx_int_t rc)
 
     ctx = ngx_http_get_module_ctx(r, ngx_voicegw_module);
 
+    /*
+     * the body was not read to its end (timed out, cut, too large): what
+     * follows on the connection is no request, and a client that stalled
+     * is not kept for keepalive_timeout
+     */
+
+    r->keepalive = 0;
+
     if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        r->keepalive = 0;
         return ngx_voicegw_reply_error(r, rc, "body_too_large",
                                        "request body is larger than %uz "
                                        "bytes", ctx->vlcf->body_limit);

@@ -5,9 +5,10 @@
  * Owns admission: the precontent-phase handler of "voicegw_task"
  * locations, which runs before proxy_pass.  In order: the app gate (403
  * for a disabled app, before anything is reserved), the session id, the
- * affinity key (cache_key=, or the chat body's messages, read here so
- * that proxy_pass sends it on), then a worker: reserved at once, or a
- * ticket in the pool's queue (ngx_voicegw_park.c waits for it).
+ * request body (read whole here, so that a slow client holds no worker,
+ * and kept for proxy_pass), the affinity key (cache_key=, or the chat
+ * body's messages), then a worker: reserved at once, or a ticket in the
+ * pool's queue (ngx_voicegw_park.c waits for it).
  *
  * A request runs one task at most: an internal redirect (error_page, a
  * named location) finds its task again and goes through as it is.
@@ -135,10 +136,12 @@ ngx_voicegw_admission_handler(ngx_http_request_t *r)
         }
     }
 
-    if (tcf->affinity == NGX_VOICEGW_AFFINITY_MESSAGES
-        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
-    {
-        /* the body is read here and kept for proxy_pass (as mirror does) */
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        /*
+         * the body is read here, before a worker is reserved (a client
+         * that sends it slowly holds none), and kept for proxy_pass (as
+         * mirror does)
+         */
 
         ctx->phase = NGX_VOICEGW_TASK_READING;
 
@@ -179,7 +182,9 @@ ngx_voicegw_admission_body_handler(ngx_http_request_t *r)
 
     r->preserve_body = 1;
 
-    ngx_voicegw_admission_body(r, ctx);
+    if (ctx->tcf->affinity == NGX_VOICEGW_AFFINITY_MESSAGES) {
+        ngx_voicegw_admission_body(r, ctx);
+    }
 
     rc = ngx_voicegw_admit(r, ctx);
 

@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -365,6 +367,21 @@ http {
                 pass
             self.proc = None
 
+    def memory(self):
+        """VmRSS and RssAnon (kB, from /proc/PID/status) of the worker
+        processes, summed."""
+        total = {"VmRSS": 0, "RssAnon": 0}
+        for pid in self.worker_pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        k, _, v = line.partition(":")
+                        if k in total:
+                            total[k] += int(v.split()[0])
+            except OSError:
+                pass
+        return total
+
     def error_log(self):
         try:
             with open(os.path.join(self.prefix, "logs", "error.log"),
@@ -468,11 +485,118 @@ def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1"):
     m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
     if not sep or not m:
         return None
+    return Response(int(m.group(1)), _headers(head), body)
+
+
+def _headers(head):
     headers = []
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.decode("latin-1").partition(":")
         headers.append((k.strip(), v.strip()))
-    return Response(int(m.group(1)), headers, body)
+    return headers
+
+
+def responses(data):
+    """The HTTP/1.1 answers one after another in data (what a connection
+    that carried pipelined requests got), each body by its Content-Length
+    or chunks; a last answer without either takes the rest.  Stops at the
+    first thing that is not an answer."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+        if not sep or not m:
+            break
+        r = Response(int(m.group(1)), _headers(head), b"")
+        n = r.header("Content-Length")
+        if n is not None:
+            r.body, data = rest[:int(n)], rest[int(n):]
+        elif (r.header("Transfer-Encoding") or "").lower() == "chunked":
+            while True:
+                size, _, rest = rest.partition(b"\r\n")
+                size = int(size.split(b";")[0] or b"0", 16)
+                r.body += rest[:size]
+                rest = rest[size + 2:]
+                if size == 0:
+                    break
+            data = rest
+        else:
+            r.body, data = rest, b""
+        out.append(r)
+    return out
+
+
+def read_until_close(sock, timeout):
+    """What the peer sends until it closes, or until timeout: (bytes,
+    whether it closed)."""
+    deadline = time.monotonic() + timeout
+    got = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return got, False
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return got, False
+        except OSError:
+            return got, True
+        if not data:
+            return got, True
+        got += data
+
+
+class SlowClient(threading.Thread):
+    """A client on its own thread (slowloris): "head" at once, then
+    "drip" every "every" seconds (for ever, or "pieces" times) until the
+    server answers or closes; then what came back (got), whether the
+    server closed (closed), and when (t_closed, seconds after the start).
+    With pieces=0 it sends "head" and reads: a request the server may
+    answer before it has read it all."""
+
+    def __init__(self, port, head, drip=b"", every=0.5, pieces=None,
+                 timeout=30):
+        threading.Thread.__init__(self, daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=10 * SLOW)
+        at_cleanup(self.sock.close)
+        self.head, self.drip, self.every = head, drip, every
+        self.pieces, self.timeout = pieces, timeout * SLOW
+        self.got, self.closed, self.t_closed = b"", False, None
+        self.t0 = time.monotonic()
+
+    def run(self):
+        try:
+            self.sock.sendall(self.head)
+            n = 0
+            while self.pieces is None or n < self.pieces:
+                r, _, _ = select.select([self.sock], [], [], self.every)
+                if r:
+                    break
+                self.sock.sendall(self.drip)
+                n += 1
+        except OSError:
+            pass
+        self.got, self.closed = read_until_close(self.sock, self.timeout)
+        self.t_closed = time.monotonic() - self.t0
+        self.sock.close()
+
+
+def wait_steady(progress, still=1.0, timeout=15):
+    """Waits until progress() has not changed for "still" seconds: its
+    value (None if it never settled) and when it last changed
+    (time.monotonic())."""
+    last = [progress(), time.monotonic()]
+
+    def steady():
+        v = progress()
+        if v != last[0]:
+            last[0], last[1] = v, time.monotonic()
+            return False
+        return time.monotonic() - last[1] >= still
+    done = wait_for(steady, timeout=timeout, interval=0.1)
+    return (last[0] if done else None), last[1]
 
 
 # -- a connection held to one nginx process ---------------------------------
@@ -706,6 +830,78 @@ class FakeWorker:
                 os.kill(pid, signal.SIGKILL)
                 raise RuntimeError("fake worker on %d (pid %d) did not exit "
                                    "on SIGTERM within 5 s" % (self.port, pid))
+
+
+class StallingWorker:
+    """A pool worker whose connect can be held: it answers GET /health
+    (idle) while it accepts; stall() stops accepting and fills its accept
+    queue (backlog 0), so that the kernel drops the next SYN and a
+    connect to it waits (nginx: proxy_connect_timeout); resume() accepts
+    again."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self.fillers = []
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+        at_cleanup(self.stop)
+
+    def _serve(self):
+        while not self.stopped:
+            if not self.accepting.wait(0.05):
+                continue
+            r, _, _ = select.select([self.sock], [], [], 0.05)
+            if not r or not self.accepting.is_set():
+                continue
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._health, args=(c,),
+                             daemon=True).start()
+
+    def _health(self, c):
+        body = b'{"status":"healthy","worker_status":"idle"}'
+        try:
+            c.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = c.recv(4096)
+                if not data:
+                    break
+                head += data
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      b"%s" % (len(body), body))
+        except OSError:
+            pass
+        c.close()
+
+    def stall(self):
+        self.accepting.clear()
+        time.sleep(0.2)             # deliberately: the accept loop stops
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", self.port))
+            self.fillers.append(s)
+
+    def resume(self):
+        for s in self.fillers:
+            s.close()
+        self.fillers = []
+        self.accepting.set()
+
+    def stop(self):
+        self.stopped = True
+        self.resume()
+        self.sock.close()
 
 
 def finished(threads, timeout=20):
