@@ -543,13 +543,32 @@ ASK = {"type": "audio_chunk", "audio_base64": "AAAA", "_big_frame": BIG}
 GROW = 4096                         # kB the gateway may grow by, at most
 
 
+def running(sid):
+    return (fake_task(sid) or {}).get("status") == "running"
+
+
+def chatter(c, sid, seconds):
+    """The client sends a small frame every 0.5 s (and reads nothing)
+    until its session ends or "seconds" pass: whether it ended."""
+    deadline = time.monotonic() + seconds * SLOW
+    i = 0
+    while time.monotonic() < deadline and running(sid):
+        try:
+            c.send_json({"type": "client_diagnostic", "n": i})
+        except OSError:
+            break
+        i += 1
+        time.sleep(0.5)         # deliberately: a frame every 0.5 s
+    return wait_for(lambda: not running(sid), timeout=2)
+
+
 def never_reads(label, path, sid, end):
     """A client on a pool WebSocket route floods the worker with requests
-    for big answers and reads none; "end": how it ends (send_timeout:
-    the client stays; "abort": it goes away)."""
+    for big answers and reads none.  "end": what it does then: "silent",
+    "chatty" (keeps sending a small frame every 0.5 s) or "leaves"."""
     base = ngx.memory()
     c = wsc.WSClient.connect(URL + path + sid, timeout=10 * SLOW)
-    if "queue" in label:
+    if path == "/ws/duplex/":
         c.recv_json(5 * SLOW)               # queue_done; then never again
     ok(c.status == 101 and flood(c, N, ASK) == N,
        "%s: the client asked for %d answers of 256 KB (%.1f MB)"
@@ -558,30 +577,47 @@ def never_reads(label, path, sid, end):
     grown = ngx.memory()["VmRSS"] - base["VmRSS"]
     ok(out is not None and 1 < out < N,
        "%s: the worker's sends block after %s answers (%.1f MB in socket "
-       "buffers on the way): the relay stops reading it" %
+       "buffers on the way): it is not read any more" %
        (label, out, (out or 0) * BIG / 1048576.0))
     ok(VALGRIND or grown < GROW,
        "%s: the gateway's worker processes grew by %s meanwhile"
        % (label, kb(grown)))
-    if end == "abort":
+    if end == "leaves":
         t0 = time.monotonic()
         c.abort()
-    ok(wait_for(lambda: (fake_task(sid) or {}).get("status") != "running",
-                timeout=10),
-       "%s: %s ends the session %.1f s after the last progress (%s)"
-       % (label, "the client's going" if end == "abort" else
-          "send_timeout 3s", time.monotonic() - t0,
+        how = "the client's going"
+        over = wait_for(lambda: not running(sid), timeout=10)
+    elif end == "chatty":
+        how = "send_timeout 3s, although the client keeps sending,"
+        over = chatter(c, sid, 10)
+    else:
+        how = "send_timeout 3s"
+        over = wait_for(lambda: not running(sid), timeout=10)
+    ok(over, "%s: %s ends the session %.1f s after the last progress (%s)"
+       % (label, how, time.monotonic() - t0,
           (fake_task(sid) or {}).get("status")))
     c.abort()
     settled(label)
 
 
-never_reads("the pool's relay (queue_frames)", "/ws/duplex/", "nr_relay",
-            "send_timeout")
-never_reads("the pool's relay (queue_frames), the client leaves",
-            "/ws/duplex/", "nr_relay_gone", "abort")
-never_reads("nginx's own pump", "/pump/ws/duplex/", "nr_pump",
-            "send_timeout")
+RELAY, PUMP = "the pool's relay (queue_frames)", "nginx's own pump"
+never_reads(RELAY, "/ws/duplex/", "nr_relay", "silent")
+never_reads(RELAY + ", a chatty client", "/ws/duplex/", "nr_chatty", "chatty")
+never_reads(RELAY + ", the client leaves", "/ws/duplex/", "nr_gone", "leaves")
+never_reads(PUMP, "/pump/ws/duplex/", "nr_pump", "silent")
+
+# nginx's pump re-arms send_timeout on any event: a client that keeps
+# sending is never timed out there (docs/hostile-clients.md)
+c = wsc.WSClient.connect(URL + "/pump/ws/duplex/nr_pump_chatty",
+                         timeout=10 * SLOW)
+flood(c, N, ASK)
+wait_steady(lambda: (fake_task("nr_pump_chatty") or {}).get("frames_out"))
+ok(not chatter(c, "nr_pump_chatty", 8),
+   "%s, a chatty client: still open after 8 s (nginx's send_timeout is put "
+   "off by the client's frames; queue_frames=on routes use the relay)"
+   % PUMP)
+c.abort()
+settled(PUMP + ", a chatty client that leaves")
 
 # a realtime provider session: Deepgram speech, 64 KB of audio per Speak
 before = ngx.memory()

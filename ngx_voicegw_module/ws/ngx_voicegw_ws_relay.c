@@ -17,8 +17,12 @@
  *   - the relay ends when either side closes (after what the other side
  *     still had to receive is written, if it can be at once), on a
  *     protocol error, or on nginx's timeouts (proxy_read_timeout on the
- *     worker, send_timeout on a blocked write): the request is finalized
- *     and nginx's upstream cleanup closes the worker's connection.
+ *     worker, send_timeout between two writes that moved bytes): the
+ *     request is finalized and nginx's upstream cleanup closes the
+ *     worker's connection.
+ *   - a side that does not read holds the other back: nothing more is
+ *     read from a side while the buffer towards the other is full, so
+ *     memory stays at the relay's buffers whatever either side sends.
  */
 
 
@@ -37,7 +41,8 @@ static void ngx_voicegw_ws_relay_decide(ngx_voicegw_ws_relay_t *rl);
 static void ngx_voicegw_ws_relay_keep(ngx_voicegw_ws_relay_t *rl, u_char *p,
     size_t n);
 static void ngx_voicegw_ws_relay_compact(ngx_buf_t *b);
-static void ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl);
+static void ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl,
+    ngx_uint_t to_client, ngx_uint_t to_worker);
 static void ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl,
     ngx_int_t rc);
 
@@ -176,7 +181,7 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
     u_char            *from;
     size_t             limit;
     ngx_int_t          rc, progress;
-    ngx_uint_t         eof;
+    ngx_uint_t         eof, to_client, to_worker;
     ngx_connection_t  *c, *w;
 
     c = rl->client;
@@ -193,6 +198,9 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
         return;
     }
 
+    to_client = 0;
+    to_worker = 0;
+
     do {
         progress = 0;
 
@@ -206,6 +214,7 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
                 return;
             }
 
+            to_client |= (rc == NGX_OK);
             progress |= (rc == NGX_OK);
         }
 
@@ -264,6 +273,7 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
                 return;
             }
 
+            to_worker |= (rc == NGX_OK);
             progress |= (rc == NGX_OK);
         }
 
@@ -316,7 +326,7 @@ ngx_voicegw_ws_relay_run(ngx_voicegw_ws_relay_t *rl)
         return;
     }
 
-    ngx_voicegw_ws_relay_timers(rl);
+    ngx_voicegw_ws_relay_timers(rl, to_client, to_worker);
 }
 
 
@@ -698,7 +708,8 @@ ngx_voicegw_ws_relay_compact(ngx_buf_t *b)
 
 
 static void
-ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl)
+ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl, ngx_uint_t to_client,
+    ngx_uint_t to_worker)
 {
     ngx_connection_t  *c, *w;
 
@@ -723,15 +734,25 @@ ngx_voicegw_ws_relay_timers(ngx_voicegw_ws_relay_t *rl)
         ngx_del_timer(w->read);
     }
 
+    /*
+     * send_timeout runs between two writes that moved bytes: the other
+     * side's events do not put it off (a client that keeps sending but
+     * never reads is closed, while nginx's own pump would keep it)
+     */
+
     if (rl->c_out.pos < rl->c_out.last) {
-        ngx_add_timer(w->write, rl->conf.send_timeout);
+        if (to_worker || !w->write->timer_set) {
+            ngx_add_timer(w->write, rl->conf.send_timeout);
+        }
 
     } else if (w->write->timer_set) {
         ngx_del_timer(w->write);
     }
 
     if (rl->w_buf.pos < rl->w_buf.last) {
-        ngx_add_timer(c->write, rl->conf.send_timeout);
+        if (to_client || !c->write->timer_set) {
+            ngx_add_timer(c->write, rl->conf.send_timeout);
+        }
 
     } else if (c->write->timer_set) {
         ngx_del_timer(c->write);
