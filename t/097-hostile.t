@@ -92,6 +92,11 @@ def locations(name):
             voicegw_task chat pool=solo;
             proxy_pass http://solo/chat;
         }
+        location = /solo/api/chat {
+            voicegw_task chat pool=solo affinity=messages;
+            client_max_body_size 16m;
+            proxy_pass http://solo/chat;
+        }
         location = /stall/chat {
             voicegw_task chat pool=stall;
             proxy_connect_timeout 20s;
@@ -214,6 +219,16 @@ def chat(path="/api/chat", content="hello", p=None, **extra):
     body.update(extra)
     return request("POST", p or port, path, body=body,
                    headers={"Content-Type": "application/json"})
+
+
+def body(content, **extra):
+    b = {"messages": [{"role": "user", "content": content}]}
+    b.update(extra)
+    return json.dumps(b).encode()
+
+
+def kb(x):
+    return "%.1f MB" % (x / 1024.0)
 
 
 def sock(p=None):
@@ -443,15 +458,41 @@ ok(len(rs) == 1 and rs[0].status == 400
    "a broken chunked API body with a request behind it: one answer, 400 "
    "invalid_body, and the connection closed; what followed is not taken "
    "for a request (%r)" % ([(x.status, x.body[:60]) for x in rs],))
+
+# big chat bodies parked behind a busy worker: the body waits in its
+# temporary file; what affinity=messages read of it is gone once the
+# chain is made
+occ = threading.Thread(target=lambda: request(
+    "POST", port, "/solo/chat", body=body("big occupier", _task_ms=4000)),
+    daemon=True)
+occ.start()
+ok(wait_for(lambda: W3.stats()["running"] == 1), "pool solo's worker is busy")
+BIG_CHAT = json.dumps({"messages": [{"role": "user", "content": "m" * 90}]
+                       * 40000}).encode()
+base = ngx.memory()
+parked = []
+for i in range(6):
+    s = sock()
+    s.sendall(post("/solo/api/chat", BIG_CHAT))
+    parked.append(s)
+ok(wait_for(lambda: queue()["queue_length"] == 6, timeout=20),
+   "six chats of %.1f MB each (40,000 messages) are parked"
+   % (len(BIG_CHAT) / 1048576.0))
+grown = ngx.memory()["RssAnon"] - base["RssAnon"]
+ok(VALGRIND or grown < 16384,
+   "the worker processes hold %s for them: not the copies and JSON trees "
+   "of their bodies (%.0f MB of JSON)"
+   % (kb(grown), 6 * len(BIG_CHAT) / 1048576.0))
+for s in parked:
+    s.close()
+ok(wait_for(lambda: queue()["queue_length"] == 0, timeout=5),
+   "they leave: the queue is empty")
+occ.join(10)
 settled("huge headers and bodies")
 
 # -- 4. 10,000 idle connections -------------------------------------------------
 
 diag("%d idle connections" % IDLE)
-
-
-def kb(x):
-    return "%.1f MB" % (x / 1024.0)
 
 
 def idle_round(label):
@@ -656,12 +697,6 @@ c.abort()
 # -- 6. clients that close in every phase ---------------------------------------
 
 diag("clients that close in every phase")
-
-
-def body(content, **extra):
-    b = {"messages": [{"role": "user", "content": content}]}
-    b.update(extra)
-    return json.dumps(b).encode()
 
 
 def ticket(tid):

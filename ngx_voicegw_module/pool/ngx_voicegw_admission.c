@@ -352,13 +352,19 @@ ngx_voicegw_admission_key(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
 }
 
 
-/* a body that is no JSON chat simply has no affinity: the worker judges */
+/*
+ * A body that is no JSON chat simply has no affinity: the worker judges.
+ * The body's copy and its JSON tree serve the chain only and go before
+ * the request parks: a parked chat would otherwise hold several times its
+ * body's size in memory for as long as it waits.
+ */
 
 static void
 ngx_voicegw_admission_body(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
 {
     u_char                     err[64];
     ngx_str_t                  body;
+    ngx_pool_t                *pool;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_voicegw_json_value_t  *root;
     ngx_voicegw_affinity_t    *aff;
@@ -375,19 +381,25 @@ ngx_voicegw_admission_body(ngx_http_request_t *r, ngx_voicegw_task_ctx_t *ctx)
         return;
     }
 
-    if (ngx_voicegw_json_parse(r->pool, body.data, body.len, &root, err,
-                               sizeof(err))
-        != NGX_OK)
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, r->connection->log);
+
+    if (pool != NULL
+        && ngx_voicegw_json_parse(pool, body.data, body.len, &root, err,
+                                  sizeof(err))
+           == NGX_OK)
     {
-        return;
+        aff = ngx_palloc(r->pool, sizeof(ngx_voicegw_affinity_t));
+
+        if (aff != NULL
+            && ngx_voicegw_affinity_messages(pool, root, aff) == NGX_OK)
+        {
+            ctx->affinity = aff;
+        }
     }
 
-    aff = ngx_palloc(r->pool, sizeof(ngx_voicegw_affinity_t));
-    if (aff == NULL) {
-        return;
+    if (pool != NULL) {
+        ngx_destroy_pool(pool);
     }
 
-    if (ngx_voicegw_affinity_messages(r->pool, root, aff) == NGX_OK) {
-        ctx->affinity = aff;
-    }
+    (void) ngx_pfree(r->pool, body.data);
 }
