@@ -3,22 +3,27 @@
 # t/097-hostile.t -- issue 13, point 4: hostile clients, as a user sees
 # them, against nginx with a master and two worker processes
 # (docs/hostile-clients.md has the figures and what to set):
-#   - slowloris: headers and bodies trickled on an API route, a chat route
+#   - slowloris: headers and bodies trickled on an API route, chat routes
 #     of the pool and a WebSocket route; nginx's client_header_timeout and
-#     client_body_timeout end them, no pool worker is held meanwhile, and
-#     other clients are served;
-#   - 10,000 idle connections: the gateway still answers API and chat
-#     requests at once, and the worker processes' memory comes back;
+#     client_body_timeout end them, no pool worker is held meanwhile (a
+#     task's body is read before its worker is reserved), other clients
+#     are served;
 #   - pipelined requests (API and chat in one write): answered in order;
-#   - huge headers and bodies: nginx's 400/414 and the module's 413, in
-#     JSON;
-#   - WebSocket clients that never read (the pool's relay, nginx's own
-#     pump, a realtime provider session): the gateway's memory stays
-#     bounded, the sender is held back, send_timeout or the client's
-#     going ends the session and frees the worker;
+#   - huge headers and bodies: nginx's 400/414/413 and the module's 413,
+#     in JSON; a broken body closes the connection;
+#   - 10,000 idle connections: the gateway still answers API and chat
+#     requests at once; a second round reuses the first one's memory;
+#   - clients that never read (WebSocket through the pool's relay, through
+#     nginx's own pump, a realtime provider session; SSE): the gateway's
+#     memory stays put, the sender is held back, send_timeout (also for a
+#     client that keeps sending) or the client's going ends the session
+#     and frees the worker;
 #   - clients that close in every phase (queued, upstream connect, request
-#     sent, mid-stream, mid-WebSocket, API body), then a few hundred of
-#     them: every worker idle, the queue empty, no [alert], memory flat.
+#     sent, mid-stream, mid-WebSocket, API body), then 800 of them at
+#     random: every worker idle, the queue empty, memory flat;
+#   - big chat bodies parked: they wait in their temporary files, not in
+#     memory;
+#   and no [alert] in the error log.
 
 import json
 import os
@@ -229,6 +234,14 @@ def body(content, **extra):
 
 def kb(x):
     return "%.1f MB" % (x / 1024.0)
+
+
+def fake_named(name):
+    for f in fakes:
+        t = f.task(name)
+        if t:
+            return t
+    return None
 
 
 def sock(p=None):
@@ -459,35 +472,6 @@ ok(len(rs) == 1 and rs[0].status == 400
    "invalid_body, and the connection closed; what followed is not taken "
    "for a request (%r)" % ([(x.status, x.body[:60]) for x in rs],))
 
-# big chat bodies parked behind a busy worker: the body waits in its
-# temporary file; what affinity=messages read of it is gone once the
-# chain is made
-occ = threading.Thread(target=lambda: request(
-    "POST", port, "/solo/chat", body=body("big occupier", _task_ms=4000)),
-    daemon=True)
-occ.start()
-ok(wait_for(lambda: W3.stats()["running"] == 1), "pool solo's worker is busy")
-BIG_CHAT = json.dumps({"messages": [{"role": "user", "content": "m" * 90}]
-                       * 40000}).encode()
-base = ngx.memory()
-parked = []
-for i in range(6):
-    s = sock()
-    s.sendall(post("/solo/api/chat", BIG_CHAT))
-    parked.append(s)
-ok(wait_for(lambda: queue()["queue_length"] == 6, timeout=20),
-   "six chats of %.1f MB each (40,000 messages) are parked"
-   % (len(BIG_CHAT) / 1048576.0))
-grown = ngx.memory()["RssAnon"] - base["RssAnon"]
-ok(VALGRIND or grown < 16384,
-   "the worker processes hold %s for them: not the copies and JSON trees "
-   "of their bodies (%.0f MB of JSON)"
-   % (kb(grown), 6 * len(BIG_CHAT) / 1048576.0))
-for s in parked:
-    s.close()
-ok(wait_for(lambda: queue()["queue_length"] == 0, timeout=5),
-   "they leave: the queue is empty")
-occ.join(10)
 settled("huge headers and bodies")
 
 # -- 4. 10,000 idle connections -------------------------------------------------
@@ -660,6 +644,27 @@ ok(not chatter(c, "nr_pump_chatty", 8),
 c.abort()
 settled(PUMP + ", a chatty client that leaves")
 
+# an SSE stream (200,000 events, sent as fast as the worker can) to a
+# client that reads nothing: nginx's unbuffered proxying stops reading the
+# worker once its buffer waits; send_timeout ends it
+base = ngx.memory()
+s = sock()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(post("/chat", body("sse never read", streaming=True,
+                             _chunks=200000, _interval_ms=0)))
+ok(wait_for(lambda: fake_named("sse never read")), "an SSE stream starts")
+t0 = time.monotonic()
+ok(wait_for(lambda: (fake_named("sse never read") or {}).get("status")
+            != "running", timeout=20),
+   "its client reads nothing: send_timeout ends it (%.1f s, %s)"
+   % (time.monotonic() - t0, (fake_named("sse never read") or {})
+      .get("status")))
+grown = ngx.memory()["VmRSS"] - base["VmRSS"]
+ok(VALGRIND or grown < GROW,
+   "SSE: the gateway's worker processes grew by %s" % kb(grown))
+s.close()
+settled("an SSE client that never reads")
+
 # a realtime provider session: Deepgram speech, 64 KB of audio per Speak
 before = ngx.memory()
 n_seen = len(prov.seen())
@@ -718,14 +723,6 @@ def new_ticket(where, before, pool=None):
 def tickets():
     q = queue()
     return set(e["ticket_id"] for e in q["entries"] + q["running"])
-
-
-def fake_named(name):
-    for f in fakes:
-        t = f.task(name)
-        if t:
-            return t
-    return None
 
 
 # queued: the only worker of pool solo runs a task; an HTTP client and a
@@ -919,6 +916,42 @@ ok(VALGRIND or (grown < 3072 and anon < 1536),
    "memory flat: the worker processes grew by %s over %d clients, %s of "
    "it their own heap (the rest: finished tickets the zone keeps for 5 "
    "minutes)" % (kb(grown), MANY, kb(anon)))
+
+# -- 8. big chat bodies, parked ---------------------------------------------------
+
+# (last: the memory figures above are taken before these bodies' parsing
+# leaves its high-water mark in the worker processes' heap)
+diag("big chat bodies, parked")
+# behind a busy worker: each body waits in its temporary file; what
+# affinity=messages read of it is gone once the chain is made
+occ = threading.Thread(target=lambda: request(
+    "POST", port, "/solo/chat", body=body("big occupier", _task_ms=4000)),
+    daemon=True)
+occ.start()
+ok(wait_for(lambda: W3.stats()["running"] == 1), "pool solo's worker is busy")
+NB, NM = (2, 4000) if VALGRIND else (6, 40000)
+BIG_CHAT = json.dumps({"messages": [{"role": "user", "content": "m" * 90}]
+                       * NM}).encode()
+base = ngx.memory()
+parked = []
+for i in range(NB):
+    s = sock()
+    s.sendall(post("/solo/api/chat", BIG_CHAT))
+    parked.append(s)
+ok(wait_for(lambda: queue()["queue_length"] == NB, timeout=20 * SLOW),
+   "%d chats of %.1f MB each (%d messages) are parked"
+   % (NB, len(BIG_CHAT) / 1048576.0, NM))
+grown = ngx.memory()["RssAnon"] - base["RssAnon"]
+ok(VALGRIND or grown < 16384,
+   "the worker processes hold %s for them: not the copies and JSON trees "
+   "of their bodies (%.0f MB of JSON)"
+   % (kb(grown), NB * len(BIG_CHAT) / 1048576.0))
+for s in parked:
+    s.close()
+ok(wait_for(lambda: queue()["queue_length"] == 0, timeout=5),
+   "they leave: the queue is empty")
+occ.join(10)
+settled("big chat bodies, parked")
 
 # -- the end -----------------------------------------------------------------------
 
