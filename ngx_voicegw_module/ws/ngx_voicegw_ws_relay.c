@@ -778,7 +778,11 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
     /*
      * no HTTP answer can follow an upgrade: the request is terminated
      * (a timeout and a client gone as such, for the logs), and nginx's
-     * upstream cleanup releases the worker's connection
+     * upstream cleanup releases the worker's connection.  That cleanup
+     * finalizes the request itself, from inside the termination, which
+     * goes on with the request afterwards: the count taken here keeps it
+     * until ngx_http_terminate_handler() closes it (as
+     * ngx_http_request_handler() does for a connection to close)
      */
 
     if (rc != NGX_HTTP_REQUEST_TIME_OUT
@@ -786,6 +790,8 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
     {
         rc = NGX_HTTP_CLOSE;
     }
+
+    r->main->count++;
 
     ngx_http_finalize_request(r, rc);
 }
