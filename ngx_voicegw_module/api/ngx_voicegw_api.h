@@ -147,6 +147,8 @@ ngx_voicegw_sql_batch_t *ngx_voicegw_api_batch(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_uint_t write);
 ngx_voicegw_sql_batch_t *ngx_voicegw_api_batch_rows(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_int_t *answer);
+ngx_int_t ngx_voicegw_api_store_failed(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const char *outcome);
 ngx_int_t ngx_voicegw_api_batch_failed(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 ngx_int_t ngx_voicegw_api_store_post(ngx_http_request_t *r,

@@ -259,6 +259,8 @@ ngx_voicegw_api_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 
     op->run = ngx_voicegw_sql_run;
 
+    op->write = write;
+
     b = op->data;
     b->write = write;
 
@@ -289,20 +291,39 @@ ngx_voicegw_api_batch_rows(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
-/* a batch that failed: SQLite's message to the log, 500 to the client */
+/* a batch that failed */
 
 ngx_int_t
 ngx_voicegw_api_batch_failed(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "voicegw: store: %s", ctx->op->err);
-
     ngx_voicegw_sql_free(ctx->op->data);
 
-    return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "store_error",
-                                 "the store failed; nothing was changed");
+    return ngx_voicegw_api_store_failed(r, ctx, "nothing was changed");
+}
+
+
+/*
+ * The answer to an op that failed: a fault of the storage is said in the
+ * error log once for all (ngx_voicegw_store_health), and to the client
+ * with its own status and code; anything else is logged here, 500.
+ */
+
+ngx_int_t
+ngx_voicegw_api_store_failed(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    const char *outcome)
+{
+    ngx_uint_t   status;
+    const char  *code, *what;
+
+    status = ngx_voicegw_store_fault_status(ctx->op, &code, &what);
+
+    if (ctx->op->fault == NGX_VOICEGW_STORE_HEALTHY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "voicegw: store: %s", ctx->op->err);
+    }
+
+    return ngx_voicegw_reply_error(r, status, code, "%s; %s", what, outcome);
 }
 
 
