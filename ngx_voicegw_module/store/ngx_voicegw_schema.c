@@ -421,6 +421,7 @@ ngx_int_t
 ngx_voicegw_schema_quick_check(sqlite3 *db, u_char *err, size_t len)
 {
     int            rc;
+    u_char        *p, *last;
     const char    *found;
     sqlite3_stmt  *stmt;
 
@@ -442,9 +443,19 @@ ngx_voicegw_schema_quick_check(sqlite3 *db, u_char *err, size_t len)
     found = (const char *) sqlite3_column_text(stmt, 0);
 
     if (found == NULL || ngx_strcmp(found, "ok") != 0) {
-        ngx_snprintf(err, len, "the database is corrupt (quick_check: %s); "
-                     "restore it from a backup, or move it away to start "
-                     "with an empty one%Z", found ? found : "no answer");
+        last = ngx_snprintf(err, len, "the database is corrupt (quick_check: "
+                            "%s); restore it from a backup, or move it away "
+                            "to start with an empty one%Z",
+                            found ? found : "no answer");
+
+        /* SQLite's finding may take lines: one line in the log */
+
+        for (p = err; p < last; p++) {
+            if (*p == '\n') {
+                *p = ' ';
+            }
+        }
+
         sqlite3_finalize(stmt);
         return NGX_ERROR;
     }

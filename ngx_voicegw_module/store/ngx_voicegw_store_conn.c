@@ -365,6 +365,7 @@ ngx_voicegw_store_after(ngx_voicegw_store_op_t *op)
 void
 ngx_voicegw_store_health(ngx_voicegw_store_op_t *op)
 {
+    u_char                   code[32];
     time_t                   since;
     ngx_uint_t               was;
     ngx_voicegw_store_t     *store;
@@ -405,13 +406,19 @@ ngx_voicegw_store_health(ngx_voicegw_store_op_t *op)
         ngx_voicegw_store_sh_unlock(store);
 
         if (was != op->fault) {
+            code[0] = '\0';
+
+            if (op->sqlite_rc) {
+                ngx_sprintf(code, " (SQLite code %d)%Z", op->sqlite_rc);
+            }
+
             ngx_log_error(NGX_LOG_ERR, store->log, 0,
-                          "voicegw_store: \"%V\" %s: %s (SQLite code %d); "
-                          "writes are refused and request records wait in "
-                          "the buffer (new ones are dropped once it is full) "
-                          "until it is fixed",
+                          "voicegw_store: \"%V\" %s: %s%s; writes are "
+                          "refused and request records wait in the buffer "
+                          "(new ones are dropped once it is full) until it "
+                          "is fixed",
                           &store->path, ngx_voicegw_store_conditions[op->fault],
-                          op->err, op->sqlite_rc);
+                          op->err, code);
         }
 
         return;
