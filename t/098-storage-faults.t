@@ -183,23 +183,17 @@ ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 2),
    "both worker processes opened the store")
 is_(new_project("first").status, 200, "a healthy store takes writes")
 
-os.chmod(data, 0o555)
-m = during_fault(ngx, "folder read-only", 503, "store_read_only",
-                 "cannot be written", 20)
-like(condition_lines(ngx, m, "cannot be written")[0],
-     r'its folder "%s" is not writable: Permission denied' % data,
-     "folder read-only: the line names the folder and the reason")
-os.chmod(data, 0o755)
-recovered(ngx, m, "folder read-only")
-
-os.chmod(db, 0o444)
-m = during_fault(ngx, "file read-only", 503, "store_read_only",
-                 "cannot be written", 20)
-like(condition_lines(ngx, m, "cannot be written")[0],
-     r'the file "%s" is not writable' % db,
-     "file read-only: the line names the file")
-os.chmod(db, 0o644)
-recovered(ngx, m, "file read-only")
+for what, path, mode, named in (
+        ("folder read-only", data, 0o755, 'its folder "%s"' % data),
+        ("file read-only", db, 0o644, 'the file "%s"' % db)):
+    os.chmod(path, mode & 0o555)
+    m = during_fault(ngx, what, 503, "store_read_only", "cannot be written",
+                     20)
+    like(condition_lines(ngx, m, "cannot be written")[0],
+         r"%s is not writable: Permission denied" % named,
+         "%s: the line names it and the reason" % what)
+    os.chmod(path, mode)
+    recovered(ngx, m, what)
 
 # records dropped, never waited for: a read-only store and a full buffer
 os.chmod(db, 0o444)
