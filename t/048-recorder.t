@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import vgtest  # noqa: E402
 import ws_client as wsc  # noqa: E402
 from vgtest import (FakeWorker, Nginx, diag, free_port, get, is_,  # noqa
-                    never_two, ok, request, tap, wait_for, workdir)
+                    metric, never_two, ok, request, tap, wait_for, workdir)
 
 d = workdir("048-recorder")
 port = free_port()
@@ -104,16 +104,6 @@ def db_rows():
 
 def metrics():
     return get(port, "/v1/metrics").text
-
-
-def metric(text, name, **labels):
-    total = None
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all('%s="%s"' % kv in line for kv in labels.items()):
-            total = (total or 0) + float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def flusher_pid(log, since=0):

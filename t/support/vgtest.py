@@ -181,6 +181,50 @@ def children(pid):
     return sorted(out)
 
 
+def stop_process(pid, timeout=5.0):
+    """SIGSTOP to pid; whether it is stopped (state T) within timeout: it
+    then runs no code, accepts no connection, until SIGCONT or SIGKILL."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def state():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+    return wait_for(lambda: state() in ("T", "t"), timeout=timeout)
+
+
+def peer_ports(pid, port):
+    """The client ports of the TCP connections that process pid holds on
+    its local port "port" (the connections it accepted there), read from
+    its descriptors and /proc/PID/net/tcp{,6}."""
+    inodes = set()
+    fds = "/proc/%d/fd" % pid
+    for fd in os.listdir(fds):
+        try:
+            link = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table)) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            rport = int(remote.rsplit(":", 1)[1], 16)
+            if (inode in inodes and rport != 0
+                    and int(local.rsplit(":", 1)[1], 16) == port):
+                ports.add(rport)
+    return ports
+
+
 def sessions_conf(zone, folder, port, http=""):
     """The http{} lines of a gateway serving session folders: the zone,
     "voicegw_sessions FOLDER", the files location, JSON errors, the API
@@ -473,6 +517,18 @@ def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1"):
         k, _, v = line.decode("latin-1").partition(":")
         headers.append((k.strip(), v.strip()))
     return Response(int(m.group(1)), headers, body)
+
+
+def metric(text, name, **labels):
+    """The sum of the samples of a /v1/metrics family "name" (text format)
+    whose labels include "labels"; None when there is none."""
+    total = None
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all('%s="%s"' % kv in line for kv in labels.items()):
+            total = (total or 0) + float(line.rsplit(" ", 1)[1])
+    return total
 
 
 # -- a connection held to one nginx process ---------------------------------
