@@ -531,6 +531,15 @@ def metric(text, name, **labels):
     return total
 
 
+def flusher_pid(log, since=0):
+    """The nginx process that took the lease of committing the request
+    records last, by the error log's text from offset "since" (its
+    "[info] ... this process commits the request records now")."""
+    found = re.findall(r"\[info\] (\d+)#\d+: voicegw: this process commits "
+                       r"the request records now", log[since:])
+    return int(found[-1]) if found else None
+
+
 # -- a connection held to one nginx process ---------------------------------
 
 class Conn:
