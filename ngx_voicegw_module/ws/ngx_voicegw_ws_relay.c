@@ -757,7 +757,12 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
     /*
      * no HTTP answer can follow an upgrade: the request is terminated
      * (a timeout and a client gone as such, for the logs), and nginx's
-     * upstream cleanup releases the worker's connection
+     * upstream cleanup releases the worker's connection.  That cleanup
+     * ends with ngx_http_finalize_request(r, NGX_DONE), which takes one
+     * from the request's count: with the count at 1 (an upstream under
+     * way) it would free the request while ngx_http_terminate_request()
+     * still walks its cleanups.  The reference taken here is the one it
+     * gives back; the request is freed once terminated.
      */
 
     if (rc != NGX_HTTP_REQUEST_TIME_OUT
@@ -765,6 +770,8 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
     {
         rc = NGX_HTTP_CLOSE;
     }
+
+    r->main->count++;
 
     ngx_http_finalize_request(r, rc);
 }

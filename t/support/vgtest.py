@@ -408,6 +408,9 @@ http {
             except subprocess.TimeoutExpired:
                 pass
             self.proc = None
+        # a test that ends without stop() (its nginx killed at cleanup):
+        # what memcheck said until then counts all the same
+        self._collect_valgrind()
 
     def error_log(self):
         try:
