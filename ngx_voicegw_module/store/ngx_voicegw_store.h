@@ -126,6 +126,10 @@ struct ngx_voicegw_store_s {
     ngx_event_t                  check;
     ngx_voicegw_store_op_t      *check_op;
     ngx_uint_t                   check_busy;
+
+    /* ops posted and not done; "hold" (not cancelable) while there are */
+    ngx_uint_t                   running;
+    ngx_event_t                  hold;
 };
 
 

@@ -16,6 +16,12 @@
  *     process's connection, and the op's completion handler runs back on
  *     the event loop.  Several processes share the file through WAL mode
  *     and a busy timeout, in the thread, never on the event loop.
+ *
+ *   - While an op is under way, a timer that is not cancelable is set:
+ *     an exiting process (nginx -s reload, quit) leaves only once no
+ *     timer of that kind is left, and a thread task is not one, so the
+ *     requests waiting for an op (the API's, a provider call waiting for
+ *     the entities) would otherwise be cut when it exits.
  */
 
 
@@ -28,10 +34,12 @@
 
 
 #define NGX_VOICEGW_STORE_NICE  10
+#define NGX_VOICEGW_STORE_HOLD  60000       /* ms, set again while ops run */
 
 
 static void ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log);
 static void ngx_voicegw_store_event_handler(ngx_event_t *ev);
+static void ngx_voicegw_store_hold(ngx_event_t *ev);
 static ngx_int_t ngx_voicegw_store_open_run(ngx_voicegw_store_op_t *op,
     sqlite3 *db);
 static void ngx_voicegw_store_open_done(ngx_voicegw_store_op_t *op);
@@ -74,6 +82,10 @@ ngx_voicegw_store_init_process(ngx_cycle_t *cycle, ngx_voicegw_store_t *store)
     store->check.cancelable = 1;
 
     ngx_add_timer(&store->check, 1000);
+
+    store->hold.handler = ngx_voicegw_store_hold;
+    store->hold.data = store;
+    store->hold.log = cycle->log;
 
     /* open the connection in a thread; the first statement would anyway */
 
@@ -225,6 +237,10 @@ ngx_voicegw_store_post(ngx_voicegw_store_op_t *op)
         return NGX_ERROR;
     }
 
+    if (op->store->running++ == 0) {
+        ngx_add_timer(&op->store->hold, NGX_VOICEGW_STORE_HOLD);
+    }
+
     return NGX_OK;
 }
 
@@ -303,7 +319,24 @@ ngx_voicegw_store_event_handler(ngx_event_t *ev)
         r->aio = 0;
     }
 
+    if (--op->store->running == 0 && op->store->hold.timer_set) {
+        ngx_del_timer(&op->store->hold);
+    }
+
     ngx_voicegw_store_health(op);
 
     op->done(op);
+}
+
+
+/* an op still under way after NGX_VOICEGW_STORE_HOLD: keep holding */
+
+static void
+ngx_voicegw_store_hold(ngx_event_t *ev)
+{
+    ngx_voicegw_store_t  *store = ev->data;
+
+    if (store->running) {
+        ngx_add_timer(ev, NGX_VOICEGW_STORE_HOLD);
+    }
 }

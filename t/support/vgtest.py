@@ -488,11 +488,14 @@ def get(port, path, **kw):
     return request("GET", port, path, **kw)
 
 
-def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1"):
+def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1",
+                sock=None):
     """Bytes sent as they are (a request http.client would refuse to
     write); the answer read until the server closes: a Response, or None
-    when it closed without one."""
-    sock = socket.create_connection((host, port), timeout=timeout * SLOW)
+    when it closed without one.  sock: a connection made before (plain),
+    else a new one."""
+    if sock is None:
+        sock = socket.create_connection((host, port), timeout=timeout * SLOW)
     if tls:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
