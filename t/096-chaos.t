@@ -25,18 +25,19 @@
 # Who served a failed request: before each SIGKILL the victim is stopped
 # (SIGSTOP: it runs no code and accepts nothing more) and the client
 # ports of the connections it holds on the gateway's port are read from
-# /proc (vgtest.peer_ports); a request failed by the kill is one whose
-# connection was among them and which was under way at that moment.
+# /proc (vgtest.peer_ports); the requests it was serving are, on each of
+# those ports, the last one to start before the kill.
 #
 # After each phase, with the load stopped: every worker idle, the queue
 # empty, no task running, every ticket the clients saw finished; every
 # accepted record in the store (voicegw_records_total against the rows)
 # and the phase's records against its requests (exact without kills; a
 # kill may lose only the records of requests its victim was serving);
-# today's spend of the project equal to its records' cost.  At the end:
-# every committed entity write is there, the budgets' shared figures
-# agree with the records (a call passes at the spend plus a hair, is
-# refused at the spend), no worker ran two tasks at once.
+# today's spend of the project equal to its records' cost.  Then a
+# reload while a request waits for the store (it must be answered).  At
+# the end: every committed entity write is there, the budgets' shared
+# figures agree with the records (a call passes a hair over the spend,
+# is refused a hair under it), no worker ran two tasks at once.
 #
 # Environment: CHAOS_ROUNDS (kills and reloads, default 10), CHAOS_OUTAGES
 # (worker deaths and provider outages, default 3), CHAOS_GAP (seconds of
@@ -143,7 +144,7 @@ class Req:
 
     def __init__(self, kind):
         self.kind = kind
-        self.t0 = time.time()
+        self.t0 = time.monotonic()
         self.t1 = None
         self.lport = None
         self.outcome = None             # "ok", else what went wrong
@@ -153,7 +154,7 @@ class Req:
 
     def end(self, outcome):
         self.outcome = outcome
-        self.t1 = time.time()
+        self.t1 = time.monotonic()
         return self
 
     def during(self, a, b):
@@ -163,7 +164,7 @@ class Req:
 
 def http_call(req, method, path, body=None, headers=None):
     """The request on a new connection (closed after it): (status,
-    headers, body); req.lport once connected, req.ticket, req.queued and
+    body); req.lport once connected, req.ticket, req.queued and
     req.worker (X-VoiceGW-Ticket, X-VoiceGW-Queue-Wait-Ms, X-Worker) once
     the answer's head is in."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
@@ -370,7 +371,7 @@ def kill_blow(ph, victim):
     ok(vgtest.stop_process(victim), "%s: process %d stopped" %
        (ph.name, victim))
     ports = vgtest.peer_ports(victim, port)
-    t = time.time()
+    t = time.monotonic()
     os.kill(victim, signal.SIGKILL)
     ph.kills.append((ports, t))
     ph.holders += flusher_pid(ngx.error_log()) == victim
@@ -382,7 +383,7 @@ def kill_blow(ph, victim):
 def worker_blow(ph, w):
     """An inference worker dies (SIGKILL) and comes back: it may fail the
     tasks it had."""
-    t0 = time.time()
+    t0 = time.monotonic()
     os.kill(w.pid, signal.SIGKILL)
     w.pid = None
     url = URLS[w.port]
@@ -395,7 +396,7 @@ def worker_blow(ph, w):
     ok(wait_for(lambda: [x["status"] for x in workers()
                          if x["url"] == url][0] in ("idle", "busy"),
                 timeout=10), "%s: worker %d is back" % (ph.name, w.port))
-    t1 = time.time()
+    t1 = time.monotonic()
     ph.blows.append(("a task of a dead worker",
                      lambda r: r.kind in ("chat", "ws") and r.worker == w.port
                      and r.during(t0, t1)))
@@ -405,11 +406,11 @@ def provider_blow(ph):
     """The provider goes away and comes back: calls made meanwhile may
     fail."""
     global prov
-    t0 = time.time()
+    t0 = time.monotonic()
     prov.stop()
     time.sleep(GAP)                     # the load runs without it
     prov = FakeProvider(d, KEY, port=prov.port)
-    t1 = time.time()
+    t1 = time.monotonic()
     ph.blows.append(("provider call during an outage",
                      lambda r: r.kind == "proxy" and r.during(t0, t1)))
 
@@ -544,17 +545,17 @@ def check(ph):
 def phase(name, blows):
     ph = Phase(name)
     ph.start()
-    ph.t0 = time.time()
+    ph.t0 = time.monotonic()
     blows(ph)
     ph.stop()
-    ph.t1 = time.time()
+    ph.t1 = time.monotonic()
     check(ph)
     return ph
 
 
 # -- the run ------------------------------------------------------------------
 
-t_start = time.time()
+t_start = time.monotonic()
 phases = []
 
 phases.append(phase("warm", lambda ph: time.sleep(WARM)))
@@ -574,7 +575,7 @@ def reloads(ph):
         # on running while it is taken)
         ports = set().union(*(vgtest.peer_ports(p, port)
                               for p in ngx.worker_pids()))
-        ph.reloads.append((time.time(), ports))
+        ph.reloads.append((time.monotonic(), ports))
         ok(ngx.reload(timeout=30), "reload %d: new worker processes, the "
            "old ones gone" % (i + 1))
 
@@ -689,7 +690,7 @@ is_(alerts[:5], [], "no [alert], [emerg] or [crit] but the kills' own")
 
 diag("%d rounds, %d outages, gap %.1f s: %.0f s in all; per phase, the "
      "requests by kind and outcome (a failure with the blow that excuses "
-     "it):" % (ROUNDS, OUTAGES, GAP, time.time() - t_start))
+     "it):" % (ROUNDS, OUTAGES, GAP, time.monotonic() - t_start))
 for f in figures:
     diag("%s (%.0f s): %d requests, %d failed, %d not excused; %d pool "
          "tasks queued" % (f["phase"], f["seconds"], f["requests"],
