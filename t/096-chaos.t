@@ -455,8 +455,11 @@ def check(ph):
        % (ph.name, [(x["url"], x["status"], x["ticket_id"])
                     for x in workers()]))
 
+    # (a finished ticket stays 5 minutes: a long phase's first ones may
+    # be gone)
     stuck = []
-    tickets = [r for r in ph.reqs if r.ticket]
+    tickets = [r for r in ph.reqs
+               if r.ticket and time.monotonic() - r.t1 < 280]
     for r in tickets:
         j = get(port, "/api/queue/" + r.ticket).json() or {}
         if (j.get("status") not in ("assigned", "cancelled", "timed_out",
