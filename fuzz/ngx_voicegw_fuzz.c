@@ -405,36 +405,6 @@ static const char  *fuzz_paths[] = {
 };
 
 
-/* nginx's ngx_http_arg(), over r->args */
-
-ngx_int_t
-ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
-    ngx_str_t *value)
-{
-    u_char  *p, *last, *end;
-
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        end = ngx_strlchr(p, last, '&');
-        end = end ? end : last;
-
-        if ((size_t) (end - p) > len && p[len] == '='
-            && ngx_strncasecmp(p, name, len) == 0)
-        {
-            value->data = p + len + 1;
-            value->len = end - value->data;
-            return NGX_OK;
-        }
-
-        p = end + 1;
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static void
 fuzz_watch(void *data, ngx_uint_t from_client, ngx_voicegw_ws_parser_t *p,
     u_char *pos, size_t len, ngx_uint_t end)

@@ -26,25 +26,34 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits url)
 
+# a target's sources: its fuzz file (the stream parsers' in
+# ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
+# operator writes in ngx_voicegw_fuzz_conf.c), then the module's
 sources() {
+    local f=$ROOT/fuzz/ngx_voicegw_fuzz
+
     case $1 in
         # the stream parsers, through the parser driver's glue
         usage|reqscan|multipart|wav)
-                   echo "$ROOT/t/support/parser_ops.c" \
+                   echo "$f.c $ROOT/t/support/parser_ops.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" \
                         "$M/proxy/ngx_voicegw_reqscan.c $M/core/ngx_voicegw_wav.c" \
                         "$M/core/ngx_voicegw_multipart.c" ;;
-        json)      echo "$M/core/ngx_voicegw_json_in.c" ;;
-        strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;
-        wsframe)   echo "$M/ws/ngx_voicegw_ws_frame.c" ;;
-        rtunits)   echo "$M/realtime/ngx_voicegw_rt_units.c $M/ws/ngx_voicegw_ws_frame.c" \
+        json)      echo "$f.c $M/core/ngx_voicegw_json_in.c" ;;
+        strip)     echo "$f.c $M/proxy/ngx_voicegw_sse_strip.c" ;;
+        wsframe)   echo "$f.c $M/ws/ngx_voicegw_ws_frame.c" ;;
+        rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
+                        "$M/ws/ngx_voicegw_ws_frame.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
+        url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
+                        "$M/core/ngx_voicegw_dest.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
                    return 1 ;;
     esac
 }
+
 
 build() {
     local t=$1 src upper inc
@@ -65,8 +74,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT/fuzz/ngx_voicegw_fuzz.c" "$ROOT/t/support/ngx_standin.c" \
-        $src -lyajl -lcrypto -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -o "$OUT/bin/$t"
 }
 
 targets() {
