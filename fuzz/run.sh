@@ -26,7 +26,7 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits url)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits url zip)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -47,6 +47,8 @@ sources() {
         rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
                         "$M/ws/ngx_voicegw_ws_frame.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
+        zip)       echo "${f}_api.c $M/sessions/ngx_voicegw_session_zip.c" \
+                        "$M/sessions/ngx_voicegw_session_path.c" ;;
         url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
                         "$M/core/ngx_voicegw_dest.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
@@ -67,6 +69,7 @@ build() {
          -I "$NGX_SRC/http" -I "$NGX_SRC/http/modules" -I "$NGX_SRC/http/v2"
          -I "$M/core" -I "$M/proxy" -I "$M/ws" -I "$M/realtime"
          -I "$M/registry" -I "$M/store" -I "$M/accounting"
+         -I "$M/sessions" -I "$M/api" -I "$M/pool" -I "$M/frontend"
          -I "$ROOT/t/support")
 
     # shellcheck disable=SC2086
@@ -74,7 +77,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -o "$OUT/bin/$t"
 }
 
 targets() {
