@@ -28,9 +28,157 @@
 #include "ngx_standin.h"
 
 
+/* -- args ---------------------------------------------------------------- */
+
+#if defined(FUZZ_ARGS)
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_sessions.h"
+#include "ngx_voicegw_api.h"
+
+
+/* the query arguments the API's handlers read */
+
+static const char  *fuzz_arg_names[] = {
+    "limit", "entity_type", "entity_id", "action", "confirm", "project",
+    "modality", "period", "model", NULL
+};
+
+
+/* a copy in a block of its own, so that a read past its end is seen */
+
+static ngx_int_t
+fuzz_copy(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *s)
+{
+    s->len = len;
+    s->data = ngx_pnalloc(pool, len);
+
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, p, len);
+
+    return NGX_OK;
+}
+
+
+/* a path parameter, through every check an id of the API goes through */
+
+static void
+fuzz_args_id(ngx_str_t *id)
+{
+    u_char    hex[32];
+    uint64_t  n;
+
+    (void) ngx_voicegw_valid_id(id);
+    (void) ngx_voicegw_valid_model_id(id);
+    (void) ngx_voicegw_valid_model_name(id);
+    (void) ngx_voicegw_session_id_valid(id);
+    (void) ngx_voicegw_session_rel_valid(id);
+
+    /* a ticket id reads back as it is written */
+
+    if (ngx_voicegw_api_ticket_id(id, &n) == NGX_OK
+        && (n == 0
+            || ngx_sprintf(hex, "tk_%016xL", n) - hex != (ssize_t) id->len
+            || ngx_memcmp(hex, id->data, id->len) != 0))
+    {
+        __builtin_trap();
+    }
+}
+
+
+/*
+ * "pattern\npath?query": the path against the route's pattern, each
+ * parameter it gives through the ids' checks; then each query argument
+ * the API reads, unescaped as the handlers get it, and checked as they
+ * check it.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char              *nl, *q, *last;
+    ngx_int_t            n;
+    ngx_str_t            pattern, uri, params[NGX_VOICEGW_API_MAX_PARAMS],
+                         v;
+    ngx_uint_t           i, nparams, m;
+    ngx_pool_t          *pool;
+    ngx_http_request_t   r;
+
+    nl = memchr(data, '\n', size);
+
+    if (nl == NULL) {
+        return 0;
+    }
+
+    last = (u_char *) data + size;
+    q = ngx_strlchr(nl + 1, last, '?');
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    r.pool = pool;
+
+    if (fuzz_copy(pool, (u_char *) data, nl - (u_char *) data, &pattern)
+        != NGX_OK
+        || fuzz_copy(pool, nl + 1, (q ? q : last) - (nl + 1), &uri) != NGX_OK
+        || fuzz_copy(pool, q ? q + 1 : last, q ? last - q - 1 : 0, &r.args)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    nparams = 0;
+
+    if (ngx_voicegw_api_match(&pattern, &uri, params, &nparams)) {
+
+        for (i = 0; i < nparams; i++) {
+            if (params[i].len == 0 || params[i].data < uri.data
+                || params[i].data + params[i].len > uri.data + uri.len)
+            {
+                __builtin_trap();
+            }
+
+            fuzz_args_id(&params[i]);
+        }
+    }
+
+    if (nparams > NGX_VOICEGW_API_MAX_PARAMS) {
+        __builtin_trap();
+    }
+
+    for (i = 0; fuzz_arg_names[i]; i++) {
+
+        if (ngx_voicegw_api_arg(&r, fuzz_arg_names[i], &v) != NGX_OK) {
+            continue;
+        }
+
+        if (v.len > r.args.len || v.data[v.len] != '\0') {
+            __builtin_trap();
+        }
+
+        n = ngx_atoi(v.data, v.len);
+        (void) n;
+        (void) ngx_voicegw_enum_value_caseless(ngx_voicegw_booleans, &v, &m);
+        (void) ngx_voicegw_valid_modality(&v);
+        fuzz_args_id(&v);
+    }
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
 /* -- zip ----------------------------------------------------------------- */
 
-#if defined(FUZZ_ZIP)
+#elif defined(FUZZ_ZIP)
 
 #include <ftw.h>
 #include <zlib.h>

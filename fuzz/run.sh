@@ -26,7 +26,7 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits url zip)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits args url zip)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -47,6 +47,10 @@ sources() {
         rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
                         "$M/ws/ngx_voicegw_ws_frame.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
+        args)      echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
+                        "$M/sessions/ngx_voicegw_session_path.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
         zip)       echo "${f}_api.c $M/sessions/ngx_voicegw_session_zip.c" \
                         "$M/sessions/ngx_voicegw_session_path.c" ;;
         url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
