@@ -47,24 +47,6 @@ static const char  *fuzz_arg_names[] = {
 };
 
 
-/* a copy in a block of its own, so that a read past its end is seen */
-
-static ngx_int_t
-fuzz_copy(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *s)
-{
-    s->len = len;
-    s->data = ngx_pnalloc(pool, len);
-
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(s->data, p, len);
-
-    return NGX_OK;
-}
-
-
 /* a path parameter, through every check an id of the API goes through */
 
 static void
@@ -123,10 +105,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memzero(&r, sizeof(ngx_http_request_t));
     r.pool = pool;
 
-    if (fuzz_copy(pool, (u_char *) data, nl - (u_char *) data, &pattern)
+    if (ngx_standin_copy(pool, (u_char *) data, nl - (u_char *) data, &pattern)
         != NGX_OK
-        || fuzz_copy(pool, nl + 1, (q ? q : last) - (nl + 1), &uri) != NGX_OK
-        || fuzz_copy(pool, q ? q + 1 : last, q ? last - q - 1 : 0, &r.args)
+        || ngx_standin_copy(pool, nl + 1, (q ? q : last) - (nl + 1), &uri) != NGX_OK
+        || ngx_standin_copy(pool, q ? q + 1 : last, q ? last - q - 1 : 0, &r.args)
            != NGX_OK)
     {
         goto done;

@@ -174,16 +174,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done;
     }
 
-    /* the URL in a block of its own size: a read past it is seen */
-
-    text.len = rest.len;
-    text.data = ngx_pnalloc(pool, rest.len);
-
-    if (text.data == NULL) {
+    if (ngx_standin_copy(pool, rest.data, rest.len, &text) != NGX_OK) {
         goto done;
     }
 
-    ngx_memcpy(text.data, rest.data, rest.len);
     len = text.len;
     err = NULL;
 
@@ -235,7 +229,300 @@ done:
 
 #elif defined(FUZZ_CONF)
 
-#error "conf: not yet"
+#include <math.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_conf.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_pool.h"
+#include "ngx_voicegw_eta.h"
+#include "ngx_voicegw_proxy.h"
+
+
+typedef enum {
+    FUZZ_CONF_VALUES = 0,
+    FUZZ_CONF_DESTINATIONS,
+    FUZZ_CONF_POOL,
+    FUZZ_CONF_TASK,
+    FUZZ_CONF_ETA,
+    FUZZ_CONF_PROXY,
+    FUZZ_CONF_RESOLV,
+    FUZZ_CONF_NMODES
+} fuzz_conf_mode_e;
+
+
+/*
+ * A "name=value" word through the helpers every directive reads its
+ * values with: the parameter's split, a plain number, switches and
+ * booleans, ids, sizes and times.
+ */
+
+static void
+fuzz_conf_value(ngx_str_t *word)
+{
+    u_char      *eq, name[32];
+    double       d;
+    ngx_str_t    v;
+    ngx_uint_t   u;
+
+    eq = ngx_strlchr(word->data, word->data + word->len, '=');
+
+    if (eq == NULL || (size_t) (eq - word->data) >= sizeof(name)
+        || ngx_strlchr(word->data, eq, '\0') != NULL)
+    {
+        v = *word;
+
+    } else {
+        ngx_memcpy(name, word->data, eq - word->data);
+        name[eq - word->data] = '\0';
+
+        if (ngx_voicegw_conf_param(word, (char *) name, &v) != NGX_OK
+            || v.data != eq + 1
+            || v.len != (size_t) (word->data + word->len - v.data))
+        {
+            __builtin_trap();
+        }
+    }
+
+    if (ngx_voicegw_parse_number(v.data, v.len, &d) == NGX_OK
+        && !isfinite(d))
+    {
+        __builtin_trap();
+    }
+
+    (void) ngx_voicegw_enum_value(ngx_voicegw_switches, &v, &u);
+    (void) ngx_voicegw_enum_value_caseless(ngx_voicegw_booleans, &v, &u);
+    (void) ngx_voicegw_valid_id(&v);
+    (void) ngx_voicegw_valid_model_id(&v);
+    (void) ngx_voicegw_valid_modality(&v);
+    (void) ngx_voicegw_valid_budget_action(&v);
+    (void) ngx_voicegw_valid_accent(&v);
+    (void) ngx_parse_size(&v);
+    (void) ngx_parse_offset(&v);
+    (void) ngx_parse_time(&v, 0);
+    (void) ngx_parse_time(&v, 1);
+}
+
+
+/* what a taken parameter promises, directive by directive */
+
+static void
+fuzz_conf_pool(ngx_str_t *word)
+{
+    ngx_voicegw_pool_conf_t  pcf;
+
+    ngx_memzero(&pcf, sizeof(ngx_voicegw_pool_conf_t));
+    pcf.queue_timeout = 1;
+    pcf.health_interval = 100;
+    pcf.health_timeout = 1;
+    ngx_str_set(&pcf.health_uri, "/health");
+
+    if (ngx_voicegw_pool_param(&pcf, word) == NGX_OK
+        && (pcf.queue_max > 1000000 || pcf.queue_timeout == 0
+            || pcf.health_interval < 100 || pcf.health_timeout == 0
+            || pcf.health_uri.len == 0 || pcf.health_uri.data[0] != '/'))
+    {
+        __builtin_trap();
+    }
+}
+
+
+static void
+fuzz_conf_task(ngx_voicegw_task_conf_t *tcf, ngx_str_t *word)
+{
+    if (ngx_voicegw_task_param(tcf, word) == NGX_OK
+        && (tcf->queue_update < 100 || tcf->queue_buffer < 4096
+            || tcf->relay_buffer < 1024 || tcf->queue_frames > 1
+            || (tcf->pool_name.data && tcf->pool_name.len == 0)
+            || (tcf->app.data && tcf->app.len == 0)))
+    {
+        __builtin_trap();
+    }
+}
+
+
+static void
+fuzz_conf_eta(ngx_voicegw_eta_conf_t *ec, ngx_str_t *word)
+{
+    ngx_int_t   rc;
+    ngx_str_t   name, err;
+    ngx_uint_t  t;
+
+    ngx_str_null(&err);
+
+    rc = ngx_voicegw_eta_param(ec, word, &name, &err);
+
+    if (rc == NGX_ERROR && (err.len == 0 || name.len == 0)) {
+        __builtin_trap();
+    }
+
+    for (t = 0; t < NGX_VOICEGW_TASK_NTYPES; t++) {
+        if (ngx_voicegw_eta_check(t, ec->baseline[t], &err) != NGX_OK) {
+            __builtin_trap();
+        }
+    }
+
+    if (ngx_voicegw_eta_check(NGX_VOICEGW_ETA_ALPHA, ec->alpha, &err)
+        != NGX_OK
+        || ngx_voicegw_eta_check(NGX_VOICEGW_ETA_MIN_SAMPLES,
+                                 (double) ec->min_samples, &err)
+           != NGX_OK)
+    {
+        __builtin_trap();
+    }
+}
+
+
+static void
+fuzz_conf_proxy(ngx_str_t *word)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     resolv, bad;
+    ngx_voicegw_proxy_loc_conf_t  plcf;
+
+    ngx_memzero(&plcf, sizeof(ngx_voicegw_proxy_loc_conf_t));
+    plcf.interim = NGX_VOICEGW_PROXY_INTERIM;
+    ngx_str_set(&resolv, "/etc/resolv.conf");
+    ngx_str_null(&bad);
+
+    rc = ngx_voicegw_proxy_param(&plcf, word, &resolv, &bad);
+
+    if ((rc == NGX_OK && (plcf.interim < 1000 || plcf.strict_models > 1
+                          || resolv.len == 0))
+        || (rc == NGX_ERROR && bad.data == NULL))
+    {
+        __builtin_trap();
+    }
+}
+
+
+/* resolv.conf's name servers: at most 3, each an address, bracketed v6 */
+
+static void
+fuzz_conf_resolv(ngx_pool_t *pool, u_char *text, size_t len)
+{
+    u_char      *p;
+    ngx_int_t    n, i;
+    ngx_str_t    names[3], *s;
+
+    n = ngx_voicegw_proxy_nameservers(pool, text, len, names, 3);
+
+    if (n == NGX_ERROR) {
+        return;
+    }
+
+    if (n > 3) {
+        __builtin_trap();
+    }
+
+    for (i = 0; i < n; i++) {
+        s = &names[i];
+
+        if (s->len == 0 || s->len > NGX_SOCKADDR_STRLEN + 2
+            || (ngx_strlchr(s->data, s->data + s->len, ':') != NULL)
+               != (s->data[0] == '['))
+        {
+            __builtin_trap();
+        }
+
+        for (p = s->data; p < s->data + s->len; p++) {
+            if (*p <= ' ') {
+                __builtin_trap();
+            }
+        }
+    }
+}
+
+
+/*
+ * The first byte picks a directive (or the values' helpers), the rest is
+ * its arguments, split at spaces (for resolv_conf=, the file's text).
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ngx_str_t                *word, text;
+    ngx_uint_t                i, mode;
+    ngx_conf_t                cf;
+    ngx_pool_t               *pool;
+    ngx_voicegw_dest_t        d;
+    ngx_voicegw_eta_conf_t    ec;
+    ngx_voicegw_task_conf_t   tcf;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    mode = data[0] % FUZZ_CONF_NMODES;
+    pool = ngx_standin_pool_create();
+
+    if (ngx_standin_copy(pool, (u_char *) data + 1, size - 1, &text) != NGX_OK)
+    {
+        goto done;
+    }
+
+    if (mode == FUZZ_CONF_RESOLV) {
+        fuzz_conf_resolv(pool, text.data, text.len);
+        goto done;
+    }
+
+    if (mode == FUZZ_CONF_DESTINATIONS) {
+        (void) fuzz_dest(pool, &text, &d);
+        goto done;
+    }
+
+    fuzz_conf(&cf, pool, "voicegw", text.data, text.len);
+
+    if (cf.args == NULL) {
+        goto done;
+    }
+
+    ngx_memzero(&tcf, sizeof(ngx_voicegw_task_conf_t));
+    tcf.queue_update = 3000;
+    tcf.queue_buffer = 4 * 1024 * 1024;
+    tcf.relay_buffer = 64 * 1024;
+
+    for (i = 0; i < NGX_VOICEGW_TASK_NTYPES; i++) {
+        ec.baseline[i] = 1.0;
+    }
+
+    ec.alpha = 0.3;
+    ec.min_samples = 3;
+
+    word = cf.args->elts;
+
+    for (i = 1; i < cf.args->nelts; i++) {
+
+        switch (mode) {
+
+        case FUZZ_CONF_POOL:
+            fuzz_conf_pool(&word[i]);
+            break;
+
+        case FUZZ_CONF_TASK:
+            fuzz_conf_task(&tcf, &word[i]);
+            break;
+
+        case FUZZ_CONF_ETA:
+            fuzz_conf_eta(&ec, &word[i]);
+            break;
+
+        case FUZZ_CONF_PROXY:
+            fuzz_conf_proxy(&word[i]);
+            break;
+
+        default:
+            fuzz_conf_value(&word[i]);
+        }
+    }
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
 
 #else
 #error "define FUZZ_URL or FUZZ_CONF"

@@ -26,7 +26,7 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits args url zip)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits args url zip conf)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -51,6 +51,11 @@ sources() {
                         "$M/registry/ngx_voicegw_entity.c" \
                         "$M/sessions/ngx_voicegw_session_path.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
+        conf)      echo "${f}_conf.c $M/core/ngx_voicegw_conf.c" \
+                        "$M/core/ngx_voicegw_enum.c $M/core/ngx_voicegw_dest.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
+                        "$M/pool/ngx_voicegw_pool_params.c" \
+                        "$M/proxy/ngx_voicegw_proxy_params.c" ;;
         zip)       echo "${f}_api.c $M/sessions/ngx_voicegw_session_zip.c" \
                         "$M/sessions/ngx_voicegw_session_path.c" ;;
         url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
@@ -81,7 +86,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -lm -o "$OUT/bin/$t"
 }
 
 targets() {

@@ -133,6 +133,24 @@ ngx_standin_pool_create(void)
 }
 
 
+/* bytes copied into a block of their own: a read past their end is seen */
+
+ngx_int_t
+ngx_standin_copy(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *s)
+{
+    s->len = len;
+    s->data = ngx_pnalloc(pool, len);
+
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, p, len);
+
+    return NGX_OK;
+}
+
+
 void
 ngx_standin_pool_destroy(ngx_pool_t *pool)
 {

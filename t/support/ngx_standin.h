@@ -21,6 +21,8 @@ extern u_char     ngx_standin_conf_error[];
 
 ngx_pool_t *ngx_standin_pool_create(void);
 void ngx_standin_pool_destroy(ngx_pool_t *pool);
+ngx_int_t ngx_standin_copy(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *s);
 
 
 #endif /* _NGX_STANDIN_H_INCLUDED_ */
