@@ -29,6 +29,10 @@
  *   rtunits    a realtime session's frames, either way, read for their
  *              units by each provider's rules
  *              (realtime/ngx_voicegw_rt_units.c)
+ *
+ * What a request's URI brings and the ZIP writer have theirs in
+ * ngx_voicegw_fuzz_api.c, what an operator writes in
+ * ngx_voicegw_fuzz_conf.c.
  */
 
 

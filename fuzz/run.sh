@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # fuzz/run.sh — builds and runs the libFuzzer targets of fuzz/
-# (ngx_voicegw_fuzz.c), with AddressSanitizer and
-# UndefinedBehaviorSanitizer.  Called by "./build.sh fuzz" after it has
+# (ngx_voicegw_fuzz*.c), on the stand-ins of t/support/ngx_standin*.c,
+# with AddressSanitizer and UndefinedBehaviorSanitizer.  Called by "./build.sh fuzz" after it has
 # installed clang and built the module (its build/objs has the
 # configuration the parsers are compiled with); see docs/fuzzing.md.
 #
