@@ -105,10 +105,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memzero(&r, sizeof(ngx_http_request_t));
     r.pool = pool;
 
-    if (ngx_standin_copy(pool, (u_char *) data, nl - (u_char *) data, &pattern)
+    if (ngx_standin_copy(pool, (u_char *) data, nl - (u_char *) data,
+                         &pattern)
         != NGX_OK
-        || ngx_standin_copy(pool, nl + 1, (q ? q : last) - (nl + 1), &uri) != NGX_OK
-        || ngx_standin_copy(pool, q ? q + 1 : last, q ? last - q - 1 : 0, &r.args)
+        || ngx_standin_copy(pool, nl + 1, (q ? q : last) - (nl + 1), &uri)
+           != NGX_OK
+        || ngx_standin_copy(pool, q ? q + 1 : last, q ? last - q - 1 : 0,
+                            &r.args)
            != NGX_OK)
     {
         goto done;

@@ -26,7 +26,8 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits args url zip conf)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits
+         args url zip conf)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -46,13 +47,15 @@ sources() {
         wsframe)   echo "$f.c $M/ws/ngx_voicegw_ws_frame.c" ;;
         rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
                         "$M/ws/ngx_voicegw_ws_frame.c" \
-                        "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
+                        "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
         args)      echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
                         "$M/registry/ngx_voicegw_entity.c" \
                         "$M/sessions/ngx_voicegw_session_path.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
         conf)      echo "${f}_conf.c $M/core/ngx_voicegw_conf.c" \
-                        "$M/core/ngx_voicegw_enum.c $M/core/ngx_voicegw_dest.c" \
+                        "$M/core/ngx_voicegw_enum.c" \
+                        "$M/core/ngx_voicegw_dest.c" \
                         "$M/registry/ngx_voicegw_entity.c" \
                         "$M/pool/ngx_voicegw_pool_params.c" \
                         "$M/proxy/ngx_voicegw_proxy_params.c" ;;

@@ -5,9 +5,9 @@
  * Owns the values of the "voicegw_proxy" directive, one parameter at a
  * time (strict_models=on|off, resolv_conf=file|off, interim=time), and
  * the reading of the system's name servers from a resolv.conf's text
- * ("nameserver" lines with an address).  No ngx_conf_t and no file here, so that this
- * builds outside nginx (fuzz/); ngx_voicegw_proxy_conf.c reads the file
- * and says what was refused.
+ * ("nameserver" lines with an address).  No ngx_conf_t and no file
+ * here, so that this builds outside nginx (fuzz/);
+ * ngx_voicegw_proxy_conf.c reads the file and says what was refused.
  */
 
 
