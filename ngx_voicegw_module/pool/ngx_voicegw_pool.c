@@ -15,7 +15,8 @@
  * The work is in: ngx_voicegw_admission.c (admission), _park.c (waiting
  * and waking), _release.c (giving workers back), _balancer.c (the
  * upstream peer), _queue.c (the pools in the shared zone), _health.c
- * (health checks) and _doorbell.c (cross-process wake-ups).
+ * (health checks) and _doorbell.c (cross-process wake-ups); the
+ * directives' parameters are read by _pool_params.c.
  */
 
 
