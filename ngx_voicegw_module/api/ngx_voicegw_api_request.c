@@ -3,8 +3,8 @@
  * ngx_voicegw_api_request.c
  *
  * Owns the request layer under every API handler: the checks of a JSON
- * body's fields, query arguments, and waiting for work off the event
- * loop.  A handler that needs the store posts a batch and returns
+ * body's fields, and waiting for work off the event loop (query
+ * arguments are ngx_voicegw_api_args.c's).  A handler that needs the store posts a batch and returns
  * NGX_DONE; the request stays "blocked" until the batch's thread is done,
  * and the handler's resume function answers on the event loop.  Work that
  * is not a store op (an outgoing request) suspends the request the same
@@ -171,38 +171,6 @@ ngx_voicegw_api_fields(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
             return NGX_DECLINED;
         }
     }
-
-    return NGX_OK;
-}
-
-
-/*
- * A query argument, unescaped, in pool memory and NUL-terminated: NGX_OK;
- * NGX_DECLINED when there is none; NGX_ERROR.  The first one wins.
- */
-
-ngx_int_t
-ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(r->pool, raw.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = value->data;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    *dst = '\0';
-    value->len = dst - value->data;
 
     return NGX_OK;
 }
