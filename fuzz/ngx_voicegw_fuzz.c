@@ -29,6 +29,10 @@
  *   rtunits    a realtime session's frames, either way, read for their
  *              units by each provider's rules
  *              (realtime/ngx_voicegw_rt_units.c)
+ *
+ * What a request's URI brings and the ZIP writer have theirs in
+ * ngx_voicegw_fuzz_api.c, what an operator writes in
+ * ngx_voicegw_fuzz_conf.c.
  */
 
 
@@ -403,36 +407,6 @@ static const char  *fuzz_paths[] = {
     "/v1/listen", "/v1/speak", "/v3/ws", "/v1/text-to-speech/v/stream-input",
     "/tts/websocket", "/v1/realtime"
 };
-
-
-/* nginx's ngx_http_arg(), over r->args */
-
-ngx_int_t
-ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
-    ngx_str_t *value)
-{
-    u_char  *p, *last, *end;
-
-    p = r->args.data;
-    last = p + r->args.len;
-
-    while (p < last) {
-        end = ngx_strlchr(p, last, '&');
-        end = end ? end : last;
-
-        if ((size_t) (end - p) > len && p[len] == '='
-            && ngx_strncasecmp(p, name, len) == 0)
-        {
-            value->data = p + len + 1;
-            value->len = end - value->data;
-            return NGX_OK;
-        }
-
-        p = end + 1;
-    }
-
-    return NGX_DECLINED;
-}
 
 
 static void

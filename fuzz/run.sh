@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # fuzz/run.sh — builds and runs the libFuzzer targets of fuzz/
-# (ngx_voicegw_fuzz.c), with AddressSanitizer and
-# UndefinedBehaviorSanitizer.  Called by "./build.sh fuzz" after it has
+# (ngx_voicegw_fuzz*.c), on the stand-ins of t/support/ngx_standin*.c,
+# with AddressSanitizer and UndefinedBehaviorSanitizer.  Called by "./build.sh fuzz" after it has
 # installed clang and built the module (its build/objs has the
 # configuration the parsers are compiled with); see docs/fuzzing.md.
 #
@@ -26,25 +26,48 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src/src}
 OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
-TARGETS=(usage reqscan json multipart wav strip wsframe rtunits)
+TARGETS=(usage reqscan json multipart wav strip wsframe rtunits
+         args url zip conf)
 
+# a target's sources: its fuzz file (the stream parsers' in
+# ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
+# operator writes in ngx_voicegw_fuzz_conf.c), then the module's
 sources() {
+    local f=$ROOT/fuzz/ngx_voicegw_fuzz
+
     case $1 in
         # the stream parsers, through the parser driver's glue
         usage|reqscan|multipart|wav)
-                   echo "$ROOT/t/support/parser_ops.c" \
+                   echo "$f.c $ROOT/t/support/parser_ops.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" \
                         "$M/proxy/ngx_voicegw_reqscan.c $M/core/ngx_voicegw_wav.c" \
                         "$M/core/ngx_voicegw_multipart.c" ;;
-        json)      echo "$M/core/ngx_voicegw_json_in.c" ;;
-        strip)     echo "$M/proxy/ngx_voicegw_sse_strip.c" ;;
-        wsframe)   echo "$M/ws/ngx_voicegw_ws_frame.c" ;;
-        rtunits)   echo "$M/realtime/ngx_voicegw_rt_units.c $M/ws/ngx_voicegw_ws_frame.c" \
-                        "$M/proxy/ngx_voicegw_jsonfeed.c $M/core/ngx_voicegw_enum.c" ;;
+        json)      echo "$f.c $M/core/ngx_voicegw_json_in.c" ;;
+        strip)     echo "$f.c $M/proxy/ngx_voicegw_sse_strip.c" ;;
+        wsframe)   echo "$f.c $M/ws/ngx_voicegw_ws_frame.c" ;;
+        rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
+                        "$M/ws/ngx_voicegw_ws_frame.c" \
+                        "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        args)      echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
+                        "$M/sessions/ngx_voicegw_session_path.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        conf)      echo "${f}_conf.c $M/core/ngx_voicegw_conf.c" \
+                        "$M/core/ngx_voicegw_enum.c" \
+                        "$M/core/ngx_voicegw_dest.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
+                        "$M/pool/ngx_voicegw_pool_params.c" \
+                        "$M/proxy/ngx_voicegw_proxy_params.c" ;;
+        zip)       echo "${f}_api.c $M/sessions/ngx_voicegw_session_zip.c" \
+                        "$M/sessions/ngx_voicegw_session_path.c" ;;
+        url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
+                        "$M/core/ngx_voicegw_dest.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
                    return 1 ;;
     esac
 }
+
 
 build() {
     local t=$1 src upper inc
@@ -58,6 +81,7 @@ build() {
          -I "$NGX_SRC/http" -I "$NGX_SRC/http/modules" -I "$NGX_SRC/http/v2"
          -I "$M/core" -I "$M/proxy" -I "$M/ws" -I "$M/realtime"
          -I "$M/registry" -I "$M/store" -I "$M/accounting"
+         -I "$M/sessions" -I "$M/api" -I "$M/pool" -I "$M/frontend"
          -I "$ROOT/t/support")
 
     # shellcheck disable=SC2086
@@ -65,8 +89,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT/fuzz/ngx_voicegw_fuzz.c" "$ROOT/t/support/ngx_standin.c" \
-        $src -lyajl -lcrypto -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -lm -o "$OUT/bin/$t"
 }
 
 targets() {

@@ -17,7 +17,6 @@
 
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -30,8 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
 import vgtest  # noqa: E402
 import ws_client as wsc  # noqa: E402
-from vgtest import (FakeWorker, Nginx, diag, free_port, get, is_,  # noqa
-                    never_two, ok, request, tap, wait_for, workdir)
+from vgtest import (FakeWorker, Nginx, diag, flusher_pid, free_port,  # noqa
+                    get, is_, metric, never_two, ok, request, tap, wait_for,
+                    workdir)
 
 d = workdir("048-recorder")
 port = free_port()
@@ -104,22 +104,6 @@ def db_rows():
 
 def metrics():
     return get(port, "/v1/metrics").text
-
-
-def metric(text, name, **labels):
-    total = None
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all('%s="%s"' % kv in line for kv in labels.items()):
-            total = (total or 0) + float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def flusher_pid(log, since=0):
-    found = re.findall(r"\[info\] (\d+)#\d+: voicegw: this process commits "
-                       r"the request records now", log[since:])
-    return int(found[-1]) if found else None
 
 
 ngx = Nginx(d, conf(), workers=2)

@@ -10,6 +10,8 @@
 #   - a 300 MiB file: the archive passes "unzip -t" and Python's zipfile
 #     (CRC checked), and the nginx worker's memory (VmRSS) stays flat
 #     while it streams, also while the client stops reading for a while;
+#   - DOS times: a file's time before 1980 or after 2107 is the nearest
+#     end of DOS time's range;
 #   - an empty folder gives a valid empty archive; an unknown session
 #     404, a bad id 400, in JSON;
 #   - a client that closes half-way leaves nothing behind: no alert, no
@@ -145,6 +147,25 @@ u = subprocess.run(["unzip", "-t", out], stdout=subprocess.PIPE,
                    stderr=subprocess.STDOUT, text=True)
 ok(u.returncode == 0 and "No errors detected" in u.stdout,
    "unzip -t: no errors") or diag(u.stdout)
+
+# DOS time has the years 1980 to 2107: a file's time beyond is the
+# nearest end, not a year that wraps (found by fuzz/'s "zip" target)
+
+put("times/old.txt", b"1970")
+put("times/late.txt", b"2200")
+put("times/now.txt", b"2024")
+os.utime(os.path.join(S, "times", "old.txt"), (0, 0))
+os.utime(os.path.join(S, "times", "late.txt"), (7258118400, 7258118400))
+os.utime(os.path.join(S, "times", "now.txt"), (1717245296, 1717245296))
+out = os.path.join(d, "times.zip")
+status, h = download("times", out)
+z = zipfile.ZipFile(out)
+is_([z.getinfo("times/%s.txt" % n).date_time for n in ("old", "late", "now")],
+    [(1980, 1, 1, 0, 0, 0), (2107, 12, 31, 23, 59, 58),
+     (2024, 6, 1, 12, 34, 56)],
+    "DOS times: before 1980 is 1980-01-01, after 2107 is 2107-12-31 "
+    "23:59:58, else the time (UTC, even seconds)")
+z.close()
 
 out = os.path.join(d, "empty.zip")
 status, h = download("empty", out)

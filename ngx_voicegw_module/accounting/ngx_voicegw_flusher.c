@@ -111,6 +111,9 @@ ngx_voicegw_flusher_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    f->batch_op->write = 1;
+    f->retention_op->write = 1;
+
     f->batch_op->run = ngx_voicegw_record_sql_batch;
     f->batch_op->done = ngx_voicegw_flusher_committed;
     f->retention_op->run = ngx_voicegw_record_sql_retention;
@@ -408,13 +411,19 @@ ngx_voicegw_flusher_retained(ngx_voicegw_store_op_t *op)
 }
 
 
-/* the records stay in the buffer; said once a minute at most */
+/*
+ * The records stay in the buffer; said once a minute at most, and not at
+ * all for a fault of the storage, which the store says once for all.
+ */
 
 static void
 ngx_voicegw_flusher_failed(ngx_voicegw_flusher_t *f,
     ngx_voicegw_store_op_t *op, const char *what)
 {
-    if (ngx_time() - f->failed_log < 60) {
+    if (ngx_time() - f->failed_log < 60
+        || (op->fault != NGX_VOICEGW_STORE_HEALTHY
+            && op->fault != NGX_VOICEGW_STORE_BUSY))
+    {
         return;
     }
 

@@ -269,6 +269,8 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
     }
 
     if (rc != NGX_OK) {
+        /* what failed, before ROLLBACK sets SQLite's last code */
+        op->sqlite_rc = sqlite3_extended_errcode(db);
         (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         b->inserted = 0;
         b->known = 0;

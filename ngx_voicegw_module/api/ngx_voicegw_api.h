@@ -131,14 +131,21 @@ char *ngx_voicegw_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+/* what the URI brings (ngx_voicegw_api_args.c) */
+
+ngx_uint_t ngx_voicegw_api_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_str_t *params, ngx_uint_t *nparams);
+ngx_int_t ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_voicegw_api_ticket_id(ngx_str_t *s, uint64_t *id);
+
+
 /* the request layer (ngx_voicegw_api_request.c) */
 
 ngx_voicegw_json_t *ngx_voicegw_api_json(ngx_http_request_t *r);
 ngx_int_t ngx_voicegw_api_fields(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, const ngx_voicegw_field_t *fields,
     ngx_voicegw_json_value_t **found, ngx_int_t *answer);
-ngx_int_t ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value);
 ngx_int_t ngx_voicegw_api_no_store(ngx_http_request_t *r);
 
 ngx_voicegw_store_op_t *ngx_voicegw_api_store_op(ngx_http_request_t *r,
@@ -147,6 +154,8 @@ ngx_voicegw_sql_batch_t *ngx_voicegw_api_batch(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_uint_t write);
 ngx_voicegw_sql_batch_t *ngx_voicegw_api_batch_rows(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_int_t *answer);
+ngx_int_t ngx_voicegw_api_store_failed(ngx_http_request_t *r,
+    ngx_voicegw_api_ctx_t *ctx, const char *outcome);
 ngx_int_t ngx_voicegw_api_batch_failed(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 ngx_int_t ngx_voicegw_api_store_post(ngx_http_request_t *r,

@@ -62,7 +62,6 @@ static void ngx_voicegw_api_workers_json(ngx_voicegw_json_t *j,
 static void ngx_voicegw_api_count(ngx_voicegw_snapshot_t *snap,
     ngx_uint_t *count, ngx_uint_t *queued, ngx_uint_t *queue_max,
     ngx_uint_t *hits, ngx_uint_t *misses);
-static ngx_int_t ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id);
 static ngx_int_t ngx_voicegw_api_queue_build(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_answer_send(ngx_http_request_t *r,
@@ -518,45 +517,6 @@ ngx_voicegw_api_queue_build(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 }
 
 
-/* "tk_" and 16 lowercase hex digits */
-
-static ngx_int_t
-ngx_voicegw_ticket_parse(ngx_str_t *s, uint64_t *id)
-{
-    u_char      c;
-    uint64_t    n;
-    ngx_uint_t  i;
-
-    if (s->len != 19 || ngx_strncmp(s->data, "tk_", 3) != 0) {
-        return NGX_ERROR;
-    }
-
-    n = 0;
-
-    for (i = 3; i < 19; i++) {
-        c = s->data[i];
-
-        if (c >= '0' && c <= '9') {
-            n = (n << 4) | (c - '0');
-
-        } else if (c >= 'a' && c <= 'f') {
-            n = (n << 4) | (c - 'a' + 10);
-
-        } else {
-            return NGX_ERROR;
-        }
-    }
-
-    if (n == 0) {
-        return NGX_ERROR;
-    }
-
-    *id = n;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_voicegw_api_ticket(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
@@ -565,7 +525,7 @@ ngx_voicegw_api_ticket(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     ngx_voicegw_snapshot_t      snap;
     ngx_voicegw_ticket_view_t  *t;
 
-    if (ngx_voicegw_ticket_parse(&ctx->params[0], &id) != NGX_OK) {
+    if (ngx_voicegw_api_ticket_id(&ctx->params[0], &id) != NGX_OK) {
         return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "unknown ticket");
     }
@@ -648,7 +608,7 @@ ngx_voicegw_api_ticket_cancel(ngx_http_request_t *r,
     ngx_voicegw_json_t   *j;
     ngx_voicegw_pools_t  *vp;
 
-    if (ngx_voicegw_ticket_parse(&ctx->params[0], &id) != NGX_OK) {
+    if (ngx_voicegw_api_ticket_id(&ctx->params[0], &id) != NGX_OK) {
         return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                        "unknown ticket");
     }

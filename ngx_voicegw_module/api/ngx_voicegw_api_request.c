@@ -3,8 +3,8 @@
  * ngx_voicegw_api_request.c
  *
  * Owns the request layer under every API handler: the checks of a JSON
- * body's fields, query arguments, and waiting for work off the event
- * loop.  A handler that needs the store posts a batch and returns
+ * body's fields, and waiting for work off the event loop (query
+ * arguments are ngx_voicegw_api_args.c's).  A handler that needs the store posts a batch and returns
  * NGX_DONE; the request stays "blocked" until the batch's thread is done,
  * and the handler's resume function answers on the event loop.  Work that
  * is not a store op (an outgoing request) suspends the request the same
@@ -176,38 +176,6 @@ ngx_voicegw_api_fields(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
-/*
- * A query argument, unescaped, in pool memory and NUL-terminated: NGX_OK;
- * NGX_DECLINED when there is none; NGX_ERROR.  The first one wins.
- */
-
-ngx_int_t
-ngx_voicegw_api_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(r->pool, raw.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = value->data;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    *dst = '\0';
-    value->len = dst - value->data;
-
-    return NGX_OK;
-}
-
-
 ngx_voicegw_store_op_t *
 ngx_voicegw_api_store_op(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     size_t size)
@@ -259,6 +227,8 @@ ngx_voicegw_api_batch(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 
     op->run = ngx_voicegw_sql_run;
 
+    op->write = write;
+
     b = op->data;
     b->write = write;
 
@@ -289,20 +259,39 @@ ngx_voicegw_api_batch_rows(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
 }
 
 
-/* a batch that failed: SQLite's message to the log, 500 to the client */
+/* a batch that failed */
 
 ngx_int_t
 ngx_voicegw_api_batch_failed(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "voicegw: store: %s", ctx->op->err);
-
     ngx_voicegw_sql_free(ctx->op->data);
 
-    return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                 "store_error",
-                                 "the store failed; nothing was changed");
+    return ngx_voicegw_api_store_failed(r, ctx, "nothing was changed");
+}
+
+
+/*
+ * The answer to an op that failed: a fault of the storage is said in the
+ * error log once for all (ngx_voicegw_store_health), and to the client
+ * with its own status and code; anything else is logged here, 500.
+ */
+
+ngx_int_t
+ngx_voicegw_api_store_failed(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
+    const char *outcome)
+{
+    ngx_uint_t   status;
+    const char  *code, *what;
+
+    status = ngx_voicegw_store_fault_status(ctx->op, &code, &what);
+
+    if (ctx->op->fault == NGX_VOICEGW_STORE_HEALTHY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "voicegw: store: %s", ctx->op->err);
+    }
+
+    return ngx_voicegw_reply_error(r, status, code, "%s; %s", what, outcome);
 }
 
 

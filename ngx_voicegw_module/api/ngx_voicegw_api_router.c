@@ -44,8 +44,6 @@ static ngx_int_t ngx_voicegw_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_voicegw_api_dispatch(ngx_http_request_t *r);
 static ngx_voicegw_api_route_t *ngx_voicegw_api_route(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx, ngx_uint_t *allowed);
-static ngx_uint_t ngx_voicegw_api_match(ngx_str_t *pattern, ngx_str_t *uri,
-    ngx_str_t *params, ngx_uint_t *nparams);
 static ngx_int_t ngx_voicegw_api_refuse(ngx_http_request_t *r,
     ngx_int_t status);
 static ngx_int_t ngx_voicegw_api_not_allowed(ngx_http_request_t *r,
@@ -401,69 +399,6 @@ ngx_voicegw_api_route(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx,
     }
 
     return found;
-}
-
-
-/* "{}" matches one path segment, "{*}" the rest of the path */
-
-static ngx_uint_t
-ngx_voicegw_api_match(ngx_str_t *pattern, ngx_str_t *uri, ngx_str_t *params,
-    ngx_uint_t *nparams)
-{
-    u_char  *p, *pe, *u, *ue, *start;
-
-    p = pattern->data;
-    pe = p + pattern->len;
-    u = uri->data;
-    ue = u + uri->len;
-
-    while (p < pe) {
-
-        if (*p == '{') {
-
-            if (*nparams == NGX_VOICEGW_API_MAX_PARAMS) {
-                return 0;
-            }
-
-            if (pe - p >= 3 && p[1] == '*' && p[2] == '}') {
-                if (u == ue) {
-                    return 0;
-                }
-
-                params[*nparams].data = u;
-                params[*nparams].len = ue - u;
-                (*nparams)++;
-
-                return (p + 3 == pe);
-            }
-
-            start = u;
-
-            while (u < ue && *u != '/') {
-                u++;
-            }
-
-            if (u == start) {
-                return 0;
-            }
-
-            params[*nparams].data = start;
-            params[*nparams].len = u - start;
-            (*nparams)++;
-
-            p += 2;
-            continue;
-        }
-
-        if (u == ue || *p != *u) {
-            return 0;
-        }
-
-        p++;
-        u++;
-    }
-
-    return (u == ue);
 }
 
 

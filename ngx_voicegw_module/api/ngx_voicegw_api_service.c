@@ -432,10 +432,9 @@ static ngx_int_t
 ngx_voicegw_api_eta_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
     if (ngx_voicegw_api_settings_saved(r, ctx, "eta.") != NGX_OK) {
-        return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "store_error",
-                                     "the ETA configuration could not be "
-                                     "saved; nothing was changed");
+        return ngx_voicegw_api_store_failed(r, ctx,
+                                            "the ETA configuration was not "
+                                            "saved; nothing was changed");
     }
 
     return ngx_voicegw_api_eta_get(r, ctx);
@@ -457,9 +456,7 @@ ngx_voicegw_api_settings_saved(ngx_http_request_t *r,
     ngx_voicegw_sql_batch_t  *b;
 
     if (ctx->op->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "voicegw: saving settings \"%s*\" failed: %s",
-                      prefix, ctx->op->err);
+        /* said by ngx_voicegw_api_store_failed() */
         ngx_voicegw_sql_free(ctx->op->data);
         return NGX_ERROR;
     }
@@ -709,10 +706,9 @@ ngx_voicegw_api_app_saved(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
     app = ctx->data;
 
     if (ngx_voicegw_api_settings_saved(r, ctx, "app.") != NGX_OK) {
-        return ngx_voicegw_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "store_error",
-                                     "the app could not be saved; nothing "
-                                     "was changed");
+        return ngx_voicegw_api_store_failed(r, ctx,
+                                            "the app was not saved; nothing "
+                                            "was changed");
     }
 
     ngx_voicegw_zone_lock(ctx->vmcf->zone);

@@ -159,46 +159,29 @@ ngx_voicegw_api_session_named(ngx_http_request_t *r,
 
 
 /*
- * A relative path, as nginx decoded and normalised it (%2e%2e and %2f
- * are decoded before the route matches): no "..", no leading or doubled
- * "/", no trailing "/" (a folder), no control characters.  What passes
- * is looked up below the session's folder only; symbolic links and
- * non-regular files are the static module's refusals.
+ * A relative path that stays below the session's folder
+ * (ngx_voicegw_session_rel_valid()) is looked up there only; symbolic
+ * links and non-regular files are the static module's refusals.
  */
 
 static ngx_int_t
 ngx_voicegw_api_session_asset(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx)
 {
-    u_char                  *p, *last;
     ngx_int_t                rc;
-    ngx_str_t               *rel;
     ngx_voicegw_sessions_t  *sessions;
 
     if (ngx_voicegw_api_session_id(r, ctx, &sessions, &rc) != NGX_OK) {
         return rc;
     }
 
-    rel = &ctx->params[1];
-    last = rel->data + rel->len;
-
-    if (ngx_strlcasestrn(rel->data, last, (u_char *) "..", 1) != NULL
-        || rel->data[0] == '/' || last[-1] == '/'
-        || ngx_strlcasestrn(rel->data, last, (u_char *) "//", 1) != NULL)
-    {
+    if (!ngx_voicegw_session_rel_valid(&ctx->params[1])) {
         return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                        "invalid_path", "Invalid asset path");
     }
 
-    for (p = rel->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_path",
-                                           "Invalid asset path");
-        }
-    }
-
-    return ngx_voicegw_api_session_serve(r, sessions, &ctx->params[0], rel);
+    return ngx_voicegw_api_session_serve(r, sessions, &ctx->params[0],
+                                         &ctx->params[1]);
 }
 
 

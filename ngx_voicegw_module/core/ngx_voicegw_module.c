@@ -517,6 +517,13 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
         return ngx_voicegw_store_check(vmcf->store);
     }
 
+    if (ngx_voicegw_zone_on_init(vmcf->zone, ngx_voicegw_store_init_zone,
+                                 vmcf->store)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_voicegw_zone_on_ready(vmcf->zone, ngx_voicegw_store_check_zone,
                                      vmcf->store);
 }

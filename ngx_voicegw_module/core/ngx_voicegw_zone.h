@@ -17,7 +17,7 @@
 
 
 #define NGX_VOICEGW_ZONE_MAGIC   0x76677731      /* "vgw1" */
-#define NGX_VOICEGW_ZONE_LAYOUT  7               /* bump on any change of
+#define NGX_VOICEGW_ZONE_LAYOUT  8               /* bump on any change of
                                                     a structure in the
                                                     zone, of any part */
 

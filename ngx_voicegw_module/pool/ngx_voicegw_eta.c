@@ -26,9 +26,6 @@
 #include <math.h>
 
 
-#define NGX_VOICEGW_ETA_MAX_SECONDS  1000000.0
-
-
 ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[] = {
     { ngx_string("eta_chat_s"), "eta.eta_chat_s" },
     { ngx_string("eta_half_duplex_s"), "eta.eta_half_duplex_s" },
@@ -37,19 +34,6 @@ ngx_voicegw_eta_field_t  ngx_voicegw_eta_fields[] = {
     { ngx_string("eta_ema_alpha"), "eta.eta_ema_alpha" },
     { ngx_string("eta_ema_min_samples"), "eta.eta_ema_min_samples" },
     { ngx_null_string, NULL }
-};
-
-
-/* the names of voicegw_eta's parameters */
-
-static ngx_conf_enum_t  ngx_voicegw_eta_params[] = {
-    { ngx_string("chat"), NGX_VOICEGW_ETA_CHAT_S },
-    { ngx_string("half_duplex"), NGX_VOICEGW_ETA_HALF_DUPLEX_S },
-    { ngx_string("audio_duplex"), NGX_VOICEGW_ETA_AUDIO_DUPLEX_S },
-    { ngx_string("omni_duplex"), NGX_VOICEGW_ETA_OMNI_DUPLEX_S },
-    { ngx_string("alpha"), NGX_VOICEGW_ETA_ALPHA },
-    { ngx_string("min_samples"), NGX_VOICEGW_ETA_MIN_SAMPLES },
-    { ngx_null_string, 0 }
 };
 
 
@@ -67,43 +51,6 @@ ngx_voicegw_eta_conf_init(ngx_voicegw_eta_conf_t *ec)
 }
 
 
-/* the rule every source of a value obeys: directive, API and store */
-
-ngx_int_t
-ngx_voicegw_eta_check(ngx_uint_t field, double value, ngx_str_t *err)
-{
-    switch (field) {
-
-    case NGX_VOICEGW_ETA_ALPHA:
-        if (value > 0.0 && value <= 1.0) {
-            return NGX_OK;
-        }
-
-        ngx_str_set(err, "must be a number in (0, 1]");
-        return NGX_ERROR;
-
-    case NGX_VOICEGW_ETA_MIN_SAMPLES:
-        if (value >= 1.0 && value <= NGX_VOICEGW_ETA_MAX_SECONDS
-            && value == floor(value))
-        {
-            return NGX_OK;
-        }
-
-        ngx_str_set(err, "must be an integer of at least 1");
-        return NGX_ERROR;
-
-    default:
-        if (value > 0.0 && value <= NGX_VOICEGW_ETA_MAX_SECONDS) {
-            return NGX_OK;
-        }
-
-        ngx_str_set(err, "must be a positive number of seconds "
-                         "(at most 1000000)");
-        return NGX_ERROR;
-    }
-}
-
-
 /* voicegw_eta chat=15 half_duplex=180 ... alpha=0.3 min_samples=3; */
 
 char *
@@ -111,10 +58,9 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_main_conf_t  *vmcf = conf;
 
-    double                v;
-    u_char               *eq;
-    ngx_str_t            *value, name, num, err;
-    ngx_uint_t            i, field;
+    ngx_int_t             rc;
+    ngx_str_t            *value, name, err;
+    ngx_uint_t            i;
     ngx_voicegw_pools_t  *vp;
 
     vp = vmcf->pools;
@@ -129,56 +75,21 @@ ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        rc = ngx_voicegw_eta_param(&vp->eta, &value[i], &name, &err);
 
-        if (eq == NULL) {
-            goto invalid;
+        if (rc == NGX_DECLINED) {
+            return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
         }
 
-        name.data = value[i].data;
-        name.len = eq - value[i].data;
-        num.data = eq + 1;
-        num.len = value[i].data + value[i].len - num.data;
-
-        if (ngx_voicegw_enum_value(ngx_voicegw_eta_params, &name, &field)
-            != NGX_OK)
-        {
-            goto invalid;
-        }
-
-        if (ngx_voicegw_parse_number(num.data, num.len, &v) != NGX_OK) {
-            ngx_str_set(&err, "is not a number");
-            goto bad;
-        }
-
-        if (ngx_voicegw_eta_check(field, v, &err) != NGX_OK) {
-            goto bad;
-        }
-
-        if (field == NGX_VOICEGW_ETA_ALPHA) {
-            vp->eta.alpha = v;
-
-        } else if (field == NGX_VOICEGW_ETA_MIN_SAMPLES) {
-            vp->eta.min_samples = (ngx_uint_t) v;
-
-        } else {
-            vp->eta.baseline[field] = v;
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\": %V %V",
+                               &value[i], &cmd->name, &name, &err);
+            return NGX_CONF_ERROR;
         }
     }
 
     return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
-
-bad:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\": %V %V",
-                       &value[i], &cmd->name, &name, &err);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -205,15 +116,7 @@ ngx_voicegw_eta_effective_locked(ngx_voicegw_pools_t *vp,
             continue;
         }
 
-        if (f == NGX_VOICEGW_ETA_ALPHA) {
-            out->alpha = v;
-
-        } else if (f == NGX_VOICEGW_ETA_MIN_SAMPLES) {
-            out->min_samples = (ngx_uint_t) v;
-
-        } else {
-            out->baseline[f] = v;
-        }
+        ngx_voicegw_eta_set(out, f, v);
     }
 }
 

@@ -51,8 +51,14 @@ void ngx_voicegw_eta_conf_init(ngx_voicegw_eta_conf_t *ec);
 char *ngx_voicegw_eta_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_voicegw_pool_params.c */
+ngx_int_t ngx_voicegw_eta_param(ngx_voicegw_eta_conf_t *ec, ngx_str_t *arg,
+    ngx_str_t *name, ngx_str_t *err);
 ngx_int_t ngx_voicegw_eta_check(ngx_uint_t field, double value,
     ngx_str_t *err);
+void ngx_voicegw_eta_set(ngx_voicegw_eta_conf_t *ec, ngx_uint_t field,
+    double v);
+
 void ngx_voicegw_eta_effective_locked(ngx_voicegw_pools_t *vp,
     ngx_voicegw_eta_conf_t *out);
 void ngx_voicegw_eta_sample_locked(ngx_voicegw_pools_t *vp,

@@ -15,7 +15,8 @@
  * The work is in: ngx_voicegw_admission.c (admission), _park.c (waiting
  * and waking), _release.c (giving workers back), _balancer.c (the
  * upstream peer), _queue.c (the pools in the shared zone), _health.c
- * (health checks) and _doorbell.c (cross-process wake-ups).
+ * (health checks) and _doorbell.c (cross-process wake-ups); the
+ * directives' parameters are read by _pool_params.c.
  */
 
 
@@ -279,8 +280,7 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_pool_srv_conf_t  *pscf = conf;
 
-    ngx_int_t                      n;
-    ngx_str_t                     *value, s;
+    ngx_str_t                     *value;
     ngx_uint_t                     i;
     ngx_voicegw_pools_t           *vp;
     ngx_voicegw_pool_conf_t       *pcf, **p;
@@ -314,64 +314,9 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_voicegw_conf_param(&value[i], "queue", &s) == NGX_OK) {
-            n = ngx_atoi(s.data, s.len);
-            if (n == NGX_ERROR || n > 1000000) {
-                goto invalid;
-            }
-
-            pcf->queue_max = n;
-            continue;
+        if (ngx_voicegw_pool_param(pcf, &value[i]) != NGX_OK) {
+            return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
         }
-
-        if (ngx_voicegw_conf_param(&value[i], "queue_timeout", &s) == NGX_OK)
-        {
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            pcf->queue_timeout = n;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "health_uri", &s) == NGX_OK) {
-            if (s.len == 0 || s.data[0] != '/'
-                || ngx_strlchr(s.data, s.data + s.len, ' ') != NULL)
-            {
-                goto invalid;
-            }
-
-            pcf->health_uri = s;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "health_interval", &s)
-            == NGX_OK)
-        {
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 100) {
-                goto invalid;
-            }
-
-            pcf->health_interval = n;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "health_timeout", &s)
-            == NGX_OK)
-        {
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            pcf->health_timeout = n;
-            continue;
-        }
-
-        goto invalid;
     }
 
     vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
@@ -398,18 +343,7 @@ ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     uscf->flags = NGX_HTTP_UPSTREAM_CREATE;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
 }
-
-
-static ngx_conf_enum_t  ngx_voicegw_task_on_off[] = {
-    { ngx_string("off"), 0 },
-    { ngx_string("on"), 1 },
-    { ngx_null_string, 0 }
-};
 
 
 /*
@@ -428,8 +362,7 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_voicegw_task_conf_t  *tcf = conf;
 
-    ssize_t                             size;
-    ngx_int_t                           ms;
+    ngx_int_t                           rc;
     ngx_str_t                          *value, v;
     ngx_uint_t                          i, t;
     ngx_voicegw_main_conf_t            *vmcf;
@@ -461,75 +394,14 @@ ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_conf_param(&value[i], "queue_frames", &v) == NGX_OK)
-        {
-            if (ngx_voicegw_enum_value(ngx_voicegw_task_on_off, &v, &t)
-                != NGX_OK)
-            {
-                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
-            }
+        rc = ngx_voicegw_task_param(tcf, &value[i]);
 
-            tcf->queue_frames = t;
+        if (rc == NGX_OK) {
             continue;
         }
 
-        if (ngx_voicegw_conf_param(&value[i], "queue_update", &v) == NGX_OK)
-        {
-            ms = ngx_parse_time(&v, 0);
-
-            if (ms == NGX_ERROR || ms < 100) {
-                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
-            }
-
-            tcf->queue_update = (ngx_msec_t) ms;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "queue_buffer", &v) == NGX_OK)
-        {
-            size = ngx_parse_size(&v);
-
-            if (size == NGX_ERROR || size < 4096) {
-                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
-            }
-
-            tcf->queue_buffer = (size_t) size;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "relay_buffer", &v) == NGX_OK)
-        {
-            size = ngx_parse_size(&v);
-
-            if (size == NGX_ERROR || size < 1024) {
-                return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
-            }
-
-            tcf->relay_buffer = (size_t) size;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "pool", &v) == NGX_OK
-            && v.len)
-        {
-            tcf->pool_name = v;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "app", &v) == NGX_OK
-            && v.len)
-        {
-            tcf->app = v;
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "affinity", &v) == NGX_OK
-            && v.len == sizeof("messages") - 1
-            && ngx_strncmp(v.data, "messages", v.len) == 0
-            && tcf->affinity == NGX_VOICEGW_AFFINITY_NONE)
-        {
-            tcf->affinity = NGX_VOICEGW_AFFINITY_MESSAGES;
-            continue;
+        if (rc == NGX_ERROR) {
+            return ngx_voicegw_conf_invalid(cf, cmd, &value[i]);
         }
 
         if (ngx_voicegw_conf_param(&value[i], "session", &v) == NGX_OK

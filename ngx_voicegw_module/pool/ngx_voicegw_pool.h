@@ -160,5 +160,11 @@ char *ngx_voicegw_pool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_voicegw_task_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_voicegw_pool_params.c */
+ngx_int_t ngx_voicegw_pool_param(ngx_voicegw_pool_conf_t *pcf,
+    ngx_str_t *arg);
+ngx_int_t ngx_voicegw_task_param(ngx_voicegw_task_conf_t *tcf,
+    ngx_str_t *arg);
+
 
 #endif /* _NGX_VOICEGW_POOL_H_INCLUDED_ */

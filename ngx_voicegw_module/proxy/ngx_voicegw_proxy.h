@@ -134,6 +134,13 @@ extern ngx_module_t  ngx_voicegw_proxy_module;
 void *ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf);
 char *ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_voicegw_proxy_params.c */
+ngx_int_t ngx_voicegw_proxy_param(ngx_voicegw_proxy_loc_conf_t *plcf,
+    ngx_str_t *arg, ngx_str_t *resolv, ngx_str_t *bad);
+ngx_int_t ngx_voicegw_proxy_nameservers(ngx_pool_t *pool, u_char *buf,
+    size_t len, ngx_str_t *names, ngx_uint_t max);
+
 ngx_int_t ngx_voicegw_proxy_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_voicegw_proxy_postconfiguration(ngx_conf_t *cf);
 

@@ -21,6 +21,13 @@
  *
  * A "warn" project is never refused: its answers say where it stands
  * (X-VoiceGW-Budget: warning from 80 %, exceeded from 100 %).
+ *
+ * A process killed with calls under way (kill -9) never settles them:
+ * each process therefore keeps, in its process slot of the zone, its own
+ * share of every project's reservations, and that share is taken back
+ * when the process is found gone: by the next process nginx starts in
+ * its slot, and before any call is refused, warned or held back (dead
+ * owners are looked for with kill(pid, 0), as the pools' sweep does).
  */
 
 
@@ -33,6 +40,9 @@
 
 #define NGX_VOICEGW_BUDGET_PROJECTS  1024
 #define NGX_VOICEGW_BUDGET_MODELS    512
+#define NGX_VOICEGW_BUDGET_PROCS     64      /* process slots with a share */
+#define NGX_VOICEGW_BUDGET_HOLDS     32      /* projects in one share */
+#define NGX_VOICEGW_BUDGET_NOTHING   1e-9    /* USD: a share's zero */
 #define NGX_VOICEGW_BUDGET_RETRY     20      /* ms, a call without estimate */
 #define NGX_VOICEGW_BUDGET_WAIT      60000   /* ms, then it goes anyway */
 
@@ -54,9 +64,26 @@ typedef struct {
 } ngx_voicegw_budget_model_t;
 
 
+/* one process's part of a project's reservations */
+
+typedef struct {
+    uint32_t                     project;    /* index in projects[] */
+    uint32_t                     blind;
+    double                       reserved;
+} ngx_voicegw_budget_hold_t;
+
+
+typedef struct {
+    ngx_pid_t                    pid;        /* 0: nobody's */
+    ngx_uint_t                   nholds;
+    ngx_voicegw_budget_hold_t    holds[NGX_VOICEGW_BUDGET_HOLDS];
+} ngx_voicegw_budget_share_t;
+
+
 typedef struct {
     ngx_voicegw_budget_project_t projects[NGX_VOICEGW_BUDGET_PROJECTS];
     ngx_voicegw_budget_model_t   models[NGX_VOICEGW_BUDGET_MODELS];
+    ngx_voicegw_budget_share_t   shares[NGX_VOICEGW_BUDGET_PROCS];
 } ngx_voicegw_budget_sh_t;
 
 
@@ -87,6 +114,11 @@ static ngx_int_t ngx_voicegw_budget_init_zone(ngx_voicegw_zone_t *zone,
 static void *ngx_voicegw_budget_slot(u_char *slots, size_t size,
     ngx_uint_t nslots, size_t max, ngx_str_t *id, ngx_uint_t add);
 static void ngx_voicegw_budget_today(ngx_voicegw_budget_project_t *p);
+static void ngx_voicegw_budget_hold(ngx_voicegw_budget_sh_t *sh,
+    ngx_voicegw_budget_project_t *p, double reserved, ngx_int_t blind);
+static void ngx_voicegw_budget_sweep(ngx_voicegw_budget_sh_t *sh);
+static void ngx_voicegw_budget_release(ngx_voicegw_budget_sh_t *sh,
+    ngx_voicegw_budget_share_t *share);
 static void ngx_voicegw_budget_retry(ngx_event_t *ev);
 static void ngx_voicegw_budget_cleanup(void *data);
 
@@ -214,13 +246,21 @@ ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
 
     used = p->spend + p->reserved;
 
+    if (used >= 0.8 * project->daily_budget
+        || (estimate <= 0 && p->blind && !ctx->websocket))
+    {
+        /* not a plain yes: calls of dead processes must not count */
+        ngx_voicegw_budget_sweep(b->sh);
+        used = p->spend + p->reserved;
+    }
+
     ctx->budget_state = used >= project->daily_budget ? 2
                         : used >= 0.8 * project->daily_budget ? 1 : 0;
 
     if (!project->block) {
         /* a warning, never a refusal: reserved all the same, so that the
            next call sees this one before its log phase settles it */
-        p->reserved += estimate;
+        ngx_voicegw_budget_hold(b->sh, p, estimate, 0);
         ngx_voicegw_zone_unlock(b->zone);
 
         ctx->budget_reserved = estimate;
@@ -253,12 +293,9 @@ ngx_voicegw_proxy_budget_reserve(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    p->reserved += estimate;
+    ctx->budget_blind = (estimate <= 0 && !ctx->websocket);
 
-    if (estimate <= 0 && !ctx->websocket) {
-        p->blind++;
-        ctx->budget_blind = 1;
-    }
+    ngx_voicegw_budget_hold(b->sh, p, estimate, ctx->budget_blind);
 
     ngx_voicegw_zone_unlock(b->zone);
 
@@ -318,15 +355,8 @@ ngx_voicegw_proxy_budget_settle(ngx_voicegw_proxy_ctx_t *ctx, double cost,
         ngx_voicegw_budget_today(p);
 
         if (ctx->budget_held) {
-            p->reserved -= ctx->budget_reserved;
-
-            if (p->reserved < 0) {
-                p->reserved = 0;
-            }
-
-            if (ctx->budget_blind && p->blind) {
-                p->blind--;
-            }
+            ngx_voicegw_budget_hold(b->sh, p, -ctx->budget_reserved,
+                                    -(ngx_int_t) ctx->budget_blind);
         }
 
         p->spend += cost;
@@ -383,11 +413,7 @@ ngx_voicegw_proxy_budget_running(ngx_voicegw_proxy_ctx_t *ctx, double cost,
 
     ngx_voicegw_budget_today(p);
 
-    p->reserved += cost - ctx->budget_reserved;
-
-    if (p->reserved < 0) {
-        p->reserved = 0;
-    }
+    ngx_voicegw_budget_hold(b->sh, p, cost - ctx->budget_reserved, 0);
 
     ctx->budget_reserved = cost;
 
@@ -425,11 +451,8 @@ ngx_voicegw_proxy_budget_settle_part(ngx_voicegw_proxy_ctx_t *ctx,
     if (p != NULL) {
         ngx_voicegw_budget_today(p);
 
-        p->reserved -= ngx_min(cost, ctx->budget_reserved);
-
-        if (p->reserved < 0) {
-            p->reserved = 0;
-        }
+        ngx_voicegw_budget_hold(b->sh, p,
+                                -ngx_min(cost, ctx->budget_reserved), 0);
 
         p->spend += cost;
     }
@@ -448,6 +471,139 @@ ngx_voicegw_budget_cleanup(void *data)
     ngx_voicegw_proxy_ctx_t  *ctx = data;
 
     ngx_voicegw_proxy_budget_settle(ctx, 0, NULL);
+}
+
+
+/*
+ * A change of a project's reservations by a call of this process: the
+ * project's figures and this process's share of them.  The first change
+ * of a process in its slot takes back the share of the process that had
+ * the slot before (nginx gives a slot to a new process only once the old
+ * one is gone: a worker killed with SIGKILL is replaced in its own slot).
+ * Without a slot or room in it, the change is the project's alone.
+ */
+
+static void
+ngx_voicegw_budget_hold(ngx_voicegw_budget_sh_t *sh,
+    ngx_voicegw_budget_project_t *p, double reserved, ngx_int_t blind)
+{
+    uint32_t                     index;
+    ngx_uint_t                   i;
+    ngx_voicegw_budget_hold_t   *h;
+    ngx_voicegw_budget_share_t  *share;
+
+    p->reserved += reserved;
+
+    if (p->reserved < 0) {
+        p->reserved = 0;
+    }
+
+    if (blind > 0 || (ngx_uint_t) -blind <= p->blind) {
+        p->blind += blind;
+    }
+
+    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_VOICEGW_BUDGET_PROCS)
+    {
+        return;
+    }
+
+    share = &sh->shares[ngx_process_slot];
+
+    if (share->pid != ngx_pid) {
+        ngx_voicegw_budget_release(sh, share);
+        share->pid = ngx_pid;
+    }
+
+    index = p - sh->projects;
+
+    for (i = 0; i < share->nholds; i++) {
+        if (share->holds[i].project == index) {
+            break;
+        }
+    }
+
+    if (i == share->nholds) {
+        if (i == NGX_VOICEGW_BUDGET_HOLDS || reserved < 0 || blind < 0) {
+            return;
+        }
+
+        share->holds[i].project = index;
+        share->holds[i].blind = 0;
+        share->holds[i].reserved = 0;
+        share->nholds++;
+    }
+
+    h = &share->holds[i];
+
+    h->reserved += reserved;
+
+    if (h->reserved < NGX_VOICEGW_BUDGET_NOTHING) {
+        /* what is left of a sum of doubles that went back to zero */
+        h->reserved = 0;
+    }
+
+    if (blind > 0 || (ngx_uint_t) -blind <= h->blind) {
+        h->blind += blind;
+    }
+
+    if (h->reserved == 0 && h->blind == 0) {
+        /* settled: the slot goes to the share's last project */
+        *h = share->holds[--share->nholds];
+    }
+}
+
+
+/* the shares of processes that are gone go back */
+
+static void
+ngx_voicegw_budget_sweep(ngx_voicegw_budget_sh_t *sh)
+{
+    ngx_uint_t                   i;
+    ngx_voicegw_budget_share_t  *share;
+
+    for (i = 0; i < NGX_VOICEGW_BUDGET_PROCS; i++) {
+        share = &sh->shares[i];
+
+        if (share->nholds && share->pid != ngx_pid
+            && kill(share->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            ngx_voicegw_budget_release(sh, share);
+            share->pid = 0;
+        }
+    }
+}
+
+
+static void
+ngx_voicegw_budget_release(ngx_voicegw_budget_sh_t *sh,
+    ngx_voicegw_budget_share_t *share)
+{
+    ngx_uint_t                     i;
+    ngx_voicegw_budget_hold_t     *h;
+    ngx_voicegw_budget_project_t  *p;
+
+    for (i = 0; i < share->nholds; i++) {
+        h = &share->holds[i];
+        p = &sh->projects[h->project];
+
+        p->reserved -= h->reserved;
+
+        if (p->reserved < 0) {
+            p->reserved = 0;
+        }
+
+        p->blind -= ngx_min(h->blind, p->blind);
+    }
+
+    if (share->nholds) {
+        /* rare: once per process killed with calls under way */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "voicegw: the budget reservations of dead process %P "
+                      "are taken back (calls of %ui projects)",
+                      share->pid, share->nholds);
+    }
+
+    share->nholds = 0;
 }
 
 

@@ -122,6 +122,7 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_voicegw_main_conf_t   *vmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
+    ngx_int_t                  rc;
     ngx_str_t                 *value, v, resolv;
     ngx_uint_t                 i, sw;
 
@@ -136,34 +137,17 @@ ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_voicegw_conf_param(&value[i], "strict_models", &v) == NGX_OK
-            && ngx_voicegw_enum_value(ngx_voicegw_switches, &v,
-                                      &plcf->strict_models)
-               == NGX_OK)
-        {
+        rc = ngx_voicegw_proxy_param(plcf, &value[i], &resolv, &v);
+
+        if (rc == NGX_OK) {
             continue;
         }
 
-        if (ngx_voicegw_conf_param(&value[i], "resolv_conf", &resolv)
-            == NGX_OK && resolv.len)
-        {
-            continue;
-        }
-
-        if (ngx_voicegw_conf_param(&value[i], "interim", &v) == NGX_OK) {
-            plcf->interim = ngx_parse_time(&v, 0);
-
-            if (plcf->interim == (ngx_msec_t) NGX_ERROR
-                || plcf->interim < 1000)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid interim \"%V\" in "
-                                   "voicegw_proxy: a time of at least 1s",
-                                   &v);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid interim \"%V\" in "
+                               "voicegw_proxy: a time of at least 1s", &v);
+            return NGX_CONF_ERROR;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -289,7 +273,7 @@ static ngx_int_t
 ngx_voicegw_proxy_system_resolver(ngx_conf_t *cf,
     ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *file)
 {
-    u_char      *p, *last, *line, *addr, buf[4096];
+    u_char       buf[4096];
     ssize_t      n;
     ngx_fd_t     fd;
     ngx_str_t    name, names[NGX_VOICEGW_PROXY_NAMESERVERS + 1];
@@ -317,58 +301,14 @@ ngx_voicegw_proxy_system_resolver(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    nnames = 0;
-    last = buf + n;
+    n = ngx_voicegw_proxy_nameservers(cf->pool, buf, n, names,
+                                      NGX_VOICEGW_PROXY_NAMESERVERS);
 
-    for (line = buf; line < last && nnames < NGX_VOICEGW_PROXY_NAMESERVERS;
-         line = p + 1)
-    {
-        p = ngx_strlchr(line, last, '\n');
-        if (p == NULL) {
-            p = last;
-        }
-
-        if (p - line < 11 || ngx_strncmp(line, "nameserver", 10) != 0
-            || (line[10] != ' ' && line[10] != '\t'))
-        {
-            continue;
-        }
-
-        for (addr = line + 10; addr < p && (*addr == ' ' || *addr == '\t');
-             addr++)
-        {
-            /* void */
-        }
-
-        for (name.data = addr; addr < p && *addr > ' '; addr++) {
-            /* void */
-        }
-
-        name.len = addr - name.data;
-
-        if (name.len == 0 || name.len > NGX_SOCKADDR_STRLEN) {
-            continue;
-        }
-
-        /* an IPv6 address goes in brackets, as "resolver" takes it */
-
-        names[nnames].data = ngx_pnalloc(cf->pool, name.len + 2);
-        if (names[nnames].data == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_strlchr(name.data, name.data + name.len, ':')) {
-            names[nnames].len = ngx_sprintf(names[nnames].data, "[%V]", &name)
-                                - names[nnames].data;
-
-        } else {
-            names[nnames].len = ngx_cpymem(names[nnames].data, name.data,
-                                           name.len)
-                                - names[nnames].data;
-        }
-
-        nnames++;
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
     }
+
+    nnames = n;
 
     if (nnames == 0) {
         return NGX_OK;

@@ -393,6 +393,7 @@ ngx_voicegw_session_index(ngx_voicegw_session_rec_t *rec, ngx_uint_t end)
     q->rec = rec;
     q->end = end;
     q->batch.write = 1;
+    op->write = 1;
 
     when.data = q->when;
     when.len = ngx_voicegw_session_iso(q->when,

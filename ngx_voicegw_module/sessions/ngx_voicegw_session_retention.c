@@ -722,6 +722,7 @@ ngx_voicegw_retention_passed(ngx_voicegw_session_io_t *io)
     b = &((ngx_voicegw_retention_sql_t *) rt->op->data)->batch;
     ngx_memzero(b, sizeof(ngx_voicegw_sql_batch_t));
     b->write = 1;
+    rt->op->write = 1;
 
     st = ngx_voicegw_sql_add(b, "DELETE FROM sessions WHERE session_id IN"
                                 " (SELECT value FROM json_each(?1))",

@@ -54,6 +54,8 @@
 #define NGX_VOICEGW_ZIP_MAX32     0xffffffffLL
 #define NGX_VOICEGW_ZIP_STAGE     8192      /* a header or the end records */
 #define NGX_VOICEGW_ZIP_CRC_BUF   (256 * 1024)
+#define NGX_VOICEGW_ZIP_DOS_MIN   315532800LL     /* 1980-01-01 */
+#define NGX_VOICEGW_ZIP_DOS_MAX   4354819198LL    /* 2107-12-31 23:59:58 */
 
 
 enum {
@@ -407,6 +409,7 @@ static ngx_int_t
 ngx_voicegw_zip_add(ngx_voicegw_session_zip_t *z, u_char *path, size_t len,
     struct stat *st)
 {
+    time_t                    mtime;
     struct tm                 tm;
     ngx_uint_t                year;
     ngx_voicegw_zip_entry_t  *e, *entries;
@@ -434,18 +437,20 @@ ngx_voicegw_zip_add(ngx_voicegw_session_zip_t *z, u_char *path, size_t len,
 
     ngx_sprintf((u_char *) e->name, "%V/%*s%Z", &z->id, len, path);
 
-    /* DOS time, in UTC; 1980-01-01 at the earliest */
+    /*
+     * DOS time, in UTC, from 1980 to 2107 (its 7 bits of year): a time
+     * beyond is the nearest end, not a year that wraps, nor one that
+     * gmtime_r() cannot convert
+     */
 
-    (void) gmtime_r(&st->st_mtime, &tm);
+    mtime = ngx_max(st->st_mtime, (time_t) NGX_VOICEGW_ZIP_DOS_MIN);
+    mtime = ngx_min(mtime, (time_t) NGX_VOICEGW_ZIP_DOS_MAX);
+
+    (void) gmtime_r(&mtime, &tm);
     year = tm.tm_year + 1900;
 
-    if (year < 1980) {
-        e->date = (1 << 5) | 1;
-
-    } else {
-        e->date = ((year - 1980) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday;
-        e->time = (tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2);
-    }
+    e->date = ((year - 1980) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday;
+    e->time = (tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2);
 
     e->mode = (uint16_t) (st->st_mode & 0xffff);
 

@@ -8,8 +8,9 @@
  * folder exists, is a directory, and the worker processes' user may
  * write to it), the internal location that serves the folder through
  * nginx's static module ("voicegw_session_files;"), the viewer page of
- * GET /s/{id} ("voicegw_session_viewer FILE;"), session ids, and file
- * work on a thread pool, off the event loop.
+ * GET /s/{id} ("voicegw_session_viewer FILE;"), and file work on a
+ * thread pool, off the event loop.  Session ids and the paths below the
+ * folder are ngx_voicegw_session_path.c's.
  */
 
 
@@ -370,60 +371,6 @@ ngx_voicegw_sessions_writable(ngx_voicegw_sessions_t *s, ngx_uid_t user,
                   name, &s->path, s->file, s->line);
 
     return NGX_ERROR;
-}
-
-
-/* [A-Za-z0-9_-]{1,128}, as the original gateway's routes */
-
-ngx_int_t
-ngx_voicegw_session_id_valid(ngx_str_t *id)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (id->len == 0 || id->len > NGX_VOICEGW_SESSION_ID_MAX) {
-        return 0;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* "PATH/{id}/name", NUL-terminated; name may be NULL for the folder */
-
-u_char *
-ngx_voicegw_session_file(ngx_pool_t *pool, ngx_voicegw_sessions_t *sessions,
-    ngx_str_t *id, const char *name)
-{
-    u_char  *p;
-    size_t   len;
-
-    len = sessions->path.len + 1 + id->len + 2
-          + (name ? ngx_strlen(name) : 0);
-
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    if (name) {
-        ngx_sprintf(p, "%V/%V/%s%Z", &sessions->path, id, name);
-
-    } else {
-        ngx_sprintf(p, "%V/%V%Z", &sessions->path, id);
-    }
-
-    return p;
 }
 
 

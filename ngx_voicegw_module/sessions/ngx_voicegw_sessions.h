@@ -77,12 +77,15 @@ ngx_int_t ngx_voicegw_sessions_check(ngx_voicegw_sessions_t *sessions);
 ngx_int_t ngx_voicegw_sessions_check_zone(ngx_voicegw_zone_t *zone,
     void *data, ngx_uint_t reused);
 
-ngx_int_t ngx_voicegw_session_id_valid(ngx_str_t *id);
 ngx_voicegw_session_io_t *ngx_voicegw_session_io_alloc(ngx_pool_t *pool,
     ngx_voicegw_sessions_t *sessions, size_t size);
 ngx_int_t ngx_voicegw_session_io_post(ngx_voicegw_session_io_t *io);
+
+/* ngx_voicegw_session_path.c */
+ngx_int_t ngx_voicegw_session_id_valid(ngx_str_t *id);
 u_char *ngx_voicegw_session_file(ngx_pool_t *pool,
     ngx_voicegw_sessions_t *sessions, ngx_str_t *id, const char *name);
+ngx_int_t ngx_voicegw_session_rel_valid(ngx_str_t *rel);
 
 
 #endif /* _NGX_VOICEGW_SESSIONS_H_INCLUDED_ */

@@ -22,6 +22,8 @@
 ngx_int_t ngx_voicegw_schema_configure(sqlite3 *db, u_char *err, size_t len);
 ngx_int_t ngx_voicegw_schema_migrate(sqlite3 *db, u_char *err, size_t len);
 ngx_int_t ngx_voicegw_schema_check(sqlite3 *db, u_char *err, size_t len);
+ngx_int_t ngx_voicegw_schema_quick_check(sqlite3 *db, u_char *err,
+    size_t len);
 
 
 #endif /* _NGX_VOICEGW_SCHEMA_H_INCLUDED_ */

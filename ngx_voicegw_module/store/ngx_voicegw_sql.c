@@ -373,6 +373,12 @@ failed:
 
 rollback:
 
+    /* what failed, before ROLLBACK sets SQLite's last code */
+
+    if (op->sqlite_rc == SQLITE_OK) {
+        op->sqlite_rc = sqlite3_extended_errcode(db);
+    }
+
     (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 
     return result;

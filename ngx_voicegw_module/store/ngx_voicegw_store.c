@@ -257,6 +257,7 @@ ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
     }
 
     if (ngx_voicegw_schema_configure(db, err, sizeof(err)) != NGX_OK
+        || ngx_voicegw_schema_quick_check(db, err, sizeof(err)) != NGX_OK
         || ngx_voicegw_schema_migrate(db, err, sizeof(err)) != NGX_OK
         || ngx_voicegw_store_read_settings(cf->pool, &store->settings, db,
                                            err, sizeof(err))

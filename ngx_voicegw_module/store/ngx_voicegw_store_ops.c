@@ -2,8 +2,10 @@
 /*
  * ngx_voicegw_store_ops.c
  *
- * Owns the store in a worker process: its connection and the ops that
- * run on it.
+ * Owns the ops of a worker process: the statements run in a thread of
+ * the store's pool on the process's connection (opened and checked by
+ * ngx_voicegw_store_conn.c), and the op that looks at the connection
+ * every second.
  *
  *   - A connection never crosses fork().  Each worker process opens its
  *     own, lazily, in a thread of the store's thread pool (the first op
@@ -14,27 +16,37 @@
  *     process's connection, and the op's completion handler runs back on
  *     the event loop.  Several processes share the file through WAL mode
  *     and a busy timeout, in the thread, never on the event loop.
+ *
+ *   - While an op is under way, a timer that is not cancelable is set:
+ *     an exiting process (nginx -s reload, quit) leaves only once no
+ *     timer of that kind is left, and a thread task is not one, so the
+ *     requests waiting for an op (the API's, a provider call waiting for
+ *     the entities) would otherwise be cut when it exits.
  */
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_store.h"
+#include "ngx_voicegw_schema.h"
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
 
 #define NGX_VOICEGW_STORE_NICE  10
-#include "ngx_voicegw_store.h"
-#include "ngx_voicegw_schema.h"
+#define NGX_VOICEGW_STORE_HOLD  60000       /* ms, set again while ops run */
 
 
-static ngx_int_t ngx_voicegw_store_open(ngx_voicegw_store_t *store,
-    u_char *err, size_t len);
 static void ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log);
 static void ngx_voicegw_store_event_handler(ngx_event_t *ev);
+static void ngx_voicegw_store_hold(ngx_event_t *ev);
 static ngx_int_t ngx_voicegw_store_open_run(ngx_voicegw_store_op_t *op,
     sqlite3 *db);
 static void ngx_voicegw_store_open_done(ngx_voicegw_store_op_t *op);
+static void ngx_voicegw_store_check_tick(ngx_event_t *ev);
+static ngx_int_t ngx_voicegw_store_check_run(ngx_voicegw_store_op_t *op,
+    sqlite3 *db);
+static void ngx_voicegw_store_check_done(ngx_voicegw_store_op_t *op);
 
 
 ngx_int_t
@@ -49,6 +61,31 @@ ngx_voicegw_store_init_process(ngx_cycle_t *cycle, ngx_voicegw_store_t *store)
     }
 
     store->mutex_ready = 1;
+
+    if (ngx_voicegw_store_conn_init(cycle, store) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* every second, an op that checks the WAL and retries a failed open */
+
+    store->check_op = ngx_voicegw_store_op_alloc(cycle->pool, store, 0);
+    if (store->check_op == NULL) {
+        return NGX_ERROR;
+    }
+
+    store->check_op->run = ngx_voicegw_store_check_run;
+    store->check_op->done = ngx_voicegw_store_check_done;
+
+    store->check.handler = ngx_voicegw_store_check_tick;
+    store->check.data = store;
+    store->check.log = cycle->log;
+    store->check.cancelable = 1;
+
+    ngx_add_timer(&store->check, 1000);
+
+    store->hold.handler = ngx_voicegw_store_hold;
+    store->hold.data = store;
+    store->hold.log = cycle->log;
 
     /* open the connection in a thread; the first statement would anyway */
 
@@ -106,55 +143,38 @@ ngx_voicegw_store_open_done(ngx_voicegw_store_op_t *op)
 }
 
 
-/* called in a thread, with the store's mutex held */
+static void
+ngx_voicegw_store_check_tick(ngx_event_t *ev)
+{
+    ngx_voicegw_store_t  *store = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (!store->check_busy
+        && ngx_voicegw_store_post(store->check_op) == NGX_OK)
+    {
+        store->check_busy = 1;
+    }
+
+    ngx_add_timer(&store->check, 1000);
+}
+
 
 static ngx_int_t
-ngx_voicegw_store_open(ngx_voicegw_store_t *store, u_char *err, size_t len)
+ngx_voicegw_store_check_run(ngx_voicegw_store_op_t *op, sqlite3 *db)
 {
-    int       rc;
-    sqlite3  *db;
-
-    db = NULL;
-
-    rc = sqlite3_open_v2((char *) store->path.data, &db,
-                         SQLITE_OPEN_READWRITE|SQLITE_OPEN_NOMUTEX
-                         |SQLITE_OPEN_NOFOLLOW, NULL);
-
-    if (rc != SQLITE_OK) {
-        ngx_snprintf(err, len, "%s%Z",
-                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        goto failed;
-    }
-
-    /*
-     * SQLite opens a file it cannot write read-only, silently; such a
-     * connection would fail every write even after the file is fixed,
-     * and its first read would leave a -shm file as read-only as the
-     * database.  Refused before any read: the next op tries again.
-     */
-
-    if (sqlite3_db_readonly(db, "main")) {
-        ngx_snprintf(err, len, "the file is read-only for this process%Z");
-        goto failed;
-    }
-
-    if (ngx_voicegw_schema_configure(db, err, len) != NGX_OK
-        || ngx_voicegw_schema_check(db, err, len) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    store->db = db;
+    /* the thread handler has opened and checked the connection already */
 
     return NGX_OK;
+}
 
-failed:
 
-    if (db != NULL) {
-        sqlite3_close(db);
-    }
-
-    return NGX_ERROR;
+static void
+ngx_voicegw_store_check_done(ngx_voicegw_store_op_t *op)
+{
+    op->store->check_busy = 0;
 }
 
 
@@ -195,6 +215,11 @@ ngx_voicegw_store_post(ngx_voicegw_store_op_t *op)
 {
     ngx_http_request_t  *r;
 
+    /* an op may be posted again: what went wrong last time is gone */
+
+    op->sqlite_rc = SQLITE_OK;
+    op->fault = NGX_VOICEGW_STORE_HEALTHY;
+
     r = op->request;
 
     if (r != NULL) {
@@ -210,6 +235,10 @@ ngx_voicegw_store_post(ngx_voicegw_store_op_t *op)
         }
 
         return NGX_ERROR;
+    }
+
+    if (op->store->running++ == 0) {
+        ngx_add_timer(&op->store->hold, NGX_VOICEGW_STORE_HOLD);
     }
 
     return NGX_OK;
@@ -257,13 +286,17 @@ ngx_voicegw_store_thread_handler(void *data, ngx_log_t *log)
         return;
     }
 
-    if (store->db == NULL
-        && ngx_voicegw_store_open(store, op->err, sizeof(op->err)) != NGX_OK)
+    if ((store->db == NULL && ngx_voicegw_store_open(store, op) != NGX_OK)
+        || ngx_voicegw_store_before(op) != NGX_OK)
     {
         op->rc = NGX_ERROR;
 
     } else {
         op->rc = op->run(op, store->db);
+    }
+
+    if (op->rc == NGX_ERROR) {
+        ngx_voicegw_store_after(op);
     }
 
     (void) ngx_thread_mutex_unlock(&store->mutex, log);
@@ -286,5 +319,24 @@ ngx_voicegw_store_event_handler(ngx_event_t *ev)
         r->aio = 0;
     }
 
+    if (--op->store->running == 0 && op->store->hold.timer_set) {
+        ngx_del_timer(&op->store->hold);
+    }
+
+    ngx_voicegw_store_health(op);
+
     op->done(op);
+}
+
+
+/* an op still under way after NGX_VOICEGW_STORE_HOLD: keep holding */
+
+static void
+ngx_voicegw_store_hold(ngx_event_t *ev)
+{
+    ngx_voicegw_store_t  *store = ev->data;
+
+    if (store->running) {
+        ngx_add_timer(ev, NGX_VOICEGW_STORE_HOLD);
+    }
 }

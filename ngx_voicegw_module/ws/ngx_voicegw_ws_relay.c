@@ -779,10 +779,11 @@ ngx_voicegw_ws_relay_end(ngx_voicegw_ws_relay_t *rl, ngx_int_t rc)
      * no HTTP answer can follow an upgrade: the request is terminated
      * (a timeout and a client gone as such, for the logs), and nginx's
      * upstream cleanup releases the worker's connection.  That cleanup
-     * finalizes the request itself, from inside the termination, which
-     * goes on with the request afterwards: the count taken here keeps it
-     * until ngx_http_terminate_handler() closes it (as
-     * ngx_http_request_handler() does for a connection to close)
+     * ends with ngx_http_finalize_request(r, NGX_DONE), which takes one
+     * from the request's count: with the count at 1 (an upstream under
+     * way) it would free the request while ngx_http_terminate_request()
+     * still walks its cleanups.  The reference taken here is the one it
+     * gives back; the request is freed once terminated.
      */
 
     if (rc != NGX_HTTP_REQUEST_TIME_OUT

@@ -133,6 +133,24 @@ ngx_standin_pool_create(void)
 }
 
 
+/* bytes copied into a block of their own: a read past their end is seen */
+
+ngx_int_t
+ngx_standin_copy(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *s)
+{
+    s->len = len;
+    s->data = ngx_pnalloc(pool, len);
+
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, p, len);
+
+    return NGX_OK;
+}
+
+
 void
 ngx_standin_pool_destroy(ngx_pool_t *pool)
 {
@@ -292,7 +310,22 @@ ngx_pnalloc(ngx_pool_t *pool, size_t size)
 }
 
 
-/* ngx_array.c's push: the array grows into a new block of the pool */
+/* ngx_array.c's create and push: the array grows into a new block */
+
+ngx_array_t *
+ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *a;
+
+    a = ngx_palloc(p, sizeof(ngx_array_t));
+    if (a == NULL || ngx_array_init(a, p, n, size) != NGX_OK) {
+        return NULL;
+    }
+
+    return a;
+}
+
+
 
 void *
 ngx_array_push(ngx_array_t *a)
@@ -317,43 +350,161 @@ ngx_array_push(ngx_array_t *a)
 }
 
 
-/* ngx_snprintf() for the formats the parsers use: %s, %Z and %% */
+/*
+ * ngx_vslprintf() for the formats the module's parsers and their error
+ * messages use: %V, %s, %*s, %c, %Z, %N, %% and the integers (%d, %i,
+ * %D, %L, %O, %T, %M, %z, with "u" or "x" before them and a width, "0"
+ * to pad with zeros); "%*s" takes the length first, as nginx's does.
+ */
 
-u_char * ngx_cdecl
-ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+u_char *
+ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 {
-    u_char   *p, *last;
-    char     *s;
-    va_list   args;
+    u_char      *p, *s, tmp[32], pad;
+    size_t       len, width, n;
+    int64_t      i64;
+    uint64_t     u64;
+    ngx_str_t   *v;
+    ngx_uint_t   sign, hex, star;
 
-    p = buf;
-    last = buf + max;
+    for (p = buf; *fmt && p < last; /* void */) {
 
-    va_start(args, fmt);
-
-    while (*fmt && p < last) {
         if (*fmt != '%') {
-            *p++ = *fmt++;
+            *p++ = (u_char) *fmt++;
             continue;
         }
 
         fmt++;
+        pad = (*fmt == '0') ? '0' : ' ';
+        width = 0;
+        sign = 1;
+        hex = 0;
+        star = 0;
+
+        while (*fmt >= '0' && *fmt <= '9') {
+            width = width * 10 + (*fmt++ - '0');
+        }
+
+        for ( ;; ) {
+            if (*fmt == 'u') {
+                sign = 0;
+            } else if (*fmt == 'x' || *fmt == 'X') {
+                sign = 0;
+                hex = 1;
+            } else if (*fmt == '*') {
+                star = 1;
+            } else {
+                break;
+            }
+
+            fmt++;
+        }
 
         switch (*fmt++) {
+
+        case 'V':
+            v = va_arg(args, ngx_str_t *);
+            len = ngx_min((size_t) (last - p), v->len);
+            p = ngx_cpymem(p, v->data, len);
+            continue;
+
         case 's':
-            for (s = va_arg(args, char *); *s && p < last; s++) {
-                *p++ = *s;
+            len = star ? va_arg(args, size_t) : (size_t) -1;
+            s = va_arg(args, u_char *);
+
+            while (len-- && *s && p < last) {
+                *p++ = *s++;
             }
-            break;
+
+            continue;
+
+        case 'c':
+            *p++ = (u_char) va_arg(args, int);
+            continue;
+
         case 'Z':
             *p++ = '\0';
+            continue;
+
+        case 'N':
+            *p++ = '\n';
+            continue;
+
+        /* the casts: a conditional expression would make "int" unsigned */
+
+        case 'd':
+        case 'D':                       /* int32_t: an int here */
+            i64 = sign ? (int64_t) va_arg(args, int)
+                       : (int64_t) va_arg(args, u_int);
             break;
+
+        case 'i':
+        case 'z':
+        case 'M':
+            i64 = sign ? (int64_t) va_arg(args, ngx_int_t)
+                       : (int64_t) va_arg(args, ngx_uint_t);
+            break;
+
+        case 'O':
+        case 'T':
+        case 'L':
+            i64 = va_arg(args, int64_t);
+            break;
+
         default:
-            *p++ = '%';
-            break;
+            *p++ = (u_char) fmt[-1];
+            continue;
+        }
+
+        /* an integer: its digits backwards, then the sign and the padding */
+
+        u64 = (sign && i64 < 0) ? -(uint64_t) i64 : (uint64_t) i64;
+        n = 0;
+
+        do {
+            tmp[n++] = "0123456789abcdef"[u64 % (hex ? 16 : 10)];
+            u64 /= hex ? 16 : 10;
+        } while (u64);
+
+        if (sign && i64 < 0 && p < last) {
+            *p++ = '-';
+        }
+
+        while (width-- > n && p < last) {
+            *p++ = pad;
+        }
+
+        while (n && p < last) {
+            *p++ = tmp[--n];
         }
     }
 
+    return p;
+}
+
+
+u_char * ngx_cdecl
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + max, fmt, args);
+    va_end(args);
+
+    return p;
+}
+
+
+u_char * ngx_cdecl
+ngx_sprintf(u_char *buf, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, (void *) -1, fmt, args);
     va_end(args);
 
     return p;

@@ -183,6 +183,50 @@ def children(pid):
     return sorted(out)
 
 
+def stop_process(pid, timeout=5.0):
+    """SIGSTOP to pid; whether it is stopped (state T) within timeout: it
+    then runs no code, accepts no connection, until SIGCONT or SIGKILL."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def state():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+    return wait_for(lambda: state() in ("T", "t"), timeout=timeout)
+
+
+def peer_ports(pid, port):
+    """The client ports of the TCP connections that process pid holds on
+    its local port "port" (the connections it accepted there), read from
+    its descriptors and /proc/PID/net/tcp{,6}."""
+    inodes = set()
+    fds = "/proc/%d/fd" % pid
+    for fd in os.listdir(fds):
+        try:
+            link = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table)) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            rport = int(remote.rsplit(":", 1)[1], 16)
+            if (inode in inodes and rport != 0
+                    and int(local.rsplit(":", 1)[1], 16) == port):
+                ports.add(rport)
+    return ports
+
+
 def sessions_conf(zone, folder, port, http=""):
     """The http{} lines of a gateway serving session folders: the zone,
     "voicegw_sessions FOLDER", the files location, JSON errors, the API
@@ -366,6 +410,9 @@ http {
             except subprocess.TimeoutExpired:
                 pass
             self.proc = None
+        # a test that ends without stop() (its nginx killed at cleanup):
+        # what memcheck said until then counts all the same
+        self._collect_valgrind()
 
     def memory(self):
         """VmRSS and RssAnon (kB, from /proc/PID/status) of the worker
@@ -458,11 +505,14 @@ def get(port, path, **kw):
     return request("GET", port, path, **kw)
 
 
-def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1"):
+def raw_request(port, data, tls=False, timeout=10, host="127.0.0.1",
+                sock=None):
     """Bytes sent as they are (a request http.client would refuse to
     write); the answer read until the server closes: a Response, or None
-    when it closed without one."""
-    sock = socket.create_connection((host, port), timeout=timeout * SLOW)
+    when it closed without one.  sock: a connection made before (plain),
+    else a new one."""
+    if sock is None:
+        sock = socket.create_connection((host, port), timeout=timeout * SLOW)
     if tls:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -597,6 +647,27 @@ def wait_steady(progress, still=1.0, timeout=15):
         return time.monotonic() - last[1] >= still
     done = wait_for(steady, timeout=timeout, interval=0.1)
     return (last[0] if done else None), last[1]
+
+
+def metric(text, name, **labels):
+    """The sum of the samples of a /v1/metrics family "name" (text format)
+    whose labels include "labels"; None when there is none."""
+    total = None
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all('%s="%s"' % kv in line for kv in labels.items()):
+            total = (total or 0) + float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def flusher_pid(log, since=0):
+    """The nginx process that took the lease of committing the request
+    records last, by the error log's text from offset "since" (its
+    "[info] ... this process commits the request records now")."""
+    found = re.findall(r"\[info\] (\d+)#\d+: voicegw: this process commits "
+                       r"the request records now", log[since:])
+    return int(found[-1]) if found else None
 
 
 # -- a connection held to one nginx process ---------------------------------

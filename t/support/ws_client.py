@@ -562,7 +562,9 @@ class WSClient(WebSocket):
 
     @classmethod
     def connect(cls, url, headers=None, timeout=10.0, insecure=False,
-                max_message=64 << 20):
+                max_message=64 << 20, sock=None):
+        """sock: a socket already connected to the URL's host and port
+        (e.g. one whose local port the caller noted), else a new one."""
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("ws", "wss"):
             raise ValueError("URL scheme must be ws or wss: %s" % url)
@@ -572,7 +574,9 @@ class WSClient(WebSocket):
         if u.query:
             target += "?" + u.query
         deadline = time.monotonic() + timeout
-        sock = socket.create_connection((host, port), timeout=timeout)
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if u.scheme == "wss":
             ctx = ssl.create_default_context()
