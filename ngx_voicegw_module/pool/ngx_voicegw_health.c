@@ -380,7 +380,7 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
     u_char                     err[64];
     ngx_str_t                  reported, *ws;
     uint64_t                   now;
-    ngx_uint_t                 state, old, level;
+    ngx_uint_t                 state, old, level, ours;
     ngx_voicegw_pools_t       *vp;
     ngx_voicegw_pool_conf_t   *pcf;
     ngx_voicegw_worker_sh_t   *w;
@@ -486,11 +486,14 @@ ngx_voicegw_health_done(ngx_voicegw_fetch_t *f)
         ngx_voicegw_queue_grant_locked(vp, pcf->sh);
     }
 
+    /* busy with a task of ours: what is expected, not a warning */
+    ours = (state == NGX_VOICEGW_WORKER_BUSY && w->ticket != 0);
+
     ngx_voicegw_zone_unlock(vp->zone);
 
     if (old != state) {
         level = (state == NGX_VOICEGW_WORKER_IDLE) ? NGX_LOG_NOTICE
-                                                   : NGX_LOG_WARN;
+                : ours ? NGX_LOG_INFO : NGX_LOG_WARN;
 
         ngx_log_error(level, ngx_cycle->log, 0,
                       "voicegw: worker %V of pool \"%V\" is %V",
