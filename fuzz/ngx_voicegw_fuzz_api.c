@@ -352,17 +352,7 @@ fuzz_zip_make(int dir, ngx_str_t *id, u_char *rec, size_t len)
         goto declined;
     }
 
-    /* O_NONBLOCK: a FIFO of an earlier record is not waited for */
-
-    fd = openat(dir, (char *) name,
-                O_WRONLY|O_CREAT|O_TRUNC|O_NOFOLLOW|O_NONBLOCK, 0600);
-    (void) close(dir);
-
-    if (fd == -1) {
-        return NGX_DECLINED;
-    }
-
-    /* a file named again is made anew */
+    /* a file named again is made anew; a new one only if it can be kept */
 
     len = last - path;
 
@@ -374,13 +364,27 @@ fuzz_zip_make(int dir, ngx_str_t *id, u_char *rec, size_t len)
         }
     }
 
+    if (i == FUZZ_ZIP_FILES) {
+        goto declined;
+    }
+
+    /* O_NONBLOCK: a FIFO of an earlier record is not waited for */
+
+    fd = openat(dir, (char *) name,
+                O_WRONLY|O_CREAT|O_TRUNC|O_NOFOLLOW|O_NONBLOCK, 0600);
+    (void) close(dir);
+
+    if (fd == -1) {
+        return NGX_DECLINED;
+    }
+
     f = &fuzz_files[i];
 
     if (i == fuzz_nfiles) {
         f->name = malloc(id->len + 1 + len + 1);
         f->data = malloc(3 * 255 + 1);
 
-        if (i == FUZZ_ZIP_FILES || f->name == NULL || f->data == NULL) {
+        if (f->name == NULL || f->data == NULL) {
             free(f->name);
             free(f->data);
             (void) close(fd);
