@@ -312,8 +312,12 @@ http {
 """ % (loads, self.workers, self.log_level,
             "user %s;\n" % self.user if self.user else "", self.main_config,
             self.events, self.http_config)
-        with open(os.path.join(self.prefix, "conf", "nginx.conf"), "w") as f:
+        # whole or not at all: a master reloading meanwhile reads one or
+        # the other, never half of it
+        path = os.path.join(self.prefix, "conf", "nginx.conf")
+        with open(path + ".new", "w") as f:
             f.write(conf)
+        os.replace(path + ".new", path)
 
     def _cmd(self, *extra):
         cmd = [NGINX, "-p", self.prefix + "/", "-c", "conf/nginx.conf"]
