@@ -76,6 +76,15 @@ def conf(db):
 """ % {"db": db, "key": KEY, "url": fake.url, "w": W.port, "port": port}
 
 
+def started(name, db, user=None):
+    """nginx with the store at db, once both worker processes opened it."""
+    n = Nginx(os.path.join(d, name), conf(db), user=user)
+    n.start(wait_ports=[port])
+    ok(wait_for(lambda: n.error_log().count("ready, schema version") >= 2),
+       "%s: both worker processes opened the store" % name)
+    return n
+
+
 def new_project(name):
     r = request("POST", port, "/v1/projects",
                 body={"project_id": name, "name": name.upper()})
@@ -177,10 +186,7 @@ data = os.path.join(tmp, "ro")
 os.makedirs(data)
 os.chown(data, NOBODY, NOBODY)
 db = os.path.join(data, "vg.db")
-ngx = Nginx(os.path.join(d, "ro"), conf(db), user="nobody nogroup")
-ngx.start(wait_ports=[port])
-ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 2),
-   "both worker processes opened the store")
+ngx = started("ro", db, user="nobody nogroup")
 is_(new_project("first").status, 200, "a healthy store takes writes")
 
 for what, path, mode, named in (
@@ -229,10 +235,7 @@ else:
     vgtest.at_cleanup(lambda: subprocess.run(["umount", "-l", mnt]))
     os.chown(mnt, NOBODY, NOBODY)
     db = os.path.join(mnt, "vg.db")
-    ngx = Nginx(os.path.join(d, "full"), conf(db), user="nobody nogroup")
-    ngx.start(wait_ports=[port])
-    ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 2),
-       "full: both worker processes opened the store")
+    ngx = started("full", db, user="nobody nogroup")
     is_(new_project("before-full").status, 200, "full: writes work before")
     filler = os.path.join(mnt, "filler")
     with open(filler, "wb", buffering=0) as f:
@@ -249,10 +252,7 @@ else:
 # -- the WAL file is deleted while requests write ------------------------------
 
 db = os.path.join(d, "wal", "data", "vg.db")
-ngx = Nginx(os.path.join(d, "wal"), conf(db))
-ngx.start(wait_ports=[port])
-ok(wait_for(lambda: ngx.error_log().count("ready, schema version") >= 2),
-   "wal: both worker processes opened the store")
+ngx = started("wal", db)
 
 answered = {}
 created = []
