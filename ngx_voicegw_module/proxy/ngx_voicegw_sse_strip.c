@@ -15,9 +15,9 @@
  * of the rest of its event once that has come and the event is kept.
  *
  * Nearly every event is kept, so that path is short: memchr() finds the
- * event's end, memmem() looks for "usage" followed by an object (every
- * other chunk says "usage":null, or nothing); only an event that has one
- * goes to yajl, which decides.  Once the event is dropped, the chains
+ * event's end, a key search (ngx_voicegw_scan.h) looks for "usage"
+ * followed by an object (every other chunk says "usage":null, or
+ * nothing); only an event that has one goes to yajl, which decides.  Once the event is dropped, the chains
  * pass untouched.
  */
 
@@ -27,6 +27,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "ngx_voicegw_scan.h"
 #include "ngx_voicegw_sse_strip.h"
 
 
@@ -691,7 +692,7 @@ ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last)
     key = &ngx_voicegw_sse_strip_usage_key;
 
     for ( ;; ) {
-        p = memmem(p, last - p, key->data, key->len);
+        p = ngx_voicegw_scan_find(p, last, key->data, key->len);
 
         if (p == NULL) {
             return 0;

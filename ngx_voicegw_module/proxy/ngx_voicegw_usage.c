@@ -12,7 +12,9 @@
  * It must never cost much on the events that carry no usage, which are
  * nearly all of them: an event's data is gathered in a small buffer and
  * handed to yajl only when it names the dialect's usage key with
- * something other than null after it.  An event that outgrows the buffer
+ * something other than null after it, and the events of a read that end
+ * before the first such key are passed over without being gathered at
+ * all (ngx_voicegw_usage_skip()).  An event that outgrows the buffer
  * (the Responses API's response.completed repeats the whole answer) is
  * fed to yajl as it comes instead, so memory stays bounded.  It never
  * fails the request: an event that does not parse is skipped.
@@ -25,6 +27,7 @@
 #include <math.h>
 
 #include "ngx_voicegw_jsonfeed.h"
+#include "ngx_voicegw_scan.h"
 #include "ngx_voicegw_usage.h"
 
 
@@ -109,6 +112,10 @@ static void ngx_voicegw_usage_append(ngx_voicegw_usage_t *u, u_char *p,
     size_t len);
 static void ngx_voicegw_usage_event(ngx_voicegw_usage_t *u);
 static ngx_uint_t ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u);
+static u_char *ngx_voicegw_usage_skip(ngx_voicegw_usage_t *u, u_char *p,
+    u_char *last, u_char **checked);
+static u_char *ngx_voicegw_usage_hit(ngx_voicegw_usage_t *u, u_char *p,
+    u_char *last);
 static void ngx_voicegw_usage_object(void *ctx, ngx_uint_t end);
 static void ngx_voicegw_usage_value(void *ctx, ngx_uint_t slot,
     ngx_uint_t type, u_char *s, size_t len);
@@ -290,7 +297,7 @@ ngx_voicegw_usage_units(ngx_voicegw_usage_t *u)
 ngx_int_t
 ngx_voicegw_usage_feed(ngx_voicegw_usage_t *u, u_char *p, size_t len)
 {
-    u_char  c, *q, *cr, *last;
+    u_char  c, *q, *cr, *last, *checked;
 
     if (u->off) {
         return NGX_OK;
@@ -311,6 +318,7 @@ ngx_voicegw_usage_feed(ngx_voicegw_usage_t *u, u_char *p, size_t len)
     }
 
     last = p + len;
+    checked = p;
 
     while (p < last) {
 
@@ -326,6 +334,17 @@ ngx_voicegw_usage_feed(ngx_voicegw_usage_t *u, u_char *p, size_t len)
         switch (u->state) {
 
         case NGX_VOICEGW_SSE_LINE:
+
+            if (p >= checked && u->len == 0 && !u->has_data
+                && !u->streaming && !u->skip)
+            {
+                p = ngx_voicegw_usage_skip(u, p, last, &checked);
+
+                if (p == last) {
+                    break;
+                }
+            }
+
             c = *p;
 
             if (c == '\n' || c == '\r') {
@@ -549,18 +568,11 @@ ngx_voicegw_usage_event(ngx_voicegw_usage_t *u)
 }
 
 
-/*
- * Whether the event may carry usage: the needle ('"usage') followed, once
- * past the rest of its key, by anything but null.  A needle met elsewhere
- * (inside a string) only costs a parse for nothing.
- */
+/* whether the gathered event may carry usage (ngx_voicegw_usage_hit()) */
 
 static ngx_uint_t
 ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
 {
-    u_char     *p, *q, *last;
-    ngx_str_t  *needle;
-
     if (u->len == 0) {
         /* an empty "data:" (its buffer may not even be there yet) */
         return 0;
@@ -572,19 +584,76 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
         return 0;
     }
 
-    needle = &u->dialect->needle;
-    p = u->buf;
-    last = u->buf + u->len;
+    return ngx_voicegw_usage_hit(u, u->buf, u->buf + u->len) != NULL;
+}
 
-    while ((size_t) (last - p) >= needle->len) {
 
-        p = memmem(p, last - p, needle->data, needle->len);
+/*
+ * At a line's start with nothing of an event gathered: the events of
+ * [p, last) that end before the first place that may carry usage are
+ * passed over whole.  Just after "\n\n" an event has always ended: every
+ * '\n' ends a line (a "\r\n" included), so the second ends an empty one.
+ * *checked is where the search stopped: no new search before it.
+ */
 
-        if (p == NULL) {
+static u_char *
+ngx_voicegw_usage_skip(ngx_voicegw_usage_t *u, u_char *p, u_char *last,
+    u_char **checked)
+{
+    u_char  *q, *end;
+
+    end = ngx_voicegw_usage_hit(u, p, last);
+
+    if (end == NULL) {
+        end = last;
+    }
+
+    *checked = end;
+
+    /* the last "\n\n" before it */
+
+    while (end - p >= 2) {
+        q = memrchr(p + 1, '\n', end - p - 1);
+
+        if (q == NULL) {
             break;
         }
 
-        for (q = p + needle->len; q < last && *q != '"'; q++) {
+        if (q[-1] == '\n') {
+            return q + 1;
+        }
+
+        end = q;
+    }
+
+    return p;
+}
+
+
+/*
+ * The first place of [p, last) that may carry usage: the needle
+ * ('"usage'), then, once past the rest of its key, anything but null (or
+ * the end of the bytes).  A needle met elsewhere (inside a string) only
+ * costs a parse for nothing.  An escaped key ("\u0075sage") is not seen.
+ */
+
+static u_char *
+ngx_voicegw_usage_hit(ngx_voicegw_usage_t *u, u_char *p, u_char *last)
+{
+    u_char     *q, *n;
+    ngx_str_t  *needle;
+
+    needle = &u->dialect->needle;
+
+    while ((size_t) (last - p) >= needle->len) {
+
+        n = ngx_voicegw_scan_find(p, last, needle->data, needle->len);
+
+        if (n == NULL) {
+            break;
+        }
+
+        for (q = n + needle->len; q < last && *q != '"'; q++) {
             /* void */
         }
 
@@ -593,7 +662,7 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
         }
 
         if (q >= last || *q != ':') {
-            return 1;
+            return n;
         }
 
         for (q++; q < last && (*q == ' ' || *q == '\n' || *q == '\t'); q++) {
@@ -604,13 +673,13 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
             || ngx_memcmp(q, ngx_voicegw_usage_null.data,
                           ngx_voicegw_usage_null.len) != 0)
         {
-            return 1;
+            return n;
         }
 
         p = q;
     }
 
-    return 0;
+    return NULL;
 }
 
 
