@@ -2,9 +2,10 @@
 /*
  * ngx_voicegw_scan.h
  *
- * Owns the key search of the parsers that look at every byte of a
+ * Owns the searches of the parsers that look at every byte of a
  * provider's stream (proxy/ngx_voicegw_usage.c, ngx_voicegw_sse_strip.c):
- * where a short key such as '"usage' first occurs in a range of bytes.
+ * where a short key such as '"usage' first occurs in a range of bytes,
+ * and where the last Server-Sent Event of a range ends.
  *
  * It runs over every event of every stream, so it must cost little per
  * byte.  glibc's memmem() builds a shift table on every call: 35-45 ns
@@ -94,6 +95,36 @@ ngx_voicegw_scan_find(u_char *p, u_char *last, u_char *key, size_t len)
     return memmem(p, last - p, key, len);
 
 #endif
+}
+
+
+/*
+ * Just after the last "\n\n" of [p, end), or p: an event has always ended
+ * there, every '\n' ending a line (a "\r\n" too), so the second an empty
+ * one.  Events ended by "\r\r" or "\r\n\r\n" are not seen: the caller
+ * then frames them line by line.
+ */
+
+static ngx_inline u_char *
+ngx_voicegw_scan_last_event_end(u_char *p, u_char *end)
+{
+    u_char  *q;
+
+    while (end - p >= 2) {
+        q = memrchr(p + 1, '\n', end - p - 1);
+
+        if (q == NULL) {
+            break;
+        }
+
+        if (q[-1] == '\n') {
+            return q + 1;
+        }
+
+        end = q;
+    }
+
+    return p;
 }
 
 

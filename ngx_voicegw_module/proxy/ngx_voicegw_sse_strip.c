@@ -14,10 +14,12 @@
  * copied out and cut off before the buf leaves; the copy goes out ahead
  * of the rest of its event once that has come and the event is kept.
  *
- * Nearly every event is kept, so that path is short: memchr() finds the
- * event's end, a key search (ngx_voicegw_scan.h) looks for "usage"
- * followed by an object (every other chunk says "usage":null, or
- * nothing); only an event that has one goes to yajl, which decides.  Once the event is dropped, the chains
+ * Nearly every event is kept, so that path is short: a key search
+ * (ngx_voicegw_scan.h) looks for "usage" followed by an object over the
+ * rest of the buf (every other chunk says "usage":null, or nothing), and
+ * the events that end before such a place are kept without more ado;
+ * only an event that has one is framed line by line (memchr()) and goes
+ * to yajl, which decides.  Once the event is dropped, the chains
  * pass untouched.
  */
 
@@ -95,7 +97,8 @@ static ngx_int_t ngx_voicegw_sse_strip_link(ngx_voicegw_sse_strip_t *s,
 static ngx_buf_t *ngx_voicegw_sse_strip_special(ngx_voicegw_sse_strip_t *s,
     ngx_buf_t *flags);
 static ngx_uint_t ngx_voicegw_sse_strip_usage_only(u_char *p, u_char *last);
-static ngx_uint_t ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last);
+static u_char *ngx_voicegw_sse_strip_skip(u_char *p, u_char *last);
+static u_char *ngx_voicegw_sse_strip_hit(u_char *p, u_char *last);
 static int ngx_voicegw_sse_strip_value(ngx_voicegw_sse_strip_json_t *js,
     ngx_uint_t type);
 static int ngx_voicegw_sse_strip_on_null(void *ctx);
@@ -291,6 +294,13 @@ ngx_voicegw_sse_strip_buf(ngx_voicegw_sse_strip_t *s, ngx_buf_t *b,
     ev = b->pos;        /* the event starts here, or in s->hold */
 
     for ( ;; ) {
+
+        if (s->hold == NULL && !s->passing
+            && s->line_start && !s->cr && !s->blank)
+        {
+            ev = ngx_voicegw_sse_strip_skip(ev, b->last);
+        }
+
         e = ngx_voicegw_sse_strip_scan(s, ev, b->last);
 
         if (e == NULL) {
@@ -616,7 +626,7 @@ ngx_voicegw_sse_strip_usage_only(u_char *p, u_char *last)
     ngx_uint_t                     lines;
     ngx_voicegw_sse_strip_json_t   js;
 
-    if (!ngx_voicegw_sse_strip_maybe(p, last)) {
+    if (ngx_voicegw_sse_strip_hit(p, last) == NULL) {
         return 0;
     }
 
@@ -679,26 +689,48 @@ ngx_voicegw_sse_strip_usage_only(u_char *p, u_char *last)
 
 
 /*
- * Whether the event may be the one, cheaply: somewhere "usage", a colon,
- * then an object (or a line end, the value being on the next data line).
- * The other chunks have "usage":null, or no usage at all.
+ * At an event's start: the events of [p, last) that end before the first
+ * place that may be the usage-only event's are kept whole without being
+ * scanned one by one (ngx_voicegw_scan_last_event_end()).
  */
 
-static ngx_uint_t
-ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last)
+static u_char *
+ngx_voicegw_sse_strip_skip(u_char *p, u_char *last)
 {
+    u_char  *end;
+
+    end = ngx_voicegw_sse_strip_hit(p, last);
+
+    if (end == NULL) {
+        end = last;
+    }
+
+    return ngx_voicegw_scan_last_event_end(p, end);
+}
+
+
+/*
+ * Where an event may be the one, cheaply: "usage", a colon, then an
+ * object (or a line end, the value being on the next data line, or the
+ * end of the bytes).  The other chunks have "usage":null, or no usage.
+ */
+
+static u_char *
+ngx_voicegw_sse_strip_hit(u_char *p, u_char *last)
+{
+    u_char     *k;
     ngx_str_t  *key;
 
     key = &ngx_voicegw_sse_strip_usage_key;
 
     for ( ;; ) {
-        p = ngx_voicegw_scan_find(p, last, key->data, key->len);
+        k = ngx_voicegw_scan_find(p, last, key->data, key->len);
 
-        if (p == NULL) {
-            return 0;
+        if (k == NULL) {
+            return NULL;
         }
 
-        for (p += key->len; p < last && (*p == ' ' || *p == '\t'); p++) {
+        for (p = k + key->len; p < last && (*p == ' ' || *p == '\t'); p++) {
             /* void */
         }
 
@@ -709,7 +741,7 @@ ngx_voicegw_sse_strip_maybe(u_char *p, u_char *last)
         }
 
         if (p == last || *p == '{' || *p == '\n' || *p == '\r') {
-            return 1;
+            return k;
         }
     }
 }

@@ -591,16 +591,15 @@ ngx_voicegw_usage_worth(ngx_voicegw_usage_t *u)
 /*
  * At a line's start with nothing of an event gathered: the events of
  * [p, last) that end before the first place that may carry usage are
- * passed over whole.  Just after "\n\n" an event has always ended: every
- * '\n' ends a line (a "\r\n" included), so the second ends an empty one.
- * *checked is where the search stopped: no new search before it.
+ * passed over whole (ngx_voicegw_scan_last_event_end()).  *checked is
+ * where the search stopped: no new search before it.
  */
 
 static u_char *
 ngx_voicegw_usage_skip(ngx_voicegw_usage_t *u, u_char *p, u_char *last,
     u_char **checked)
 {
-    u_char  *q, *end;
+    u_char  *end;
 
     end = ngx_voicegw_usage_hit(u, p, last);
 
@@ -610,23 +609,7 @@ ngx_voicegw_usage_skip(ngx_voicegw_usage_t *u, u_char *p, u_char *last,
 
     *checked = end;
 
-    /* the last "\n\n" before it */
-
-    while (end - p >= 2) {
-        q = memrchr(p + 1, '\n', end - p - 1);
-
-        if (q == NULL) {
-            break;
-        }
-
-        if (q[-1] == '\n') {
-            return q + 1;
-        }
-
-        end = q;
-    }
-
-    return p;
+    return ngx_voicegw_scan_last_event_end(p, end);
 }
 
 
