@@ -13,6 +13,10 @@
  *   conf   directive arguments: "name=value" parameters, numbers, sizes,
  *          times, switches, ids, the destination policy, the pools', the
  *          proxy's and the ETA's parameters, resolv.conf
+ *   secret the key file of voicegw_secret, through its parser and the
+ *          directive (registry/ngx_voicegw_secret.c); sealed keys that
+ *          must not open, and keys sealed and opened again, changed or
+ *          not; the masked form of a key
  *
  * A directive's parser is given an ngx_conf_t of its own making: a pool,
  * the arguments, a log; its errors land in ngx_standin_conf_error.
@@ -524,6 +528,412 @@ done:
     return 0;
 }
 
+
+/* -- secret ------------------------------------------------------------ */
+
+#elif defined(FUZZ_SECRET)
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_secret.h"
+
+
+#define FUZZ_SECRET_BUF  256                    /* the directive's read */
+
+
+typedef enum {
+    FUZZ_SECRET_PARSE = 0,
+    FUZZ_SECRET_DIRECTIVE,
+    FUZZ_SECRET_OPEN,
+    FUZZ_SECRET_ROUND_TRIP,
+    FUZZ_SECRET_MASK,
+    FUZZ_SECRET_NMODES
+} fuzz_secret_mode_e;
+
+
+static u_char  fuzz_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+
+/* a base64 digit's value, or -1 */
+
+static int
+fuzz_secret_b64(u_char c)
+{
+    u_char  *p;
+
+    p = (u_char *) memchr(fuzz_b64, c, 64);
+
+    return p ? (int) (p - fuzz_b64) : -1;
+}
+
+
+/*
+ * What the text of a key file must give, by the forms the directive
+ * documents, worked out apart from the parser: 32 bytes as they are;
+ * else, trailing newlines and spaces aside, 64 hex digits; else base64
+ * of 32 bytes (43 digits, then "=" or the end; nginx's decoder stops at
+ * the first "=" and ignores the bits past the last byte) of a length
+ * the parser's buffer takes.  The parser's key is checked against it.
+ */
+
+static void
+fuzz_secret_check(u_char *data, size_t len, ngx_int_t rc, u_char *key)
+{
+    u_char      enc[48];
+    size_t      tlen, i, eq;
+    ngx_str_t   src, dst;
+    ngx_uint_t  hex, b64;
+
+    if (len == NGX_VOICEGW_SECRET_LEN) {
+        if (rc != NGX_OK || ngx_memcmp(key, data, len) != 0) {
+            __builtin_trap();
+        }
+
+        return;
+    }
+
+    for (tlen = len; tlen; tlen--) {
+        if (data[tlen - 1] != '\n' && data[tlen - 1] != '\r'
+            && data[tlen - 1] != ' ')
+        {
+            break;
+        }
+    }
+
+    hex = (tlen == 2 * NGX_VOICEGW_SECRET_LEN);
+
+    for (i = 0; hex && i < tlen; i++) {
+        hex = (isxdigit(data[i]) != 0);
+    }
+
+    for (eq = 0; eq < tlen && data[eq] != '='; eq++) {
+        if (fuzz_secret_b64(data[eq]) == -1) {
+            break;
+        }
+    }
+
+    b64 = (eq == 43 && (eq == tlen || data[eq] == '=') && tlen <= 84);
+
+    if ((rc == NGX_OK) != (hex || b64)) {
+        __builtin_trap();
+    }
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    if (hex) {
+        for (i = 0; i < NGX_VOICEGW_SECRET_LEN; i++) {
+            if (key[i] != (u_char) ngx_hextoi(data + 2 * i, 2)) {
+                __builtin_trap();
+            }
+        }
+
+        return;
+    }
+
+    /* base64: the key's encoding has the text's 42 digits, and the 43rd's
+     * high bits */
+
+    src.data = key;
+    src.len = NGX_VOICEGW_SECRET_LEN;
+    dst.data = enc;
+    ngx_encode_base64(&dst, &src);
+
+    if (dst.len != 44 || ngx_memcmp(enc, data, 42) != 0
+        || fuzz_secret_b64(enc[42]) >> 2 != fuzz_secret_b64(data[42]) >> 2)
+    {
+        __builtin_trap();
+    }
+}
+
+
+/*
+ * The text in a file, through the directive, as nginx.conf has it read:
+ * it takes what the parser takes, and the same key.
+ */
+
+static void
+fuzz_secret_directive(ngx_pool_t *pool, ngx_str_t *text)
+{
+    int                       fd;
+    char                      path[] = "/tmp/voicegw-secret.XXXXXX";
+    u_char                    key[NGX_VOICEGW_SECRET_LEN];
+    char                     *rv;
+    ngx_int_t                 rc;
+    ngx_str_t                *arg;
+    ngx_conf_t                cf;
+    ngx_voicegw_registry_t    registry;
+    ngx_voicegw_main_conf_t   vmcf;
+
+    fd = mkstemp(path);
+
+    if (fd == -1) {
+        return;
+    }
+
+    if (write(fd, text->data, text->len) != (ssize_t) text->len) {
+        __builtin_trap();
+    }
+
+    (void) close(fd);
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+    ngx_memzero(&vmcf, sizeof(ngx_voicegw_main_conf_t));
+    ngx_memzero(&registry, sizeof(ngx_voicegw_registry_t));
+    vmcf.registry = &registry;
+
+    cf.pool = pool;
+    cf.log = &ngx_standin_log;
+    cf.args = ngx_array_create(pool, 2, sizeof(ngx_str_t));
+
+    if (cf.args == NULL) {
+        goto done;
+    }
+
+    arg = ngx_array_push(cf.args);
+
+    if (arg == NULL) {
+        goto done;
+    }
+
+    ngx_str_set(arg, "voicegw_secret");
+
+    arg = ngx_array_push(cf.args);
+
+    if (arg == NULL) {
+        goto done;
+    }
+
+    arg->data = (u_char *) path;
+    arg->len = sizeof(path) - 1;
+
+    rv = ngx_voicegw_secret_directive(&cf, NULL, &vmcf);
+
+    rc = (text->len < FUZZ_SECRET_BUF)
+         ? ngx_voicegw_secret_parse(text->data, text->len, key) : NGX_ERROR;
+
+    if ((rv == NGX_CONF_OK) != (rc == NGX_OK)
+        || (rc == NGX_OK
+            && ngx_memcmp(registry.secret, key, sizeof(key)) != 0))
+    {
+        __builtin_trap();
+    }
+
+done:
+
+    (void) unlink(path);
+}
+
+
+/* a sealed text opens to the text, NUL-terminated, or not at all */
+
+static ngx_int_t
+fuzz_secret_open(ngx_pool_t *pool, u_char *key, ngx_str_t *aad,
+    ngx_str_t *sealed, ngx_str_t *text)
+{
+    ngx_int_t  rc;
+    ngx_str_t  plain;
+
+    rc = ngx_voicegw_secret_decrypt(pool, key, aad, sealed, &plain);
+
+    if (rc == NGX_ERROR
+        || (rc == NGX_OK
+            && (plain.len != text->len
+                || ngx_memcmp(plain.data, text->data, text->len) != 0
+                || plain.data[plain.len] != '\0')))
+    {
+        __builtin_trap();
+    }
+
+    return rc;
+}
+
+
+/*
+ * Round trip: the text sealed with the key and the aad, opened again to
+ * the same text; sealed text changed (a byte, cut short), or opened with
+ * another aad or key, opens to the same text or not at all.
+ */
+
+static void
+fuzz_secret_round_trip(ngx_pool_t *pool, u_char *key, ngx_str_t *aad,
+    ngx_str_t *text, ngx_uint_t at, u_char flip)
+{
+    ngx_str_t  sealed, plain, other;
+
+    if (ngx_voicegw_secret_encrypt(pool, key, aad, text, &sealed) != NGX_OK
+        || sealed.len != 3 + ngx_base64_encoded_length(12 + text->len + 16)
+        || ngx_strncmp(sealed.data, "v1:", 3) != 0)
+    {
+        __builtin_trap();
+    }
+
+    if (fuzz_secret_open(pool, key, aad, &sealed, text) != NGX_OK) {
+        __builtin_trap();
+    }
+
+    other.len = aad->len + 1;
+    other.data = ngx_pnalloc(pool, other.len);
+
+    if (other.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(other.data, aad->data, aad->len);
+    other.data[aad->len] = 'x';
+
+    if (ngx_voicegw_secret_decrypt(pool, key, &other, &sealed, &plain)
+        != NGX_DECLINED)
+    {
+        __builtin_trap();
+    }
+
+    key[at % NGX_VOICEGW_SECRET_LEN] ^= flip | 1;
+
+    if (ngx_voicegw_secret_decrypt(pool, key, aad, &sealed, &plain)
+        != NGX_DECLINED)
+    {
+        __builtin_trap();
+    }
+
+    key[at % NGX_VOICEGW_SECRET_LEN] ^= flip | 1;
+
+    sealed.data[at % sealed.len] ^= flip;
+    fuzz_secret_open(pool, key, aad, &sealed, text);
+
+    sealed.data[at % sealed.len] ^= flip;
+    sealed.len -= 1 + at % sealed.len;
+    fuzz_secret_open(pool, key, aad, &sealed, text);
+}
+
+
+/* the masked form shows no more than 8 bytes of a key, 4 of a short one */
+
+static void
+fuzz_secret_mask(ngx_pool_t *pool, ngx_str_t *text)
+{
+    size_t     i;
+    ngx_str_t  masked;
+
+    ngx_voicegw_secret_mask(pool, text, &masked);
+
+    if (text->len <= 8) {
+        if (masked.len != text->len) {
+            __builtin_trap();
+        }
+
+        for (i = 0; i < masked.len; i++) {
+            if (masked.data[i] != '*') {
+                __builtin_trap();
+            }
+        }
+
+        return;
+    }
+
+    if (masked.len != 11
+        || ngx_memcmp(masked.data, text->data, 4) != 0
+        || ngx_memcmp(masked.data + 4, "...", 3) != 0
+        || ngx_memcmp(masked.data + 7, text->data + text->len - 4, 4) != 0)
+    {
+        __builtin_trap();
+    }
+}
+
+
+/*
+ * The first byte picks what the rest is: a key file's text, through the
+ * parser or the directive; a sealed key ("aad\nsealed") that must not
+ * open, as no key of the input sealed it; "key (32 bytes) aad\ntext" for
+ * a round trip, the byte changed and the cut picked by the second byte;
+ * or a key to mask.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char       key[NGX_VOICEGW_SECRET_LEN];
+    ngx_int_t    rc;
+    ngx_str_t    text, aad, rest, plain;
+    ngx_uint_t   mode, i;
+    ngx_pool_t  *pool;
+
+    if (size < 2) {
+        return 0;
+    }
+
+    mode = data[0] % FUZZ_SECRET_NMODES;
+
+    pool = ngx_standin_pool_create();
+
+    if (ngx_standin_copy(pool, (u_char *) data + 2, size - 2, &text)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    for (i = 0; i < NGX_VOICEGW_SECRET_LEN; i++) {
+        key[i] = (u_char) i;
+    }
+
+    switch (mode) {
+
+    case FUZZ_SECRET_PARSE:
+        if (text.len < FUZZ_SECRET_BUF) {
+            rc = ngx_voicegw_secret_parse(text.data, text.len, key);
+            fuzz_secret_check(text.data, text.len, rc, key);
+        }
+
+        break;
+
+    case FUZZ_SECRET_DIRECTIVE:
+        fuzz_secret_directive(pool, &text);
+        break;
+
+    case FUZZ_SECRET_OPEN:
+        if (fuzz_line(text.data, text.len, &aad, &rest) == NGX_OK
+            && ngx_voicegw_secret_decrypt(pool, key, &aad, &rest, &plain)
+               != NGX_DECLINED)
+        {
+            __builtin_trap();
+        }
+
+        break;
+
+    case FUZZ_SECRET_ROUND_TRIP:
+        if (text.len < NGX_VOICEGW_SECRET_LEN) {
+            break;
+        }
+
+        ngx_memcpy(key, text.data, NGX_VOICEGW_SECRET_LEN);
+        text.data += NGX_VOICEGW_SECRET_LEN;
+        text.len -= NGX_VOICEGW_SECRET_LEN;
+
+        if (fuzz_line(text.data, text.len, &aad, &rest) == NGX_OK) {
+            fuzz_secret_round_trip(pool, key, &aad, &rest, data[1],
+                                   (u_char) (data[1] * 7 + 1));
+        }
+
+        break;
+
+    default:
+        fuzz_secret_mask(pool, &text);
+    }
+
+    OPENSSL_cleanse(key, sizeof(key));
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_URL or FUZZ_CONF"
+#error "define FUZZ_URL, FUZZ_CONF or FUZZ_SECRET"
 #endif

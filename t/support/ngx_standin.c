@@ -221,6 +221,58 @@ ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
 
 
 /*
+ * base64 decoding, to ngx_string.c's contract: the text up to its first
+ * "=", every byte of it in the alphabet, not 1 byte past a multiple of
+ * 4; the bits past the last whole byte are ignored (the secret file)
+ */
+
+ngx_int_t
+ngx_decode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    static u_char   basis[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    u_char  *d, *s, *c, v[256];
+    size_t   len, i;
+
+    ngx_memset(v, 0xff, sizeof(v));
+
+    for (c = basis; *c; c++) {
+        v[*c] = (u_char) (c - basis);
+    }
+
+    for (len = 0; len < src->len && src->data[len] != '='; len++) {
+        if (v[src->data[len]] == 0xff) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    s = src->data;
+    d = dst->data;
+
+    for (i = 0; i + 1 < len; i += 4) {
+        *d++ = (u_char) (v[s[i]] << 2 | v[s[i + 1]] >> 4);
+
+        if (i + 2 < len) {
+            *d++ = (u_char) (v[s[i + 1]] << 4 | v[s[i + 2]] >> 2);
+        }
+
+        if (i + 3 < len) {
+            *d++ = (u_char) (v[s[i + 2]] << 6 | v[s[i + 3]]);
+        }
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * SHA-1, as ngx_sha1.c has it, through OpenSSL: the context's "bytes"
  * holds the EVP context (fuzz targets only; the parser driver has no
  * WebSocket code).
