@@ -17,6 +17,11 @@
  *          written), through the ZIP writer in buffers of the input's
  *          size (sessions/ngx_voicegw_session_zip.c); the archive is read
  *          back and must say what the folder held
+ *   reports
+ *          the reports' query arguments (api/ngx_voicegw_report_args.c):
+ *          /v1/logs' limit and modality, the period of /v1/costs and
+ *          /v1/latency and its window's first day, on a day the input
+ *          picks
  */
 
 
@@ -823,6 +828,241 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
+
+/* -- reports ------------------------------------------------------------- */
+
+#elif defined(FUZZ_REPORTS)
+
+#include <time.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_api.h"
+#include "ngx_voicegw_report.h"
+
+
+#define FUZZ_DAY       86400
+#define FUZZ_LAST_DAY  253402214400LL           /* 9999-12-31 */
+
+
+/* the periods, as the API documents them, and the days they go back */
+
+static struct {
+    const char  *name;
+    ngx_int_t    days;
+} fuzz_periods[] = {
+    { "today", 0 }, { "week", 6 }, { "month", 29 }, { "all", -1 }
+};
+
+
+/* "YYYY-MM-DD": its time at 00:00 UTC, or -1 */
+
+static time_t
+fuzz_reports_day(ngx_str_t *day)
+{
+    struct tm   tm;
+    ngx_uint_t  i;
+
+    if (day->len != 10 || day->data[4] != '-' || day->data[7] != '-') {
+        return -1;
+    }
+
+    for (i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && !isdigit(day->data[i])) {
+            return -1;
+        }
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = ngx_atoi(day->data, 4) - 1900;
+    tm.tm_mon = ngx_atoi(day->data + 5, 2) - 1;
+    tm.tm_mday = ngx_atoi(day->data + 8, 2);
+
+    if (tm.tm_mon > 11 || tm.tm_mday == 0 || tm.tm_mday > 31) {
+        return -1;
+    }
+
+    return timegm(&tm);
+}
+
+
+/*
+ * A period taken is a window that ends today: "all" has no first day;
+ * the others' first day is "days" before today (UTC), so that today's
+ * window is in the week's, the week's in the month's.
+ */
+
+static void
+fuzz_reports_period(ngx_str_t *value, time_t now)
+{
+    time_t                      since, prev;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, known;
+    ngx_voicegw_report_query_t  q;
+
+    known = 0;
+
+    for (i = 0; i < sizeof(fuzz_periods) / sizeof(fuzz_periods[0]); i++) {
+        if (value->len == ngx_strlen(fuzz_periods[i].name)
+            && ngx_memcmp(value->data, fuzz_periods[i].name, value->len)
+               == 0)
+        {
+            known = 1;
+        }
+    }
+
+    ngx_memzero(&q, sizeof(ngx_voicegw_report_query_t));
+
+    rc = ngx_voicegw_report_period_name(&q, value);
+
+    if ((rc == NGX_OK) != known
+        || (rc == NGX_OK
+            && (q.period.len != value->len
+                || ngx_memcmp(q.period.data, value->data, value->len) != 0)))
+    {
+        __builtin_trap();
+    }
+
+    /* every period, and their windows' order */
+
+    prev = now - now % FUZZ_DAY + FUZZ_DAY;
+
+    for (i = 0; i < sizeof(fuzz_periods) / sizeof(fuzz_periods[0]); i++) {
+        ngx_memzero(&q, sizeof(ngx_voicegw_report_query_t));
+        value->data = (u_char *) fuzz_periods[i].name;
+        value->len = ngx_strlen(fuzz_periods[i].name);
+
+        if (ngx_voicegw_report_period_name(&q, value) != NGX_OK) {
+            __builtin_trap();
+        }
+
+        if (fuzz_periods[i].days < 0) {
+            if (q.since.len != 0) {
+                __builtin_trap();
+            }
+
+            continue;
+        }
+
+        since = fuzz_reports_day(&q.since);
+
+        if (since == -1 || since % FUZZ_DAY != 0 || since >= prev
+            || (now - since) / FUZZ_DAY != fuzz_periods[i].days)
+        {
+            __builtin_trap();
+        }
+
+        prev = since;
+    }
+}
+
+
+/*
+ * The head: 5 bytes of the time (from a month after 1970 to the year
+ * 9999, by days and seconds); then the query string the reports read
+ * their arguments from, each unescaped as the handlers get it and
+ * checked as they check it.  What is taken keeps the promises: a limit
+ * of 1 to 1000 that is the number written; a modality of the records;
+ * a period, its window.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    time_t               now;
+    int64_t              limit, n;
+    ngx_int_t            rc;
+    ngx_str_t            v;
+    ngx_uint_t           i, digits;
+    ngx_pool_t          *pool;
+    ngx_time_t           tp;
+    ngx_http_request_t   r;
+
+    if (size < 5) {
+        return 0;
+    }
+
+    now = 0;
+
+    for (i = 0; i < 5; i++) {
+        now = now << 8 | data[i];
+    }
+
+    now = 30 * FUZZ_DAY + now % (FUZZ_LAST_DAY - 30 * FUZZ_DAY);
+
+    ngx_memzero(&tp, sizeof(ngx_time_t));
+    tp.sec = now;
+    ngx_cached_time = &tp;
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    r.pool = pool;
+
+    if (ngx_standin_copy(pool, (u_char *) data + 5, size - 5, &r.args)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* /v1/logs?limit= */
+
+    rc = ngx_voicegw_api_arg(&r, "limit", &v);
+
+    if (rc == NGX_OK) {
+        digits = (v.len >= 1 && v.len <= 4);
+
+        for (i = 0, n = 0; digits && i < v.len; i++) {
+            digits = (v.data[i] >= '0' && v.data[i] <= '9');
+            n = n * 10 + v.data[i] - '0';
+        }
+
+        digits = digits && n >= 1 && n <= NGX_VOICEGW_REPORT_LOGS_MAX;
+        limit = 0;
+
+        rc = ngx_voicegw_report_limit(&v, &limit);
+
+        if ((rc == NGX_OK) != digits || (rc == NGX_OK && limit != n)) {
+            __builtin_trap();
+        }
+    }
+
+    /* /v1/logs?modality= */
+
+    rc = ngx_voicegw_api_arg(&r, "modality", &v);
+
+    if (rc == NGX_OK && v.len) {
+        rc = ngx_voicegw_report_modality(&v);
+
+        if ((rc == NGX_OK)
+            != ((v.len == 3
+                 && (ngx_strncmp(v.data, "stt", 3) == 0
+                     || ngx_strncmp(v.data, "llm", 3) == 0
+                     || ngx_strncmp(v.data, "tts", 3) == 0))
+                || (v.len == 4 && ngx_strncmp(v.data, "omni", 4) == 0)))
+        {
+            __builtin_trap();
+        }
+    }
+
+    /* /v1/costs, /v1/latency: period=, "today" when there is none */
+
+    rc = ngx_voicegw_api_arg(&r, "period", &v);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&v, "today");
+    }
+
+    if (rc != NGX_ERROR) {
+        fuzz_reports_period(&v, now);
+    }
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_ARGS or FUZZ_ZIP"
+#error "define FUZZ_ARGS, FUZZ_ZIP or FUZZ_REPORTS"
 #endif

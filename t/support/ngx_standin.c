@@ -23,6 +23,9 @@
 
 ngx_log_t  ngx_standin_log;
 
+/* ngx_time(): the targets set the time they run at */
+volatile ngx_time_t  *ngx_cached_time;
+
 
 void *
 ngx_palloc(ngx_pool_t *pool, size_t size)
@@ -217,6 +220,19 @@ ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
     }
 
     dst->len = d - dst->data;
+}
+
+
+/* a UTC time's fields, as ngx_times.c has them: the year in full,
+ * months from 1 */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    (void) gmtime_r(&t, tp);
+
+    tp->ngx_tm_year += 1900;
+    tp->ngx_tm_mon += 1;
 }
 
 
