@@ -22,6 +22,12 @@
  *          /v1/logs' limit and modality, the period of /v1/costs and
  *          /v1/latency and its window's first day, on a day the input
  *          picks
+ *   proxypath
+ *          a provider call's URI (proxy/ngx_voicegw_proxy_path.c): the
+ *          provider's id and path after the location's prefix, the
+ *          model of its query and its name on the books, and the URL the
+ *          call goes to, its path escaped again and its query without a
+ *          WebSocket credential (proxy/ngx_voicegw_proxy_ws.c)
  */
 
 
@@ -1063,6 +1069,288 @@ done:
     return 0;
 }
 
+
+/* -- proxypath ----------------------------------------------------------- */
+
+#elif defined(FUZZ_PROXYPATH)
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_proxy.h"
+
+
+/* the query arguments a WebSocket call's credentials may be in */
+
+static const char  *fuzz_credentials[] = {
+    "access_token", "api_key", "token", "single_use_token", "xi_api_key",
+    NULL
+};
+
+
+/*
+ * The query a provider must get: the client's; for a WebSocket call,
+ * without its empty arguments and credentials, the others joined by "&"
+ */
+
+static size_t
+fuzz_proxy_query(ngx_str_t *args, ngx_uint_t websocket, u_char *out)
+{
+    u_char      *a, *last, *start, *eq, *o;
+    ngx_uint_t   i, cred;
+
+    if (!websocket) {
+        ngx_memcpy(out, args->data, args->len);
+        return args->len;
+    }
+
+    o = out;
+    last = args->data + args->len;
+
+    for (a = args->data; a <= last; a++) {
+        start = a;
+        a = ngx_strlchr(start, last, '&');
+        a = a ? a : last;
+
+        eq = ngx_strlchr(start, a, '=');
+        eq = eq ? eq : a;
+
+        for (i = 0, cred = 0; fuzz_credentials[i]; i++) {
+            cred |= ((size_t) (eq - start) == ngx_strlen(fuzz_credentials[i])
+                     && ngx_strncasecmp(start,
+                                        (u_char *) fuzz_credentials[i],
+                                        eq - start)
+                        == 0);
+        }
+
+        if (cred || a == start) {
+            continue;
+        }
+
+        if (o > out) {
+            *o++ = '&';
+        }
+
+        o = ngx_cpymem(o, start, a - start);
+    }
+
+    return o - out;
+}
+
+
+/*
+ * The URL the call goes to: the scheme, the providers' upstream, the
+ * base URL's prefix; then a path with nothing in it that ends a path
+ * (no "?", "#", space or control character), that unescapes to the
+ * client's path exactly ("/" for none); then the query the provider must
+ * get, if any.
+ */
+
+static void
+fuzz_proxy_url(ngx_str_t *url, ngx_uint_t https, ngx_str_t *prefix,
+    ngx_str_t *rest, ngx_str_t *args, ngx_uint_t websocket, u_char *buf)
+{
+    u_char     *p, *last, *q, *d;
+    size_t      n;
+    ngx_int_t   hex;
+
+    p = url->data;
+    last = url->data + url->len;
+    n = ngx_sprintf(buf, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
+                    https ? "https://" : "http://", prefix) - buf;
+
+    if (url->len < n || ngx_memcmp(p, buf, n) != 0) {
+        __builtin_trap();
+    }
+
+    p += n;
+    q = ngx_strlchr(p, last, '?');
+    q = q ? q : last;
+
+    for (d = buf; p < q; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
+            __builtin_trap();
+        }
+
+        if (*p == '%') {
+            hex = (q - p >= 3) ? ngx_hextoi(p + 1, 2) : NGX_ERROR;
+
+            if (hex == NGX_ERROR) {
+                __builtin_trap();
+            }
+
+            *d++ = (u_char) hex;
+            p += 2;
+            continue;
+        }
+
+        *d++ = *p;
+    }
+
+    if ((rest->len == 0 && (d - buf != 1 || buf[0] != '/'))
+        || (rest->len
+            && ((size_t) (d - buf) != rest->len
+                || ngx_memcmp(buf, rest->data, rest->len) != 0)))
+    {
+        __builtin_trap();
+    }
+
+    n = fuzz_proxy_query(args, websocket, buf);
+
+    if ((n == 0 && q != last)
+        || (n && ((size_t) (last - q) != n + 1
+                  || ngx_memcmp(q + 1, buf, n) != 0)))
+    {
+        __builtin_trap();
+    }
+}
+
+
+/*
+ * The head: the WebSocket and https flags, and the base URL's prefix,
+ * in its bits; then "location\npath\nquery": the location's prefix (one
+ * that starts and ends with "/", else "/proxy/"), the path as nginx
+ * normalised and unescaped it (so it may hold "?" and "#"), the query as
+ * the client wrote it.  The path is split as the handler splits it; with
+ * a provider id, the model of the query, its name on the books, and the
+ * URL the call goes to are checked.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                   *p, *nl, *last, *buf;
+    ngx_int_t                 rc;
+    ngx_str_t                 loc, uri, id, rest, model, name, prefix;
+    ngx_uint_t                m;
+    ngx_pool_t               *pool;
+    ngx_http_request_t        r;
+    ngx_voicegw_proxy_ctx_t   ctx;
+
+    if (size < 1) {
+        return 0;
+    }
+
+    p = (u_char *) data + 1;
+    last = (u_char *) data + size;
+
+    nl = ngx_strlchr(p, last, '\n');
+
+    if (nl == NULL) {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    r.pool = pool;
+
+    if (ngx_standin_copy(pool, p, nl - p, &loc) != NGX_OK) {
+        goto done;
+    }
+
+    if (loc.len < 2 || loc.data[0] != '/' || loc.data[loc.len - 1] != '/') {
+        ngx_str_set(&loc, "/proxy/");
+    }
+
+    p = nl + 1;
+    nl = ngx_strlchr(p, last, '\n');
+    nl = nl ? nl : last;
+
+    if (ngx_standin_copy(pool, p, nl - p, &uri) != NGX_OK
+        || ngx_standin_copy(pool, nl + (nl < last), last - nl - (nl < last),
+                            &r.args)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* /<prefix>/{provider_id}[/<path>] */
+
+    ngx_voicegw_proxy_split(&uri, &loc, &id, &rest);
+
+    if (uri.len < loc.len
+        ? (id.len || rest.len)
+        : (id.data != uri.data + loc.len
+           || id.len + rest.len != uri.len - loc.len
+           || ngx_strlchr(id.data, id.data + id.len, '/')
+           || (rest.len && rest.data[0] != '/')))
+    {
+        __builtin_trap();
+    }
+
+    if (id.len == 0 || !ngx_voicegw_valid_id(&id)) {
+        goto done;
+    }
+
+    m = ngx_voicegw_proxy_modality(&rest);
+
+    if (m != NGX_VOICEGW_MODALITY_STT && m != NGX_VOICEGW_MODALITY_TTS
+        && m != NGX_VOICEGW_MODALITY_LLM && m != NGX_VOICEGW_MODALITY_OTHER)
+    {
+        __builtin_trap();
+    }
+
+    /* the model, as the handler takes it: at most half a record's name */
+
+    ngx_str_null(&model);
+
+    rc = ngx_voicegw_proxy_model_arg(&r, &model);
+
+    if (rc == NGX_ERROR || (rc == NGX_DECLINED && model.len)
+        || model.len > r.args.len)
+    {
+        __builtin_trap();
+    }
+
+    if (model.len <= NGX_VOICEGW_RECORD_MODEL_LEN / 2) {
+
+        if (ngx_voicegw_proxy_record_model(pool, &id, &model, &name)
+            != NGX_OK
+            || name.len > NGX_VOICEGW_RECORD_MODEL_LEN
+            || name.len != id.len + 1 + (model.len ? model.len : 7)
+            || ngx_memcmp(name.data, id.data, id.len) != 0
+            || name.data[id.len] != '/'
+            || (model.len
+                && ngx_memcmp(name.data + id.len + 1, model.data, model.len)
+                   != 0))
+        {
+            __builtin_trap();
+        }
+    }
+
+    /* the URL */
+
+    ngx_memzero(&ctx, sizeof(ngx_voicegw_proxy_ctx_t));
+    ctx.websocket = data[0] & 1;
+
+    if (data[0] & 4) {
+        ngx_str_set(&prefix, "/v1");
+
+    } else {
+        ngx_str_null(&prefix);
+    }
+
+    buf = ngx_pnalloc(pool, sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM)
+                            + prefix.len + rest.len + r.args.len + 1);
+
+    if (buf == NULL
+        || ngx_voicegw_proxy_url(&r, &ctx, data[0] & 2, &prefix, &rest)
+           != NGX_OK)
+    {
+        __builtin_trap();
+    }
+
+    fuzz_proxy_url(&ctx.url, data[0] & 2, &prefix, &rest, &r.args,
+                   ctx.websocket, buf);
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_ARGS, FUZZ_ZIP or FUZZ_REPORTS"
+#error "define FUZZ_ARGS, FUZZ_ZIP, FUZZ_REPORTS or FUZZ_PROXYPATH"
 #endif

@@ -27,7 +27,8 @@ OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
 TARGETS=(usage reqscan json multipart wav strip wsframe rtunits
-         args url zip conf secret reports)
+         args url zip conf secret reports
+         proxypath)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -65,6 +66,10 @@ sources() {
                         "$M/core/ngx_voicegw_dest.c" ;;
         reports)   echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
                         "$M/api/ngx_voicegw_report_args.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        proxypath) echo "${f}_api.c $M/proxy/ngx_voicegw_proxy_path.c" \
+                        "$M/proxy/ngx_voicegw_proxy_ws.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
         secret)    echo "${f}_conf.c $M/registry/ngx_voicegw_secret.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2

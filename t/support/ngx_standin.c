@@ -471,9 +471,10 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
         switch (*fmt++) {
 
         case 'V':
+            /* an empty string may have no data: a URL without a path */
             v = va_arg(args, ngx_str_t *);
             len = ngx_min((size_t) (last - p), v->len);
-            p = ngx_cpymem(p, v->data, len);
+            p = len ? ngx_cpymem(p, v->data, len) : p;
             continue;
 
         case 's':
