@@ -170,7 +170,7 @@ ngx_int_t
 ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     ngx_uint_t https, ngx_str_t *prefix, ngx_str_t *rest)
 {
-    u_char  *p;
+    u_char  *p, *query;
     size_t   len, escape;
 
     escape = 2 * ngx_escape_uri(NULL, rest->data, rest->len, NGX_ESCAPE_URI);
@@ -199,10 +199,11 @@ ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
 
     if (r->args.len) {
         *p++ = '?';
+        query = p;
         p = ngx_voicegw_proxy_args(r, ctx, p);
 
-        if (p[-1] == '?') {
-            p--;
+        if (p == query) {
+            p--;                        /* every argument was taken out */
         }
     }
 
