@@ -17,6 +17,11 @@
  *          directive (registry/ngx_voicegw_secret.c); sealed keys that
  *          must not open, and keys sealed and opened again, changed or
  *          not; the masked form of a key
+ *   catalog
+ *          the price catalogue's file, through voicegw_price_catalog
+ *          (registry/ngx_voicegw_catalog.c), families' regexes compiled
+ *          by PCRE2 (t/support/ngx_standin_regex.c), and the lookups of
+ *          its rows' models and of a model of the input
  *
  * A directive's parser is given an ngx_conf_t of its own making: a pool,
  * the arguments, a log; its errors land in ngx_standin_conf_error.
@@ -94,6 +99,51 @@ fuzz_conf(ngx_conf_t *cf, ngx_pool_t *pool, const char *name, u_char *text,
 
         p++;
     }
+}
+
+
+/*
+ * A directive that names a file: the text in a file of its own (path, a
+ * mkstemp() template, is its name; the caller removes it), and the
+ * directive's ngx_conf_t with the file's name NUL-terminated, as
+ * nginx.conf's words are.  NGX_ERROR: no file.
+ */
+
+static ngx_int_t
+fuzz_conf_file(ngx_conf_t *cf, ngx_pool_t *pool, const char *name,
+    char *path, u_char *text, size_t len)
+{
+    int         fd;
+    ngx_str_t  *arg;
+
+    fd = mkstemp(path);
+
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    if (write(fd, text, len) != (ssize_t) len) {
+        __builtin_trap();
+    }
+
+    (void) close(fd);
+
+    fuzz_conf(cf, pool, name, text, 0);
+
+    if (cf->args == NULL) {
+        return NGX_ERROR;
+    }
+
+    arg = ngx_array_push(cf->args);
+
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    arg->data = (u_char *) path;
+    arg->len = ngx_strlen(path);
+
+    return NGX_OK;
 }
 
 
@@ -660,57 +710,24 @@ fuzz_secret_check(u_char *data, size_t len, ngx_int_t rc, u_char *key)
 static void
 fuzz_secret_directive(ngx_pool_t *pool, ngx_str_t *text)
 {
-    int                       fd;
-    char                      path[] = "/tmp/voicegw-secret.XXXXXX";
-    u_char                    key[NGX_VOICEGW_SECRET_LEN];
-    char                     *rv;
-    ngx_int_t                 rc;
-    ngx_str_t                *arg;
-    ngx_conf_t                cf;
-    ngx_voicegw_registry_t    registry;
-    ngx_voicegw_main_conf_t   vmcf;
+    char                     path[] = "/tmp/voicegw-secret.XXXXXX";
+    u_char                   key[NGX_VOICEGW_SECRET_LEN];
+    char                    *rv;
+    ngx_int_t                rc;
+    ngx_conf_t               cf;
+    ngx_voicegw_registry_t   registry;
+    ngx_voicegw_main_conf_t  vmcf;
 
-    fd = mkstemp(path);
-
-    if (fd == -1) {
-        return;
+    if (fuzz_conf_file(&cf, pool, "voicegw_secret", path, text->data,
+                       text->len)
+        != NGX_OK)
+    {
+        goto done;
     }
 
-    if (write(fd, text->data, text->len) != (ssize_t) text->len) {
-        __builtin_trap();
-    }
-
-    (void) close(fd);
-
-    ngx_memzero(&cf, sizeof(ngx_conf_t));
     ngx_memzero(&vmcf, sizeof(ngx_voicegw_main_conf_t));
     ngx_memzero(&registry, sizeof(ngx_voicegw_registry_t));
     vmcf.registry = &registry;
-
-    cf.pool = pool;
-    cf.log = &ngx_standin_log;
-    cf.args = ngx_array_create(pool, 2, sizeof(ngx_str_t));
-
-    if (cf.args == NULL) {
-        goto done;
-    }
-
-    arg = ngx_array_push(cf.args);
-
-    if (arg == NULL) {
-        goto done;
-    }
-
-    ngx_str_set(arg, "voicegw_secret");
-
-    arg = ngx_array_push(cf.args);
-
-    if (arg == NULL) {
-        goto done;
-    }
-
-    arg->data = (u_char *) path;
-    arg->len = sizeof(path) - 1;
 
     rv = ngx_voicegw_secret_directive(&cf, NULL, &vmcf);
 
@@ -934,6 +951,226 @@ done:
     return 0;
 }
 
+
+/* -- catalog ----------------------------------------------------------- */
+
+#elif defined(FUZZ_CATALOG)
+
+#include <math.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_catalog.h"
+
+
+#define FUZZ_CATALOG_MODEL  64          /* a looked-up model, at most */
+
+
+static const char  *fuzz_catalog_types[] = {
+    "deepgram", "openai", "anthropic", "groq", "gemini", "cartesia",
+    "elevenlabs", "assemblyai", NULL
+};
+
+
+/*
+ * The row a lookup of a model gives keeps the promises: one of the type
+ * asked for, priced (prices of 0 or more), with a source and a date;
+ * the model's own row if it is an exact id, else a family whose regex
+ * matches it.
+ */
+
+static const ngx_voicegw_catalog_row_t *
+fuzz_catalog_find(ngx_voicegw_catalog_t *cat, ngx_uint_t type,
+    ngx_str_t *model)
+{
+    ngx_uint_t                        k;
+    const ngx_voicegw_catalog_row_t  *row;
+
+    row = ngx_voicegw_catalog_find(cat, fuzz_catalog_types[type], model);
+
+    if (row == NULL) {
+        return NULL;
+    }
+
+    if (row->type != type || row->priced == 0
+        || row->priced >> NGX_VOICEGW_CATALOG_NPRICES
+        || row->source.len == 0 || row->date.len != 10
+        || row->line == 0 || row->model.len == 0
+        || row->model.data[row->model.len] != '\0')
+    {
+        __builtin_trap();
+    }
+
+    for (k = 0; k < NGX_VOICEGW_CATALOG_NPRICES; k++) {
+        if ((row->priced & ((ngx_uint_t) 1 << k))
+            && !(row->price[k] >= 0 && isfinite(row->price[k])))
+        {
+            __builtin_trap();
+        }
+    }
+
+    if (row->regex == NULL
+        ? (row->model.len != model->len
+           || ngx_memcmp(row->model.data, model->data, model->len) != 0
+           || row->model.data[0] == '~')
+        : (row->model.data[0] != '~'
+           || ngx_regex_exec(row->regex, model, NULL, 0) < 0))
+    {
+        __builtin_trap();
+    }
+
+    return row;
+}
+
+
+/* a column of a line, stripped of the spaces around it; p past its tab */
+
+static ngx_str_t
+fuzz_catalog_column(u_char **p, u_char *last)
+{
+    u_char     *tab;
+    ngx_str_t   col;
+
+    tab = ngx_strlchr(*p, last, '\t');
+
+    col.data = *p;
+    col.len = (tab ? tab : last) - *p;
+    *p = tab ? tab + 1 : last;
+
+    while (col.len && col.data[0] == ' ') {
+        col.data++;
+        col.len--;
+    }
+
+    while (col.len && col.data[col.len - 1] == ' ') {
+        col.len--;
+    }
+
+    return col;
+}
+
+
+/*
+ * A file the directive took: each line that is neither blank nor a
+ * comment is a row, and the lookup of a row's exact id by its type gives
+ * that row, before any family.
+ */
+
+static void
+fuzz_catalog_rows(ngx_voicegw_catalog_t *cat, ngx_str_t *text)
+{
+    u_char                           *p, *q, *eol, *last;
+    ngx_str_t                         type, model;
+    ngx_uint_t                        line, t;
+    const ngx_voicegw_catalog_row_t  *row;
+
+    last = text->data + text->len;
+
+    for (p = text->data, line = 1; p < last; p = eol + 1, line++) {
+        eol = ngx_strlchr(p, last, '\n');
+        eol = eol ? eol : last;
+
+        for (q = p; q < eol && (*q == ' ' || *q == '\t'); q++) {
+            /* void */
+        }
+
+        if (q == eol || *q == '#' || (*q == '\r' && q + 1 == eol)) {
+            continue;
+        }
+
+        q = p;
+        type = fuzz_catalog_column(&q, eol);
+        model = fuzz_catalog_column(&q, eol);
+
+        if (model.len == 0 || model.data[0] == '~') {
+            continue;
+        }
+
+        for (t = 0; fuzz_catalog_types[t]; t++) {
+            if (type.len == ngx_strlen(fuzz_catalog_types[t])
+                && ngx_memcmp(type.data, fuzz_catalog_types[t], type.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (fuzz_catalog_types[t] == NULL) {
+            __builtin_trap();                   /* a row of no type */
+        }
+
+        row = fuzz_catalog_find(cat, t, &model);
+
+        if (row == NULL || row->regex != NULL || row->line != line) {
+            __builtin_trap();
+        }
+    }
+}
+
+
+/*
+ * The first byte picks the provider type of a lookup; then
+ * "model\nfile": a model to look up, and the catalogue's file, read by
+ * the directive as nginx.conf has it read.  A file refused has its
+ * reason; a file taken keeps the promises above.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char                     path[] = "/tmp/voicegw-catalog.XXXXXX";
+    char                    *rv;
+    ngx_str_t                model, text;
+    ngx_uint_t               t;
+    ngx_conf_t               cf;
+    ngx_pool_t              *pool;
+    ngx_voicegw_main_conf_t  vmcf;
+
+    if (size < 2 || fuzz_line(data + 1, size - 1, &model, &text) != NGX_OK
+        || model.len > FUZZ_CATALOG_MODEL)
+    {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&vmcf, sizeof(ngx_voicegw_main_conf_t));
+
+    if (fuzz_conf_file(&cf, pool, "voicegw_price_catalog", path, text.data,
+                       text.len)
+        != NGX_OK
+        || ngx_standin_copy(pool, model.data, model.len, &model) != NGX_OK)
+    {
+        goto done;
+    }
+
+    ngx_standin_conf_error[0] = '\0';
+
+    rv = ngx_voicegw_catalog_directive(&cf, NULL, &vmcf);
+
+    if (rv != NGX_CONF_OK) {
+        if (ngx_standin_conf_error[0] == '\0') {
+            __builtin_trap();
+        }
+
+        goto done;
+    }
+
+    fuzz_catalog_rows(vmcf.catalog, &text);
+
+    t = data[0] % (sizeof(fuzz_catalog_types) / sizeof(char *) - 1);
+
+    if (model.len) {
+        (void) fuzz_catalog_find(vmcf.catalog, t, &model);
+    }
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+    (void) unlink(path);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_URL, FUZZ_CONF or FUZZ_SECRET"
+#error "define FUZZ_URL, FUZZ_CONF, FUZZ_SECRET or FUZZ_CATALOG"
 #endif

@@ -28,7 +28,7 @@ CC=${FUZZ_CC:-clang}
 
 TARGETS=(usage reqscan json multipart wav strip wsframe rtunits
          args url zip conf secret reports
-         proxypath)
+         proxypath catalog)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -71,6 +71,9 @@ sources() {
                         "$M/proxy/ngx_voicegw_proxy_ws.c" \
                         "$M/registry/ngx_voicegw_entity.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
+        catalog)   echo "${f}_conf.c $M/registry/ngx_voicegw_catalog.c" \
+                        "$M/core/ngx_voicegw_conf.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
         secret)    echo "${f}_conf.c $M/registry/ngx_voicegw_secret.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
                    return 1 ;;
@@ -98,7 +101,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -lm -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lpcre2-8 -lz -lm -o "$OUT/bin/$t"
 }
 
 targets() {

@@ -20,7 +20,7 @@ RUN = os.path.join(ROOT, "fuzz", "run.sh")
 SMOKE = os.environ.get("FUZZ_SMOKE", "5")
 TARGETS = ("usage", "reqscan", "json", "multipart", "wav", "strip", "wsframe",
            "rtunits", "args", "url", "zip", "conf", "secret",
-           "reports", "proxypath")
+           "reports", "proxypath", "catalog")
 
 if not shutil.which("clang"):
     print("1..0 # SKIP no clang (./build.sh test installs it)")

@@ -380,6 +380,21 @@ ngx_pnalloc(ngx_pool_t *pool, size_t size)
 
 /* ngx_array.c's create and push: the array grows into a new block */
 
+u_char *
+ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    u_char  *dst;
+
+    dst = ngx_pnalloc(pool, src->len);
+
+    if (dst != NULL) {
+        ngx_memcpy(dst, src->data, src->len);
+    }
+
+    return dst;
+}
+
+
 ngx_array_t *
 ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
 {
