@@ -6,9 +6,9 @@
  * calls, for the fuzz targets of fuzz/ that run a directive's parser
  * outside nginx: the error of a directive (formatted, as nginx would,
  * then kept, not printed: a fuzzer makes millions), sizes and times as
- * nginx.conf writes them, a file's full name and a read of a file.  nginx-dev ships headers
- * only, so these follow the contract nginx's documentation gives; they
- * are written here, not taken from nginx.
+ * nginx.conf writes them, a file's full name and a read of a file.
+ * nginx-dev ships headers only, so these follow the contract nginx's
+ * documentation gives; they are written here, not taken from nginx.
  */
 
 
