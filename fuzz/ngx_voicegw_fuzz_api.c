@@ -17,6 +17,17 @@
  *          written), through the ZIP writer in buffers of the input's
  *          size (sessions/ngx_voicegw_session_zip.c); the archive is read
  *          back and must say what the folder held
+ *   reports
+ *          the reports' query arguments (api/ngx_voicegw_report_args.c):
+ *          /v1/logs' limit and modality, the period of /v1/costs and
+ *          /v1/latency and its window's first day, on a day the input
+ *          picks
+ *   proxypath
+ *          a provider call's URI (proxy/ngx_voicegw_proxy_path.c): the
+ *          provider's id and path after the location's prefix, the
+ *          model of its query and its name on the books, and the URL the
+ *          call goes to, its path escaped again and its query without a
+ *          WebSocket credential (proxy/ngx_voicegw_proxy_ws.c)
  */
 
 
@@ -823,6 +834,523 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
+
+/* -- reports ------------------------------------------------------------- */
+
+#elif defined(FUZZ_REPORTS)
+
+#include <time.h>
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_api.h"
+#include "ngx_voicegw_report.h"
+
+
+#define FUZZ_DAY       86400
+#define FUZZ_LAST_DAY  253402214400LL           /* 9999-12-31 */
+
+
+/* the periods, as the API documents them, and the days they go back */
+
+static struct {
+    const char  *name;
+    ngx_int_t    days;
+} fuzz_periods[] = {
+    { "today", 0 }, { "week", 6 }, { "month", 29 }, { "all", -1 }
+};
+
+
+/* "YYYY-MM-DD": its time at 00:00 UTC, or -1 */
+
+static time_t
+fuzz_reports_day(ngx_str_t *day)
+{
+    struct tm   tm;
+    ngx_uint_t  i;
+
+    if (day->len != 10 || day->data[4] != '-' || day->data[7] != '-') {
+        return -1;
+    }
+
+    for (i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && !isdigit(day->data[i])) {
+            return -1;
+        }
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = ngx_atoi(day->data, 4) - 1900;
+    tm.tm_mon = ngx_atoi(day->data + 5, 2) - 1;
+    tm.tm_mday = ngx_atoi(day->data + 8, 2);
+
+    if (tm.tm_mon > 11 || tm.tm_mday == 0 || tm.tm_mday > 31) {
+        return -1;
+    }
+
+    return timegm(&tm);
+}
+
+
+/*
+ * A period taken is a window that ends today: "all" has no first day;
+ * the others' first day is "days" before today (UTC), so that today's
+ * window is in the week's, the week's in the month's.
+ */
+
+static void
+fuzz_reports_period(ngx_str_t *value, time_t now)
+{
+    time_t                      since, prev;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, known;
+    ngx_voicegw_report_query_t  q;
+
+    known = 0;
+
+    for (i = 0; i < sizeof(fuzz_periods) / sizeof(fuzz_periods[0]); i++) {
+        if (value->len == ngx_strlen(fuzz_periods[i].name)
+            && ngx_memcmp(value->data, fuzz_periods[i].name, value->len)
+               == 0)
+        {
+            known = 1;
+        }
+    }
+
+    ngx_memzero(&q, sizeof(ngx_voicegw_report_query_t));
+
+    rc = ngx_voicegw_report_period_name(&q, value);
+
+    if ((rc == NGX_OK) != known
+        || (rc == NGX_OK
+            && (q.period.len != value->len
+                || ngx_memcmp(q.period.data, value->data, value->len) != 0)))
+    {
+        __builtin_trap();
+    }
+
+    /* every period, and their windows' order */
+
+    prev = now - now % FUZZ_DAY + FUZZ_DAY;
+
+    for (i = 0; i < sizeof(fuzz_periods) / sizeof(fuzz_periods[0]); i++) {
+        ngx_memzero(&q, sizeof(ngx_voicegw_report_query_t));
+        value->data = (u_char *) fuzz_periods[i].name;
+        value->len = ngx_strlen(fuzz_periods[i].name);
+
+        if (ngx_voicegw_report_period_name(&q, value) != NGX_OK) {
+            __builtin_trap();
+        }
+
+        if (fuzz_periods[i].days < 0) {
+            if (q.since.len != 0) {
+                __builtin_trap();
+            }
+
+            continue;
+        }
+
+        since = fuzz_reports_day(&q.since);
+
+        if (since == -1 || since % FUZZ_DAY != 0 || since >= prev
+            || (now - since) / FUZZ_DAY != fuzz_periods[i].days)
+        {
+            __builtin_trap();
+        }
+
+        prev = since;
+    }
+}
+
+
+/*
+ * The head: 5 bytes of the time (from a month after 1970 to the year
+ * 9999, by days and seconds); then the query string the reports read
+ * their arguments from, each unescaped as the handlers get it and
+ * checked as they check it.  What is taken keeps the promises: a limit
+ * of 1 to 1000 that is the number written; a modality of the records;
+ * a period, its window.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    time_t               now;
+    int64_t              limit, n;
+    ngx_int_t            rc;
+    ngx_str_t            v;
+    ngx_uint_t           i, digits;
+    ngx_pool_t          *pool;
+    ngx_time_t           tp;
+    ngx_http_request_t   r;
+
+    if (size < 5) {
+        return 0;
+    }
+
+    now = 0;
+
+    for (i = 0; i < 5; i++) {
+        now = now << 8 | data[i];
+    }
+
+    now = 30 * FUZZ_DAY + now % (FUZZ_LAST_DAY - 30 * FUZZ_DAY);
+
+    ngx_memzero(&tp, sizeof(ngx_time_t));
+    tp.sec = now;
+    ngx_cached_time = &tp;
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    r.pool = pool;
+
+    if (ngx_standin_copy(pool, (u_char *) data + 5, size - 5, &r.args)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* /v1/logs?limit= */
+
+    rc = ngx_voicegw_api_arg(&r, "limit", &v);
+
+    if (rc == NGX_OK) {
+        digits = (v.len >= 1 && v.len <= 4);
+
+        for (i = 0, n = 0; digits && i < v.len; i++) {
+            digits = (v.data[i] >= '0' && v.data[i] <= '9');
+            n = n * 10 + v.data[i] - '0';
+        }
+
+        digits = digits && n >= 1 && n <= NGX_VOICEGW_REPORT_LOGS_MAX;
+        limit = 0;
+
+        rc = ngx_voicegw_report_limit(&v, &limit);
+
+        if ((rc == NGX_OK) != digits || (rc == NGX_OK && limit != n)) {
+            __builtin_trap();
+        }
+    }
+
+    /* /v1/logs?modality= */
+
+    rc = ngx_voicegw_api_arg(&r, "modality", &v);
+
+    if (rc == NGX_OK && v.len) {
+        rc = ngx_voicegw_report_modality(&v);
+
+        if ((rc == NGX_OK)
+            != ((v.len == 3
+                 && (ngx_strncmp(v.data, "stt", 3) == 0
+                     || ngx_strncmp(v.data, "llm", 3) == 0
+                     || ngx_strncmp(v.data, "tts", 3) == 0))
+                || (v.len == 4 && ngx_strncmp(v.data, "omni", 4) == 0)))
+        {
+            __builtin_trap();
+        }
+    }
+
+    /* /v1/costs, /v1/latency: period=, "today" when there is none */
+
+    rc = ngx_voicegw_api_arg(&r, "period", &v);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&v, "today");
+    }
+
+    if (rc != NGX_ERROR) {
+        fuzz_reports_period(&v, now);
+    }
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
+/* -- proxypath ----------------------------------------------------------- */
+
+#elif defined(FUZZ_PROXYPATH)
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_registry.h"
+#include "ngx_voicegw_record.h"
+#include "ngx_voicegw_proxy.h"
+
+
+/* the query arguments a WebSocket call's credentials may be in */
+
+static const char  *fuzz_credentials[] = {
+    "access_token", "api_key", "token", "single_use_token", "xi_api_key",
+    NULL
+};
+
+
+/*
+ * The query a provider must get: the client's; for a WebSocket call,
+ * without its empty arguments and credentials, the others joined by "&"
+ */
+
+static size_t
+fuzz_proxy_query(ngx_str_t *args, ngx_uint_t websocket, u_char *out)
+{
+    u_char      *a, *last, *start, *eq, *o;
+    ngx_uint_t   i, cred;
+
+    if (!websocket) {
+        ngx_memcpy(out, args->data, args->len);
+        return args->len;
+    }
+
+    o = out;
+    last = args->data + args->len;
+
+    for (a = args->data; a <= last; a++) {
+        start = a;
+        a = ngx_strlchr(start, last, '&');
+        a = a ? a : last;
+
+        eq = ngx_strlchr(start, a, '=');
+        eq = eq ? eq : a;
+
+        for (i = 0, cred = 0; fuzz_credentials[i]; i++) {
+            cred |= ((size_t) (eq - start) == ngx_strlen(fuzz_credentials[i])
+                     && ngx_strncasecmp(start,
+                                        (u_char *) fuzz_credentials[i],
+                                        eq - start)
+                        == 0);
+        }
+
+        if (cred || a == start) {
+            continue;
+        }
+
+        if (o > out) {
+            *o++ = '&';
+        }
+
+        o = ngx_cpymem(o, start, a - start);
+    }
+
+    return o - out;
+}
+
+
+/*
+ * The URL the call goes to: the scheme, the providers' upstream, the
+ * base URL's prefix; then a path with nothing in it that ends a path
+ * (no "?", "#", space or control character), that unescapes to the
+ * client's path exactly ("/" for none); then the query the provider must
+ * get, if any.
+ */
+
+static void
+fuzz_proxy_url(ngx_str_t *url, ngx_uint_t https, ngx_str_t *prefix,
+    ngx_str_t *rest, ngx_str_t *args, ngx_uint_t websocket, u_char *buf)
+{
+    u_char     *p, *last, *q, *d;
+    size_t      n;
+    ngx_int_t   hex;
+
+    p = url->data;
+    last = url->data + url->len;
+    n = ngx_sprintf(buf, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
+                    https ? "https://" : "http://", prefix) - buf;
+
+    if (url->len < n || ngx_memcmp(p, buf, n) != 0) {
+        __builtin_trap();
+    }
+
+    p += n;
+    q = ngx_strlchr(p, last, '?');
+    q = q ? q : last;
+
+    for (d = buf; p < q; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '#') {
+            __builtin_trap();
+        }
+
+        if (*p == '%') {
+            hex = (q - p >= 3) ? ngx_hextoi(p + 1, 2) : NGX_ERROR;
+
+            if (hex == NGX_ERROR) {
+                __builtin_trap();
+            }
+
+            *d++ = (u_char) hex;
+            p += 2;
+            continue;
+        }
+
+        *d++ = *p;
+    }
+
+    if ((rest->len == 0 && (d - buf != 1 || buf[0] != '/'))
+        || (rest->len
+            && ((size_t) (d - buf) != rest->len
+                || ngx_memcmp(buf, rest->data, rest->len) != 0)))
+    {
+        __builtin_trap();
+    }
+
+    n = fuzz_proxy_query(args, websocket, buf);
+
+    if ((n == 0 && q != last)
+        || (n && ((size_t) (last - q) != n + 1
+                  || ngx_memcmp(q + 1, buf, n) != 0)))
+    {
+        __builtin_trap();
+    }
+}
+
+
+/*
+ * The head: the WebSocket and https flags, and the base URL's prefix,
+ * in its bits; then "location\npath\nquery": the location's prefix (one
+ * that starts and ends with "/", else "/proxy/"), the path as nginx
+ * normalised and unescaped it (so it may hold "?" and "#"), the query as
+ * the client wrote it.  The path is split as the handler splits it; with
+ * a provider id, the model of the query, its name on the books, and the
+ * URL the call goes to are checked.
+ */
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                   *p, *nl, *last, *buf;
+    ngx_int_t                 rc;
+    ngx_str_t                 loc, uri, id, rest, model, name, prefix;
+    ngx_uint_t                m;
+    ngx_pool_t               *pool;
+    ngx_http_request_t        r;
+    ngx_voicegw_proxy_ctx_t   ctx;
+
+    if (size < 1) {
+        return 0;
+    }
+
+    p = (u_char *) data + 1;
+    last = (u_char *) data + size;
+
+    nl = ngx_strlchr(p, last, '\n');
+
+    if (nl == NULL) {
+        return 0;
+    }
+
+    pool = ngx_standin_pool_create();
+
+    ngx_memzero(&r, sizeof(ngx_http_request_t));
+    r.pool = pool;
+
+    if (ngx_standin_copy(pool, p, nl - p, &loc) != NGX_OK) {
+        goto done;
+    }
+
+    if (loc.len < 2 || loc.data[0] != '/' || loc.data[loc.len - 1] != '/') {
+        ngx_str_set(&loc, "/proxy/");
+    }
+
+    p = nl + 1;
+    nl = ngx_strlchr(p, last, '\n');
+    nl = nl ? nl : last;
+
+    if (ngx_standin_copy(pool, p, nl - p, &uri) != NGX_OK
+        || ngx_standin_copy(pool, nl + (nl < last), last - nl - (nl < last),
+                            &r.args)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* /<prefix>/{provider_id}[/<path>] */
+
+    ngx_voicegw_proxy_split(&uri, &loc, &id, &rest);
+
+    if (uri.len < loc.len
+        ? (id.len || rest.len)
+        : (id.data != uri.data + loc.len
+           || id.len + rest.len != uri.len - loc.len
+           || ngx_strlchr(id.data, id.data + id.len, '/')
+           || (rest.len && rest.data[0] != '/')))
+    {
+        __builtin_trap();
+    }
+
+    if (id.len == 0 || !ngx_voicegw_valid_id(&id)) {
+        goto done;
+    }
+
+    m = ngx_voicegw_proxy_modality(&rest);
+
+    if (m != NGX_VOICEGW_MODALITY_STT && m != NGX_VOICEGW_MODALITY_TTS
+        && m != NGX_VOICEGW_MODALITY_LLM && m != NGX_VOICEGW_MODALITY_OTHER)
+    {
+        __builtin_trap();
+    }
+
+    /* the model, as the handler takes it: at most half a record's name */
+
+    ngx_str_null(&model);
+
+    rc = ngx_voicegw_proxy_model_arg(&r, &model);
+
+    if (rc == NGX_ERROR || (rc == NGX_DECLINED && model.len)
+        || model.len > r.args.len)
+    {
+        __builtin_trap();
+    }
+
+    if (model.len <= NGX_VOICEGW_RECORD_MODEL_LEN / 2) {
+
+        if (ngx_voicegw_proxy_record_model(pool, &id, &model, &name)
+            != NGX_OK
+            || name.len > NGX_VOICEGW_RECORD_MODEL_LEN
+            || name.len != id.len + 1 + (model.len ? model.len : 7)
+            || ngx_memcmp(name.data, id.data, id.len) != 0
+            || name.data[id.len] != '/'
+            || (model.len
+                && ngx_memcmp(name.data + id.len + 1, model.data, model.len)
+                   != 0))
+        {
+            __builtin_trap();
+        }
+    }
+
+    /* the URL */
+
+    ngx_memzero(&ctx, sizeof(ngx_voicegw_proxy_ctx_t));
+    ctx.websocket = data[0] & 1;
+
+    if (data[0] & 4) {
+        ngx_str_set(&prefix, "/v1");
+
+    } else {
+        ngx_str_null(&prefix);
+    }
+
+    buf = ngx_pnalloc(pool, sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM)
+                            + prefix.len + rest.len + r.args.len + 1);
+
+    if (buf == NULL
+        || ngx_voicegw_proxy_url(&r, &ctx, data[0] & 2, &prefix, &rest)
+           != NGX_OK)
+    {
+        __builtin_trap();
+    }
+
+    fuzz_proxy_url(&ctx.url, data[0] & 2, &prefix, &rest, &r.args,
+                   ctx.websocket, buf);
+
+done:
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
 #else
-#error "define FUZZ_ARGS or FUZZ_ZIP"
+#error "define FUZZ_ARGS, FUZZ_ZIP, FUZZ_REPORTS or FUZZ_PROXYPATH"
 #endif

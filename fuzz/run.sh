@@ -27,7 +27,8 @@ OUT=$ROOT/var/fuzz
 CC=${FUZZ_CC:-clang}
 
 TARGETS=(usage reqscan json multipart wav strip wsframe rtunits
-         args url zip conf)
+         args url zip conf secret reports
+         proxypath catalog)
 
 # a target's sources: its fuzz file (the stream parsers' in
 # ngx_voicegw_fuzz.c, the API's in ngx_voicegw_fuzz_api.c, what an
@@ -63,6 +64,17 @@ sources() {
                         "$M/sessions/ngx_voicegw_session_path.c" ;;
         url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
                         "$M/core/ngx_voicegw_dest.c" ;;
+        reports)   echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
+                        "$M/api/ngx_voicegw_report_args.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        proxypath) echo "${f}_api.c $M/proxy/ngx_voicegw_proxy_path.c" \
+                        "$M/proxy/ngx_voicegw_proxy_ws.c" \
+                        "$M/registry/ngx_voicegw_entity.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        catalog)   echo "${f}_conf.c $M/registry/ngx_voicegw_catalog.c" \
+                        "$M/core/ngx_voicegw_conf.c" \
+                        "$M/core/ngx_voicegw_enum.c" ;;
+        secret)    echo "${f}_conf.c $M/registry/ngx_voicegw_secret.c" ;;
         *)         echo "fuzz/run.sh: unknown target \"$1\" (${TARGETS[*]})" >&2
                    return 1 ;;
     esac
@@ -89,7 +101,7 @@ build() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wno-unused-function -Wno-unused-command-line-argument \
         -DFUZZ_"$upper" "${inc[@]}" \
-        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lz -lm -o "$OUT/bin/$t"
+        "$ROOT"/t/support/ngx_standin*.c $src -lyajl -lcrypto -lpcre2-8 -lz -lm -o "$OUT/bin/$t"
 }
 
 targets() {

@@ -19,7 +19,8 @@ from vgtest import ROOT, diag, ok, tap  # noqa: E402
 RUN = os.path.join(ROOT, "fuzz", "run.sh")
 SMOKE = os.environ.get("FUZZ_SMOKE", "5")
 TARGETS = ("usage", "reqscan", "json", "multipart", "wav", "strip", "wsframe",
-           "rtunits", "args", "url", "zip", "conf")
+           "rtunits", "args", "url", "zip", "conf", "secret",
+           "reports", "proxypath", "catalog")
 
 if not shutil.which("clang"):
     print("1..0 # SKIP no clang (./build.sh test installs it)")

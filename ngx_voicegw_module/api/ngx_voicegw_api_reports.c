@@ -19,10 +19,6 @@
 #include "ngx_voicegw_report.h"
 
 
-#define NGX_VOICEGW_REPORT_LOGS_DEFAULT  100
-#define NGX_VOICEGW_REPORT_LOGS_MAX      1000
-
-
 static ngx_int_t ngx_voicegw_api_costs(ngx_http_request_t *r,
     ngx_voicegw_api_ctx_t *ctx);
 static ngx_int_t ngx_voicegw_api_costs_done(ngx_http_request_t *r,
@@ -43,17 +39,6 @@ static void ngx_voicegw_api_logs_flags(ngx_voicegw_json_t *j,
     ngx_voicegw_sql_value_t *v);
 static ngx_int_t ngx_voicegw_api_logs_send(ngx_http_request_t *r,
     ngx_voicegw_sql_stmt_t *st);
-
-
-/* the modalities of request records: worker-pool tasks are "omni" */
-
-static ngx_conf_enum_t  ngx_voicegw_log_modalities[] = {
-    { ngx_string("stt"), 0 },
-    { ngx_string("llm"), 1 },
-    { ngx_string("tts"), 2 },
-    { ngx_string("omni"), 3 },
-    { ngx_null_string, 0 }
-};
 
 
 ngx_voicegw_api_route_t  ngx_voicegw_api_reports_routes[] = {
@@ -242,9 +227,8 @@ ngx_voicegw_api_latency_send(ngx_http_request_t *r,
 static ngx_int_t
 ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 {
-    ngx_int_t                    rc, answer, n;
+    ngx_int_t                    rc, answer;
     ngx_str_t                    value;
-    ngx_uint_t                   m;
     ngx_voicegw_sql_stmt_t      *st;
     ngx_voicegw_sql_batch_t     *b;
     ngx_voicegw_report_query_t  *q;
@@ -262,19 +246,13 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_OK) {
-        n = (value.len && value.len <= 4) ? ngx_atoi(value.data, value.len)
-                                          : NGX_ERROR;
-
-        if (n < 1 || n > NGX_VOICEGW_REPORT_LOGS_MAX) {
-            return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_query",
-                                         "limit must be an integer from 1 "
-                                         "to %d",
-                                         NGX_VOICEGW_REPORT_LOGS_MAX);
-        }
-
-        q->limit = n;
+    if (rc == NGX_OK
+        && ngx_voicegw_report_limit(&value, &q->limit) != NGX_OK)
+    {
+        return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "invalid_query",
+                                     "limit must be an integer from 1 "
+                                     "to %d", NGX_VOICEGW_REPORT_LOGS_MAX);
     }
 
     rc = ngx_voicegw_api_arg(r, "modality", &value);
@@ -285,9 +263,7 @@ ngx_voicegw_api_logs(ngx_http_request_t *r, ngx_voicegw_api_ctx_t *ctx)
 
     if (rc == NGX_OK && value.len) {
 
-        if (ngx_voicegw_enum_value(ngx_voicegw_log_modalities, &value, &m)
-            != NGX_OK)
-        {
+        if (ngx_voicegw_report_modality(&value) != NGX_OK) {
             return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_query",
                                          "modality must be one of stt, llm, "

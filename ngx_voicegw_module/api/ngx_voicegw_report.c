@@ -56,20 +56,6 @@ static double ngx_voicegw_report_sample(ngx_voicegw_sql_stmt_t *st,
 static ngx_uint_t ngx_voicegw_report_str_eq(ngx_str_t *a, ngx_str_t *b);
 
 
-/* periods are UTC calendar windows: today and the N days before it */
-
-static struct {
-    ngx_str_t                    name;
-    ngx_int_t                    days;        /* -1: all */
-} ngx_voicegw_report_periods[] = {
-    { ngx_string("today"), 0 },
-    { ngx_string("week"), 6 },
-    { ngx_string("month"), 29 },
-    { ngx_string("all"), -1 },
-    { ngx_null_string, 0 }
-};
-
-
 static const double  ngx_voicegw_report_pct[NGX_VOICEGW_REPORT_NQUANTILES] = {
     50.0, 95.0, 99.0
 };
@@ -153,9 +139,8 @@ ngx_int_t
 ngx_voicegw_report_period(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer)
 {
-    ngx_int_t   rc;
-    ngx_str_t   value;
-    ngx_uint_t  i;
+    ngx_int_t  rc;
+    ngx_str_t  value;
 
     rc = ngx_voicegw_api_arg(r, "period", &value);
 
@@ -168,45 +153,14 @@ ngx_voicegw_report_period(ngx_http_request_t *r,
         ngx_str_set(&value, "today");
     }
 
-    for (i = 0; ngx_voicegw_report_periods[i].name.len; i++) {
-        if (value.len == ngx_voicegw_report_periods[i].name.len
-            && ngx_strncmp(value.data, ngx_voicegw_report_periods[i].name.data,
-                           value.len)
-               == 0)
-        {
-            q->period = ngx_voicegw_report_periods[i].name;
-            ngx_voicegw_report_since(q, ngx_voicegw_report_periods[i].days);
-
-            return NGX_OK;
-        }
+    if (ngx_voicegw_report_period_name(q, &value) == NGX_OK) {
+        return NGX_OK;
     }
 
     *answer = ngx_voicegw_reply_error(r, NGX_HTTP_BAD_REQUEST, "invalid_query",
                                     "period must be one of today, week, "
                                     "month, all");
     return NGX_DECLINED;
-}
-
-
-/* the first UTC day of a window of today and the "days" before it */
-
-void
-ngx_voicegw_report_since(ngx_voicegw_report_query_t *q, ngx_int_t days)
-{
-    ngx_tm_t  tm;
-
-    q->since.data = q->day;
-
-    if (days < 0) {
-        q->since.len = 0;
-        return;
-    }
-
-    ngx_gmtime(ngx_time() - days * 86400, &tm);
-
-    q->since.len = ngx_sprintf(q->day, "%4d-%02d-%02d", tm.ngx_tm_year,
-                               tm.ngx_tm_mon, tm.ngx_tm_mday)
-                   - q->day;
 }
 
 

@@ -2,7 +2,8 @@
 /*
  * ngx_voicegw_report.h
  *
- * What the reports share: the query string (period, project), the
+ * What the reports share: the query string (period, project, and the
+ * logs' limit and modality: ngx_voicegw_report_args.c), the
  * report queries over the daily rollups, the reading of their rows
  * (costs by group, latency statistics and percentiles) and the JSON of
  * their values.
@@ -20,6 +21,10 @@
 
 
 #define NGX_VOICEGW_REPORT_NQUANTILES    3
+
+/* the records /v1/logs gives: by default, at most */
+#define NGX_VOICEGW_REPORT_LOGS_DEFAULT  100
+#define NGX_VOICEGW_REPORT_LOGS_MAX      1000
 
 /* the groups of the costs statement, its first column */
 #define NGX_VOICEGW_REPORT_BY_PROVIDER   0
@@ -71,8 +76,12 @@ extern const char  *ngx_voicegw_report_log_fields[];
 
 ngx_int_t ngx_voicegw_report_period(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);
+ngx_int_t ngx_voicegw_report_period_name(ngx_voicegw_report_query_t *q,
+    ngx_str_t *value);
 void ngx_voicegw_report_since(ngx_voicegw_report_query_t *q,
     ngx_int_t days);
+ngx_int_t ngx_voicegw_report_limit(ngx_str_t *value, int64_t *limit);
+ngx_int_t ngx_voicegw_report_modality(ngx_str_t *value);
 ngx_int_t ngx_voicegw_report_project(ngx_http_request_t *r,
     ngx_voicegw_report_query_t *q, ngx_int_t *answer);
 ngx_int_t ngx_voicegw_report_window(ngx_http_request_t *r,

@@ -13,6 +13,8 @@
  *                                balancer, keep-alive guard
  *   ngx_voicegw_proxy_request.c  the content handler: provider, project,
  *                                model, headers, then nginx's proxy
+ *   ngx_voicegw_proxy_path.c     the URI: provider id, path, modality,
+ *                                the query's model, the upstream URL
  *   ngx_voicegw_proxy_ws.c       a WebSocket handshake's particulars
  *                                (realtime/ has the session)
  *   ngx_voicegw_proxy_body.c     what the request body says (model,
@@ -148,6 +150,18 @@ ngx_int_t ngx_voicegw_proxy_upstream(ngx_conf_t *cf);
 ngx_int_t ngx_voicegw_proxy_peer_guard(ngx_conf_t *cf);
 
 ngx_int_t ngx_voicegw_proxy_handler(ngx_http_request_t *r);
+
+/* ngx_voicegw_proxy_path.c */
+void ngx_voicegw_proxy_split(ngx_str_t *uri, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *rest);
+ngx_uint_t ngx_voicegw_proxy_modality(ngx_str_t *path);
+ngx_int_t ngx_voicegw_proxy_model_arg(ngx_http_request_t *r,
+    ngx_str_t *model);
+ngx_int_t ngx_voicegw_proxy_record_model(ngx_pool_t *pool,
+    ngx_str_t *provider, ngx_str_t *model, ngx_str_t *name);
+ngx_int_t ngx_voicegw_proxy_url(ngx_http_request_t *r,
+    ngx_voicegw_proxy_ctx_t *ctx, ngx_uint_t https, ngx_str_t *prefix,
+    ngx_str_t *rest);
 
 ngx_uint_t ngx_voicegw_proxy_rt_modality(ngx_str_t *path);
 ngx_int_t ngx_voicegw_proxy_subprotocols(ngx_http_request_t *r,

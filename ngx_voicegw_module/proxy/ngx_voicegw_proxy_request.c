@@ -43,7 +43,6 @@ static ngx_int_t ngx_voicegw_proxy_headers(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx);
 static ngx_table_elt_t *ngx_voicegw_proxy_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name);
-static ngx_uint_t ngx_voicegw_proxy_modality(ngx_str_t *path);
 
 
 /* headers a client's credentials may be in: never sent on */
@@ -56,37 +55,6 @@ static ngx_str_t  ngx_voicegw_proxy_credentials[] = {
     ngx_string("x-goog-api-key"),
     ngx_string("api-key"),
     ngx_null_string
-};
-
-
-/* a path's words (lower case), and what they say the call is */
-
-typedef struct {
-    const char                  *word;
-    ngx_uint_t                   modality;
-} ngx_voicegw_proxy_route_t;
-
-
-static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
-    { "/audio/transcriptions", NGX_VOICEGW_MODALITY_STT },
-    { "/audio/translations", NGX_VOICEGW_MODALITY_STT },
-    { "/speech-to-text", NGX_VOICEGW_MODALITY_STT },
-    { "/listen", NGX_VOICEGW_MODALITY_STT },
-    { "/stt", NGX_VOICEGW_MODALITY_STT },
-    { "/transcript", NGX_VOICEGW_MODALITY_STT },
-    { "/v3/ws", NGX_VOICEGW_MODALITY_STT },          /* AssemblyAI live */
-    { "/audio/speech", NGX_VOICEGW_MODALITY_TTS },
-    { "/text-to-speech", NGX_VOICEGW_MODALITY_TTS },
-    { "/speak", NGX_VOICEGW_MODALITY_TTS },
-    { "/tts/", NGX_VOICEGW_MODALITY_TTS },
-    { "/chat/completions", NGX_VOICEGW_MODALITY_LLM },
-    { "/completions", NGX_VOICEGW_MODALITY_LLM },
-    { "/responses", NGX_VOICEGW_MODALITY_LLM },
-    { "/messages", NGX_VOICEGW_MODALITY_LLM },
-    { "generatecontent", NGX_VOICEGW_MODALITY_LLM },
-    { "/api/chat", NGX_VOICEGW_MODALITY_LLM },
-    { "/api/generate", NGX_VOICEGW_MODALITY_LLM },
-    { NULL, 0 }
 };
 
 
@@ -167,7 +135,6 @@ ngx_voicegw_proxy_wake(void *data)
 static ngx_int_t
 ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 {
-    u_char                        *p, *last;
     ngx_str_t                      id, rest;
     ngx_table_elt_t               *h;
     ngx_voicegw_entity_cache_t    *ec;
@@ -178,22 +145,7 @@ ngx_voicegw_proxy_start(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx)
 
     /* /<prefix>/{provider_id}[/<path>] */
 
-    p = r->uri.data + plcf->prefix.len;
-    last = r->uri.data + r->uri.len;
-
-    if (r->uri.len < plcf->prefix.len) {
-        p = last;
-    }
-
-    id.data = p;
-
-    while (p < last && *p != '/') {
-        p++;
-    }
-
-    id.len = p - id.data;
-    rest.data = p;
-    rest.len = last - p;
+    ngx_voicegw_proxy_split(&r->uri, &plcf->prefix, &id, &rest);
 
     if (id.len == 0) {
         return ngx_voicegw_reply_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -330,25 +282,13 @@ static ngx_int_t
 ngx_voicegw_proxy_attribute(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx)
 {
-    u_char                        *p;
-    ngx_str_t                      value;
     ngx_voicegw_model_view_t       m;
     ngx_voicegw_proxy_loc_conf_t  *plcf;
 
     if (ctx->model.len == 0
-        && (ngx_http_arg(r, (u_char *) "model", 5, &value) == NGX_OK
-            || ngx_http_arg(r, (u_char *) "model_id", 8, &value) == NGX_OK
-            || ngx_http_arg(r, (u_char *) "speech_model", 12, &value)
-               == NGX_OK))
+        && ngx_voicegw_proxy_model_arg(r, &ctx->model) == NGX_ERROR)
     {
-        ctx->model.data = ngx_pnalloc(r->pool, value.len);
-        if (ctx->model.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ctx->model.data;
-        ngx_unescape_uri(&p, &value.data, value.len, NGX_UNESCAPE_URI);
-        ctx->model.len = p - ctx->model.data;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->model.len > NGX_VOICEGW_RECORD_MODEL_LEN / 2) {
@@ -361,25 +301,12 @@ ngx_voicegw_proxy_attribute(ngx_http_request_t *r,
 
     /* the model as VoiceGateway names it: provider/model */
 
-    ctx->record_model.data = ngx_pnalloc(r->pool,
-                                         ctx->provider.id.len + 1
-                                         + ngx_max(ctx->model.len, 7));
-    if (ctx->record_model.data == NULL) {
+    if (ngx_voicegw_proxy_record_model(r->pool, &ctx->provider.id,
+                                       &ctx->model, &ctx->record_model)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_cpymem(ctx->record_model.data, ctx->provider.id.data,
-                   ctx->provider.id.len);
-    *p++ = '/';
-
-    if (ctx->model.len) {
-        p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
-
-    } else {
-        p = ngx_cpymem(p, "unknown", 7);
-    }
-
-    ctx->record_model.len = p - ctx->record_model.data;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
 
@@ -459,7 +386,7 @@ ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     ngx_str_t *rest)
 {
     u_char             *p;
-    size_t              len, escape;
+    size_t              len;
     ngx_str_t           base;
     const char         *err;
     ngx_voicegw_url_t   url;
@@ -506,40 +433,11 @@ ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
 
     /* the path as nginx normalised it, escaped again, and the query */
 
-    escape = 2 * ngx_escape_uri(NULL, rest->data, rest->len, NGX_ESCAPE_URI);
-
-    len = sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM) - 1 + url.prefix.len
-          + rest->len + escape + 1 + 1 + r->args.len;
-
-    ctx->url.data = ngx_pnalloc(r->pool, len);
-    if (ctx->url.data == NULL) {
+    if (ngx_voicegw_proxy_url(r, ctx, url.https, &url.prefix, rest)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_sprintf(ctx->url.data, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
-                    url.https ? "https://" : "http://", &url.prefix);
-
-    if (rest->len == 0) {
-        *p++ = '/';
-
-    } else if (escape) {
-        p = (u_char *) ngx_escape_uri(p, rest->data, rest->len,
-                                      NGX_ESCAPE_URI);
-
-    } else {
-        p = ngx_cpymem(p, rest->data, rest->len);
-    }
-
-    if (r->args.len) {
-        *p++ = '?';
-        p = ngx_voicegw_proxy_args(r, ctx, p);
-
-        if (p[-1] == '?') {
-            p--;
-        }
-    }
-
-    ctx->url.len = p - ctx->url.data;
 
     return ngx_voicegw_proxy_address(r, ctx, &url);
 }
@@ -938,23 +836,4 @@ ngx_voicegw_proxy_add_header(ngx_http_request_t *r, ngx_list_t *headers,
     h->hash = ngx_hash_strlow(h->lowcase_key, name->data, name->len);
 
     return h;
-}
-
-
-static ngx_uint_t
-ngx_voicegw_proxy_modality(ngx_str_t *path)
-{
-    ngx_voicegw_proxy_route_t  *route;
-
-    for (route = ngx_voicegw_proxy_routes; route->word; route++) {
-        if (ngx_strlcasestrn(path->data, path->data + path->len,
-                             (u_char *) route->word,
-                             ngx_strlen(route->word) - 1)
-            != NULL)
-        {
-            return route->modality;
-        }
-    }
-
-    return NGX_VOICEGW_MODALITY_OTHER;
 }

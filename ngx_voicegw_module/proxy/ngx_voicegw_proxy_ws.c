@@ -125,13 +125,17 @@ ngx_voicegw_proxy_subprotocols(ngx_http_request_t *r,
 }
 
 
-/* the query as the provider gets it: without a WebSocket credential */
+/*
+ * The query as the provider gets it, written at p: without a WebSocket
+ * credential.  The arguments kept are joined by "&" whatever they end
+ * with (a value may end with "?").
+ */
 
 u_char *
 ngx_voicegw_proxy_args(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     u_char *p)
 {
-    u_char     *a, *last, *start, *eq;
+    u_char     *a, *last, *start, *eq, *first;
     ngx_str_t  *cred;
 
     if (!ctx->websocket) {
@@ -140,6 +144,7 @@ ngx_voicegw_proxy_args(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
 
     a = r->args.data;
     last = a + r->args.len;
+    first = p;
 
     while (a < last) {
         start = a;
@@ -163,7 +168,7 @@ ngx_voicegw_proxy_args(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
         }
 
         if (cred->len == 0 && a > start) {
-            if (p[-1] != '?') {
+            if (p != first) {
                 *p++ = '&';
             }
 

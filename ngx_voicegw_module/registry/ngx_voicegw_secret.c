@@ -29,10 +29,6 @@
 #define NGX_VOICEGW_TAG_LEN    16
 
 
-static ngx_int_t ngx_voicegw_secret_parse(u_char *data, size_t len,
-    u_char *key);
-
-
 char *
 ngx_voicegw_secret_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -100,7 +96,13 @@ ngx_voicegw_secret_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
+/*
+ * The key of the file's text: 32 bytes, or (trailing newlines and spaces
+ * aside) 64 hex digits or base64 of 32 bytes.  NGX_ERROR: none of them.
+ * No file and no configuration here, so that fuzz/ can call it.
+ */
+
+ngx_int_t
 ngx_voicegw_secret_parse(u_char *data, size_t len, u_char *key)
 {
     u_char     hex[2], b64[64];

@@ -19,6 +19,7 @@
 
 char *ngx_voicegw_secret_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_voicegw_secret_parse(u_char *data, size_t len, u_char *key);
 ngx_int_t ngx_voicegw_secret_encrypt(ngx_pool_t *pool, u_char *key,
     ngx_str_t *aad, ngx_str_t *plain, ngx_str_t *out);
 ngx_int_t ngx_voicegw_secret_decrypt(ngx_pool_t *pool, u_char *key,

@@ -23,6 +23,9 @@
 
 ngx_log_t  ngx_standin_log;
 
+/* ngx_time(): the targets set the time they run at */
+volatile ngx_time_t  *ngx_cached_time;
+
 
 void *
 ngx_palloc(ngx_pool_t *pool, size_t size)
@@ -220,6 +223,71 @@ ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
 }
 
 
+/* a UTC time's fields, as ngx_times.c has them: the year in full,
+ * months from 1 */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    (void) gmtime_r(&t, tp);
+
+    tp->ngx_tm_year += 1900;
+    tp->ngx_tm_mon += 1;
+}
+
+
+/*
+ * base64 decoding, to ngx_string.c's contract: the text up to its first
+ * "=", every byte of it in the alphabet, not 1 byte past a multiple of
+ * 4; the bits past the last whole byte are ignored (the secret file)
+ */
+
+ngx_int_t
+ngx_decode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    static u_char   basis[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    u_char  *d, *s, *c, v[256];
+    size_t   len, i;
+
+    ngx_memset(v, 0xff, sizeof(v));
+
+    for (c = basis; *c; c++) {
+        v[*c] = (u_char) (c - basis);
+    }
+
+    for (len = 0; len < src->len && src->data[len] != '='; len++) {
+        if (v[src->data[len]] == 0xff) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    s = src->data;
+    d = dst->data;
+
+    for (i = 0; i + 1 < len; i += 4) {
+        *d++ = (u_char) (v[s[i]] << 2 | v[s[i + 1]] >> 4);
+
+        if (i + 2 < len) {
+            *d++ = (u_char) (v[s[i + 1]] << 4 | v[s[i + 2]] >> 2);
+        }
+
+        if (i + 3 < len) {
+            *d++ = (u_char) (v[s[i + 2]] << 6 | v[s[i + 3]]);
+        }
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
 /*
  * SHA-1, as ngx_sha1.c has it, through OpenSSL: the context's "bytes"
  * holds the EVP context (fuzz targets only; the parser driver has no
@@ -312,6 +380,21 @@ ngx_pnalloc(ngx_pool_t *pool, size_t size)
 
 /* ngx_array.c's create and push: the array grows into a new block */
 
+u_char *
+ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    u_char  *dst;
+
+    dst = ngx_pnalloc(pool, src->len);
+
+    if (dst != NULL) {
+        ngx_memcpy(dst, src->data, src->len);
+    }
+
+    return dst;
+}
+
+
 ngx_array_t *
 ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
 {
@@ -403,9 +486,10 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
         switch (*fmt++) {
 
         case 'V':
+            /* an empty string may have no data: a URL without a path */
             v = va_arg(args, ngx_str_t *);
             len = ngx_min((size_t) (last - p), v->len);
-            p = ngx_cpymem(p, v->data, len);
+            p = len ? ngx_cpymem(p, v->data, len) : p;
             continue;
 
         case 's':

@@ -6,9 +6,9 @@
  * calls, for the fuzz targets of fuzz/ that run a directive's parser
  * outside nginx: the error of a directive (formatted, as nginx would,
  * then kept, not printed: a fuzzer makes millions), sizes and times as
- * nginx.conf writes them, and a read of a file.  nginx-dev ships headers
- * only, so these follow the contract nginx's documentation gives; they
- * are written here, not taken from nginx.
+ * nginx.conf writes them, a file's full name and a read of a file.
+ * nginx-dev ships headers only, so these follow the contract nginx's
+ * documentation gives; they are written here, not taken from nginx.
  */
 
 
@@ -195,4 +195,14 @@ ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
     file->offset += n;
 
     return n;
+}
+
+
+/* a file's name in nginx.conf: the targets give absolute names only */
+
+ngx_int_t
+ngx_conf_full_name(ngx_cycle_t *cycle, ngx_str_t *name,
+    ngx_uint_t conf_prefix)
+{
+    return (name->len && name->data[0] == '/') ? NGX_OK : NGX_ERROR;
 }

@@ -3,11 +3,12 @@
  * t/support/ngx_standin_http.c
  *
  * Owns the stand-ins for the nginx functions that read a request's query
- * string (ngx_http_arg() over r->args, ngx_unescape_uri()), for the fuzz
- * targets of fuzz/ whose parsers take a request with only its pool and
- * its arguments set.  nginx-dev ships headers only: these are written
- * here, to the contract the module relies on (an argument's value points
- * into r->args; unescaping never writes more bytes than it reads).
+ * string (ngx_http_arg() over r->args, ngx_unescape_uri()) and escape a
+ * path again (ngx_escape_uri()), for the fuzz targets of fuzz/ whose
+ * parsers take a request with only its pool and its arguments set.
+ * nginx-dev ships headers only: these are written here, to the contract
+ * the module relies on (an argument's value points into r->args;
+ * unescaping never writes more bytes than it reads).
  */
 
 
@@ -83,4 +84,47 @@ ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 
     *dst = d;
     *src = s;
+}
+
+
+/*
+ * NGX_ESCAPE_URI, as ngx_string.c has it: " ", "#", "%", "?", control
+ * characters and bytes from 0x7f escaped as "%XX"; dst NULL: how many
+ * bytes would be, else the end of what was written.  Only this type.
+ */
+
+uintptr_t
+ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
+{
+    u_char      c;
+    uintptr_t   n;
+    ngx_uint_t  escape;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    if (type != NGX_ESCAPE_URI) {
+        abort();
+    }
+
+    for (n = 0; size; size--) {
+        c = *src++;
+        escape = (c <= 0x20 || c >= 0x7f || c == '#' || c == '%'
+                  || c == '?');
+
+        if (dst == NULL) {
+            n += escape;
+            continue;
+        }
+
+        if (escape) {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+
+        } else {
+            *dst++ = c;
+        }
+    }
+
+    return dst ? (uintptr_t) dst : n;
 }

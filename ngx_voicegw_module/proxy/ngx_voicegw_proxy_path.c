@@ -1,0 +1,213 @@
+
+/*
+ * ngx_voicegw_proxy_path.c
+ *
+ * Owns the reading of a provider call's URI: the provider's id and its
+ * path after the location's prefix, what the path's words say the call
+ * is, the model its query names, the model's name on the books
+ * ("provider/model"), and the URL the call goes to: the base URL's
+ * prefix, then the path escaped again (nothing in it can end the path),
+ * then the query (without a WebSocket credential).  Of a request, only
+ * its pool and its query are read, and nothing is answered (the handler
+ * answers what it refuses), so that this also builds outside nginx
+ * (fuzz/).
+ */
+
+
+#include "ngx_voicegw_module.h"
+#include "ngx_voicegw_proxy.h"
+
+
+/* a path's words (lower case), and what they say the call is */
+
+typedef struct {
+    const char                  *word;
+    ngx_uint_t                   modality;
+} ngx_voicegw_proxy_route_t;
+
+
+static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
+    { "/audio/transcriptions", NGX_VOICEGW_MODALITY_STT },
+    { "/audio/translations", NGX_VOICEGW_MODALITY_STT },
+    { "/speech-to-text", NGX_VOICEGW_MODALITY_STT },
+    { "/listen", NGX_VOICEGW_MODALITY_STT },
+    { "/stt", NGX_VOICEGW_MODALITY_STT },
+    { "/transcript", NGX_VOICEGW_MODALITY_STT },
+    { "/v3/ws", NGX_VOICEGW_MODALITY_STT },          /* AssemblyAI live */
+    { "/audio/speech", NGX_VOICEGW_MODALITY_TTS },
+    { "/text-to-speech", NGX_VOICEGW_MODALITY_TTS },
+    { "/speak", NGX_VOICEGW_MODALITY_TTS },
+    { "/tts/", NGX_VOICEGW_MODALITY_TTS },
+    { "/chat/completions", NGX_VOICEGW_MODALITY_LLM },
+    { "/completions", NGX_VOICEGW_MODALITY_LLM },
+    { "/responses", NGX_VOICEGW_MODALITY_LLM },
+    { "/messages", NGX_VOICEGW_MODALITY_LLM },
+    { "generatecontent", NGX_VOICEGW_MODALITY_LLM },
+    { "/api/chat", NGX_VOICEGW_MODALITY_LLM },
+    { "/api/generate", NGX_VOICEGW_MODALITY_LLM },
+    { NULL, 0 }
+};
+
+
+/*
+ * /<prefix>/{provider_id}[/<path>]: the id (empty: none) and the path
+ * from its "/" on (empty: none), both in uri
+ */
+
+void
+ngx_voicegw_proxy_split(ngx_str_t *uri, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *rest)
+{
+    u_char  *p, *last;
+
+    p = uri->data + prefix->len;
+    last = uri->data + uri->len;
+
+    if (uri->len < prefix->len) {
+        p = last;
+    }
+
+    id->data = p;
+
+    while (p < last && *p != '/') {
+        p++;
+    }
+
+    id->len = p - id->data;
+    rest->data = p;
+    rest->len = last - p;
+}
+
+
+ngx_uint_t
+ngx_voicegw_proxy_modality(ngx_str_t *path)
+{
+    ngx_voicegw_proxy_route_t  *route;
+
+    for (route = ngx_voicegw_proxy_routes; route->word; route++) {
+        if (ngx_strlcasestrn(path->data, path->data + path->len,
+                             (u_char *) route->word,
+                             ngx_strlen(route->word) - 1)
+            != NULL)
+        {
+            return route->modality;
+        }
+    }
+
+    return NGX_VOICEGW_MODALITY_OTHER;
+}
+
+
+/*
+ * The "model", "model_id" or "speech_model" (AssemblyAI streaming) query
+ * argument, unescaped into the pool: NGX_OK; NGX_DECLINED, none (*model
+ * is left as it is); NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_voicegw_proxy_model_arg(ngx_http_request_t *r, ngx_str_t *model)
+{
+    u_char     *p;
+    ngx_str_t   value;
+
+    if (ngx_http_arg(r, (u_char *) "model", 5, &value) != NGX_OK
+        && ngx_http_arg(r, (u_char *) "model_id", 8, &value) != NGX_OK
+        && ngx_http_arg(r, (u_char *) "speech_model", 12, &value) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    model->data = ngx_pnalloc(r->pool, value.len);
+    if (model->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = model->data;
+    ngx_unescape_uri(&p, &value.data, value.len, NGX_UNESCAPE_URI);
+    model->len = p - model->data;
+
+    return NGX_OK;
+}
+
+
+/* the model as VoiceGateway names it: provider/model, or provider/unknown */
+
+ngx_int_t
+ngx_voicegw_proxy_record_model(ngx_pool_t *pool, ngx_str_t *provider,
+    ngx_str_t *model, ngx_str_t *name)
+{
+    u_char  *p;
+
+    name->data = ngx_pnalloc(pool, provider->len + 1
+                                   + ngx_max(model->len, 7));
+    if (name->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(name->data, provider->data, provider->len);
+    *p++ = '/';
+
+    if (model->len) {
+        p = ngx_cpymem(p, model->data, model->len);
+
+    } else {
+        p = ngx_cpymem(p, "unknown", 7);
+    }
+
+    name->len = p - name->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * $voicegw_proxy_url: the base URL's scheme and prefix at the providers'
+ * upstream, the path as nginx normalised it, escaped again, and the
+ * query.
+ */
+
+ngx_int_t
+ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
+    ngx_uint_t https, ngx_str_t *prefix, ngx_str_t *rest)
+{
+    u_char  *p, *query;
+    size_t   len, escape;
+
+    escape = 2 * ngx_escape_uri(NULL, rest->data, rest->len, NGX_ESCAPE_URI);
+
+    len = sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM) - 1 + prefix->len
+          + rest->len + escape + 1 + 1 + r->args.len;
+
+    ctx->url.data = ngx_pnalloc(r->pool, len);
+    if (ctx->url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(ctx->url.data, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
+                    https ? "https://" : "http://", prefix);
+
+    if (rest->len == 0) {
+        *p++ = '/';
+
+    } else if (escape) {
+        p = (u_char *) ngx_escape_uri(p, rest->data, rest->len,
+                                      NGX_ESCAPE_URI);
+
+    } else {
+        p = ngx_cpymem(p, rest->data, rest->len);
+    }
+
+    if (r->args.len) {
+        *p++ = '?';
+        query = p;
+        p = ngx_voicegw_proxy_args(r, ctx, p);
+
+        if (p == query) {
+            p--;                        /* every argument was taken out */
+        }
+    }
+
+    ctx->url.len = p - ctx->url.data;
+
+    return NGX_OK;
+}
