@@ -61,6 +61,7 @@ sources() {
                         "$M/pool/ngx_voicegw_pool_params.c" \
                         "$M/proxy/ngx_voicegw_proxy_params.c" ;;
         zip)       echo "${f}_api.c $M/sessions/ngx_voicegw_session_zip.c" \
+                        "$M/core/ngx_voicegw_crc32.c" \
                         "$M/sessions/ngx_voicegw_session_path.c" ;;
         url)       echo "${f}_conf.c $M/core/ngx_voicegw_url.c" \
                         "$M/core/ngx_voicegw_dest.c" ;;

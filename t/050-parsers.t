@@ -23,7 +23,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "support"))
-from vgtest import ROOT, diag, is_, ok, tap  # noqa: E402
+from vgtest import (ROOT, SANITIZE, build_c, diag, is_, ok,  # noqa: E402
+                    tap)
 
 NGX_SRC = os.environ.get("NGX_SRC", "/usr/share/nginx/src/src")
 PROXY = os.path.join(ROOT, "ngx_voicegw_module", "proxy")
@@ -61,12 +62,7 @@ os.makedirs(D, exist_ok=True)
 
 
 def build(out, extra):
-    cmd = (["cc", "-O1", "-g", "-Wall", "-Werror"] + extra
-           + ["-I" + i for i in INCLUDES] + SOURCES
-           + ["-lyajl", "-lcrypto", "-o", out])
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
-    return r.returncode == 0, r.stdout
+    return build_c(out, SOURCES, INCLUDES, ["-lyajl", "-lcrypto"], extra)
 
 
 DRIVER = os.path.join(VAR, "parser_driver")
@@ -76,9 +72,7 @@ if not ok(built, "the parser driver builds with -Wall -Werror"):
     sys.exit(tap.done())
 
 ASAN = os.path.join(VAR, "parser_driver_asan")
-asan_built, asan_log = build(ASAN, ["-fsanitize=address,undefined",
-                                    "-fno-sanitize-recover=all",
-                                    "-fno-omit-frame-pointer"])
+asan_built, asan_log = build(ASAN, SANITIZE)
 if not asan_built:
     diag("no AddressSanitizer build here, its runs are skipped:")
     diag(asan_log[-2000:])

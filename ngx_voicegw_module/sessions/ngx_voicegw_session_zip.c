@@ -16,11 +16,11 @@
  *     walked with O_NOFOLLOW, files opened with openat2()'s
  *     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (O_NOFOLLOW on older kernels).
  *
- *   - STORED (no compression), general purpose bit 3: the CRC-32 (zlib's)
- *     and the sizes go in a data descriptor after the data.  A file is
- *     read up to the size it had when it was opened; one that shrinks
- *     meanwhile is stored as it was read (the descriptor and the central
- *     directory say so).
+ *   - STORED (no compression), general purpose bit 3: the CRC-32
+ *     (zlib's, computed by core/ngx_voicegw_crc32.c) and the sizes go in
+ *     a data descriptor after the data.  A file is read up to the size it
+ *     had when it was opened; one that shrinks meanwhile is stored as it
+ *     was read (the descriptor and the central directory say so).
  *
  *   - Files of ngx_voicegw_session_zip_sendfile()'s size or more are not
  *     copied into the buffers: the filling stops at their data, the
@@ -43,11 +43,11 @@
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_sessions.h"
 #include "ngx_voicegw_session_zip.h"
+#include "ngx_voicegw_crc32.h"
 
 #include <dirent.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
-#include <zlib.h>
 
 
 #define NGX_VOICEGW_ZIP_DEPTH     32
@@ -571,7 +571,7 @@ ngx_voicegw_session_zip_fill(ngx_voicegw_session_zip_t *z, u_char *buf,
                 break;
             }
 
-            e->crc = crc32(e->crc, p, (uInt) got);
+            e->crc = ngx_voicegw_crc32(e->crc, p, got);
             e->size += got;
             z->left -= got;
             z->pos += got;
@@ -657,7 +657,7 @@ ngx_voicegw_session_zip_crc(ngx_voicegw_session_zip_t *z, off_t len)
             return NGX_ERROR;
         }
 
-        e->crc = crc32(e->crc, z->crc_buf, (uInt) got);
+        e->crc = ngx_voicegw_crc32(e->crc, z->crc_buf, got);
         e->size += got;
         z->left -= got;
         z->pos += got;
@@ -704,7 +704,7 @@ ngx_voicegw_zip_open(ngx_voicegw_session_zip_t *z, ngx_voicegw_zip_entry_t *e)
     z->left = st.st_size;
     z->file_size = st.st_size;
     e->zip64 = (st.st_size >= NGX_VOICEGW_ZIP_MAX32);
-    e->crc = crc32(0, Z_NULL, 0);
+    e->crc = 0;
 
     return NGX_OK;
 }

@@ -264,6 +264,20 @@ def workdir(name):
     return d
 
 
+# the flags of a driver's AddressSanitizer and UBSan build (t/050, t/074)
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer"]
+
+
+def build_c(out, sources, includes, libs, extra=(), opt="-O1"):
+    """Build a C test driver with -Wall -Werror: (built, compiler output)."""
+    cmd = (["cc", opt, "-g", "-Wall", "-Werror"] + list(extra)
+           + ["-I" + i for i in includes] + sources + libs + ["-o", out])
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    return r.returncode == 0, r.stdout
+
+
 # -- nginx -------------------------------------------------------------------
 
 class Nginx:
