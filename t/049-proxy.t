@@ -228,6 +228,44 @@ ok(len(conns) <= 4, "they used %d upstream connections (at most 4)"
    % len(conns))
 n += 100
 
+# -- a long conversation: a body past client_body_buffer_size ---------------
+#
+# nginx buffers such a body in a temporary file and sends it on in several
+# writes; without TCP_NODELAY on the provider's connection the last one
+# waited for the provider's delayed ACK: 40 ms more on every such call.
+
+long_body = {"model": "gpt-4o-mini", "messages": [
+    {"role": "user" if i % 2 == 0 else "assistant",
+     "content": "turn %d: %s" % (i, "the quick brown fox " * 20)}
+    for i in range(100)]}
+ok(len(json.dumps(long_body)) > 40000, "a 40 KB conversation")
+times = {"long": [], "short": []}
+before = len(fake.seen())
+for i in range(16):
+    for what, body in (("long", long_body), ("short", None)):
+        t0 = time.monotonic()
+        r = chat(body=body)
+        times[what].append((time.monotonic() - t0) * 1000)
+        if r.status != 200:
+            break
+is_(r.status, 200, "16 long and 16 short calls, alternating")
+
+
+def as_json(b):
+    try:
+        return json.loads(b) if isinstance(b, str) else b
+    except ValueError:
+        return None
+
+
+got = [as_json(s.get("body")) for s in fake.seen()[before:]]
+is_(got.count(long_body), 16, "the long body reaches the provider whole")
+mid = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+ok(mid["long"] - mid["short"] < 25,
+   "a long body costs no delayed-ACK wait: median %.1f ms against %.1f ms "
+   "for a short one" % (mid["long"], mid["short"]))
+n += 32
+
 # -- a provider created through the API: at once, in every process ----------
 
 r = request("POST", port, "/v1/providers",
