@@ -58,6 +58,7 @@ CONF = """
         error_page 404 500 502 504 /_voicegw_error;
         location = /_voicegw_error { internal; voicegw_error; }
         location /v1/proxy/ { voicegw_proxy; }
+        location /tight/ { voicegw_proxy; client_body_buffer_size 16k; }
         location / { voicegw_api; }
     }
 """ % {"port": port, "key": KEY, "url": fake.url, "secret": secret}
@@ -265,6 +266,15 @@ ok(mid["long"] - mid["short"] < 25,
    "a long body costs no delayed-ACK wait: median %.1f ms against %.1f ms "
    "for a short one" % (mid["long"], mid["short"]))
 n += 32
+TEMP = "a client request body is buffered to a temporary file"
+ok(TEMP not in ngx.error_log(), "the location kept the 40 KB bodies in "
+   "memory (client_body_buffer_size left at nginx's default: 128k)")
+r = request("POST", port, "/tight/oai/v1/chat/completions", long_body,
+            {"Content-Type": "application/json", "X-VoiceGW-Project": "acme"})
+is_(r.status, 200, "a location's own client_body_buffer_size 16k: 200")
+ok(wait_for(lambda: TEMP in ngx.error_log()),
+   "and its 40 KB body went through a temporary file, as it says")
+n += 1
 
 # -- a provider created through the API: at once, in every process ----------
 

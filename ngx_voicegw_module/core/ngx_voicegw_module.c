@@ -354,7 +354,7 @@ static ngx_http_module_t  ngx_voicegw_proxy_module_ctx = {
     NULL,                                  /* merge server configuration */
 
     ngx_voicegw_proxy_create_loc_conf,     /* create location configuration */
-    NULL                                   /* merge location configuration:
+    ngx_voicegw_proxy_merge_loc_conf       /* merge location configuration:
                                               a location's own */
 };
 

@@ -41,6 +41,7 @@
 
 #define NGX_VOICEGW_PROXY_UPSTREAM  "voicegw_providers"
 #define NGX_VOICEGW_PROXY_INTERIM   60000    /* ms, interim=1m */
+#define NGX_VOICEGW_PROXY_BODY_BUFFER  (128 * 1024)
 
 
 typedef struct {
@@ -134,6 +135,8 @@ extern ngx_module_t  ngx_voicegw_proxy_module;
 
 
 void *ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf);
+char *ngx_voicegw_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 char *ngx_voicegw_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -108,6 +108,37 @@ ngx_voicegw_proxy_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * Nothing is inherited (voicegw_proxy is a location's own).  A
+ * voicegw_proxy location reads a request body before the call, whole:
+ * left at nginx's default (two memory pages), client_body_buffer_size
+ * sent every body over 8 KiB, a long conversation, through a temporary
+ * file (open, write, read back, a warning in the error log, on every
+ * call); the location reads up to 128 KiB in memory instead.  nginx
+ * allocates no more than the body's own length.
+ */
+
+char *
+ngx_voicegw_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_voicegw_proxy_loc_conf_t  *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (!conf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_body_buffer_size == (size_t) 2 * ngx_pagesize) {
+        clcf->client_body_buffer_size = NGX_VOICEGW_PROXY_BODY_BUFFER;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* voicegw_proxy [strict_models=on|off] [resolv_conf=file|off]; */
 
 char *
