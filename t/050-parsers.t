@@ -636,6 +636,37 @@ request_case("long-text", '{"model":"tts-1","input":"' + long_text + '"}',
              {"model": "tts-1", "chars": len(json.loads('"%s"' % long_text)),
               "text_fields": 1})
 
+# the values of keys no path names are passed over by the filter, not
+# parsed (NGX_VOICEGW_JSONFEED_SKIP): quotes, escapes, brackets and keys
+# that look like ours inside them change nothing
+tricky = [{"role": "system", "content": 'say "}]" and \\"model\\": "x" \\'},
+          {"role": "user", "content": [
+              {"type": "text", "text": "a [nested] {thing}", "model": "no",
+               "input": "not billed", "stream": True},
+              {"type": "image_url", "image_url": {"url": "data:,{[\"]}"}}]},
+          {"role": "assistant", "content": None, "tool_calls": [
+              {"function": {"arguments": "{\"stream\": false}"}}]},
+          {"role": "user", "content": "\\\\"}]
+request_case("skip-tricky", json.dumps({
+    "messages": tricky, "temperature": 0.7, "n": 1, "tools": [],
+    "metadata": {"stream": False}, "model": "gpt-4o", "stream": True},
+    ensure_ascii=False), {"model": "gpt-4o", "stream": 1})
+request_case("skip-deep", '{"messages":' + "[" * 2000 + "]" * 2000
+             + ',"model":"m"}', {"model": "m"})
+request_case("skip-unchecked", '{"messages":[{"a":tru},1,,],"extra":"\xff",'
+             '"model":"m","input":"ab"}',
+             {"model": "m", "chars": 2, "text_fields": 1})
+request_case("skip-open-at-end", '{"model":"m","messages":[{"x":"y\\"',
+             {"model": "m", "invalid": 1})
+usage_case("openai-json-skipped-text", "openai", "json", json.dumps({
+    "id": "chatcmpl-1", "object": "chat.completion",
+    "choices": [{"index": 0, "message": {
+        "role": "assistant",
+        "content": 'not this: {"usage": {"prompt_tokens": 999}} \\" }]'},
+        "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 7, "completion_tokens": 5,
+              "total_tokens": 12}}), units(input=7, output=5, chunks=1))
+
 # -- WAV ---------------------------------------------------------------------
 
 GUID_TAIL = bytes([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00,

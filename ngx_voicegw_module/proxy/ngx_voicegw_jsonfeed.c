@@ -16,6 +16,15 @@
  * Containers deeper than NGX_VOICEGW_JSONPATH_TRACKED have no path (no
  * table goes that deep); those deeper than 512 end the parse, which
  * keeps yajl's own stack small.
+ *
+ * With NGX_VOICEGW_JSONFEED_SKIP the filter also knows which strings are
+ * keys (it keeps the kind of each open container), hands yajl the text up
+ * to the end of each key, and when the key's callback finds that no path
+ * goes through it, passes its value over itself if it is a string, an
+ * object or an array, and gives yajl "null" in its place: the messages of
+ * a long conversation, the text of an answer, cost a walk for their
+ * quotes and brackets, not a parse.  What it skips is not checked: a
+ * value that is not JSON there no longer fails the parse.
  */
 
 
@@ -34,6 +43,8 @@
 static void ngx_voicegw_jsonfeed_cleanup(void *data);
 static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last);
+static void ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f,
+    u_char *start, u_char *p, ngx_uint_t container);
 static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
 static int ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f,
     ngx_uint_t type, u_char *s, size_t len);
@@ -130,6 +141,15 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->last_cut = 0;
     f->in_object = 0;
     f->failed = 0;
+    f->kinds = 0;
+    f->open = 0;
+    f->skip_depth = 0;
+    f->expect_key = 0;
+    f->is_key = 0;
+    f->skip_next = 0;
+    f->skipping = 0;
+    f->skip_str = 0;
+    f->skip_esc = 0;
 
     f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, NULL, f);
     if (f->yh == NULL) {
@@ -174,12 +194,84 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
     for ( /* void */ ; p < last; p++) {
         c = *p;
 
+        if (f->skipping) {
+
+            if (f->skip_str) {
+
+                if (f->skip_esc) {
+                    f->skip_esc = 0;
+                    continue;
+                }
+
+                while (p < last && *p != '"' && *p != '\\') {
+                    p++;
+                }
+
+                if (p == last) {
+                    break;
+                }
+
+                if (*p == '\\') {
+                    f->skip_esc = 1;
+                    continue;
+                }
+
+                f->skip_str = 0;
+
+                if (f->skip_depth) {
+                    continue;
+                }
+
+            } else {
+
+                switch (c) {
+
+                case '"':
+                    f->skip_str = 1;
+                    continue;
+
+                case '{': case '[':
+                    f->skip_depth++;
+                    continue;
+
+                case '}': case ']':
+                    if (--f->skip_depth) {
+                        continue;
+                    }
+
+                    break;
+
+                default:
+                    continue;
+                }
+            }
+
+            /* the skipped value ended: yajl gets a null in its place */
+
+            f->skipping = 0;
+            ngx_voicegw_jsonfeed_pass(f, (u_char *) "null", (u_char *) "null"
+                                                            + 4);
+            if (f->failed) {
+                return NGX_ERROR;
+            }
+
+            start = p + 1;
+            continue;
+        }
+
         if (!f->in_string) {
 
             switch (c) {
 
             case '"':
+                if (f->skip_next) {
+                    ngx_voicegw_jsonfeed_skip(f, start, p, 0);
+                    continue;
+                }
+
                 f->in_string = 1;
+                f->is_key = f->expect_key;
+                f->expect_key = 0;
                 f->kept = 0;
                 f->chars = 0;
                 f->escape = 0;
@@ -188,12 +280,48 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->run = 0;
                 continue;
 
-            case '{': case '}': case '[': case ']': case ',': case ':':
+            case '{': case '[':
+                if (f->skip_next) {
+                    ngx_voicegw_jsonfeed_skip(f, start, p, 1);
+                    continue;
+                }
+
+                if (f->open < 64) {
+                    f->kinds = (c == '{') ? f->kinds | ((uint64_t) 1 << f->open)
+                                          : f->kinds & ~((uint64_t) 1 << f->open);
+                }
+
+                f->open++;
+                f->expect_key = (c == '{');
+                f->run = 0;
+                continue;
+
+            case '}': case ']':
+                if (f->open) {
+                    f->open--;
+                }
+
+                f->skip_next = 0;
+                f->expect_key = 0;
+                f->run = 0;
+                continue;
+
+            case ',':
+                f->skip_next = 0;
+                f->expect_key = (f->open && f->open <= 64
+                                 && (f->kinds >> (f->open - 1)) & 1);
+                f->run = 0;
+                continue;
+
+            case ':':
             case ' ': case '\t': case '\r': case '\n':
                 f->run = 0;
                 continue;
 
             default:
+                f->skip_next = 0;
+                f->expect_key = 0;
+
                 if (++f->run > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
                     ngx_voicegw_jsonfeed_pass(f, start, p);
                     f->failed = 1;
@@ -283,7 +411,21 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 start = p;
             }
 
-            if (f->flags & NGX_VOICEGW_JSONFEED_COUNT) {
+            if (f->is_key && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
+                f->is_key = 0;
+
+                /* yajl's key callback tells whether a path goes on */
+
+                ngx_voicegw_jsonfeed_pass(f, start, p + 1);
+                start = p + 1;
+
+                if (f->failed) {
+                    return NGX_ERROR;
+                }
+
+                f->skip_next = (f->cur == NGX_VOICEGW_JSONPATH_NONE);
+
+            } else if (f->flags & NGX_VOICEGW_JSONFEED_COUNT) {
                 ngx_voicegw_jsonfeed_pass(f, start, p + 1);
                 start = p + 1;
 
@@ -317,11 +459,28 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         f->kept++;
     }
 
-    if (!f->dropping) {
+    if (!f->dropping && !f->skipping) {
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 
     return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/* a key's value begins at p and no path goes through it: passed over */
+
+static void
+ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f, u_char *start,
+    u_char *p, ngx_uint_t container)
+{
+    ngx_voicegw_jsonfeed_pass(f, start, p);     /* up to the value */
+
+    f->skip_next = 0;
+    f->skipping = 1;
+    f->skip_str = !container;
+    f->skip_esc = 0;
+    f->skip_depth = container;
+    f->run = 0;
 }
 
 

@@ -40,6 +40,11 @@
 #define NGX_VOICEGW_JSONFEED_UNWRAP   0x04   /* a top-level array's items
                                                 are top-level values */
 #define NGX_VOICEGW_JSONFEED_VALIDATE 0x08   /* UTF-8 checked by yajl */
+#define NGX_VOICEGW_JSONFEED_SKIP     0x10   /* the string, object or
+                                                array value of a key no
+                                                path names is passed over
+                                                by the filter, yajl gets
+                                                null in its place */
 
 
 typedef struct {
@@ -84,6 +89,11 @@ typedef struct {
     /* the last string that ended (with NGX_VOICEGW_JSONFEED_COUNT) */
     size_t                           last_chars;
 
+    /* with NGX_VOICEGW_JSONFEED_SKIP: containers as the filter sees them */
+    uint64_t                         kinds;       /* bit d: d is an object */
+    size_t                           open;        /* containers open */
+    size_t                           skip_depth;  /* open in the skipped */
+
     unsigned                         in_string:1;
     unsigned                         dropping:1;
     unsigned                         escape:1;
@@ -91,6 +101,13 @@ typedef struct {
     unsigned                         last_cut:1;  /* last string cut short */
     unsigned                         in_object:1; /* a top-level object */
     unsigned                         failed:1;
+
+    unsigned                         expect_key:1;
+    unsigned                         is_key:1;    /* the string is a key */
+    unsigned                         skip_next:1; /* the next value */
+    unsigned                         skipping:1;
+    unsigned                         skip_str:1;
+    unsigned                         skip_esc:1;
 } ngx_voicegw_jsonfeed_t;
 
 

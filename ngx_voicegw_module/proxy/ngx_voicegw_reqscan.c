@@ -77,7 +77,8 @@ ngx_voicegw_reqscan_create(ngx_pool_t *pool)
                    sizeof(ngx_voicegw_reqscan_paths)
                    / sizeof(ngx_voicegw_jsonpath_t),
                    NGX_VOICEGW_REQSCAN_MAX_STRING,
-                   NGX_VOICEGW_JSONFEED_COUNT|NGX_VOICEGW_JSONFEED_VALIDATE);
+                   NGX_VOICEGW_JSONFEED_COUNT|NGX_VOICEGW_JSONFEED_VALIDATE
+                   |NGX_VOICEGW_JSONFEED_SKIP);
     if (rs->json == NULL) {
         return NULL;
     }

@@ -272,9 +272,10 @@ ngx_voicegw_usage_create(ngx_pool_t *pool, ngx_uint_t dialect, ngx_uint_t sse)
     u->json = ngx_voicegw_jsonfeed_create(pool, u->dialect->paths,
                                           u->dialect->npaths,
                                           NGX_VOICEGW_USAGE_MAX_STRING,
-                                          sse ? 0
+                                          sse ? NGX_VOICEGW_JSONFEED_SKIP
                                           : NGX_VOICEGW_JSONFEED_MULTIPLE
-                                            |NGX_VOICEGW_JSONFEED_UNWRAP);
+                                            |NGX_VOICEGW_JSONFEED_UNWRAP
+                                            |NGX_VOICEGW_JSONFEED_SKIP);
     if (u->json == NULL) {
         return NULL;
     }
