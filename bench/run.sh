@@ -36,6 +36,7 @@
 #             200-event SSE stream, wrk -c32 req/s and wrk -c1 p50/p99,
 #             alternating, 3 rounds (ROUNDS)
 #                            (>= 0.90 x plain req/s, <= 100 us added p99)
+#   proxy_long the same with a 16 KB conversation in the request (no target)
 #
 # and bench/ws.py:
 #
@@ -167,6 +168,11 @@ bench_proxy() {
         DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
 }
 
+bench_proxy_long() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        python3 "$ROOT/bench/proxy_long.py"
+}
+
 bench_rt() {
     TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
         python3 "$ROOT/bench/rt.py"
@@ -177,7 +183,8 @@ bench_sessions() {
         DURATION="$DURATION" python3 "$ROOT/bench/sessions.py"
 }
 
-all=(health grant queue eta shm steady reports records proxy ws rt sessions)
+all=(health grant queue eta shm steady reports records proxy proxy_long ws rt
+     sessions)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do

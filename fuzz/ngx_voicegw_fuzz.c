@@ -101,38 +101,59 @@ fuzz_split_init(fuzz_split_t *s, const uint8_t *data, size_t size,
  * then the split's seed), in pieces, through the glue the parser driver
  * of t/050 uses (t/support/parser_ops.c); ended unless the head's first
  * byte says the stream was cut off (bit 7), and what it learned printed.
+ * With "compare", it is fed again whole, and the two must have learned
+ * the same (what t/050 asserts of its cases): else the input is a crash.
  */
 
 static int
-fuzz_stream(driver_ops_t *ops, const uint8_t *data, size_t size, size_t head)
+fuzz_stream(driver_ops_t *ops, const uint8_t *data, size_t size, size_t head,
+    ngx_uint_t compare)
 {
-    char           out[DRIVER_OUT];
+    char           out[2][DRIVER_OUT];
     void          *parser;
     u_char        *p;
     size_t         n;
+    ngx_uint_t     whole;
     ngx_pool_t    *pool;
     fuzz_split_t   s;
 
-    if (fuzz_split_init(&s, data, size, head) != NGX_OK) {
-        return 0;
-    }
+    for (whole = 0; whole < 1 + compare; whole++) {
 
-    pool = ngx_standin_pool_create();
-    parser = ops->create(pool);
-
-    if (parser) {
-        while ((n = fuzz_piece(&s, &p))) {
-            ops->feed(parser, p, n);
+        if (fuzz_split_init(&s, data, size, head) != NGX_OK) {
+            return 0;
         }
 
-        if (!(head && (data[0] & 0x80))) {
-            ops->end(parser);
+        out[whole][0] = '\0';
+
+        pool = ngx_standin_pool_create();
+        parser = ops->create(pool);
+
+        if (parser) {
+            if (whole) {
+                if (s.size) {
+                    ops->feed(parser, (u_char *) s.data, s.size);
+                }
+
+            } else {
+                while ((n = fuzz_piece(&s, &p))) {
+                    ops->feed(parser, p, n);
+                }
+            }
+
+            if (!(head && (data[0] & 0x80))) {
+                ops->end(parser);
+            }
+
+            ops->print(parser, out[whole]);
         }
 
-        ops->print(parser, out);
+        ngx_standin_pool_destroy(pool);
     }
 
-    ngx_standin_pool_destroy(pool);
+    if (compare && strcmp(out[0], out[1]) != 0) {
+        fprintf(stderr, "in pieces: %s\nwhole:     %s\n", out[0], out[1]);
+        abort();
+    }
 
     return 0;
 }
@@ -152,7 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     usage_dialect = (data[0] >> 1) % 7;
     usage_sse = data[0] & 1;
 
-    return fuzz_stream(&usage_ops, data, size, 1);
+    return fuzz_stream(&usage_ops, data, size, 1, 1);
 }
 
 
@@ -163,7 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    return fuzz_stream(&request_ops, data, size, 0);
+    return fuzz_stream(&request_ops, data, size, 0, 1);
 }
 
 
@@ -188,7 +209,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     multipart_boundary.len = nl - (u_char *) data;
 
     return fuzz_stream(&multipart_ops, nl + 1,
-                       size - multipart_boundary.len - 1, 0);
+                       size - multipart_boundary.len - 1, 0, 0);
 }
 
 
@@ -199,7 +220,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    return fuzz_stream(&wav_ops, data, size, 0);
+    return fuzz_stream(&wav_ops, data, size, 0, 0);
 }
 
 

@@ -617,8 +617,9 @@ ngx_voicegw_usage_skip(ngx_voicegw_usage_t *u, u_char *p, u_char *last,
 /*
  * The first place of [p, last) that may carry usage: the needle
  * ('"usage'), then, once past the rest of its key, anything but null (or
- * the end of the bytes).  A needle met elsewhere (inside a string) only
- * costs a parse for nothing.  An escaped key ("\u0075sage") is not seen.
+ * the end of the bytes, or of a line).  A needle met elsewhere (inside a
+ * string) only costs a parse for nothing.  An escaped key ("\u0075sage")
+ * is not seen.
  */
 
 static u_char *
@@ -637,11 +638,23 @@ ngx_voicegw_usage_hit(ngx_voicegw_usage_t *u, u_char *p, u_char *last)
             break;
         }
 
-        for (q = n + needle->len; q < last && *q != '"'; q++) {
+        /*
+         * not across a line's end: in the stream it may be the event's,
+         * and the same bytes gathered into an event end there
+         */
+
+        for (q = n + needle->len;
+             q < last && *q != '"' && *q != '\n' && *q != '\r';
+             q++)
+        {
             /* void */
         }
 
-        for (q++; q < last && (*q == ' ' || *q == '\n' || *q == '\t'); q++) {
+        if (q >= last || *q != '"') {
+            return n;
+        }
+
+        for (q++; q < last && (*q == ' ' || *q == '\t'); q++) {
             /* void */
         }
 
@@ -649,7 +662,7 @@ ngx_voicegw_usage_hit(ngx_voicegw_usage_t *u, u_char *p, u_char *last)
             return n;
         }
 
-        for (q++; q < last && (*q == ' ' || *q == '\n' || *q == '\t'); q++) {
+        for (q++; q < last && (*q == ' ' || *q == '\t'); q++) {
             /* void */
         }
 
