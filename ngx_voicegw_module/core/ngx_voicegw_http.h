@@ -3,8 +3,9 @@
  * ngx_voicegw_http.h
  *
  * Small helpers over nginx's own HTTP structures that several parts of
- * the gateway need: a header of a list by its name, a phase handler, and
- * a table of variables added in one go.
+ * the gateway need: a header of a list by its name, a phase handler, a
+ * table of variables added in one go, and an upstream request written
+ * with TCP_NODELAY.
  */
 
 
@@ -28,6 +29,9 @@ ngx_int_t ngx_voicegw_http_phase_handler(ngx_conf_t *cf,
 /* every variable of a table ending with ngx_http_null_variable */
 ngx_int_t ngx_voicegw_http_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
+
+/* the request goes out with TCP_NODELAY (from a balancer's peer init) */
+void ngx_voicegw_http_upstream_nodelay(ngx_http_upstream_t *u);
 
 
 #endif /* _NGX_VOICEGW_HTTP_H_INCLUDED_ */

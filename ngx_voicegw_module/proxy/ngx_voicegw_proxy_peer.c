@@ -16,17 +16,14 @@
  * for api.b.com.  The guard below wraps the keepalive module and closes a
  * cached TLS connection whose server name is not the call's.
  *
- * A call's request goes out with TCP_NODELAY (the location's tcp_nodelay,
- * on by default).  nginx sets it on an upstream connection only for a
- * body it does not buffer; voicegw_proxy reads the body first (the model
- * and the budget come from it), and a body past client_body_buffer_size
- * then goes out of its temporary file in several writes: with Nagle's
- * algorithm the last one waited for the provider's delayed ACK, 40 ms on
- * every such call (docs/providers.md).
+ * A call's request goes out with TCP_NODELAY (core/ngx_voicegw_http.c):
+ * voicegw_proxy reads the body first, and nginx would otherwise send it
+ * with Nagle's algorithm on (docs/providers.md).
  */
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_proxy.h"
 
 
@@ -56,7 +53,6 @@ static ngx_int_t ngx_voicegw_proxy_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_voicegw_proxy_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
-static ngx_int_t ngx_voicegw_proxy_writer(void *data, ngx_chain_t *in);
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_voicegw_proxy_set_session(ngx_peer_connection_t *pc,
     void *data);
@@ -330,42 +326,11 @@ ngx_voicegw_proxy_init_peer(ngx_http_request_t *r,
     u->peer.save_session = ngx_voicegw_proxy_save_session;
 #endif
 
-    /* nginx's writer of the request, set up just before this init */
-
-    if (u->output.output_filter == ngx_chain_writer
-        && u->output.filter_ctx == &u->writer)
-    {
-        u->output.output_filter = ngx_voicegw_proxy_writer;
-    }
+    ngx_voicegw_http_upstream_nodelay(u);
 
     return NGX_OK;
 }
 
-
-/* nginx's chain writer, on a connection set to TCP_NODELAY first */
-
-static ngx_int_t
-ngx_voicegw_proxy_writer(void *data, ngx_chain_t *in)
-{
-    ngx_chain_writer_ctx_t  *w = data;
-
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    c = w->connection;
-
-    if (c && c->tcp_nodelay == NGX_TCP_NODELAY_UNSET) {
-        r = c->data;
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return ngx_chain_writer(data, in);
-}
 
 
 static ngx_int_t
