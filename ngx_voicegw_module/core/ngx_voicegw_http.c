@@ -92,14 +92,14 @@ ngx_voicegw_http_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 /*
  * nginx sets TCP_NODELAY on an upstream connection only for a request
  * body it does not buffer.  A body read whole first (the proxy reads its
- * model) is buffered: past client_body_buffer_size it sits in a
- * temporary file and goes out in several writes, and with Nagle's
- * algorithm the last one waits for the peer's delayed ACK, 40 ms on every
- * such request on a kept-alive connection (a new one acknowledges its
- * first segments at once).  Called from a balancer's peer init, after
- * nginx has set up the request's writer and before it connects: the
- * writer is wrapped, and the connection set to TCP_NODELAY (the location's
- * tcp_nodelay, on by default) before its first write.
+ * model, a task is read before its worker is reserved) is buffered: past
+ * client_body_buffer_size it sits in a temporary file and goes out in
+ * several writes, and with Nagle's algorithm the last one waits for the
+ * peer's delayed ACK, 40 ms on every such request (t/049, t/037).
+ * Called from a balancer's peer init, after nginx has set up the
+ * request's writer and before it connects: the writer is wrapped, and the
+ * connection set to TCP_NODELAY (the location's tcp_nodelay, on by
+ * default) before its first write.
  */
 
 void

@@ -29,6 +29,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_http.h"
 #include "ngx_voicegw_zone.h"
 #include "ngx_voicegw_pool.h"
 #include "ngx_voicegw_queue.h"
@@ -170,6 +171,11 @@ ngx_voicegw_balancer_init_peer(ngx_http_request_t *r,
     r->upstream->peer.get = ngx_voicegw_balancer_get;
     r->upstream->peer.free = ngx_voicegw_balancer_free;
     r->upstream->peer.tries = bp->pool->workers.nelts;
+
+    /* the task's body was read first: nginx would send it with Nagle's
+       algorithm on */
+
+    ngx_voicegw_http_upstream_nodelay(r->upstream);
 
     return NGX_OK;
 }
