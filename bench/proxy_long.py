@@ -21,21 +21,19 @@
 
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 
 sys.argv = sys.argv[:1]
 os.environ.setdefault("NOREC", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import proxy as P  # noqa: E402
-from pool import out, wrk_post_script  # noqa: E402
+from pool import out, wrk, wrk_post_script  # noqa: E402
 
 NAME = "proxy_long"
 TURNS = int(os.environ.get("TURNS", "60"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
-DURATION = os.environ.get("DURATION", "5").rstrip("s")
+DURATION = int(os.environ.get("DURATION", "5").rstrip("s"))
 PATHS = ("plain", "accounted", "norec")
 
 
@@ -50,14 +48,9 @@ def body():
 
 
 def run(url, script, conns):
-    r = subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d%ss" % DURATION,
-                        "--latency", "-s", script, url],
-                       stdout=subprocess.PIPE, text=True).stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", r)
-    lat = {p: float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-           for p, v, u in re.findall(r"\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", r)}
-    return (float(re.search(r"Requests/sec:\s+([\d.]+)", r).group(1)),
-            lat.get("50"), lat.get("99"), int(bad.group(1)) if bad else 0)
+    r = wrk(url, conns=conns, duration=DURATION, script=script)
+    return (r["rps"], r["lat"].get(50, 0) * 1000, r["lat"].get(99, 0) * 1000,
+            r["non2xx"])
 
 
 def main():

@@ -287,8 +287,8 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 }
 
                 if (f->open < 64) {
-                    f->kinds = (c == '{') ? f->kinds | ((uint64_t) 1 << f->open)
-                                          : f->kinds & ~((uint64_t) 1 << f->open);
+                    f->kinds &= ~((uint64_t) 1 << f->open);
+                    f->kinds |= (uint64_t) (c == '{') << f->open;
                 }
 
                 f->open++;
