@@ -656,6 +656,15 @@ request_case("skip-deep", '{"messages":' + "[" * 2000 + "]" * 2000
 request_case("skip-unchecked", '{"messages":[{"a":tru},1,,],"extra":"\xff",'
              '"model":"m","input":"ab"}',
              {"model": "m", "chars": 2, "text_fields": 1})
+# keys are compared as written: one with an escape goes to yajl, which
+# decodes it; one the table names at another place matches nothing there
+request_case("skip-escaped-key", '{"messages":[{"x":1}],"mod\\u0065l":"gpt-4o",'
+             '"str\\u0065am":true}', {"model": "gpt-4o", "stream": 1})
+request_case("skip-named-elsewhere", '{"stream_options":{"model":"x",'
+             '"include_usage":true,"stream":true},"include_usage":false,'
+             '"model":"m"}', {"model": "m", "include_usage": 1})
+request_case("skip-named-object-elsewhere", '{"include_usage":{"model":"x"},'
+             '"model_id":["y"],"model":"m"}', {"model": "m"})
 request_case("skip-open-at-end", '{"model":"m","messages":[{"x":"y\\"',
              {"model": "m", "invalid": 1})
 usage_case("openai-json-skipped-text", "openai", "json", json.dumps({

@@ -18,13 +18,22 @@
  * keeps yajl's own stack small.
  *
  * With NGX_VOICEGW_JSONFEED_SKIP the filter also knows which strings are
- * keys (it keeps the kind of each open container), hands yajl the text up
- * to the end of each key, and when the key's callback finds that no path
- * goes through it, passes its value over itself if it is a string, an
- * object or an array, and gives yajl "null" in its place: the messages of
- * a long conversation, the text of an answer, cost a walk for their
- * quotes and brackets, not a parse.  What it skips is not checked: a
- * value that is not JSON there no longer fails the parse.
+ * keys (it keeps the kind of each open container).  A key that no entry
+ * of the table names, compared as it is written, leads nowhere: the
+ * filter passes its value over itself if it is a string, an object or an
+ * array, and gives yajl "null" in its place.  The messages of a long
+ * conversation, the text of an answer, cost a walk for their quotes and
+ * brackets, not a parse.  A key the table names, or one with an escape
+ * (yajl decodes it: "mod\u0065l" is "model"), goes to yajl with its
+ * value, whose key callback follows the paths exactly; a key begun in an
+ * earlier piece is handed to yajl first and its callback decides.  What
+ * the filter skips is not checked: a value that is not JSON there no
+ * longer fails the parse.
+ *
+ * The text for yajl is gathered (NGX_VOICEGW_JSONFEED_STAGE bytes, less
+ * the values passed over) and handed over once per piece, at the end of
+ * a string value when its code points are counted, and before an error:
+ * a call of yajl_parse() costs more than copying a few dozen bytes.
  */
 
 
@@ -43,6 +52,9 @@
 static void ngx_voicegw_jsonfeed_cleanup(void *data);
 static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last);
+static void ngx_voicegw_jsonfeed_flush(ngx_voicegw_jsonfeed_t *f);
+static ngx_uint_t ngx_voicegw_jsonfeed_named(ngx_voicegw_jsonfeed_t *f,
+    u_char *s, u_char *last);
 static void ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f,
     u_char *start, u_char *p, ngx_uint_t container);
 static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
@@ -150,6 +162,7 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->skipping = 0;
     f->skip_str = 0;
     f->skip_esc = 0;
+    f->staged = 0;
 
     f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, NULL, f);
     if (f->yh == NULL) {
@@ -181,7 +194,7 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
 ngx_int_t
 ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 {
-    u_char      c, *start, *last, *q, *end;
+    u_char      c, *start, *last, *q, *end, *key;
     ngx_uint_t  d, n;
 
     if (f->yh == NULL || f->failed) {
@@ -190,6 +203,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
     start = p;
     last = p + len;
+    key = NULL;                 /* a key begun in this piece, after '"' */
 
     for ( /* void */ ; p < last; p++) {
         c = *p;
@@ -272,6 +286,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->in_string = 1;
                 f->is_key = f->expect_key;
                 f->expect_key = 0;
+                key = p + 1;
                 f->kept = 0;
                 f->chars = 0;
                 f->escape = 0;
@@ -324,6 +339,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
                 if (++f->run > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
                     ngx_voicegw_jsonfeed_pass(f, start, p);
+                    ngx_voicegw_jsonfeed_flush(f);
                     f->failed = 1;
                     return NGX_ERROR;
                 }
@@ -414,9 +430,16 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
             if (f->is_key && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
                 f->is_key = 0;
 
-                /* yajl's key callback tells whether a path goes on */
+                if (key) {
+                    f->skip_next = !ngx_voicegw_jsonfeed_named(f, key, p);
+                    key = NULL;
+                    continue;
+                }
+
+                /* begun in an earlier piece: yajl's key callback tells */
 
                 ngx_voicegw_jsonfeed_pass(f, start, p + 1);
+                ngx_voicegw_jsonfeed_flush(f);
                 start = p + 1;
 
                 if (f->failed) {
@@ -425,8 +448,12 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
                 f->skip_next = (f->cur == NGX_VOICEGW_JSONPATH_NONE);
 
-            } else if (f->flags & NGX_VOICEGW_JSONFEED_COUNT) {
+            } else if ((f->flags & NGX_VOICEGW_JSONFEED_COUNT) && !f->is_key)
+            {
+                /* the string callback finds last_chars for this string */
+
                 ngx_voicegw_jsonfeed_pass(f, start, p + 1);
+                ngx_voicegw_jsonfeed_flush(f);
                 start = p + 1;
 
                 if (f->failed) {
@@ -463,7 +490,39 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 
+    ngx_voicegw_jsonfeed_flush(f);
+
     return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * Whether an entry of the table names the key (s up to last, as written),
+ * or the key has an escape and only yajl can tell.
+ */
+
+static ngx_uint_t
+ngx_voicegw_jsonfeed_named(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
+{
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_voicegw_jsonpath_t  *path;
+
+    len = last - s;
+
+    if (ngx_strlchr(s, last, '\\') != NULL) {
+        return 1;
+    }
+
+    for (i = 1; i < f->npaths; i++) {
+        path = &f->paths[i];
+
+        if (path->key.len == len && ngx_memcmp(path->key.data, s, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -484,15 +543,47 @@ ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f, u_char *start,
 }
 
 
+/* text for yajl: gathered, or a long piece handed over as it is */
+
 static void
 ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last)
 {
-    if (p < last && !f->failed
-        && yajl_parse(f->yh, p, last - p) != yajl_status_ok)
+    size_t  n;
+
+    n = last - p;
+
+    if (n == 0 || f->failed) {
+        return;
+    }
+
+    if (f->staged + n > NGX_VOICEGW_JSONFEED_STAGE) {
+        ngx_voicegw_jsonfeed_flush(f);
+
+        if (n > NGX_VOICEGW_JSONFEED_STAGE / 2) {
+            if (!f->failed && yajl_parse(f->yh, p, n) != yajl_status_ok) {
+                f->failed = 1;
+            }
+
+            return;
+        }
+    }
+
+    ngx_memcpy(f->stage + f->staged, p, n);
+    f->staged += n;
+}
+
+
+static void
+ngx_voicegw_jsonfeed_flush(ngx_voicegw_jsonfeed_t *f)
+{
+    if (f->staged && !f->failed
+        && yajl_parse(f->yh, f->stage, f->staged) != yajl_status_ok)
     {
         f->failed = 1;
     }
+
+    f->staged = 0;
 }
 
 

@@ -27,6 +27,9 @@
 #define NGX_VOICEGW_JSONPATH_NONE     0xff
 #define NGX_VOICEGW_JSONPATH_TRACKED  16     /* levels with a known path */
 
+/* bytes gathered for yajl before a call of yajl_parse() */
+#define NGX_VOICEGW_JSONFEED_STAGE    256
+
 /* the types of the values handed over */
 #define NGX_VOICEGW_JSON_NUMBER       1
 #define NGX_VOICEGW_JSON_STRING       2
@@ -88,6 +91,10 @@ typedef struct {
 
     /* the last string that ended (with NGX_VOICEGW_JSONFEED_COUNT) */
     size_t                           last_chars;
+
+    /* the text for yajl, gathered: a call of yajl_parse() per piece */
+    size_t                           staged;
+    u_char                           stage[NGX_VOICEGW_JSONFEED_STAGE];
 
     /* with NGX_VOICEGW_JSONFEED_SKIP: containers as the filter sees them */
     uint64_t                         kinds;       /* bit d: d is an object */
