@@ -26,6 +26,10 @@ typedef struct {
 } ngx_voicegw_proxy_route_t;
 
 
+/* the '/' of a path looked at; a path with more is searched in full */
+#define NGX_VOICEGW_PROXY_SLASHES  16
+
+
 static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
     { "/audio/transcriptions", NGX_VOICEGW_MODALITY_STT },
     { "/audio/translations", NGX_VOICEGW_MODALITY_STT },
@@ -82,15 +86,53 @@ ngx_voicegw_proxy_split(ngx_str_t *uri, ngx_str_t *prefix, ngx_str_t *id,
 ngx_uint_t
 ngx_voicegw_proxy_modality(ngx_str_t *path)
 {
+    u_char                     *p, *last, *slash[NGX_VOICEGW_PROXY_SLASHES];
+    size_t                      len;
+    ngx_uint_t                  i, n;
     ngx_voicegw_proxy_route_t  *route;
 
+    /*
+     * the words but one begin with '/': they are looked for where the
+     * path has one, and only where the next letter is the word's
+     */
+
+    last = path->data + path->len;
+    n = 0;
+
+    for (p = path->data; p < last && n < NGX_VOICEGW_PROXY_SLASHES; p++) {
+        p = ngx_strlchr(p, last, '/');
+
+        if (p == NULL) {
+            break;
+        }
+
+        slash[n++] = p;
+    }
+
     for (route = ngx_voicegw_proxy_routes; route->word; route++) {
-        if (ngx_strlcasestrn(path->data, path->data + path->len,
-                             (u_char *) route->word,
-                             ngx_strlen(route->word) - 1)
-            != NULL)
-        {
-            return route->modality;
+        len = ngx_strlen(route->word);
+
+        if (route->word[0] != '/' || n == NGX_VOICEGW_PROXY_SLASHES) {
+            if (ngx_strlcasestrn(path->data, last, (u_char *) route->word,
+                                 len - 1)
+                != NULL)
+            {
+                return route->modality;
+            }
+
+            continue;
+        }
+
+        for (i = 0; i < n; i++) {
+            p = slash[i];
+
+            if ((size_t) (last - p) >= len
+                && ngx_tolower(p[1]) == (u_char) route->word[1]
+                && ngx_strncasecmp(p + 1, (u_char *) route->word + 1, len - 1)
+                   == 0)
+            {
+                return route->modality;
+            }
         }
     }
 
