@@ -37,6 +37,9 @@
 #             alternating, 3 rounds (ROUNDS)
 #                            (>= 0.90 x plain req/s, <= 100 us added p99)
 #   proxy_long the same with a 16 KB conversation in the request (no target)
+#   proxy_cost instructions per call of plain and accounted, json and sse,
+#             counted by callgrind (no target: the module's own work,
+#             without the machine's noise; needs valgrind)
 #
 # and bench/ws.py:
 #
@@ -168,6 +171,11 @@ bench_proxy() {
         DURATION="$DURATION" python3 "$ROOT/bench/proxy.py"
 }
 
+bench_proxy_cost() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        python3 "$ROOT/bench/proxy_cost.py"
+}
+
 bench_proxy_long() {
     TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
         python3 "$ROOT/bench/proxy_long.py"
@@ -183,8 +191,8 @@ bench_sessions() {
         DURATION="$DURATION" python3 "$ROOT/bench/sessions.py"
 }
 
-all=(health grant queue eta shm steady reports records proxy proxy_long ws rt
-     sessions)
+all=(health grant queue eta shm steady reports records proxy proxy_long
+     proxy_cost ws rt sessions)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do
