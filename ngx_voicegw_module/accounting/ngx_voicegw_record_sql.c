@@ -305,20 +305,6 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
         rc = ngx_voicegw_sql_exec(db, "COMMIT", op->err, sizeof(op->err));
     }
 
-    /*
-     * the batch's pages copied into the database now, a batch's worth at
-     * a time, rather than by SQLite's own checkpoint at 1000 pages in the
-     * WAL, milliseconds of CPU at once (seen in bench/, perf sched); a
-     * checkpoint in progress elsewhere, or readers, leave it for later
-     */
-
-    if (rc == NGX_OK) {
-        ngx_voicegw_record_rest(&a);
-
-        (void) sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                         NULL, NULL);
-    }
-
     if (rc != NGX_OK) {
         /* what failed, before ROLLBACK sets SQLite's last code */
         op->sqlite_rc = sqlite3_extended_errcode(db);
