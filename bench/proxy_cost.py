@@ -112,7 +112,8 @@ def counted(s, kind, path, n):
 
 def objects(f):
     """instructions per shared object of one callgrind output file"""
-    r = subprocess.run(["callgrind_annotate", "--threshold=100", f],
+    r = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100",
+                        f],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                        text=True)
     by = collections.Counter()

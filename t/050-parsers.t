@@ -1017,6 +1017,24 @@ ev[-2] = sse([chunk(None, choices=False, usage=OPENAI_USAGE,
                     padding=big_text)])
 strip_case("giant-usage", ev, None, options=("-",), big=True)
 
+# -- the key search (ngx_voicegw_scan.h) ---------------------------------------
+
+# with and without AVX2 (where the CPU has it) against memmem(), every
+# length to 400 at 16 alignments; under AddressSanitizer too (a read past
+# a buffer's end)
+for binary, name in ((DRIVER, ""), (ASAN, ", under ASan/UBSan")):
+    if binary is None:
+        continue
+    rc, out, err = drive(binary, ["scan"])
+    try:
+        t = json.loads(out)
+    except ValueError:
+        t = {}
+    ok(rc == 0 and t.get("tried", 0) > 100000 and t.get("found", 0) > 1000,
+       "the key search finds what memmem() finds%s (%s)" % (name, out))
+    if rc != 0:
+        diag(out + err[-2000:])
+
 # -- timing ------------------------------------------------------------------
 
 rc, out, err = drive(DRIVER, ["bench"])
