@@ -38,6 +38,36 @@
 #endif
 
 
+/*
+ * Of the places of [p, p + 64) whose bits are set in m (the key's first
+ * and last bytes are there), the first where the whole key is; or NULL.
+ * A byte loop: most places differ at once (a call costs more).
+ */
+
+static ngx_inline u_char *
+ngx_voicegw_scan_match(u_char *p, uint64_t m, u_char *key, size_t len)
+{
+    size_t   i;
+    u_char  *q;
+
+    while (m) {
+        q = p + __builtin_ctzll(m);
+
+        for (i = 1; i < len - 1 && q[i] == key[i]; i++) {
+            /* void */
+        }
+
+        if (i == len - 1) {
+            return q;
+        }
+
+        m &= m - 1;
+    }
+
+    return NULL;
+}
+
+
 #if (NGX_VOICEGW_SCAN_AVX2)
 
 /*
@@ -50,7 +80,6 @@ static u_char *
 ngx_voicegw_scan_find_avx2(u_char *p, u_char *last, u_char *key, size_t len,
     u_char **found)
 {
-    size_t     i;
     u_char    *q;
     uint64_t   m;
     __m256i    first, end;
@@ -71,19 +100,11 @@ ngx_voicegw_scan_find_avx2(u_char *p, u_char *last, u_char *key, size_t len,
                     _mm256_loadu_si256((__m256i *) (p + 31 + len)), end)))
               << 32;
 
-        while (m) {
-            q = p + __builtin_ctzll(m);
+        q = ngx_voicegw_scan_match(p, m, key, len);
 
-            for (i = 1; i < len - 1 && q[i] == key[i]; i++) {
-                /* void */
-            }
-
-            if (i == len - 1) {
-                *found = q;
-                return p;
-            }
-
-            m &= m - 1;
+        if (q) {
+            *found = q;
+            return p;
         }
 
         p += 64;
@@ -108,9 +129,8 @@ ngx_voicegw_scan_find_with(u_char *p, u_char *last, u_char *key, size_t len,
 {
 #if (defined __SSE2__)
 
-    size_t     i;
     u_char    *q;
-    unsigned   m;
+    uint64_t   m;
     __m128i    first, end;
 
     (void) avx2;
@@ -134,30 +154,20 @@ ngx_voicegw_scan_find_with(u_char *p, u_char *last, u_char *key, size_t len,
 
     while ((size_t) (last - p) >= 32 + len - 1) {
 
-        m = (unsigned) _mm_movemask_epi8(_mm_and_si128(
+        m = (uint32_t) _mm_movemask_epi8(_mm_and_si128(
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) p), first),
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + len - 1)),
                                end)))
-            | (unsigned) _mm_movemask_epi8(_mm_and_si128(
+            | (uint32_t) _mm_movemask_epi8(_mm_and_si128(
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 16)), first),
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 15 + len)),
                                end)))
               << 16;
 
-        while (m) {
-            q = p + __builtin_ctz(m);
+        q = ngx_voicegw_scan_match(p, m, key, len);
 
-            /* a byte loop: most places differ at once (a call costs more) */
-
-            for (i = 1; i < len - 1 && q[i] == key[i]; i++) {
-                /* void */
-            }
-
-            if (i == len - 1) {
-                return q;
-            }
-
-            m &= m - 1;
+        if (q) {
+            return q;
         }
 
         p += 32;
