@@ -660,6 +660,11 @@ request_case("skip-unchecked", '{"messages":[{"a":tru},1,,],"extra":"\xff",'
 # decodes it; one the table names at another place matches nothing there
 request_case("skip-escaped-key", '{"messages":[{"x":1}],"mod\\u0065l":"gpt-4o",'
              '"str\\u0065am":true}', {"model": "gpt-4o", "stream": 1})
+# the decision to pass a value over depends on the key's bytes alone,
+# however the text is cut: a key with an escape, long enough to be cut,
+# whose value is not JSON, fails the parse in every split alike
+request_case("skip-escaped-key-split", '{"' + "k" * 150 + '\\u0041":'
+             '["\x01"],"model":"m"}', {"invalid": 1})
 request_case("skip-named-elsewhere", '{"stream_options":{"model":"x",'
              '"include_usage":true,"stream":true},"include_usage":false,'
              '"model":"m"}', {"model": "m", "include_usage": 1})

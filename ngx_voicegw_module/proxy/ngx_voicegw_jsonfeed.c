@@ -25,10 +25,11 @@
  * conversation, the text of an answer, cost a walk for their quotes and
  * brackets, not a parse.  A key the table names, or one with an escape
  * (yajl decodes it: "mod\u0065l" is "model"), goes to yajl with its
- * value, whose key callback follows the paths exactly; a key begun in an
- * earlier piece is handed to yajl first and its callback decides.  What
- * the filter skips is not checked: a value that is not JSON there no
- * longer fails the parse.
+ * value, whose key callback follows the paths exactly.  The decision
+ * looks at the key's bytes alone (its first NGX_VOICEGW_JSONFEED_KEY
+ * are kept when it is cut between pieces), so it is the same however the
+ * text comes cut.  What the filter skips is not checked: a value that is
+ * not JSON there no longer fails the parse.
  *
  * The text for yajl is gathered (NGX_VOICEGW_JSONFEED_STAGE bytes, less
  * the values passed over) and handed over once per piece, at the end of
@@ -53,6 +54,8 @@ static void ngx_voicegw_jsonfeed_cleanup(void *data);
 static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last);
 static void ngx_voicegw_jsonfeed_flush(ngx_voicegw_jsonfeed_t *f);
+static void ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s,
+    u_char *last);
 static ngx_uint_t ngx_voicegw_jsonfeed_named(ngx_voicegw_jsonfeed_t *f,
     u_char *s, u_char *last);
 static void ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f,
@@ -203,7 +206,9 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
     start = p;
     last = p + len;
-    key = NULL;                 /* a key begun in this piece, after '"' */
+    /* the bytes of a key in this piece: from its '"', or the piece's start */
+
+    key = (f->in_string && f->is_key) ? p : NULL;
 
     for ( /* void */ ; p < last; p++) {
         c = *p;
@@ -287,6 +292,9 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->is_key = f->expect_key;
                 f->expect_key = 0;
                 key = p + 1;
+                f->key_len = 0;
+                f->key_esc = 0;
+                f->key_split = 0;
                 f->kept = 0;
                 f->chars = 0;
                 f->escape = 0;
@@ -430,23 +438,22 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
             if (f->is_key && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
                 f->is_key = 0;
 
-                if (key) {
+                if (!f->key_split) {
                     f->skip_next = !ngx_voicegw_jsonfeed_named(f, key, p);
-                    key = NULL;
-                    continue;
+
+                } else {
+                    /* begun in an earlier piece: the bytes kept, and these */
+
+                    ngx_voicegw_jsonfeed_key(f, key, p);
+
+                    f->skip_next = !f->key_esc
+                                   && (f->key_len > NGX_VOICEGW_JSONFEED_KEY
+                                       || !ngx_voicegw_jsonfeed_named(f,
+                                              f->key, f->key + f->key_len));
                 }
 
-                /* begun in an earlier piece: yajl's key callback tells */
-
-                ngx_voicegw_jsonfeed_pass(f, start, p + 1);
-                ngx_voicegw_jsonfeed_flush(f);
-                start = p + 1;
-
-                if (f->failed) {
-                    return NGX_ERROR;
-                }
-
-                f->skip_next = (f->cur == NGX_VOICEGW_JSONPATH_NONE);
+                key = NULL;
+                continue;
 
             } else if ((f->flags & NGX_VOICEGW_JSONFEED_COUNT) && !f->is_key)
             {
@@ -490,9 +497,36 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 
+    if (key && f->in_string && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
+        ngx_voicegw_jsonfeed_key(f, key, last);
+    }
+
     ngx_voicegw_jsonfeed_flush(f);
 
     return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/* a key's bytes, kept while it is cut between pieces */
+
+static void
+ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
+{
+    size_t  n;
+
+    n = last - s;
+
+    if (ngx_strlchr(s, last, '\\') != NULL) {
+        f->key_esc = 1;
+    }
+
+    if (f->key_len < NGX_VOICEGW_JSONFEED_KEY) {
+        ngx_memcpy(f->key + f->key_len, s,
+                   ngx_min(n, NGX_VOICEGW_JSONFEED_KEY - f->key_len));
+    }
+
+    f->key_len += n;
+    f->key_split = 1;
 }
 
 

@@ -30,6 +30,9 @@
 /* bytes gathered for yajl before a call of yajl_parse() */
 #define NGX_VOICEGW_JSONFEED_STAGE    256
 
+/* bytes kept of a key cut between pieces (longer: no table names it) */
+#define NGX_VOICEGW_JSONFEED_KEY      64
+
 /* the types of the values handed over */
 #define NGX_VOICEGW_JSON_NUMBER       1
 #define NGX_VOICEGW_JSON_STRING       2
@@ -96,6 +99,10 @@ typedef struct {
     size_t                           staged;
     u_char                           stage[NGX_VOICEGW_JSONFEED_STAGE];
 
+    /* with NGX_VOICEGW_JSONFEED_SKIP: a key cut between pieces */
+    size_t                           key_len;     /* raw bytes so far */
+    u_char                           key[NGX_VOICEGW_JSONFEED_KEY];
+
     /* with NGX_VOICEGW_JSONFEED_SKIP: containers as the filter sees them */
     uint64_t                         kinds;       /* bit d: d is an object */
     size_t                           open;        /* containers open */
@@ -115,6 +122,9 @@ typedef struct {
     unsigned                         skipping:1;
     unsigned                         skip_str:1;
     unsigned                         skip_esc:1;
+    unsigned                         key_esc:1;   /* the key has a '\\' */
+    unsigned                         key_split:1; /* it began in a piece
+                                                     before this one */
 } ngx_voicegw_jsonfeed_t;
 
 
