@@ -206,6 +206,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
     start = p;
     last = p + len;
+
     /* the bytes of a key in this piece: from its '"', or the piece's start */
 
     key = (f->in_string && f->is_key) ? p : NULL;
@@ -497,7 +498,9 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 
-    if (key && f->in_string && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
+    if (key && f->in_string && f->is_key
+        && (f->flags & NGX_VOICEGW_JSONFEED_SKIP))
+    {
         ngx_voicegw_jsonfeed_key(f, key, last);
     }
 
