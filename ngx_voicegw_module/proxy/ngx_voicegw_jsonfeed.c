@@ -56,8 +56,8 @@ static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
 static void ngx_voicegw_jsonfeed_flush(ngx_voicegw_jsonfeed_t *f);
 static void ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s,
     u_char *last);
-static ngx_uint_t ngx_voicegw_jsonfeed_named(ngx_voicegw_jsonfeed_t *f,
-    u_char *s, u_char *last);
+static ngx_uint_t ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f,
+    u_char *s, size_t len, ngx_uint_t escaped);
 static void ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f,
     u_char *start, u_char *p, ngx_uint_t container);
 static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
@@ -293,8 +293,6 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->is_key = f->expect_key;
                 f->expect_key = 0;
                 key = p + 1;
-                f->key_len = 0;
-                f->key_esc = 0;
                 f->key_split = 0;
                 f->kept = 0;
                 f->chars = 0;
@@ -440,17 +438,17 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->is_key = 0;
 
                 if (!f->key_split) {
-                    f->skip_next = !ngx_voicegw_jsonfeed_named(f, key, p);
+                    f->skip_next = !ngx_voicegw_jsonfeed_leads(f, key,
+                                       p - key,
+                                       ngx_strlchr(key, p, '\\') != NULL);
 
                 } else {
                     /* begun in an earlier piece: the bytes kept, and these */
 
                     ngx_voicegw_jsonfeed_key(f, key, p);
 
-                    f->skip_next = !f->key_esc
-                                   && (f->key_len > NGX_VOICEGW_JSONFEED_KEY
-                                       || !ngx_voicegw_jsonfeed_named(f,
-                                              f->key, f->key + f->key_len));
+                    f->skip_next = !ngx_voicegw_jsonfeed_leads(f, f->key,
+                                                  f->key_len, f->key_esc);
                 }
 
                 key = NULL;
@@ -517,6 +515,12 @@ ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
 {
     size_t  n;
 
+    if (!f->key_split) {
+        f->key_split = 1;
+        f->key_len = 0;
+        f->key_esc = 0;
+    }
+
     n = last - s;
 
     if (ngx_strlchr(s, last, '\\') != NULL) {
@@ -529,26 +533,30 @@ ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
     }
 
     f->key_len += n;
-    f->key_split = 1;
 }
 
 
 /*
- * Whether an entry of the table names the key (s up to last, as written),
- * or the key has an escape and only yajl can tell.
+ * Whether a key may lead to a value of the table: one with an escape may
+ * (only yajl can tell), else one that an entry names as it is written.
+ * len is the key's whole length; of a longer key than
+ * NGX_VOICEGW_JSONFEED_KEY only that much was kept, and no entry is so
+ * long.
  */
 
 static ngx_uint_t
-ngx_voicegw_jsonfeed_named(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
+ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
+    ngx_uint_t escaped)
 {
-    size_t                   len;
     ngx_uint_t               i;
     ngx_voicegw_jsonpath_t  *path;
 
-    len = last - s;
-
-    if (ngx_strlchr(s, last, '\\') != NULL) {
+    if (escaped) {
         return 1;
+    }
+
+    if (len > NGX_VOICEGW_JSONFEED_KEY) {
+        return 0;
     }
 
     for (i = 1; i < f->npaths; i++) {

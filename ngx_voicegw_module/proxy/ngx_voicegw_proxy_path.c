@@ -21,7 +21,7 @@
 /* a path's words (lower case), and what they say the call is */
 
 typedef struct {
-    const char                  *word;
+    ngx_str_t                    word;
     ngx_uint_t                   modality;
 } ngx_voicegw_proxy_route_t;
 
@@ -31,25 +31,25 @@ typedef struct {
 
 
 static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
-    { "/audio/transcriptions", NGX_VOICEGW_MODALITY_STT },
-    { "/audio/translations", NGX_VOICEGW_MODALITY_STT },
-    { "/speech-to-text", NGX_VOICEGW_MODALITY_STT },
-    { "/listen", NGX_VOICEGW_MODALITY_STT },
-    { "/stt", NGX_VOICEGW_MODALITY_STT },
-    { "/transcript", NGX_VOICEGW_MODALITY_STT },
-    { "/v3/ws", NGX_VOICEGW_MODALITY_STT },          /* AssemblyAI live */
-    { "/audio/speech", NGX_VOICEGW_MODALITY_TTS },
-    { "/text-to-speech", NGX_VOICEGW_MODALITY_TTS },
-    { "/speak", NGX_VOICEGW_MODALITY_TTS },
-    { "/tts/", NGX_VOICEGW_MODALITY_TTS },
-    { "/chat/completions", NGX_VOICEGW_MODALITY_LLM },
-    { "/completions", NGX_VOICEGW_MODALITY_LLM },
-    { "/responses", NGX_VOICEGW_MODALITY_LLM },
-    { "/messages", NGX_VOICEGW_MODALITY_LLM },
-    { "generatecontent", NGX_VOICEGW_MODALITY_LLM },
-    { "/api/chat", NGX_VOICEGW_MODALITY_LLM },
-    { "/api/generate", NGX_VOICEGW_MODALITY_LLM },
-    { NULL, 0 }
+    { ngx_string("/audio/transcriptions"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/audio/translations"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/speech-to-text"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/listen"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/stt"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/transcript"), NGX_VOICEGW_MODALITY_STT },
+    { ngx_string("/v3/ws"), NGX_VOICEGW_MODALITY_STT },  /* AssemblyAI live */
+    { ngx_string("/audio/speech"), NGX_VOICEGW_MODALITY_TTS },
+    { ngx_string("/text-to-speech"), NGX_VOICEGW_MODALITY_TTS },
+    { ngx_string("/speak"), NGX_VOICEGW_MODALITY_TTS },
+    { ngx_string("/tts/"), NGX_VOICEGW_MODALITY_TTS },
+    { ngx_string("/chat/completions"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("/completions"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("/responses"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("/messages"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("generatecontent"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("/api/chat"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_string("/api/generate"), NGX_VOICEGW_MODALITY_LLM },
+    { ngx_null_string, 0 }
 };
 
 
@@ -86,7 +86,8 @@ ngx_voicegw_proxy_split(ngx_str_t *uri, ngx_str_t *prefix, ngx_str_t *id,
 ngx_uint_t
 ngx_voicegw_proxy_modality(ngx_str_t *path)
 {
-    u_char                     *p, *last, *slash[NGX_VOICEGW_PROXY_SLASHES];
+    u_char                     *p, *w, *last;
+    u_char                     *slash[NGX_VOICEGW_PROXY_SLASHES];
     size_t                      len;
     ngx_uint_t                  i, n;
     ngx_voicegw_proxy_route_t  *route;
@@ -109,14 +110,12 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
         slash[n++] = p;
     }
 
-    for (route = ngx_voicegw_proxy_routes; route->word; route++) {
-        len = ngx_strlen(route->word);
+    for (route = ngx_voicegw_proxy_routes; route->word.len; route++) {
+        w = route->word.data;
+        len = route->word.len;
 
-        if (route->word[0] != '/' || n == NGX_VOICEGW_PROXY_SLASHES) {
-            if (ngx_strlcasestrn(path->data, last, (u_char *) route->word,
-                                 len - 1)
-                != NULL)
-            {
+        if (w[0] != '/' || n == NGX_VOICEGW_PROXY_SLASHES) {
+            if (ngx_strlcasestrn(path->data, last, w, len - 1) != NULL) {
                 return route->modality;
             }
 
@@ -127,9 +126,8 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
             p = slash[i];
 
             if ((size_t) (last - p) >= len
-                && ngx_tolower(p[1]) == (u_char) route->word[1]
-                && ngx_strncasecmp(p + 1, (u_char *) route->word + 1, len - 1)
-                   == 0)
+                && ngx_tolower(p[1]) == w[1]
+                && ngx_strncasecmp(p + 1, w + 1, len - 1) == 0)
             {
                 return route->modality;
             }
