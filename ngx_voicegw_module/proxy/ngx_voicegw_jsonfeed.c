@@ -35,6 +35,13 @@
  * the values passed over) and handed over once per piece, at the end of
  * a string value when its code points are counted, and before an error:
  * a call of yajl_parse() costs more than copying a few dozen bytes.
+ *
+ * yajl allocates its handle, lexer, buffers and stack through the feed:
+ * blocks of the pool, each given back to the feed's free list when yajl
+ * frees it and handed out again by the next parse.  With malloc() a call
+ * cost a dozen heap operations (an SSE stream a thousand), and their
+ * interleaving with the request pools made glibc give its heap's top back
+ * to the kernel and take it again every few hundred calls.
  */
 
 
@@ -50,6 +57,15 @@
 #define NGX_VOICEGW_JSONFEED_MAX_DEPTH  512
 
 
+struct ngx_voicegw_jsonfeed_block_s {
+    ngx_voicegw_jsonfeed_block_t  *next;
+    size_t                         size;      /* bytes after the header */
+};
+
+
+static void *ngx_voicegw_jsonfeed_malloc(void *ctx, size_t size);
+static void *ngx_voicegw_jsonfeed_realloc(void *ctx, void *ptr, size_t size);
+static void ngx_voicegw_jsonfeed_free(void *ctx, void *ptr);
 static void ngx_voicegw_jsonfeed_cleanup(void *data);
 static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last);
@@ -96,6 +112,7 @@ ngx_voicegw_jsonfeed_t *
 ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     ngx_uint_t npaths, size_t max_string, ngx_uint_t flags)
 {
+    ngx_uint_t               i;
     ngx_pool_cleanup_t      *cln;
     ngx_voicegw_jsonfeed_t  *f;
 
@@ -112,12 +129,117 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     cln->handler = ngx_voicegw_jsonfeed_cleanup;
     cln->data = f;
 
+    f->pool = pool;
+    f->alloc.malloc = ngx_voicegw_jsonfeed_malloc;
+    f->alloc.realloc = ngx_voicegw_jsonfeed_realloc;
+    f->alloc.free = ngx_voicegw_jsonfeed_free;
+    f->alloc.ctx = f;
+
     f->paths = paths;
     f->npaths = npaths;
     f->max_string = max_string;
     f->flags = flags;
 
+    for (i = 1; i < npaths; i++) {
+        if (paths[i].key.len && paths[i].key.len <= NGX_VOICEGW_JSONFEED_KEY) {
+            f->lengths |= (uint64_t) 1 << (paths[i].key.len - 1);
+        }
+    }
+
     return f;
+}
+
+
+/*
+ * yajl's allocator: the smallest free block big enough, else a new one
+ * from the pool.  A parse asks for the same half a dozen sizes each time,
+ * so the next parse takes back the same blocks and the list does not
+ * grow.  The blocks live as long as the pool; a parse holds at most its
+ * handle, its stack and two buffers, the lexer's bounded by max_string.
+ */
+
+static void *
+ngx_voicegw_jsonfeed_malloc(void *ctx, size_t size)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    ngx_voicegw_jsonfeed_block_t  *b, **prev, **best;
+
+    best = NULL;
+
+    for (prev = &f->blocks; *prev; prev = &(*prev)->next) {
+        b = *prev;
+
+        if (b->size >= size && (best == NULL || b->size < (*best)->size)) {
+            best = prev;
+
+            if (b->size == size) {
+                break;
+            }
+        }
+    }
+
+    if (best) {
+        b = *best;
+        *best = b->next;
+        return b + 1;
+    }
+
+    size = ngx_align(size, sizeof(void *));
+
+    b = ngx_palloc(f->pool, sizeof(ngx_voicegw_jsonfeed_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->size = size;
+
+    return b + 1;
+}
+
+
+static void *
+ngx_voicegw_jsonfeed_realloc(void *ctx, void *ptr, size_t size)
+{
+    void                          *p;
+    ngx_voicegw_jsonfeed_block_t  *b;
+
+    if (ptr == NULL) {
+        return ngx_voicegw_jsonfeed_malloc(ctx, size);
+    }
+
+    b = (ngx_voicegw_jsonfeed_block_t *) ptr - 1;
+
+    if (b->size >= size) {
+        return ptr;
+    }
+
+    p = ngx_voicegw_jsonfeed_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, b->size);
+    ngx_voicegw_jsonfeed_free(ctx, ptr);
+
+    return p;
+}
+
+
+static void
+ngx_voicegw_jsonfeed_free(void *ctx, void *ptr)
+{
+    ngx_voicegw_jsonfeed_t  *f = ctx;
+
+    ngx_voicegw_jsonfeed_block_t  *b;
+
+    if (ptr == NULL) {
+        return;
+    }
+
+    b = (ngx_voicegw_jsonfeed_block_t *) ptr - 1;
+    b->next = f->blocks;
+    f->blocks = b;
 }
 
 
@@ -167,7 +289,7 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->skip_esc = 0;
     f->staged = 0;
 
-    f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, NULL, f);
+    f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, &f->alloc, f);
     if (f->yh == NULL) {
         f->failed = 1;
         return NGX_ERROR;
@@ -555,14 +677,18 @@ ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
         return 1;
     }
 
-    if (len > NGX_VOICEGW_JSONFEED_KEY) {
+    if (len == 0 || len > NGX_VOICEGW_JSONFEED_KEY
+        || !((f->lengths >> (len - 1)) & 1))
+    {
         return 0;
     }
 
     for (i = 1; i < f->npaths; i++) {
         path = &f->paths[i];
 
-        if (path->key.len == len && ngx_memcmp(path->key.data, s, len) == 0) {
+        if (path->key.len == len && path->key.data[0] == s[0]
+            && ngx_memcmp(path->key.data, s, len) == 0)
+        {
             return 1;
         }
     }
@@ -781,6 +907,7 @@ ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
         path = &f->paths[i];
 
         if (path->parent == parent && path->key.len == len
+            && path->key.data[0] == s[0]
             && ngx_memcmp(path->key.data, s, len) == 0)
         {
             f->cur = i;

@@ -242,6 +242,15 @@ ngx_voicegw_store_prepare(ngx_conf_t *cf, ngx_voicegw_store_t *store)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * SQLite's memory statistics take a mutex around each of its
+     * allocations (the recorder's thread makes a dozen per record) and
+     * nothing here reads them.  They can be turned off only before SQLite
+     * starts, at the first configuration; a reload keeps that setting.
+     */
+
+    (void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+
     db = NULL;
 
     rc = sqlite3_open_v2((char *) store->path.data, &db,
