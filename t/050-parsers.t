@@ -1040,6 +1040,24 @@ for binary, name in ((DRIVER, ""), (ASAN, ", under ASan/UBSan")):
     if rc != 0:
         diag(out + err[-2000:])
 
+# -- memory over a long stream ------------------------------------------------
+#
+# yajl's blocks are kept by the process and handed to the next parse: a
+# usage parser that parses 100,000 events holds no more memory at the end
+# than after its first 1,000 (a block not given back, or an allocation of
+# the parser's pool per event, would show as megabytes).
+
+rc, out, err = drive(DRIVER, ["heap"])
+try:
+    h = json.loads(out)
+    is_(h["output"], 18, "heap: the last of 101,000 usage events is read")
+    ok(abs(h["growth"]) <= 4096, "heap: a usage parser's memory does not "
+       "grow with the events it parses (%+d bytes over 100,000)"
+       % h["growth"])
+except (ValueError, KeyError):
+    ok(False, "heap: the driver prints its numbers")
+    diag(out + err)
+
 # -- timing ------------------------------------------------------------------
 
 rc, out, err = drive(DRIVER, ["bench"])

@@ -31,6 +31,7 @@
 #include "ngx_voicegw_module.h"
 #include "ngx_voicegw_reply.h"
 #include "ngx_voicegw_zone.h"
+#include "ngx_voicegw_heap.h"
 #include "ngx_voicegw_fetch.h"
 #include "ngx_voicegw_store.h"
 #include "ngx_voicegw_store_settings.h"
@@ -470,6 +471,10 @@ ngx_voicegw_postconfiguration(ngx_conf_t *cf)
     ngx_voicegw_main_conf_t  *vmcf;
 
     vmcf = ngx_http_conf_get_module_main_conf(cf, ngx_voicegw_module);
+
+    if (vmcf->zone != NULL) {
+        ngx_voicegw_heap_conf(cf);
+    }
 
     if (vmcf->zone != NULL && vmcf->store != NULL
         && ngx_voicegw_zone_on_init(vmcf->zone,

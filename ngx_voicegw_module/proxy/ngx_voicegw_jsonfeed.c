@@ -36,12 +36,10 @@
  * a string value when its code points are counted, and before an error:
  * a call of yajl_parse() costs more than copying a few dozen bytes.
  *
- * yajl allocates its handle, lexer, buffers and stack through the feed:
- * blocks of the pool, each given back to the feed's free list when yajl
- * frees it and handed out again by the next parse.  With malloc() a call
- * cost a dozen heap operations (an SSE stream a thousand), and their
- * interleaving with the request pools made glibc give its heap's top back
- * to the kernel and take it again every few hundred calls.
+ * yajl allocates its handle, lexer, buffers and stack through lists of
+ * free blocks that the process keeps, by size class, for the next parse.
+ * With malloc() a parse cost half a dozen heap operations (an SSE stream
+ * a thousand); with the request's pool, 4.5 KB more of it per call.
  */
 
 
@@ -57,9 +55,18 @@
 #define NGX_VOICEGW_JSONFEED_MAX_DEPTH  512
 
 
+/* yajl's memory: size classes of 64 << k bytes, k < CLASSES */
+#define NGX_VOICEGW_JSONFEED_SMALLEST   64
+#define NGX_VOICEGW_JSONFEED_CLASSES    7
+#define NGX_VOICEGW_JSONFEED_KEEP       32     /* free blocks kept a class */
+
+
+typedef struct ngx_voicegw_jsonfeed_block_s  ngx_voicegw_jsonfeed_block_t;
+
 struct ngx_voicegw_jsonfeed_block_s {
-    ngx_voicegw_jsonfeed_block_t  *next;
+    ngx_voicegw_jsonfeed_block_t  *next;      /* when free */
     size_t                         size;      /* bytes after the header */
+    ngx_uint_t                     class;     /* CLASSES: none */
 };
 
 
@@ -91,6 +98,18 @@ static int ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
 static int ngx_voicegw_jsonfeed_on_end_map(void *ctx);
 static int ngx_voicegw_jsonfeed_on_start_array(void *ctx);
 static int ngx_voicegw_jsonfeed_on_end_array(void *ctx);
+
+
+static yajl_alloc_funcs  ngx_voicegw_jsonfeed_alloc = {
+    ngx_voicegw_jsonfeed_malloc,
+    ngx_voicegw_jsonfeed_realloc,
+    ngx_voicegw_jsonfeed_free,
+    NULL
+};
+
+static ngx_voicegw_jsonfeed_block_t
+    *ngx_voicegw_jsonfeed_free_blocks[NGX_VOICEGW_JSONFEED_CLASSES];
+static ngx_uint_t  ngx_voicegw_jsonfeed_kept[NGX_VOICEGW_JSONFEED_CLASSES];
 
 
 static yajl_callbacks  ngx_voicegw_jsonfeed_callbacks = {
@@ -129,12 +148,6 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     cln->handler = ngx_voicegw_jsonfeed_cleanup;
     cln->data = f;
 
-    f->pool = pool;
-    f->alloc.malloc = ngx_voicegw_jsonfeed_malloc;
-    f->alloc.realloc = ngx_voicegw_jsonfeed_realloc;
-    f->alloc.free = ngx_voicegw_jsonfeed_free;
-    f->alloc.ctx = f;
-
     f->paths = paths;
     f->npaths = npaths;
     f->max_string = max_string;
@@ -151,48 +164,49 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
 
 
 /*
- * yajl's allocator: the smallest free block big enough, else a new one
- * from the pool.  A parse asks for the same half a dozen sizes each time,
- * so the next parse takes back the same blocks and the list does not
- * grow.  The blocks live as long as the pool; a parse holds at most its
- * handle, its stack and two buffers, the lexer's bounded by max_string.
+ * yajl's allocator: blocks of 64 to 4096 bytes by powers of two, each
+ * class with a list of free blocks that the process keeps (at most
+ * NGX_VOICEGW_JSONFEED_KEEP a class) for the next parse.  A parse asks
+ * for the same half a dozen sizes every time; the next one, in this or
+ * another request, takes the same blocks back.  Larger blocks (the
+ * lexer's buffer of a long string, bounded by max_string) are malloc()'s
+ * and free()'s, yajl's own default.
+ * The lists belong to the process's event loop, the only one that
+ * parses; a new process starts with none.
  */
 
 static void *
 ngx_voicegw_jsonfeed_malloc(void *ctx, size_t size)
 {
-    ngx_voicegw_jsonfeed_t  *f = ctx;
+    ngx_uint_t                     k;
+    ngx_voicegw_jsonfeed_block_t  *b;
 
-    ngx_voicegw_jsonfeed_block_t  *b, **prev, **best;
-
-    best = NULL;
-
-    for (prev = &f->blocks; *prev; prev = &(*prev)->next) {
-        b = *prev;
-
-        if (b->size >= size && (best == NULL || b->size < (*best)->size)) {
-            best = prev;
-
-            if (b->size == size) {
-                break;
-            }
+    for (k = 0; k < NGX_VOICEGW_JSONFEED_CLASSES; k++) {
+        if (size <= (size_t) NGX_VOICEGW_JSONFEED_SMALLEST << k) {
+            break;
         }
     }
 
-    if (best) {
-        b = *best;
-        *best = b->next;
-        return b + 1;
+    if (k < NGX_VOICEGW_JSONFEED_CLASSES) {
+        b = ngx_voicegw_jsonfeed_free_blocks[k];
+
+        if (b) {
+            ngx_voicegw_jsonfeed_free_blocks[k] = b->next;
+            ngx_voicegw_jsonfeed_kept[k]--;
+            return b + 1;
+        }
+
+        size = (size_t) NGX_VOICEGW_JSONFEED_SMALLEST << k;
     }
 
-    size = ngx_align(size, sizeof(void *));
-
-    b = ngx_palloc(f->pool, sizeof(ngx_voicegw_jsonfeed_block_t) + size);
+    b = malloc(sizeof(ngx_voicegw_jsonfeed_block_t) + size);
     if (b == NULL) {
         return NULL;
     }
 
+    b->next = NULL;
     b->size = size;
+    b->class = k;
 
     return b + 1;
 }
@@ -229,8 +243,7 @@ ngx_voicegw_jsonfeed_realloc(void *ctx, void *ptr, size_t size)
 static void
 ngx_voicegw_jsonfeed_free(void *ctx, void *ptr)
 {
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
+    ngx_uint_t                     k;
     ngx_voicegw_jsonfeed_block_t  *b;
 
     if (ptr == NULL) {
@@ -238,8 +251,18 @@ ngx_voicegw_jsonfeed_free(void *ctx, void *ptr)
     }
 
     b = (ngx_voicegw_jsonfeed_block_t *) ptr - 1;
-    b->next = f->blocks;
-    f->blocks = b;
+    k = b->class;
+
+    if (k >= NGX_VOICEGW_JSONFEED_CLASSES
+        || ngx_voicegw_jsonfeed_kept[k] >= NGX_VOICEGW_JSONFEED_KEEP)
+    {
+        free(b);
+        return;
+    }
+
+    b->next = ngx_voicegw_jsonfeed_free_blocks[k];
+    ngx_voicegw_jsonfeed_free_blocks[k] = b;
+    ngx_voicegw_jsonfeed_kept[k]++;
 }
 
 
@@ -289,7 +312,8 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->skip_esc = 0;
     f->staged = 0;
 
-    f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks, &f->alloc, f);
+    f->yh = yajl_alloc(&ngx_voicegw_jsonfeed_callbacks,
+                       &ngx_voicegw_jsonfeed_alloc, f);
     if (f->yh == NULL) {
         f->failed = 1;
         return NGX_ERROR;

@@ -9,9 +9,9 @@
  * still counted), a bare token longer than 64 bytes or nesting deeper
  * than 512 stops the parse, so the memory of a parse stays small whatever
  * the upstream sends.  The yajl handle is freed by a pool cleanup when
- * the request ends mid-value.  yajl's memory comes from the pool and is
- * kept by the feed for its next parse (an SSE stream parses an event at a
- * time): no malloc() per parse.
+ * the request ends mid-value.  yajl's memory is kept by the process for
+ * the next parse (an SSE stream parses an event at a time): no malloc()
+ * per parse.
  */
 
 
@@ -70,14 +70,8 @@ typedef void (*ngx_voicegw_jsonfeed_value_pt)(void *ctx, ngx_uint_t slot,
 typedef void (*ngx_voicegw_jsonfeed_object_pt)(void *ctx, ngx_uint_t end);
 
 
-typedef struct ngx_voicegw_jsonfeed_block_s  ngx_voicegw_jsonfeed_block_t;
-
-
 typedef struct {
     yajl_handle                      yh;
-    ngx_pool_t                      *pool;
-    yajl_alloc_funcs                 alloc;
-    ngx_voicegw_jsonfeed_block_t    *blocks;      /* yajl's, free */
     ngx_uint_t                       flags;
     size_t                           max_string;
 

@@ -47,6 +47,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <malloc.h>
 #include <time.h>
 
 #include "ngx_voicegw_usage.h"
@@ -932,6 +933,58 @@ bench(void)
 
 
 /*
+ * The memory of one usage parser over a long stream: 100,000 usage events,
+ * each cut in two reads (yajl holds a token across them), after 1,000 to
+ * warm up.  What malloc() holds (mallinfo2(): the stand-in pools are
+ * malloc()ed too) must not grow with the events; prints the growth and
+ * the last event's output tokens.
+ */
+
+static int
+heap_check(void)
+{
+    size_t                len, cut, before, after;
+    ngx_uint_t            i;
+    ngx_pool_t           *pool;
+    ngx_voicegw_usage_t  *u;
+
+    static const char  *event =
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+        "\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{"
+        "\"prompt_tokens\":13,\"completion_tokens\":18,\"total_tokens\":31,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\n";
+
+    pool = ngx_standin_pool_create();
+    u = ngx_voicegw_usage_create(pool, NGX_VOICEGW_DIALECT_OPENAI, 1);
+
+    len = strlen(event);
+    cut = strstr(event, "_tokens\":18") - event;
+    before = 0;
+
+    for (i = 0; i < 101000; i++) {
+        if (i == 1000) {
+            before = mallinfo2().uordblks;
+        }
+
+        (void) ngx_voicegw_usage_feed(u, (u_char *) event, cut);
+        (void) ngx_voicegw_usage_feed(u, (u_char *) event + cut, len - cut);
+    }
+
+    after = mallinfo2().uordblks;
+
+    ngx_voicegw_usage_end(u);
+
+    printf("{\"events\":%lu,\"growth\":%ld,\"output\":%.0f}\n",
+           (unsigned long) i, (long) after - (long) before,
+           ngx_voicegw_usage_units(u)->output_tokens);
+
+    ngx_standin_pool_destroy(pool);
+
+    return 0;
+}
+
+
+/*
  * ngx_voicegw_scan_find() with and without AVX2 against memmem(): random
  * bytes from a small alphabet (the key's letters, so that near misses
  * abound) at every length 0 to 400 and every alignment of a 16-byte
@@ -1035,6 +1088,10 @@ main(int argc, char **argv)
 
     if (argc == 2 && strcmp(argv[1], "scan") == 0) {
         return scan_check();
+    }
+
+    if (argc == 2 && strcmp(argv[1], "heap") == 0) {
+        return heap_check();
     }
 
     if (argc == 6 && strcmp(argv[1], "usage") == 0) {
