@@ -40,7 +40,9 @@ sources() {
         # the stream parsers, through the parser driver's glue
         usage|reqscan|multipart|wav)
                    echo "$f.c $ROOT/t/support/parser_ops.c" \
-                        "$M/proxy/ngx_voicegw_jsonfeed.c $M/proxy/ngx_voicegw_usage.c" \
+                        "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/proxy/ngx_voicegw_jsonmem.c" \
+                        "$M/proxy/ngx_voicegw_usage.c" \
                         "$M/proxy/ngx_voicegw_reqscan.c $M/core/ngx_voicegw_wav.c" \
                         "$M/core/ngx_voicegw_multipart.c" ;;
         json)      echo "$f.c $M/core/ngx_voicegw_json_in.c" ;;
@@ -49,6 +51,7 @@ sources() {
         rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
                         "$M/ws/ngx_voicegw_ws_frame.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/proxy/ngx_voicegw_jsonmem.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
         args)      echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \
                         "$M/registry/ngx_voicegw_entity.c" \
