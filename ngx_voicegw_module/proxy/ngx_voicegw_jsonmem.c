@@ -20,6 +20,30 @@
 #include "ngx_voicegw_jsonmem.h"
 
 
+/*
+ * Under AddressSanitizer (t/050's driver, the fuzzers) a block on a free
+ * list, and the part of a block beyond what yajl asked for, are poisoned:
+ * a read after yajl freed it, or past its size, is still caught.
+ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NGX_VOICEGW_JSONMEM_ASAN  1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NGX_VOICEGW_JSONMEM_ASAN  1
+#endif
+#endif
+
+#if (NGX_VOICEGW_JSONMEM_ASAN)
+#include <sanitizer/asan_interface.h>
+#define ngx_voicegw_jsonmem_poison(p, n)    ASAN_POISON_MEMORY_REGION(p, n)
+#define ngx_voicegw_jsonmem_unpoison(p, n)  ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ngx_voicegw_jsonmem_poison(p, n)
+#define ngx_voicegw_jsonmem_unpoison(p, n)
+#endif
+
+
 /* yajl's memory: size classes of 64 << k bytes, k < CLASSES */
 #define NGX_VOICEGW_JSONMEM_SMALLEST   64
 #define NGX_VOICEGW_JSONMEM_CLASSES    7
@@ -31,6 +55,7 @@ typedef struct ngx_voicegw_jsonmem_block_s  ngx_voicegw_jsonmem_block_t;
 struct ngx_voicegw_jsonmem_block_s {
     ngx_voicegw_jsonmem_block_t  *next;       /* when free */
     size_t                        size;       /* bytes after the header */
+    size_t                        asked;      /* of them, yajl's */
     ngx_uint_t                    class;      /* CLASSES: none */
 };
 
@@ -63,6 +88,7 @@ static ngx_uint_t  ngx_voicegw_jsonmem_kept[NGX_VOICEGW_JSONMEM_CLASSES];
 static void *
 ngx_voicegw_jsonmem_malloc(void *ctx, size_t size)
 {
+    size_t                        n;
     ngx_uint_t                    k;
     ngx_voicegw_jsonmem_block_t  *b;
 
@@ -72,26 +98,33 @@ ngx_voicegw_jsonmem_malloc(void *ctx, size_t size)
         }
     }
 
+    n = size;
+
     if (k < NGX_VOICEGW_JSONMEM_CLASSES) {
         b = ngx_voicegw_jsonmem_blocks[k];
 
         if (b) {
             ngx_voicegw_jsonmem_blocks[k] = b->next;
             ngx_voicegw_jsonmem_kept[k]--;
+            b->asked = size;
+            ngx_voicegw_jsonmem_unpoison(b + 1, size);
             return b + 1;
         }
 
-        size = (size_t) NGX_VOICEGW_JSONMEM_SMALLEST << k;
+        n = (size_t) NGX_VOICEGW_JSONMEM_SMALLEST << k;
     }
 
-    b = malloc(sizeof(ngx_voicegw_jsonmem_block_t) + size);
+    b = malloc(sizeof(ngx_voicegw_jsonmem_block_t) + n);
     if (b == NULL) {
         return NULL;
     }
 
     b->next = NULL;
-    b->size = size;
+    b->size = n;
+    b->asked = size;
     b->class = k;
+
+    ngx_voicegw_jsonmem_poison((u_char *) (b + 1) + size, n - size);
 
     return b + 1;
 }
@@ -110,6 +143,9 @@ ngx_voicegw_jsonmem_realloc(void *ctx, void *ptr, size_t size)
     b = (ngx_voicegw_jsonmem_block_t *) ptr - 1;
 
     if (b->size >= size) {
+        ngx_voicegw_jsonmem_poison(ptr, b->size);
+        ngx_voicegw_jsonmem_unpoison(ptr, size);
+        b->asked = size;
         return ptr;
     }
 
@@ -118,7 +154,7 @@ ngx_voicegw_jsonmem_realloc(void *ctx, void *ptr, size_t size)
         return NULL;
     }
 
-    ngx_memcpy(p, ptr, b->size);
+    ngx_memcpy(p, ptr, b->asked);
     ngx_voicegw_jsonmem_free(ctx, ptr);
 
     return p;
@@ -144,6 +180,8 @@ ngx_voicegw_jsonmem_free(void *ctx, void *ptr)
         free(b);
         return;
     }
+
+    ngx_voicegw_jsonmem_poison(b + 1, b->size);
 
     b->next = ngx_voicegw_jsonmem_blocks[k];
     ngx_voicegw_jsonmem_blocks[k] = b;
