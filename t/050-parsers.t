@@ -1025,8 +1025,10 @@ strip_case("giant-usage", ev, None, options=("-",), big=True)
 # -- the key search (ngx_voicegw_scan.h) ---------------------------------------
 
 # with and without AVX2 (where the CPU has it) against memmem(), every
-# length to 400 at 16 alignments; under AddressSanitizer too (a read past
-# a buffer's end)
+# length to 400 at 16 alignments; then the end of a JSON string's plain run
+# and its characters against byte loops, every length to 200 at 16
+# alignments (quotes, backslashes, UTF-8 bytes); under AddressSanitizer
+# too (a read past a buffer's end)
 for binary, name in ((DRIVER, ""), (ASAN, ", under ASan/UBSan")):
     if binary is None:
         continue
@@ -1036,7 +1038,8 @@ for binary, name in ((DRIVER, ""), (ASAN, ", under ASan/UBSan")):
     except ValueError:
         t = {}
     ok(rc == 0 and t.get("tried", 0) > 100000 and t.get("found", 0) > 1000,
-       "the key search finds what memmem() finds%s (%s)" % (name, out))
+       "the key search finds what memmem() finds, the string scan what a "
+       "byte loop finds%s (%s)" % (name, out))
     if rc != 0:
         diag(out + err[-2000:])
 

@@ -48,6 +48,7 @@
 
 #include "ngx_voicegw_jsonfeed.h"
 #include "ngx_voicegw_jsonmem.h"
+#include "ngx_voicegw_scan.h"
 
 
 #define NGX_VOICEGW_JSONFEED_MAX_TOKEN  64
@@ -235,9 +236,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                     continue;
                 }
 
-                while (p < last && *p != '"' && *p != '\\') {
-                    p++;
-                }
+                p = ngx_voicegw_scan_string_end(p, last);
 
                 if (p == last) {
                     break;
@@ -410,14 +409,9 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
              * character
              */
 
-            q = p;
             end = p + ngx_min((size_t) (last - p), f->max_string - f->kept);
-            n = 0;
-
-            while (q < end && *q != '"' && *q != '\\') {
-                n += ((*q & 0xc0) != 0x80);
-                q++;
-            }
+            q = ngx_voicegw_scan_string_end(p, end);
+            n = ngx_voicegw_scan_chars(p, q);
 
             if (q != p) {
                 f->kept += q - p;

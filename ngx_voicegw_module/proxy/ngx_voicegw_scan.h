@@ -5,7 +5,9 @@
  * Owns the searches of the parsers that look at every byte of a
  * provider's stream (proxy/ngx_voicegw_usage.c, ngx_voicegw_sse_strip.c):
  * where a short key such as '"usage' first occurs in a range of bytes,
- * and where the last Server-Sent Event of a range ends.
+ * where the last Server-Sent Event of a range ends, and, for the JSON
+ * filter (ngx_voicegw_jsonfeed.c), where a string's plain run ends and
+ * how many characters begin in it.
  *
  * It runs over every event of every stream, so it must cost little per
  * byte.  glibc's memmem() builds a shift table on every call: 35-45 ns
@@ -234,6 +236,79 @@ ngx_voicegw_scan_last_event_end(u_char *p, u_char *end)
     }
 
     return p;
+}
+
+
+/*
+ * Where the plain run of a JSON string ends: the first '"' or '\\' of
+ * [p, last), or last.  With SSE2, 16 bytes at a time: the strings of a
+ * conversation that the JSON filter passes over (proxy/jsonfeed) cost a
+ * fifth of the instructions of a byte loop.
+ */
+
+static ngx_inline u_char *
+ngx_voicegw_scan_string_end(u_char *p, u_char *last)
+{
+#if (defined __SSE2__)
+    int      m;
+    __m128i  v, quote, backslash;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                           _mm_cmpeq_epi8(v, backslash)));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (p < last && *p != '"' && *p != '\\') {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * The UTF-8 characters that begin in [p, last): the bytes that are not
+ * continuation bytes (10xxxxxx).  With SSE2, 16 bytes at a time.
+ */
+
+static ngx_inline size_t
+ngx_voicegw_scan_chars(u_char *p, u_char *last)
+{
+    size_t   n;
+#if (defined __SSE2__)
+    __m128i  v, top, cont;
+
+    top = _mm_set1_epi8((char) 0xc0);
+    cont = _mm_set1_epi8((char) 0x80);
+#endif
+
+    n = 0;
+
+#if (defined __SSE2__)
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        n += 16 - __builtin_popcount(_mm_movemask_epi8(
+                      _mm_cmpeq_epi8(_mm_and_si128(v, top), cont)));
+        p += 16;
+    }
+#endif
+
+    while (p < last) {
+        n += ((*p & 0xc0) != 0x80);
+        p++;
+    }
+
+    return n;
 }
 
 

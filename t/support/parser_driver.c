@@ -1067,6 +1067,62 @@ scan_check(void)
         }
     }
 
+    /*
+     * ngx_voicegw_scan_string_end() and ngx_voicegw_scan_chars() against
+     * byte loops: quotes, backslashes, UTF-8 lead and continuation bytes
+     */
+
+    for (len = 0; len <= 200; len++) {
+        for (round = 0; round < 8; round++) {
+
+            buf = malloc(len ? len : 1);
+            if (buf == NULL) {
+                return 2;
+            }
+
+            for (off = 0; off < len; off++) {
+                seed = seed * 1103515245 + 12345;
+                k = (seed >> 16) % 64;
+                buf[off] = (k == 0) ? '"' : (k == 1) ? '\\'
+                           : (k < 12) ? (u_char) (0x80 + k)
+                           : (k < 16) ? (u_char) 0xc3 : (u_char) ('a' + k % 26);
+            }
+
+            for (off = 0; off < 16 && off <= len; off++) {
+                size_t   chars, want_chars;
+                u_char  *q;
+
+                for (q = buf + off; q < buf + len && *q != '"' && *q != '\\';
+                     q++)
+                {
+                    /* void */
+                }
+
+                got = ngx_voicegw_scan_string_end(buf + off, buf + len);
+                chars = ngx_voicegw_scan_chars(buf + off, buf + len);
+
+                want_chars = 0;
+
+                for (want = buf + off; want < buf + len; want++) {
+                    want_chars += ((*want & 0xc0) != 0x80);
+                }
+
+                tried++;
+
+                if (got != q || chars != want_chars) {
+                    printf("{\"mismatch\":\"string len %d off %d: end %d "
+                           "(byte loop %d), chars %d (byte loop %d)\"}\n",
+                           (int) len, (int) off, (int) (got - buf),
+                           (int) (q - buf), (int) chars, (int) want_chars);
+                    free(buf);
+                    return 1;
+                }
+            }
+
+            free(buf);
+        }
+    }
+
     printf("{\"tried\":%lu,\"found\":%lu,\"avx2\":%lu}\n",
            (unsigned long) tried, (unsigned long) found,
            (unsigned long) with_avx2);
