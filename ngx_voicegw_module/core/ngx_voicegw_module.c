@@ -48,6 +48,7 @@
 #include "ngx_voicegw_flusher.h"
 #include "ngx_voicegw_entity_cache.h"
 #include "ngx_voicegw_proxy.h"
+#include "ngx_voicegw_jsonmem.h"
 #include "ngx_voicegw_rt.h"
 #include "ngx_voicegw_ref_audio.h"
 #include "ngx_voicegw_sessions.h"
@@ -614,6 +615,10 @@ static void
 ngx_voicegw_exit_process(ngx_cycle_t *cycle)
 {
     ngx_voicegw_main_conf_t  *vmcf;
+
+    /* the blocks yajl's parsers left for the next parse */
+
+    ngx_voicegw_jsonmem_release();
 
     vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_voicegw_module);
 

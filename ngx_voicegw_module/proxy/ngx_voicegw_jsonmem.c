@@ -187,3 +187,29 @@ ngx_voicegw_jsonmem_free(void *ctx, void *ptr)
     ngx_voicegw_jsonmem_blocks[k] = b;
     ngx_voicegw_jsonmem_kept[k]++;
 }
+
+
+/*
+ * At a process's exit: the blocks kept are given back.  nginx unloads the
+ * module (dlclose()) when it destroys the cycle's pool, and with it the
+ * lists: a leak checker would find the blocks pointed to by nothing.
+ */
+
+void
+ngx_voicegw_jsonmem_release(void)
+{
+    ngx_uint_t                    k;
+    ngx_voicegw_jsonmem_block_t  *b;
+
+    for (k = 0; k < NGX_VOICEGW_JSONMEM_CLASSES; k++) {
+
+        while (ngx_voicegw_jsonmem_blocks[k]) {
+            b = ngx_voicegw_jsonmem_blocks[k];
+            ngx_voicegw_jsonmem_unpoison(b + 1, b->size);
+            ngx_voicegw_jsonmem_blocks[k] = b->next;
+            free(b);
+        }
+
+        ngx_voicegw_jsonmem_kept[k] = 0;
+    }
+}
