@@ -305,6 +305,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->expect_key = 0;
                 key = p + 1;
                 f->key_split = 0;
+                f->key_esc = 0;
                 f->kept = 0;
                 f->chars = 0;
                 f->escape = 0;
@@ -445,8 +446,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
                 if (!f->key_split) {
                     f->skip_next = !ngx_voicegw_jsonfeed_leads(f, key,
-                                       p - key,
-                                       ngx_strlchr(key, p, '\\') != NULL);
+                                                  p - key, f->key_esc);
 
                 } else {
                     /* begun in an earlier piece: the bytes kept, and these */
@@ -489,6 +489,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
         if (c == '\\') {
             f->escape = 1;
+            f->key_esc = 1;
 
         } else if ((c & 0xc0) != 0x80) {
             f->chars++;
@@ -524,14 +525,9 @@ ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
     if (!f->key_split) {
         f->key_split = 1;
         f->key_len = 0;
-        f->key_esc = 0;
     }
 
     n = last - s;
-
-    if (ngx_strlchr(s, last, '\\') != NULL) {
-        f->key_esc = 1;
-    }
 
     if (f->key_len < NGX_VOICEGW_JSONFEED_KEY) {
         ngx_memcpy(f->key + f->key_len, s,

@@ -126,7 +126,8 @@ typedef struct {
     unsigned                         skipping:1;
     unsigned                         skip_str:1;
     unsigned                         skip_esc:1;
-    unsigned                         key_esc:1;   /* the key has a '\\' */
+    unsigned                         key_esc:1;   /* the string so far has
+                                                     a '\\' */
     unsigned                         key_split:1; /* it began in a piece
                                                      before this one */
 } ngx_voicegw_jsonfeed_t;
