@@ -12,10 +12,15 @@
  * It runs over every event of every stream, so it must cost little per
  * byte.  glibc's memmem() builds a shift table on every call: 35-45 ns
  * for a 250-byte chunk.completion.chunk event.  Here, where the CPU has
- * SSE2 (every x86-64), 32 bytes at a time are tested for the key's first
- * byte at each place and its last byte where it would end, and only the
- * places with both are compared: 13-15 ns for the same event (measured
- * with gcc -O2 on the benchmark's machine, docs/providers.md).  Where the
+ * SSE2 (every x86-64), 32 bytes at a time are tested for two of the
+ * key's bytes, its anchor and its last, each where it would be, and only
+ * the places with both are compared: 13-15 ns for the same event
+ * (measured with gcc -O2 on the benchmark's machine, docs/providers.md).
+ * The anchor is the key's first byte, or its second when the first is a
+ * '"': JSON has a quote every few bytes, and '"usage' tested by its quote
+ * and its 'e' met a candidate at every '"content' and '"system_fingerprint'
+ * of a chat stream, 806 in the benchmark's 50 KB, where its 'u' and 'e'
+ * meet 1 (bench/RESULTS.md).  Where the
  * CPU has AVX2 (asked at run time: the module is built for any x86-64),
  * 64 bytes at a time, the same way: a 50 KB stream costs about half the
  * instructions (bench/run.sh proxy_cost).  Elsewhere it is memmem().
@@ -41,7 +46,7 @@
 
 
 /*
- * Of the places of [p, p + 64) whose bits are set in m (the key's first
+ * Of the places of [p, p + 64) whose bits are set in m (the key's anchor
  * and last bytes are there), the first where the whole key is; or NULL.
  * A byte loop: most places differ at once (a call costs more).
  */
@@ -55,7 +60,7 @@ ngx_voicegw_scan_match(u_char *p, uint64_t m, u_char *key, size_t len)
     while (m) {
         q = p + __builtin_ctzll(m);
 
-        for (i = 1; i < len - 1 && q[i] == key[i]; i++) {
+        for (i = 0; i < len - 1 && q[i] == key[i]; i++) {
             /* void */
         }
 
@@ -67,6 +72,15 @@ ngx_voicegw_scan_match(u_char *p, uint64_t m, u_char *key, size_t len)
     }
 
     return NULL;
+}
+
+
+/* the byte tested with the last: the first, or the second after a '"' */
+
+static ngx_inline size_t
+ngx_voicegw_scan_anchor(u_char *key, size_t len)
+{
+    return (key[0] == '"' && len > 2) ? 1 : 0;
 }
 
 
@@ -82,22 +96,26 @@ static u_char *
 ngx_voicegw_scan_find_avx2(u_char *p, u_char *last, u_char *key, size_t len,
     u_char **found)
 {
+    size_t     a;
     u_char    *q;
     uint64_t   m;
     __m256i    first, end;
 
-    first = _mm256_set1_epi8((char) key[0]);
+    a = ngx_voicegw_scan_anchor(key, len);
+
+    first = _mm256_set1_epi8((char) key[a]);
     end = _mm256_set1_epi8((char) key[len - 1]);
 
     while ((size_t) (last - p) >= 64 + len - 1) {
 
         m = (uint32_t) _mm256_movemask_epi8(_mm256_and_si256(
-                _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) p), first),
+                _mm256_cmpeq_epi8(
+                    _mm256_loadu_si256((__m256i *) (p + a)), first),
                 _mm256_cmpeq_epi8(
                     _mm256_loadu_si256((__m256i *) (p + len - 1)), end)))
             | (uint64_t) (uint32_t) _mm256_movemask_epi8(_mm256_and_si256(
-                _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) (p + 32)),
-                                  first),
+                _mm256_cmpeq_epi8(
+                    _mm256_loadu_si256((__m256i *) (p + 32 + a)), first),
                 _mm256_cmpeq_epi8(
                     _mm256_loadu_si256((__m256i *) (p + 31 + len)), end)))
               << 32;
@@ -131,6 +149,7 @@ ngx_voicegw_scan_find_with(u_char *p, u_char *last, u_char *key, size_t len,
 {
 #if (defined __SSE2__)
 
+    size_t     a;
     u_char    *q;
     uint64_t   m;
     __m128i    first, end;
@@ -149,7 +168,9 @@ ngx_voicegw_scan_find_with(u_char *p, u_char *last, u_char *key, size_t len,
 
 #endif
 
-    first = _mm_set1_epi8((char) key[0]);
+    a = ngx_voicegw_scan_anchor(key, len);
+
+    first = _mm_set1_epi8((char) key[a]);
     end = _mm_set1_epi8((char) key[len - 1]);
 
     /* 32 places at a time while the key would end inside [p, last) */
@@ -157,11 +178,12 @@ ngx_voicegw_scan_find_with(u_char *p, u_char *last, u_char *key, size_t len,
     while ((size_t) (last - p) >= 32 + len - 1) {
 
         m = (uint32_t) _mm_movemask_epi8(_mm_and_si128(
-                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) p), first),
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + a)), first),
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + len - 1)),
                                end)))
             | (uint32_t) _mm_movemask_epi8(_mm_and_si128(
-                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 16)), first),
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 16 + a)),
+                               first),
                 _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 15 + len)),
                                end)))
               << 16;

@@ -1000,7 +1000,7 @@ scan_check(void)
     uint32_t     seed;
     ngx_uint_t   k, round, avx2, tried, found, with_avx2;
 
-    static const char  *keys[] = { "\"usage", "\"usageMetadata", "ab",
+    static const char  *keys[] = { "\"usage", "\"usageMetadata", "ab", "\"ab",
                                    "\"audio_duration", "\n\n", NULL };
     static const char   alphabet[] = "\"usageMtdab\n x";
 
