@@ -72,6 +72,7 @@ sources() {
                         "$M/api/ngx_voicegw_report_args.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
         proxypath) echo "${f}_api.c $M/proxy/ngx_voicegw_proxy_path.c" \
+                        "$M/core/ngx_voicegw_url.c" \
                         "$M/proxy/ngx_voicegw_proxy_ws.c" \
                         "$M/registry/ngx_voicegw_entity.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;

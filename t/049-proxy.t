@@ -296,6 +296,19 @@ r = chat("viaapi")
 is_((r.status, (r.json() or {}).get("error")), (502, "provider_unavailable"),
     "without a key again, it is refused: the key went with the old URL")
 
+# each process keeps the base URLs it has parsed: a changed base_url is
+# used by the next call, in every process, and so is the old one again
+for there, key, other, what in (
+        (fake, KEY, fake_api, "the new base_url"),
+        (fake_api, KEY_API, fake, "the first base_url again")):
+    r = request("PATCH", port, "/v1/providers/viaapi",
+                {"base_url": there.url, "api_key": key})
+    is_(r.status, 200, "the base_url and a key set again: %s" % what)
+    seen = (len(there.seen()), len(other.seen()))
+    codes = [chat("viaapi").status for i in range(6)]
+    is_((codes, len(there.seen()) - seen[0], len(other.seen()) - seen[1]),
+        ([200] * 6, 6, 0), "the next 6 calls all go to %s" % what)
+
 # -- the key, nowhere --------------------------------------------------------
 
 time.sleep(0.3)

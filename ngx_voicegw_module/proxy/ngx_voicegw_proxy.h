@@ -37,11 +37,26 @@
 #include "ngx_voicegw_multipart.h"
 #include "ngx_voicegw_wav.h"
 #include "ngx_voicegw_record.h"
+#include "ngx_voicegw_url.h"
 
 
 #define NGX_VOICEGW_PROXY_UPSTREAM  "voicegw_providers"
 #define NGX_VOICEGW_PROXY_INTERIM   60000    /* ms, interim=1m */
 #define NGX_VOICEGW_PROXY_BODY_BUFFER  (128 * 1024)
+
+/* base URLs kept parsed, per location and process (ngx_voicegw_proxy_base) */
+#define NGX_VOICEGW_PROXY_BASES     4
+#define NGX_VOICEGW_PROXY_BASE_LEN  256
+
+
+typedef struct {
+    size_t                       len;            /* of text; 0: free */
+    u_char                       text[NGX_VOICEGW_PROXY_BASE_LEN];
+    ngx_voicegw_url_t            url;            /* strings in strings */
+    ngx_str_t                    host;           /* the Host header */
+    u_char                       strings[3 * NGX_VOICEGW_PROXY_BASE_LEN
+                                         + 16];
+} ngx_voicegw_proxy_base_t;
 
 
 typedef struct {
@@ -52,6 +67,8 @@ typedef struct {
     ngx_resolver_t              *resolver;       /* resolv.conf's servers */
     ngx_str_t                    prefix;         /* the location's */
     ngx_http_handler_pt          proxy_handler;  /* nginx's proxy */
+    ngx_voicegw_proxy_base_t    *bases;          /* this process's */
+    ngx_uint_t                   next_base;
 } ngx_voicegw_proxy_loc_conf_t;
 
 
@@ -162,6 +179,9 @@ ngx_int_t ngx_voicegw_proxy_model_arg(ngx_http_request_t *r,
     ngx_str_t *model);
 ngx_int_t ngx_voicegw_proxy_record_model(ngx_pool_t *pool,
     ngx_str_t *provider, ngx_str_t *model, ngx_str_t *name);
+ngx_int_t ngx_voicegw_proxy_base(ngx_http_request_t *r,
+    ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *text,
+    ngx_voicegw_url_t *url, ngx_str_t *host, const char **err);
 ngx_int_t ngx_voicegw_proxy_url(ngx_http_request_t *r,
     ngx_voicegw_proxy_ctx_t *ctx, ngx_uint_t https, ngx_str_t *prefix,
     ngx_str_t *rest);

@@ -135,6 +135,14 @@ ngx_voicegw_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         clcf->client_body_buffer_size = NGX_VOICEGW_PROXY_BODY_BUFFER;
     }
 
+    /* each process fills its own copy (ngx_voicegw_proxy_base()) */
+
+    conf->bases = ngx_pcalloc(cf->pool, NGX_VOICEGW_PROXY_BASES
+                                        * sizeof(ngx_voicegw_proxy_base_t));
+    if (conf->bases == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -7,7 +7,8 @@
  * is, the model its query names, the model's name on the books
  * ("provider/model"), and the URL the call goes to: the base URL's
  * prefix, then the path escaped again (nothing in it can end the path),
- * then the query (without a WebSocket credential).  Of a request, only
+ * then the query (without a WebSocket credential); the base URLs it has
+ * parsed, a few per location in each process.  Of a request, only
  * its pool and its query are read, and nothing is answered (the handler
  * answers what it refuses), so that this also builds outside nginx
  * (fuzz/).
@@ -15,6 +16,7 @@
 
 
 #include "ngx_voicegw_module.h"
+#include "ngx_voicegw_url.h"
 #include "ngx_voicegw_proxy.h"
 
 
@@ -28,6 +30,10 @@ typedef struct {
 
 /* the '/' of a path looked at; a path with more is searched in full */
 #define NGX_VOICEGW_PROXY_SLASHES  16
+
+
+static ngx_int_t ngx_voicegw_proxy_host(ngx_pool_t *pool,
+    ngx_voicegw_url_t *url, ngx_str_t *host);
 
 
 static ngx_voicegw_proxy_route_t  ngx_voicegw_proxy_routes[] = {
@@ -248,6 +254,135 @@ ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     }
 
     ctx->url.len = p - ctx->url.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A provider's base URL parsed, and the Host header it makes (the host,
+ * its port unless it is the scheme's), from the few the location keeps
+ * in this process: parsing it (ngx_parse_url() and our checks) cost more
+ * than the rest of the way to the provider together (bench/RESULTS.md).
+ * The key is the URL's text as the call found it (nginx.conf, the API,
+ * the type's default), so a base_url changed through the API is another
+ * entry, never a stale one.  What the request keeps (the host, Host) is
+ * copied into its pool: an entry may be replaced while a call waits for
+ * the resolver.  A failure to parse is not kept.  On an error, *err says
+ * why, or is NULL (out of memory).
+ */
+
+ngx_int_t
+ngx_voicegw_proxy_base(ngx_http_request_t *r,
+    ngx_voicegw_proxy_loc_conf_t *plcf, ngx_str_t *text,
+    ngx_voicegw_url_t *url, ngx_str_t *host, const char **err)
+{
+    u_char                    *p;
+    ngx_str_t                  copy;
+    ngx_uint_t                 i;
+    ngx_voicegw_proxy_base_t  *b;
+
+    b = plcf->bases;
+
+    for (i = 0; b && text->len && i < NGX_VOICEGW_PROXY_BASES; i++) {
+
+        if (b[i].len != text->len
+            || ngx_memcmp(b[i].text, text->data, text->len) != 0)
+        {
+            continue;
+        }
+
+        *url = b[i].url;
+        *host = b[i].host;
+
+        /* with its NUL (the TLS server name, the resolver) */
+
+        url->host.data = ngx_pnalloc(r->pool, url->host.len + 1
+                                              + host->len);
+        if (url->host.data == NULL) {
+            *err = NULL;
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(url->host.data, b[i].url.host.data, url->host.len + 1);
+
+        host->data = url->host.data + url->host.len + 1;
+        ngx_memcpy(host->data, b[i].host.data, host->len);
+
+        return NGX_OK;
+    }
+
+    copy = *text;                 /* the parser takes a trailing '/' off */
+
+    if (ngx_voicegw_url_parse(r->pool, &copy, url, err) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_voicegw_proxy_host(r->pool, url, host) != NGX_OK) {
+        *err = NULL;
+        return NGX_ERROR;
+    }
+
+    if (b == NULL || text->len == 0 || text->len > NGX_VOICEGW_PROXY_BASE_LEN)
+    {
+        return NGX_OK;
+    }
+
+    /* kept, in the slot after the last one taken */
+
+    b = &b[plcf->next_base++ % NGX_VOICEGW_PROXY_BASES];
+    b->len = 0;
+
+    p = b->strings;
+
+    b->url = *url;
+    b->url.host.data = p;
+    p = ngx_cpymem(p, url->host.data, url->host.len);
+    *p++ = '\0';
+
+    b->url.prefix.data = p;
+    p = ngx_cpymem(p, url->prefix.data, url->prefix.len);
+
+    b->host.data = p;
+    b->host.len = host->len;
+    ngx_memcpy(p, host->data, host->len);
+
+    ngx_memcpy(b->text, text->data, text->len);
+    b->len = text->len;
+
+    return NGX_OK;
+}
+
+
+/* Host: the provider's host ([] around an IPv6 address), and its port */
+
+static ngx_int_t
+ngx_voicegw_proxy_host(ngx_pool_t *pool, ngx_voicegw_url_t *url,
+    ngx_str_t *host)
+{
+    u_char  *p;
+
+    host->data = ngx_pnalloc(pool, url->host.len + sizeof("[]:65535") - 1);
+    if (host->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = host->data;
+
+    if (ngx_strlchr(url->host.data, url->host.data + url->host.len, ':')) {
+        *p++ = '[';
+        p = ngx_cpymem(p, url->host.data, url->host.len);
+        *p++ = ']';
+
+    } else {
+        p = ngx_cpymem(p, url->host.data, url->host.len);
+    }
+
+    if (!url->default_port) {
+        p = ngx_sprintf(p, ":%d", (int) url->port);
+    }
+
+    host->len = p - host->data;
 
     return NGX_OK;
 }

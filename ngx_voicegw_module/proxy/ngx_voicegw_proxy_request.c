@@ -385,11 +385,10 @@ static ngx_int_t
 ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
     ngx_str_t *rest)
 {
-    u_char             *p;
-    size_t              len;
-    ngx_str_t           base;
-    const char         *err;
-    ngx_voicegw_url_t   url;
+    ngx_str_t                      base;
+    const char                    *err;
+    ngx_voicegw_url_t              url;
+    ngx_voicegw_proxy_loc_conf_t  *plcf;
 
     base = ctx->provider.base_url;
 
@@ -398,7 +397,17 @@ ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
         base.len = ngx_strlen(base.data);
     }
 
-    if (ngx_voicegw_url_parse(r->pool, &base, &url, &err) != NGX_OK) {
+    plcf = ngx_http_get_module_loc_conf(r, ngx_voicegw_proxy_module);
+
+    /* the URL parsed, and Host: the provider's, its port unless default */
+
+    if (ngx_voicegw_proxy_base(r, plcf, &base, &url, &ctx->host, &err)
+        != NGX_OK)
+    {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_voicegw_reply_error(r, NGX_HTTP_BAD_GATEWAY,
                                        "provider_unavailable",
                                        "the base_url of provider \"%V\" "
@@ -408,28 +417,6 @@ ngx_voicegw_proxy_target(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
 
     ctx->ssl = url.https;
     ctx->sni = url.host;
-
-    /* Host: the provider's, with its port unless it is the default */
-
-    len = url.host.len + sizeof("[]:65535") - 1;
-
-    ctx->host.data = ngx_pnalloc(r->pool, len);
-    if (ctx->host.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_strlchr(url.host.data, url.host.data + url.host.len, ':')) {
-        p = ngx_sprintf(ctx->host.data, "[%V]", &url.host);
-
-    } else {
-        p = ngx_cpymem(ctx->host.data, url.host.data, url.host.len);
-    }
-
-    if (!url.default_port) {
-        p = ngx_sprintf(p, ":%d", (int) url.port);
-    }
-
-    ctx->host.len = p - ctx->host.data;
 
     /* the path as nginx normalised it, escaped again, and the query */
 
