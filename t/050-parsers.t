@@ -672,6 +672,23 @@ request_case("skip-named-object-elsewhere", '{"include_usage":{"model":"x"},'
              '"model_id":["y"],"model":"m"}', {"model": "m"})
 request_case("skip-open-at-end", '{"model":"m","messages":[{"x":"y\\"',
              {"model": "m", "invalid": 1})
+# members no path names are passed over whole, key and value, and the
+# commas are the filter's: whatever members are passed over, first, last
+# or between, yajl gets a well-formed object (at every split)
+request_case("skip-members-around", '{"a":1,"model":"m","b":[1,{"c":2}],'
+             '"stream":true,"d":{"e":"f"},"stream_options":{"x":null,'
+             '"include_usage":false,"y":-1.5e3},"z":"end"}',
+             {"model": "m", "stream": 1, "include_usage": 0})
+request_case("skip-members-spaced", '{ "x" : 12 , "model" : "m" , "y" : '
+             'true }', {"model": "m"})
+request_case("skip-members-only", '{"x":{"model":"no"},"y":[]}', {})
+# what the filter passes to yajl is still checked
+request_case("skip-members-kept-invalid", '{"a":1,"model":"m",'
+             '"stream":tru}', {"model": "m", "invalid": 1})
+# between members passed over, a comma too many is not seen (yajl gets
+# the filter's commas; docs/providers.md)
+request_case("skip-members-commas", '{"x":1,,"model":"m",}',
+             {"model": "m"})
 usage_case("openai-json-skipped-text", "openai", "json", json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion",
     "choices": [{"index": 0, "message": {
@@ -680,6 +697,12 @@ usage_case("openai-json-skipped-text", "openai", "json", json.dumps({
         "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 7, "completion_tokens": 5,
               "total_tokens": 12}}), units(input=7, output=5, chunks=1))
+usage_case("openai-json-members", "openai", "json",
+           '{"usage":{"total_tokens":12,"completion_tokens_details":'
+           '{"reasoning_tokens":3},"prompt_tokens":7,"x":[{"prompt_tokens":'
+           '99}],"completion_tokens":5,"prompt_tokens_details":{"audio":1,'
+           '"cached_tokens":2}},"id":"c","choices":[]}',
+           units(input=7, output=5, cached=2, chunks=1))
 
 # -- WAV ---------------------------------------------------------------------
 

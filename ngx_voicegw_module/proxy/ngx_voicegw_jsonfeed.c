@@ -20,16 +20,22 @@
  * With NGX_VOICEGW_JSONFEED_SKIP the filter also knows which strings are
  * keys (it keeps the kind of each open container).  A key that no entry
  * of the table names, compared as it is written, leads nowhere: the
- * filter passes its value over itself if it is a string, an object or an
- * array, and gives yajl "null" in its place.  The messages of a long
- * conversation, the text of an answer, cost a walk for their quotes and
- * brackets, not a parse.  A key the table names, or one with an escape
- * (yajl decodes it: "mod\u0065l" is "model"), goes to yajl with its
- * value, whose key callback follows the paths exactly.  The decision
- * looks at the key's bytes alone (its first NGX_VOICEGW_JSONFEED_KEY
- * are kept when it is cut between pieces), so it is the same however the
- * text comes cut.  What the filter skips is not checked: a value that is
- * not JSON there no longer fails the parse.
+ * filter passes over the whole member, key and value, and yajl never
+ * sees it.  The messages of a long conversation, the text of an answer,
+ * an answer's "id" and "choices", cost a walk for their quotes and
+ * brackets, not a parse: yajl's lexer and its callbacks cost ~100
+ * instructions a token, and a chat answer is two thirds such members.
+ * So a key's bytes are held until its end decides, and the commas
+ * between an object's members are the filter's: yajl gets one before
+ * each member it is given but the first.  A key the table names, or one
+ * with an escape (yajl decodes it: "mod\u0065l" is "model"), goes to
+ * yajl with its value, whose key callback follows the paths exactly.
+ * The decision looks at the key's bytes alone (the first
+ * NGX_VOICEGW_JSONFEED_KEY are kept when it is cut between pieces: no
+ * longer key can name an entry, escaped or not), so it is the same
+ * however the text comes cut.  What the filter passes over is not
+ * checked: a value that is not JSON there, or a comma too many or too
+ * few between members, no longer fails the parse.
  *
  * The text for yajl is gathered (NGX_VOICEGW_JSONFEED_STAGE bytes, less
  * the values passed over) and handed over once per piece, at the end of
@@ -63,8 +69,6 @@ static void ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s,
     u_char *last);
 static ngx_uint_t ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f,
     u_char *s, size_t len, ngx_uint_t escaped);
-static void ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f,
-    u_char *start, u_char *p, ngx_uint_t container);
 static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
 static int ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f,
     ngx_uint_t type, u_char *s, size_t len);
@@ -124,9 +128,13 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     f->flags = flags;
 
     for (i = 1; i < npaths; i++) {
-        if (paths[i].key.len && paths[i].key.len <= NGX_VOICEGW_JSONFEED_KEY) {
-            f->lengths |= (uint64_t) 1 << (paths[i].key.len - 1);
+        if (paths[i].key.len == 0
+            || paths[i].key.len > NGX_VOICEGW_JSONFEED_KEY_MAX)
+        {
+            return NULL;                /* a table no key could reach */
         }
+
+        f->lengths |= (uint64_t) 1 << (paths[i].key.len - 1);
     }
 
     return f;
@@ -169,11 +177,14 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->in_object = 0;
     f->failed = 0;
     f->kinds = 0;
+    f->members = 0;
     f->open = 0;
     f->skip_depth = 0;
     f->expect_key = 0;
     f->is_key = 0;
-    f->skip_next = 0;
+    f->held = 0;
+    f->drop = 0;
+    f->drop_bare = 0;
     f->skipping = 0;
     f->skip_str = 0;
     f->skip_esc = 0;
@@ -211,12 +222,13 @@ ngx_int_t
 ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 {
     u_char      c, *start, *last, *q, *end, *key;
-    ngx_uint_t  d, n;
+    ngx_uint_t  d, n, skip, leads;
 
     if (f->yh == NULL || f->failed) {
         return NGX_ERROR;
     }
 
+    skip = f->flags & NGX_VOICEGW_JSONFEED_SKIP;
     start = p;
     last = p + len;
 
@@ -277,29 +289,71 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 }
             }
 
-            /* the skipped value ended: yajl gets a null in its place */
+            /* the value ended, and with it the member passed over */
 
             f->skipping = 0;
-            ngx_voicegw_jsonfeed_pass(f, (u_char *) "null", (u_char *) "null"
-                                                            + 4);
-            if (f->failed) {
-                return NGX_ERROR;
-            }
-
+            f->drop = 0;
             start = p + 1;
             continue;
         }
 
         if (!f->in_string) {
 
+            if (f->drop) {
+
+                /* a member passed over, after its key: up to its value */
+
+                if (f->drop_bare) {
+
+                    switch (c) {
+
+                    case ',': case '}': case ']':
+                    case ' ': case '\t': case '\r': case '\n':
+                        f->drop = 0;            /* the bare value ended */
+                        f->drop_bare = 0;
+                        start = p;
+                        break;
+
+                    default:
+                        continue;
+                    }
+
+                } else {
+
+                    switch (c) {
+
+                    case ':':
+                    case ' ': case '\t': case '\r': case '\n':
+                        continue;
+
+                    case '"':
+                        f->skipping = 1;
+                        f->skip_str = 1;
+                        f->skip_esc = 0;
+                        f->skip_depth = 0;
+                        continue;
+
+                    case '{': case '[':
+                        f->skipping = 1;
+                        f->skip_str = 0;
+                        f->skip_depth = 1;
+                        continue;
+
+                    case ',': case '}': case ']':
+                        f->drop = 0;            /* no value: not checked */
+                        start = p;
+                        break;
+
+                    default:
+                        f->drop_bare = 1;
+                        continue;
+                    }
+                }
+            }
+
             switch (c) {
 
             case '"':
-                if (f->skip_next) {
-                    ngx_voicegw_jsonfeed_skip(f, start, p, 0);
-                    continue;
-                }
-
                 f->in_string = 1;
                 f->is_key = f->expect_key;
                 f->expect_key = 0;
@@ -312,21 +366,25 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 f->hex = 0;
                 f->high = 0;
                 f->run = 0;
+
+                if (f->is_key && skip) {
+                    /* held until its end says whether yajl gets it */
+                    ngx_voicegw_jsonfeed_pass(f, start, p);
+                    start = p;
+                    f->held = 1;
+                }
+
                 continue;
 
             case '{': case '[':
-                if (f->skip_next) {
-                    ngx_voicegw_jsonfeed_skip(f, start, p, 1);
-                    continue;
-                }
-
                 if (f->open < 64) {
                     f->kinds &= ~((uint64_t) 1 << f->open);
                     f->kinds |= (uint64_t) (c == '{') << f->open;
+                    f->members &= ~((uint64_t) 1 << f->open);
                 }
 
                 f->open++;
-                f->expect_key = (c == '{');
+                f->expect_key = (c == '{' && f->open <= 64);
                 f->run = 0;
                 continue;
 
@@ -335,16 +393,21 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                     f->open--;
                 }
 
-                f->skip_next = 0;
                 f->expect_key = 0;
                 f->run = 0;
                 continue;
 
             case ',':
-                f->skip_next = 0;
                 f->expect_key = (f->open && f->open <= 64
                                  && (f->kinds >> (f->open - 1)) & 1);
                 f->run = 0;
+
+                if (f->expect_key && skip) {
+                    /* between members: yajl gets the filter's own */
+                    ngx_voicegw_jsonfeed_pass(f, start, p);
+                    start = p + 1;
+                }
+
                 continue;
 
             case ':':
@@ -353,7 +416,6 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 continue;
 
             default:
-                f->skip_next = 0;
                 f->expect_key = 0;
 
                 if (++f->run > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
@@ -441,23 +503,59 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                 start = p;
             }
 
-            if (f->is_key && (f->flags & NGX_VOICEGW_JSONFEED_SKIP)) {
+            if (f->is_key && skip) {
                 f->is_key = 0;
+                f->held = 0;
 
                 if (!f->key_split) {
-                    f->skip_next = !ngx_voicegw_jsonfeed_leads(f, key,
-                                                  p - key, f->key_esc);
+                    leads = ngx_voicegw_jsonfeed_leads(f, key, p - key,
+                                                       f->key_esc);
 
                 } else {
                     /* begun in an earlier piece: the bytes kept, and these */
 
                     ngx_voicegw_jsonfeed_key(f, key, p);
 
-                    f->skip_next = !ngx_voicegw_jsonfeed_leads(f, f->key,
-                                                  f->key_len, f->key_esc);
+                    leads = ngx_voicegw_jsonfeed_leads(f, f->key, f->key_len,
+                                                       f->key_esc);
                 }
 
+                q = start;                      /* the key's '"', if here */
                 key = NULL;
+                start = p + 1;
+
+                if (!leads) {
+                    f->drop = 1;
+                    continue;
+                }
+
+                /* yajl gets the member: a comma first, unless it is the
+                   object's first; the key from its '"' (start, held) */
+
+                d = f->open - 1;
+
+                if ((f->members >> d) & 1) {
+                    ngx_voicegw_jsonfeed_pass(f, (u_char *) ",",
+                                              (u_char *) "," + 1);
+                }
+
+                f->members |= (uint64_t) 1 << d;
+
+                if (!f->key_split) {
+                    ngx_voicegw_jsonfeed_pass(f, q, p + 1);
+
+                } else {
+                    ngx_voicegw_jsonfeed_pass(f, (u_char *) "\"",
+                                              (u_char *) "\"" + 1);
+                    ngx_voicegw_jsonfeed_pass(f, f->key, f->key + f->key_len);
+                    ngx_voicegw_jsonfeed_pass(f, (u_char *) "\"",
+                                              (u_char *) "\"" + 1);
+                }
+
+                if (f->failed) {
+                    return NGX_ERROR;
+                }
+
                 continue;
 
             } else if ((f->flags & NGX_VOICEGW_JSONFEED_COUNT) && !f->is_key)
@@ -476,7 +574,8 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
             continue;
         }
 
-        if (!f->dropping && f->kept >= f->max_string && (c & 0xc0) != 0x80)
+        if (!f->dropping && !f->held && f->kept >= f->max_string
+            && (c & 0xc0) != 0x80)
         {
             ngx_voicegw_jsonfeed_pass(f, start, p);
 
@@ -499,7 +598,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         f->kept++;
     }
 
-    if (!f->dropping && !f->skipping) {
+    if (!f->dropping && !f->skipping && !f->held && !f->drop) {
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 
@@ -543,7 +642,7 @@ ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s, u_char *last)
  * (only yajl can tell), else one that an entry names as it is written.
  * len is the key's whole length; of a longer key than
  * NGX_VOICEGW_JSONFEED_KEY only that much was kept, and no entry is so
- * long.
+ * long, even escaped (6 bytes at most for each of its characters).
  */
 
 static ngx_uint_t
@@ -553,11 +652,15 @@ ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
     ngx_uint_t               i;
     ngx_voicegw_jsonpath_t  *path;
 
+    if (len == 0 || len > NGX_VOICEGW_JSONFEED_KEY) {
+        return 0;
+    }
+
     if (escaped) {
         return 1;
     }
 
-    if (len == 0 || len > NGX_VOICEGW_JSONFEED_KEY
+    if (len > NGX_VOICEGW_JSONFEED_KEY_MAX
         || !((f->lengths >> (len - 1)) & 1))
     {
         return 0;
@@ -574,23 +677,6 @@ ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
     }
 
     return 0;
-}
-
-
-/* a key's value begins at p and no path goes through it: passed over */
-
-static void
-ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f, u_char *start,
-    u_char *p, ngx_uint_t container)
-{
-    ngx_voicegw_jsonfeed_pass(f, start, p);     /* up to the value */
-
-    f->skip_next = 0;
-    f->skipping = 1;
-    f->skip_str = !container;
-    f->skip_esc = 0;
-    f->skip_depth = container;
-    f->run = 0;
 }
 
 

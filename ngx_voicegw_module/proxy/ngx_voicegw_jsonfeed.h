@@ -32,8 +32,13 @@
 /* bytes gathered for yajl before a call of yajl_parse() */
 #define NGX_VOICEGW_JSONFEED_STAGE    256
 
-/* bytes kept of a key cut between pieces (longer: no table names it) */
-#define NGX_VOICEGW_JSONFEED_KEY      64
+/*
+ * bytes kept of a key cut between pieces: a table's keys are ASCII and at
+ * most 32 bytes, and an escape writes a character in at most 6 bytes, so
+ * no longer key, escaped or not, can name an entry
+ */
+#define NGX_VOICEGW_JSONFEED_KEY      192
+#define NGX_VOICEGW_JSONFEED_KEY_MAX  32
 
 /* the types of the values handed over */
 #define NGX_VOICEGW_JSON_NUMBER       1
@@ -48,11 +53,10 @@
 #define NGX_VOICEGW_JSONFEED_UNWRAP   0x04   /* a top-level array's items
                                                 are top-level values */
 #define NGX_VOICEGW_JSONFEED_VALIDATE 0x08   /* UTF-8 checked by yajl */
-#define NGX_VOICEGW_JSONFEED_SKIP     0x10   /* the string, object or
-                                                array value of a key no
+#define NGX_VOICEGW_JSONFEED_SKIP     0x10   /* a member whose key no
                                                 path names is passed over
-                                                by the filter, yajl gets
-                                                null in its place */
+                                                by the filter, key and
+                                                value: yajl never sees it */
 
 
 typedef struct {
@@ -109,6 +113,8 @@ typedef struct {
 
     /* with NGX_VOICEGW_JSONFEED_SKIP: containers as the filter sees them */
     uint64_t                         kinds;       /* bit d: d is an object */
+    uint64_t                         members;     /* bit d: the object at d
+                                                     gave yajl a member */
     size_t                           open;        /* containers open */
     size_t                           skip_depth;  /* open in the skipped */
 
@@ -122,8 +128,14 @@ typedef struct {
 
     unsigned                         expect_key:1;
     unsigned                         is_key:1;    /* the string is a key */
-    unsigned                         skip_next:1; /* the next value */
-    unsigned                         skipping:1;
+    unsigned                         held:1;      /* its bytes not given to
+                                                     yajl yet */
+    unsigned                         drop:1;      /* in a member passed
+                                                     over, before or in a
+                                                     bare value */
+    unsigned                         drop_bare:1; /* in its bare value */
+    unsigned                         skipping:1;  /* in its string, object
+                                                     or array value */
     unsigned                         skip_str:1;
     unsigned                         skip_esc:1;
     unsigned                         key_esc:1;   /* the string so far has
