@@ -55,7 +55,7 @@ ok(h is not None and h["status"] == "ok" and h["version"] == "0.1.0",
 ok(isinstance(h["uptime_seconds"], (int, float))
    and 0 <= h["uptime_seconds"] < 30, "uptime_seconds is a small number")
 
-SCHEMA = 4     # NGX_VOICEGW_STORE_SCHEMA
+SCHEMA = 5     # NGX_VOICEGW_STORE_SCHEMA
 ready = wait_for(lambda: ngx.error_log().count(
     "ready, schema version %d" % SCHEMA) >= 2)
 ok(ready, "each worker process opened its own store connection")
@@ -121,9 +121,23 @@ rows = dict(con.execute("SELECT key, value FROM settings"))
 is_(float(rows.get("eta.eta_half_duplex_s", 0)), 200.0,
     "the change was committed")
 ok("eta.eta_chat_s" not in rows, "fields never PUT are not stored")
+ok("requests_modality" not in [r[0] for r in con.execute(
+    "SELECT name FROM sqlite_master WHERE type = 'index'")],
+   "no requests_modality index (no query used it: schema 5)")
+# the store as version 4 left it: the next start migrates it
+con.execute("CREATE INDEX requests_modality ON requests (modality, ts)")
+con.execute("PRAGMA user_version = 4")
+con.commit()
 con.close()
 
 ngx.start(wait_ports=[port])
+con = sqlite3.connect(db)
+is_((con.execute("PRAGMA user_version").fetchone()[0],
+     [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE "
+                                "type = 'index' AND tbl_name = 'requests'")]),
+    (SCHEMA, ["requests_ts"]),
+    "a version 4 store is migrated at start: its requests_modality goes")
+con.close()
 h = health()
 ok(h["uptime_seconds"] < after, "a restart resets uptime (%.1f < %.1f)" %
    (h["uptime_seconds"], after))

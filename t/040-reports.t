@@ -58,7 +58,7 @@ CONF = """
 """ % {"port": port, "w1": dead1, "w2": dead2}
 
 ngx = Nginx(d, CONF, workers=2).start(wait_ports=[port])
-ok(wait_for(lambda: ngx.error_log().count("ready, schema version 4") >= 2),
+ok(wait_for(lambda: ngx.error_log().count("ready, schema version 5") >= 2),
    "both worker processes opened the store")
 
 db_path = os.path.join(d, "data", "vg.db")

@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 
-#define NGX_VOICEGW_STORE_SCHEMA  4
+#define NGX_VOICEGW_STORE_SCHEMA  5
 
 
 ngx_int_t ngx_voicegw_schema_configure(sqlite3 *db, u_char *err, size_t len);
