@@ -135,6 +135,8 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
         }
 
         f->lengths |= (uint64_t) 1 << (paths[i].key.len - 1);
+        f->heads |= (uint64_t) 1 << ((paths[i].key.data[0]
+                                       + paths[i].key.len) & 63);
     }
 
     return f;
@@ -661,7 +663,8 @@ ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
     }
 
     if (len > NGX_VOICEGW_JSONFEED_KEY_MAX
-        || !((f->lengths >> (len - 1)) & 1))
+        || !((f->lengths >> (len - 1)) & 1)
+        || !((f->heads >> ((s[0] + len) & 63)) & 1))
     {
         return 0;
     }
@@ -949,10 +952,27 @@ ngx_voicegw_jsonfeed_on_end_array(void *ctx)
 ngx_int_t
 ngx_voicegw_jsonfeed_number(u_char *s, size_t len, double *v)
 {
-    char  number[NGX_VOICEGW_JSONFEED_MAX_TOKEN + 1], *end;
+    char      number[NGX_VOICEGW_JSONFEED_MAX_TOKEN + 1], *end;
+    size_t    i;
+    uint64_t  n;
 
     if (len == 0 || len > NGX_VOICEGW_JSONFEED_MAX_TOKEN) {
         return NGX_ERROR;
+    }
+
+    /* a count, the usual: up to 15 digits are exact in a double */
+
+    if (len <= 15) {
+        n = 0;
+
+        for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            n = n * 10 + (s[i] - '0');
+        }
+
+        if (i == len) {
+            *v = (double) n;
+            return NGX_OK;
+        }
     }
 
     ngx_memcpy(number, s, len);

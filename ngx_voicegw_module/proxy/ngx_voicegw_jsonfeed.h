@@ -83,6 +83,8 @@ typedef struct {
     ngx_uint_t                       npaths;
     uint64_t                         lengths;     /* bit n - 1: a key of
                                                      n bytes in paths */
+    uint64_t                         heads;       /* bit (first byte + n)
+                                                     % 64 of each such key */
     ngx_voicegw_jsonfeed_value_pt    value;
     ngx_voicegw_jsonfeed_object_pt   object;
     void                            *ctx;
