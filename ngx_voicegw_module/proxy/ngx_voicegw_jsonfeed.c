@@ -184,7 +184,6 @@ ngx_voicegw_jsonfeed_begin(ngx_voicegw_jsonfeed_t *f)
     f->skip_depth = 0;
     f->expect_key = 0;
     f->is_key = 0;
-    f->held = 0;
     f->drop = 0;
     f->drop_bare = 0;
     f->skipping = 0;
@@ -373,7 +372,6 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
                     /* held until its end says whether yajl gets it */
                     ngx_voicegw_jsonfeed_pass(f, start, p);
                     start = p;
-                    f->held = 1;
                 }
 
                 continue;
@@ -507,7 +505,6 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
             if (f->is_key && skip) {
                 f->is_key = 0;
-                f->held = 0;
 
                 if (!f->key_split) {
                     leads = ngx_voicegw_jsonfeed_leads(f, key, p - key,
@@ -576,7 +573,7 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
             continue;
         }
 
-        if (!f->dropping && !f->held && f->kept >= f->max_string
+        if (!f->dropping && !(f->is_key && skip) && f->kept >= f->max_string
             && (c & 0xc0) != 0x80)
         {
             ngx_voicegw_jsonfeed_pass(f, start, p);
@@ -600,7 +597,11 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         f->kept++;
     }
 
-    if (!f->dropping && !f->skipping && !f->held && !f->drop) {
+    /* not a key still held, nor a member passed over */
+
+    if (!f->dropping && !f->skipping && !f->drop
+        && !(f->in_string && f->is_key && skip))
+    {
         ngx_voicegw_jsonfeed_pass(f, start, last);
     }
 

@@ -129,9 +129,9 @@ typedef struct {
     unsigned                         failed:1;
 
     unsigned                         expect_key:1;
-    unsigned                         is_key:1;    /* the string is a key */
-    unsigned                         held:1;      /* its bytes not given to
-                                                     yajl yet */
+    unsigned                         is_key:1;    /* the string is a key
+                                                     (with SKIP: held from
+                                                     yajl until its end) */
     unsigned                         drop:1;      /* in a member passed
                                                      over, before or in a
                                                      bare value */
