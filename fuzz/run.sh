@@ -41,6 +41,7 @@ sources() {
         usage|reqscan|multipart|wav)
                    echo "$f.c $ROOT/t/support/parser_ops.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/proxy/ngx_voicegw_jsonpath.c" \
                         "$M/proxy/ngx_voicegw_jsonmem.c" \
                         "$M/proxy/ngx_voicegw_usage.c" \
                         "$M/proxy/ngx_voicegw_reqscan.c $M/core/ngx_voicegw_wav.c" \
@@ -51,6 +52,7 @@ sources() {
         rtunits)   echo "$f.c $M/realtime/ngx_voicegw_rt_units.c" \
                         "$M/ws/ngx_voicegw_ws_frame.c" \
                         "$M/proxy/ngx_voicegw_jsonfeed.c" \
+                        "$M/proxy/ngx_voicegw_jsonpath.c" \
                         "$M/proxy/ngx_voicegw_jsonmem.c" \
                         "$M/core/ngx_voicegw_enum.c" ;;
         args)      echo "${f}_api.c $M/api/ngx_voicegw_api_args.c" \

@@ -36,7 +36,7 @@ SOURCES = [os.path.join(ROOT, "t", "support", "parser_driver.c"),
            os.path.join(ROOT, "t", "support", "ngx_standin.c"),
            os.path.join(ROOT, "t", "support", "parser_ops.c")] + [
     os.path.join(PROXY, "ngx_voicegw_%s.c" % n)
-    for n in ("jsonfeed", "jsonmem", "usage", "reqscan", "sse_strip")] + [
+    for n in ("jsonfeed", "jsonpath", "jsonmem", "usage", "reqscan", "sse_strip")] + [
     os.path.join(CORE, "ngx_voicegw_%s.c" % n) for n in ("wav", "multipart")]
 INCLUDES = [os.path.join(ROOT, "build", "objs"),
             os.path.join(NGX_SRC, "core"), os.path.join(NGX_SRC, "event"),

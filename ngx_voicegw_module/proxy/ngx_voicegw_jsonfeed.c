@@ -4,7 +4,8 @@
  *
  * Owns the bounded yajl front end: a byte filter that walks the JSON text
  * just enough to know where strings are (and to count their code points),
- * and yajl callbacks that follow the key path down a small table.
+ * in front of yajl, whose callbacks (ngx_voicegw_jsonpath.c) follow the
+ * key path down a small table.
  *
  * It must never hold more than a short piece of the text: yajl keeps an
  * unfinished token in its own buffer, so a string is cut after max_string
@@ -58,47 +59,34 @@
 
 
 #define NGX_VOICEGW_JSONFEED_MAX_TOKEN  64
-#define NGX_VOICEGW_JSONFEED_MAX_DEPTH  512
 
 
 static void ngx_voicegw_jsonfeed_cleanup(void *data);
 static void ngx_voicegw_jsonfeed_pass(ngx_voicegw_jsonfeed_t *f, u_char *p,
     u_char *last);
 static void ngx_voicegw_jsonfeed_flush(ngx_voicegw_jsonfeed_t *f);
+static u_char *ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f, u_char *p,
+    u_char *last);
 static void ngx_voicegw_jsonfeed_key(ngx_voicegw_jsonfeed_t *f, u_char *s,
     u_char *last);
 static ngx_uint_t ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f,
     u_char *s, size_t len, ngx_uint_t escaped);
-static void ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f);
-static int ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f,
-    ngx_uint_t type, u_char *s, size_t len);
-static int ngx_voicegw_jsonfeed_on_null(void *ctx);
-static int ngx_voicegw_jsonfeed_on_boolean(void *ctx, int b);
-static int ngx_voicegw_jsonfeed_on_number(void *ctx, const char *s,
-    size_t len);
-static int ngx_voicegw_jsonfeed_on_string(void *ctx, const unsigned char *s,
-    size_t len);
-static int ngx_voicegw_jsonfeed_on_start_map(void *ctx);
-static int ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
-    size_t len);
-static int ngx_voicegw_jsonfeed_on_end_map(void *ctx);
-static int ngx_voicegw_jsonfeed_on_start_array(void *ctx);
-static int ngx_voicegw_jsonfeed_on_end_array(void *ctx);
 
 
-static yajl_callbacks  ngx_voicegw_jsonfeed_callbacks = {
-    ngx_voicegw_jsonfeed_on_null,
-    ngx_voicegw_jsonfeed_on_boolean,
-    NULL,
-    NULL,
-    ngx_voicegw_jsonfeed_on_number,
-    ngx_voicegw_jsonfeed_on_string,
-    ngx_voicegw_jsonfeed_on_start_map,
-    ngx_voicegw_jsonfeed_on_map_key,
-    ngx_voicegw_jsonfeed_on_end_map,
-    ngx_voicegw_jsonfeed_on_start_array,
-    ngx_voicegw_jsonfeed_on_end_array
+/* the bytes that end a bare token (a number, a literal) */
+
+static const u_char  ngx_voicegw_jsonfeed_ends_bare[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1,
+    [','] = 1, [']'] = 1, ['}'] = 1
 };
+
+
+/* the bytes of a value passed over that matter outside its strings */
+
+static const u_char  ngx_voicegw_jsonfeed_skip_stops[256] = {
+    ['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1
+};
+
 
 
 ngx_voicegw_jsonfeed_t *
@@ -241,53 +229,10 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         c = *p;
 
         if (f->skipping) {
+            p = ngx_voicegw_jsonfeed_skip(f, p, last);
 
-            if (f->skip_str) {
-
-                if (f->skip_esc) {
-                    f->skip_esc = 0;
-                    continue;
-                }
-
-                p = ngx_voicegw_scan_string_end(p, last);
-
-                if (p == last) {
-                    break;
-                }
-
-                if (*p == '\\') {
-                    f->skip_esc = 1;
-                    continue;
-                }
-
-                f->skip_str = 0;
-
-                if (f->skip_depth) {
-                    continue;
-                }
-
-            } else {
-
-                switch (c) {
-
-                case '"':
-                    f->skip_str = 1;
-                    continue;
-
-                case '{': case '[':
-                    f->skip_depth++;
-                    continue;
-
-                case '}': case ']':
-                    if (--f->skip_depth) {
-                        continue;
-                    }
-
-                    break;
-
-                default:
-                    continue;
-                }
+            if (p == last) {
+                break;
             }
 
             /* the value ended, and with it the member passed over */
@@ -306,18 +251,17 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 
                 if (f->drop_bare) {
 
-                    switch (c) {
+                    while (!ngx_voicegw_jsonfeed_ends_bare[c]) {
+                        if (++p == last) {
+                            goto done;
+                        }
 
-                    case ',': case '}': case ']':
-                    case ' ': case '\t': case '\r': case '\n':
-                        f->drop = 0;            /* the bare value ended */
-                        f->drop_bare = 0;
-                        start = p;
-                        break;
-
-                    default:
-                        continue;
+                        c = *p;
                     }
+
+                    f->drop = 0;                /* the bare value ended */
+                    f->drop_bare = 0;
+                    start = p;
 
                 } else {
 
@@ -597,6 +541,8 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
         f->kept++;
     }
 
+done:
+
     /* not a key still held, nor a member passed over */
 
     if (!f->dropping && !f->skipping && !f->drop
@@ -614,6 +560,99 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
     ngx_voicegw_jsonfeed_flush(f);
 
     return f->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * A value passed over, from where the last piece left it: its strings
+ * (escapes followed) and its brackets, nothing else.  The end: the byte
+ * that closes the value (its string's quote, its last bracket); last,
+ * when the piece ends first (the state is kept for the next one).
+ */
+
+static u_char *
+ngx_voicegw_jsonfeed_skip(ngx_voicegw_jsonfeed_t *f, u_char *p, u_char *last)
+{
+    size_t  depth;
+
+    depth = f->skip_depth;
+
+    if (f->skip_str) {
+
+        if (f->skip_esc) {
+            f->skip_esc = 0;
+            p++;                        /* the escaped byte */
+        }
+
+        goto string;
+    }
+
+    for ( ;; ) {
+
+        while (p < last && !ngx_voicegw_jsonfeed_skip_stops[*p]) {
+            p++;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        switch (*p) {
+
+        case '"':
+            p++;
+
+        string:
+
+            for ( ;; ) {
+                p = ngx_voicegw_scan_string_end(p, last);
+
+                if (p == last) {
+                    f->skip_str = 1;
+                    f->skip_depth = depth;
+                    return last;
+                }
+
+                if (*p == '"') {
+                    break;
+                }
+
+                if (++p == last) {          /* a '\\' ends the piece */
+                    f->skip_str = 1;
+                    f->skip_esc = 1;
+                    f->skip_depth = depth;
+                    return last;
+                }
+
+                p++;
+            }
+
+            f->skip_str = 0;
+
+            if (depth == 0) {
+                return p;                   /* a string value */
+            }
+
+            break;
+
+        case '{': case '[':
+            depth++;
+            break;
+
+        default:                            /* '}', ']' */
+            if (--depth == 0) {
+                f->skip_depth = 0;
+                return p;
+            }
+        }
+
+        p++;
+    }
+
+    f->skip_str = 0;
+    f->skip_depth = depth;
+
+    return last;
 }
 
 
@@ -757,194 +796,6 @@ ngx_voicegw_jsonfeed_end(ngx_voicegw_jsonfeed_t *f)
     f->yh = NULL;
 
     return f->failed ? NGX_ERROR : NGX_OK;
-}
-
-
-/* the path of the value that comes after a closed container */
-
-static void
-ngx_voicegw_jsonfeed_after(ngx_voicegw_jsonfeed_t *f)
-{
-    if (f->depth == 0) {
-        f->cur = 0;
-
-    } else if (f->depth <= NGX_VOICEGW_JSONPATH_TRACKED
-               && f->array[f->depth - 1])
-    {
-        f->cur = f->node[f->depth - 1];
-
-    } else {
-        f->cur = NGX_VOICEGW_JSONPATH_NONE;
-    }
-}
-
-
-static int
-ngx_voicegw_jsonfeed_scalar(ngx_voicegw_jsonfeed_t *f, ngx_uint_t type,
-    u_char *s, size_t len)
-{
-    if (f->cur != NGX_VOICEGW_JSONPATH_NONE && f->paths[f->cur].slot) {
-        f->value(f->ctx, f->paths[f->cur].slot, type, s, len);
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_null(void *ctx)
-{
-    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_NULL, NULL, 0);
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_boolean(void *ctx, int b)
-{
-    return ngx_voicegw_jsonfeed_scalar(ctx, b ? NGX_VOICEGW_JSON_TRUE
-                                              : NGX_VOICEGW_JSON_FALSE,
-                                       NULL, 0);
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_number(void *ctx, const char *s, size_t len)
-{
-    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_NUMBER,
-                                       (u_char *) s, len);
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_string(void *ctx, const unsigned char *s, size_t len)
-{
-    return ngx_voicegw_jsonfeed_scalar(ctx, NGX_VOICEGW_JSON_STRING,
-                                       (u_char *) s, len);
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_start_map(void *ctx)
-{
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
-    if (f->depth >= NGX_VOICEGW_JSONFEED_MAX_DEPTH) {
-        return 0;
-    }
-
-    if (f->cur == 0) {
-        f->in_object = 1;
-
-        if (f->object) {
-            f->object(f->ctx, 0);
-        }
-    }
-
-    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED) {
-        f->node[f->depth] = (u_char) f->cur;
-        f->array[f->depth] = 0;
-    }
-
-    f->depth++;
-    f->cur = NGX_VOICEGW_JSONPATH_NONE;
-
-    return 1;
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
-    size_t len)
-{
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
-    ngx_uint_t               i, parent;
-    ngx_voicegw_jsonpath_t  *path;
-
-    f->cur = NGX_VOICEGW_JSONPATH_NONE;
-
-    if (f->depth > NGX_VOICEGW_JSONPATH_TRACKED) {
-        return 1;
-    }
-
-    parent = f->node[f->depth - 1];
-
-    if (parent == NGX_VOICEGW_JSONPATH_NONE) {
-        return 1;
-    }
-
-    for (i = 1; i < f->npaths; i++) {
-        path = &f->paths[i];
-
-        if (path->parent == parent && path->key.len == len
-            && path->key.data[0] == s[0]
-            && ngx_memcmp(path->key.data, s, len) == 0)
-        {
-            f->cur = i;
-            break;
-        }
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_end_map(void *ctx)
-{
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
-    f->depth--;
-
-    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED && f->node[f->depth] == 0) {
-        f->in_object = 0;
-
-        if (f->object) {
-            f->object(f->ctx, 1);
-        }
-    }
-
-    ngx_voicegw_jsonfeed_after(f);
-
-    return 1;
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_start_array(void *ctx)
-{
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
-    ngx_uint_t  item;
-
-    if (f->depth >= NGX_VOICEGW_JSONFEED_MAX_DEPTH) {
-        return 0;
-    }
-
-    item = (f->depth == 0 && (f->flags & NGX_VOICEGW_JSONFEED_UNWRAP))
-           ? 0 : NGX_VOICEGW_JSONPATH_NONE;
-
-    if (f->depth < NGX_VOICEGW_JSONPATH_TRACKED) {
-        f->node[f->depth] = (u_char) item;
-        f->array[f->depth] = 1;
-    }
-
-    f->depth++;
-    f->cur = item;
-
-    return 1;
-}
-
-
-static int
-ngx_voicegw_jsonfeed_on_end_array(void *ctx)
-{
-    ngx_voicegw_jsonfeed_t  *f = ctx;
-
-    f->depth--;
-    ngx_voicegw_jsonfeed_after(f);
-
-    return 1;
 }
 
 

@@ -156,5 +156,8 @@ ngx_int_t ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p,
 ngx_int_t ngx_voicegw_jsonfeed_end(ngx_voicegw_jsonfeed_t *f);
 ngx_int_t ngx_voicegw_jsonfeed_number(u_char *s, size_t len, double *v);
 
+/* the yajl callbacks that follow the paths (ngx_voicegw_jsonpath.c) */
+extern const yajl_callbacks  ngx_voicegw_jsonfeed_callbacks;
+
 
 #endif /* _NGX_VOICEGW_JSONFEED_H_INCLUDED_ */
