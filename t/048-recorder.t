@@ -399,5 +399,69 @@ is_([l for l in ngx.error_log()[restart:].splitlines()
      if "[alert]" in l or "[emerg]" in l or "[crit]" in l], [],
     "no [alert], [emerg] or [crit] after the restart")
 
+# -- 6. a batch with a row already in the store -------------------------------
+# (as when a batch is committed again after its holder died): rows go in by
+# statements of 16, and a statement that finds one of its rows there has
+# the batch written again one row at a time; each new row is rolled up
+# once, the row already there is left as it was
+
+def alpha_books():
+    cc = sqlite3.connect(DB, timeout=10)
+    try:
+        return (cc.execute("SELECT count(*) FROM requests"
+                           " WHERE project = 'alpha'").fetchone()[0],
+                cc.execute("SELECT total(requests) FROM daily"
+                           " WHERE project = 'alpha'").fetchone()[0])
+    finally:
+        cc.close()
+
+
+def one_batch(c, n, name):
+    """n tasks of project alpha while c holds the store: one batch"""
+    c.execute("BEGIN EXCLUSIVE")
+    acc0 = metric(metrics(), "voicegw_records_total", outcome="accepted")
+    for i in range(n):
+        chat("%s-%d" % (name, i), project="alpha")
+    ok(wait_for(lambda: metric(metrics(), "voicegw_records_total",
+                               outcome="accepted") - acc0 >= n),
+       "%d records wait for the store, in one batch" % n)
+    c.execute("ROLLBACK")
+
+
+rows0, rolled0 = alpha_books()
+c = sqlite3.connect(DB, timeout=10, isolation_level=None)
+first = c.execute("SELECT max(id) FROM requests").fetchone()[0] + 1
+there = first + 5
+c.execute("INSERT INTO requests (id, ts, project, modality, model_id,"
+          " provider, cost_usd, status) VALUES (?, ?, 'dup', 'llm', 'x/y',"
+          " 'x', 0.5, 'success')", (there, int(time.time() * 1000)))
+one_batch(c, 20, "dup")
+ok(wait_for(lambda: alpha_books()[0] == rows0 + 19, timeout=10),
+   "19 of them are new rows (%d)" % (alpha_books()[0] - rows0))
+ids = [r[0] for r in c.execute("SELECT id FROM requests WHERE id >= ?"
+                               " AND project = 'alpha' ORDER BY id",
+                               (first,))]
+is_(ids, [i for i in range(first, first + 20) if i != there],
+    "they have the ids the recorder gave them, the one already there aside")
+is_(c.execute("SELECT project, cost_usd FROM requests WHERE id = ?",
+              (there,)).fetchone(), ("dup", 0.5),
+    "the row already there is left as it was")
+is_(alpha_books()[1] - rolled0, 19.0,
+    "the daily rollup counts the 19 new rows once each")
+is_(c.execute("SELECT total(requests) FROM daily WHERE project = 'dup'"
+              ).fetchone()[0], 1.0,
+    "and the row already there once, as it was inserted")
+c.close()
+rows1, rolled1 = alpha_books()
+
+# and a batch of new rows only, by statements of 16 (and one by one for
+# the rest): every row rolled up once
+c = sqlite3.connect(DB, timeout=10, isolation_level=None)
+one_batch(c, 35, "group")
+c.close()
+ok(wait_for(lambda: alpha_books()[0] == rows1 + 35, timeout=10),
+   "a batch of 35 new records: 35 rows (%d)" % (alpha_books()[0] - rows1))
+is_(alpha_books()[1] - rolled1, 35.0, "each rolled up once")
+
 ngx.stop()
 sys.exit(tap.done())

@@ -3,8 +3,9 @@
  * ngx_voicegw_record_sql.c
  *
  * Owns the recorder's SQL: a batch of records committed in ONE
- * transaction with its rollups, and retention.  Runs in a thread of the
- * store's pool, never on the event loop.
+ * transaction with its rollups (its rows' statements and retention are
+ * ngx_voicegw_record_rows.c's).  Runs in a thread of the store's pool,
+ * never on the event loop.
  *
  *   - Rows are inserted with the ids the recorder gave them, OR IGNORE:
  *     a batch committed twice (a flusher died after its commit, another
@@ -29,16 +30,9 @@
 #include "ngx_voicegw_record.h"
 #include "ngx_voicegw_recorder.h"
 #include "ngx_voicegw_record_sql.h"
+#include "ngx_voicegw_record_rows.h"
 
 #include <math.h>
-
-
-#define NGX_VOICEGW_SQL_INSERT                                               \
-    "INSERT OR IGNORE INTO requests (id, ts, project, modality, model_id,"   \
-    " provider, input_units, output_units, cost_usd, ttfb_ms,"               \
-    " total_latency_ms, status, http_status, queue_wait_ms, flags,"          \
-    " rolled_up) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"      \
-    " ?12, ?13, ?14, ?15, 1)"
 
 
 /* the statements of a batch, each prepared once per batch */
@@ -49,13 +43,14 @@ enum {
     NGX_VOICEGW_ST_DAY_COPY,
     NGX_VOICEGW_ST_DAY_MARK,
     NGX_VOICEGW_ST_ADD,
+    NGX_VOICEGW_ST_GROUP,       /* prepared when a batch has a group */
     NGX_VOICEGW_NST
 };
 
 
 static const char  *ngx_voicegw_record_sql[NGX_VOICEGW_NST] = {
 
-    NGX_VOICEGW_SQL_INSERT,
+    NULL,                       /* ngx_voicegw_record_rows_prepare() */
 
     NGX_VOICEGW_SQL_DAILY("?1", "?2", "?3", "?4", "?5", "?6", "?7", "?8",
                           "?9", "?10", "?11", "?12", "?13", "?14"),
@@ -64,7 +59,8 @@ static const char  *ngx_voicegw_record_sql[NGX_VOICEGW_NST] = {
     NGX_VOICEGW_SQL_LATENCY_DAY("?1", "?2", "?3", "?4", "1"),
     NULL,
 
-    NGX_VOICEGW_SQL_LATENCY_ADD("?1", "?2", "?3", "?4", "?5", "?6", "1")
+    NGX_VOICEGW_SQL_LATENCY_ADD("?1", "?2", "?3", "?4", "?5", "?6", "1"),
+    NULL
 };
 
 
@@ -123,6 +119,8 @@ typedef struct {
 
 static ngx_int_t ngx_voicegw_record_prepare(sqlite3 *db,
     ngx_voicegw_agg_t *a);
+static ngx_int_t ngx_voicegw_record_groups(sqlite3 *db, ngx_voicegw_agg_t *a,
+    ngx_voicegw_record_batch_t *b);
 static ngx_int_t ngx_voicegw_record_row(sqlite3 *db, ngx_voicegw_agg_t *a,
     ngx_voicegw_rec_t *h, ngx_uint_t *inserted);
 static void ngx_voicegw_record_sum(ngx_voicegw_agg_t *a,
@@ -140,7 +138,6 @@ static void ngx_voicegw_record_pause(ngx_voicegw_agg_t *a);
 static void ngx_voicegw_record_rest(ngx_voicegw_agg_t *a);
 static ngx_int_t ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a,
     sqlite3_stmt *st, const char *what);
-static void ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s);
 static uint32_t ngx_voicegw_agg_hash(uint32_t a, uint32_t b, uint32_t c,
     int64_t x, int64_t y);
 static ngx_int_t ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots,
@@ -262,8 +259,18 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
 
     rc = ngx_voicegw_record_prepare(db, &a);
 
+    if (rc == NGX_OK) {
+        rc = ngx_voicegw_record_groups(db, &a, b);
+    }
+
+    /* some rows were there (a batch committed again): one by one */
+
     p = b->data;
-    last = b->data + b->len;
+    last = (rc == NGX_DECLINED) ? b->data + b->len : p;
+
+    if (rc == NGX_DECLINED) {
+        rc = NGX_OK;
+    }
 
     while (rc == NGX_OK && p < last) {
         h = (ngx_voicegw_rec_t *) p;
@@ -339,6 +346,18 @@ ngx_voicegw_record_prepare(sqlite3 *db, ngx_voicegw_agg_t *a)
 
         ngx_voicegw_record_rest(a);
 
+        if (i == NGX_VOICEGW_ST_INSERT) {
+            if (ngx_voicegw_record_rows_prepare(db, 1, &a->st[i]) != NGX_OK) {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        if (i == NGX_VOICEGW_ST_GROUP) {
+            continue;
+        }
+
         if (i == NGX_VOICEGW_ST_DAY_MARK) {
             /* the second statement of the copy's text */
             if (sqlite3_prepare_v2(db, tail, -1, &a->st[i], NULL)
@@ -368,62 +387,97 @@ failed:
 }
 
 
+/*
+ * The batch's rows, NGX_VOICEGW_RECORD_GROUP to a statement (the rest one
+ * by one): NGX_OK, every row was new, and each is in the rollups' sums.
+ * NGX_DECLINED: some were there already, which rows is not known; the
+ * transaction is begun again, for the rows one by one.
+ */
+
+static ngx_int_t
+ngx_voicegw_record_groups(sqlite3 *db, ngx_voicegw_agg_t *a,
+    ngx_voicegw_record_batch_t *b)
+{
+    u_char             *p, *last;
+    ngx_uint_t          i, n, left, rows, changes;
+    sqlite3_stmt       *st;
+    ngx_voicegw_rec_t  *h;
+
+    last = b->data + b->len;
+    n = 0;
+
+    for (p = b->data; p < last; p += ((ngx_voicegw_rec_t *) p)->len) {
+        n++;
+    }
+
+    if (n >= NGX_VOICEGW_RECORD_GROUP
+        && ngx_voicegw_record_rows_prepare(db, NGX_VOICEGW_RECORD_GROUP,
+                                           &a->st[NGX_VOICEGW_ST_GROUP])
+           != NGX_OK)
+    {
+        ngx_voicegw_sql_error(db, "prepare", a->err, a->errlen);
+        return NGX_ERROR;
+    }
+
+    changes = 0;
+    left = n;
+    p = b->data;
+
+    while (left) {
+        rows = (left >= NGX_VOICEGW_RECORD_GROUP) ? NGX_VOICEGW_RECORD_GROUP
+                                                  : 1;
+        st = a->st[rows > 1 ? NGX_VOICEGW_ST_GROUP : NGX_VOICEGW_ST_INSERT];
+
+        sqlite3_reset(st);
+
+        for (i = 0; i < rows; i++) {
+            h = (ngx_voicegw_rec_t *) p;
+            p += h->len;
+            ngx_voicegw_record_rows_bind(st, i, h);
+        }
+
+        left -= rows;
+
+        ngx_voicegw_record_rest(a);
+
+        if (ngx_voicegw_record_step(db, a, st, "insert") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        changes += sqlite3_changes(db);
+    }
+
+    if (changes != n) {
+        if (ngx_voicegw_sql_exec(db, "ROLLBACK", a->err, a->errlen) != NGX_OK
+            || ngx_voicegw_sql_exec(db, "BEGIN IMMEDIATE", a->err, a->errlen)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    for (p = b->data; p < last; p += ((ngx_voicegw_rec_t *) p)->len) {
+        ngx_voicegw_record_sum(a, (ngx_voicegw_rec_t *) p);
+    }
+
+    b->inserted = n;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_voicegw_record_row(sqlite3 *db, ngx_voicegw_agg_t *a,
     ngx_voicegw_rec_t *h, ngx_uint_t *inserted)
 {
-    u_char        *s;
-    ngx_str_t     *name;
     sqlite3_stmt  *st;
 
     st = a->st[NGX_VOICEGW_ST_INSERT];
-    s = (u_char *) (h + 1);
 
     sqlite3_reset(st);
-
-    sqlite3_bind_int64(st, 1, (sqlite3_int64) h->id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64) h->ts);
-    sqlite3_bind_text(st, 3, (char *) s, h->project_len, SQLITE_STATIC);
-
-    name = &ngx_voicegw_modality_names[h->modality];
-    sqlite3_bind_text(st, 4, (char *) name->data, name->len, SQLITE_STATIC);
-
-    sqlite3_bind_text(st, 5, (char *) s + h->project_len + h->provider_len,
-                      h->model_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, (char *) s + h->project_len, h->provider_len,
-                      SQLITE_STATIC);
-    sqlite3_bind_double(st, 7, h->input_units);
-    sqlite3_bind_double(st, 8, h->output_units);
-    sqlite3_bind_double(st, 9, h->cost_usd);
-
-    if (h->ttfb_ms >= 0) {
-        sqlite3_bind_double(st, 10, h->ttfb_ms);
-    } else {
-        sqlite3_bind_null(st, 10);
-    }
-
-    if (h->total_ms >= 0) {
-        sqlite3_bind_double(st, 11, h->total_ms);
-    } else {
-        sqlite3_bind_null(st, 11);
-    }
-
-    name = &ngx_voicegw_status_names[h->status];
-    sqlite3_bind_text(st, 12, (char *) name->data, name->len, SQLITE_STATIC);
-
-    if (h->http_status) {
-        sqlite3_bind_int(st, 13, h->http_status);
-    } else {
-        sqlite3_bind_null(st, 13);
-    }
-
-    if (h->queue_wait_ms >= 0) {
-        sqlite3_bind_double(st, 14, h->queue_wait_ms);
-    } else {
-        sqlite3_bind_null(st, 14);
-    }
-
-    sqlite3_bind_int(st, 15, h->flags);
+    ngx_voicegw_record_rows_bind(st, 0, h);
 
     if (ngx_voicegw_record_step(db, a, st, "insert") != NGX_OK) {
         return NGX_ERROR;
@@ -800,22 +854,6 @@ ngx_voicegw_record_step(sqlite3 *db, ngx_voicegw_agg_t *a, sqlite3_stmt *st,
 }
 
 
-/* "YYYY-MM-DD" of a day number (days since 1970-01-01, UTC) */
-
-static void
-ngx_voicegw_record_day(u_char *buf, int32_t day, ngx_str_t *s)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime((time_t) day * 86400, &tm);
-
-    s->data = buf;
-    s->len = ngx_sprintf(buf, "%4d-%02d-%02d", tm.ngx_tm_year,
-                         tm.ngx_tm_mon, tm.ngx_tm_mday)
-             - buf;
-}
-
-
 static uint32_t
 ngx_voicegw_agg_hash(uint32_t a, uint32_t b, uint32_t c, int64_t x,
     int64_t y)
@@ -873,102 +911,6 @@ ngx_voicegw_agg_grow(void **table, ngx_uint_t *slots, size_t size)
 
     *table = new;
     *slots = n;
-
-    return NGX_OK;
-}
-
-
-/*
- * One step of retention: at most NGX_VOICEGW_RETENTION_STEP raw rows
- * older than the limit (rollups stay), and, once none is left, the
- * histogram row sets that no period reaches any more (all but the
- * latest one before the 30 days of "month").
- */
-
-ngx_int_t
-ngx_voicegw_record_sql_retention(ngx_voicegw_store_op_t *op, sqlite3 *db)
-{
-    ngx_voicegw_retention_t  *rt = op->data;
-
-    u_char         dbuf[16];
-    ngx_str_t      cut;
-    sqlite3_stmt  *st;
-
-    rt->deleted = 0;
-
-    if (sqlite3_prepare_v2(db,
-            "DELETE FROM requests WHERE id IN (SELECT id FROM requests"
-            " WHERE ts < ?1 ORDER BY ts LIMIT ?2)", -1, &st, NULL)
-        != SQLITE_OK)
-    {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_int64(st, 1, rt->before);
-    sqlite3_bind_int(st, 2, NGX_VOICEGW_RETENTION_STEP);
-
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        sqlite3_finalize(st);
-        return NGX_ERROR;
-    }
-
-    rt->deleted = sqlite3_changes(db);
-    sqlite3_finalize(st);
-
-    if (rt->deleted == NGX_VOICEGW_RETENTION_STEP) {
-        return NGX_OK;
-    }
-
-    ngx_voicegw_record_day(dbuf, rt->today - 31, &cut);
-
-    /* by the row sets' keys, so that only those row sets are read */
-
-    if (sqlite3_prepare_v2(db,
-            "DELETE FROM latency_cum WHERE (project, model_id, kind, day) IN"
-            " (SELECT project, model_id, kind, day FROM latency_days AS o"
-            "  WHERE o.day < ?1 AND EXISTS (SELECT 1 FROM latency_days AS d"
-            "   WHERE d.project = o.project AND d.model_id = o.model_id"
-            "   AND d.kind = o.kind AND d.day > o.day AND d.day < ?1))",
-            -1, &st, NULL)
-        != SQLITE_OK)
-    {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_text(st, 1, (char *) cut.data, cut.len, SQLITE_STATIC);
-
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        sqlite3_finalize(st);
-        return NGX_ERROR;
-    }
-
-    sqlite3_finalize(st);
-
-    if (sqlite3_prepare_v2(db,
-            "DELETE FROM latency_days WHERE day < ?1 AND EXISTS (SELECT 1"
-            " FROM latency_days AS d WHERE d.project = latency_days.project"
-            " AND d.model_id = latency_days.model_id"
-            " AND d.kind = latency_days.kind"
-            " AND d.day > latency_days.day AND d.day < ?1)", -1, &st, NULL)
-        != SQLITE_OK)
-    {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        return NGX_ERROR;
-    }
-
-    sqlite3_bind_text(st, 1, (char *) cut.data, cut.len, SQLITE_STATIC);
-
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        ngx_voicegw_sql_error(db, "retention", op->err, sizeof(op->err));
-        sqlite3_finalize(st);
-        return NGX_ERROR;
-    }
-
-    sqlite3_finalize(st);
 
     return NGX_OK;
 }
