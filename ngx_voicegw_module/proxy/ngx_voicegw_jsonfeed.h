@@ -120,29 +120,33 @@ typedef struct {
     size_t                           open;        /* containers open */
     size_t                           skip_depth;  /* open in the skipped */
 
-    unsigned                         in_string:1;
-    unsigned                         dropping:1;
-    unsigned                         escape:1;
-    unsigned                         high:1;      /* after a high surrogate */
-    unsigned                         last_cut:1;  /* last string cut short */
-    unsigned                         in_object:1; /* a top-level object */
-    unsigned                         failed:1;
+    /*
+     * flags: bytes, not bits, as each is set and read again at once (a
+     * bit's read-modify-write stalled the next read of its word)
+     */
+    u_char                           in_string;
+    u_char                           dropping;
+    u_char                           escape;
+    u_char                           high;        /* after a high surrogate */
+    u_char                           last_cut;    /* last string cut short */
+    u_char                           in_object;   /* a top-level object */
+    u_char                           failed;
 
-    unsigned                         expect_key:1;
-    unsigned                         is_key:1;    /* the string is a key
+    u_char                           expect_key;
+    u_char                           is_key;      /* the string is a key
                                                      (with SKIP: held from
                                                      yajl until its end) */
-    unsigned                         drop:1;      /* in a member passed
+    u_char                           drop;        /* in a member passed
                                                      over, before or in a
                                                      bare value */
-    unsigned                         drop_bare:1; /* in its bare value */
-    unsigned                         skipping:1;  /* in its string, object
+    u_char                           drop_bare;   /* in its bare value */
+    u_char                           skipping;    /* in its string, object
                                                      or array value */
-    unsigned                         skip_str:1;
-    unsigned                         skip_esc:1;
-    unsigned                         key_esc:1;   /* the string so far has
+    u_char                           skip_str;
+    u_char                           skip_esc;
+    u_char                           key_esc;     /* the string so far has
                                                      a '\\' */
-    unsigned                         key_split:1; /* it began in a piece
+    u_char                           key_split;   /* it began in a piece
                                                      before this one */
 } ngx_voicegw_jsonfeed_t;
 

@@ -95,6 +95,7 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
     u_char                     *p, *w, *last;
     u_char                     *slash[NGX_VOICEGW_PROXY_SLASHES];
     size_t                      len;
+    uint32_t                    letters;
     ngx_uint_t                  i, n;
     ngx_voicegw_proxy_route_t  *route;
 
@@ -105,6 +106,7 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
 
     last = path->data + path->len;
     n = 0;
+    letters = 0;
 
     for (p = path->data; p < last && n < NGX_VOICEGW_PROXY_SLASHES; p++) {
         p = ngx_strlchr(p, last, '/');
@@ -114,6 +116,12 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
         }
 
         slash[n++] = p;
+
+        /* the letters after a '/': a word that begins with none is not */
+
+        if (p + 1 < last) {
+            letters |= (uint32_t) 1 << (ngx_tolower(p[1]) & 31);
+        }
     }
 
     for (route = ngx_voicegw_proxy_routes; route->word.len; route++) {
@@ -125,6 +133,10 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
                 return route->modality;
             }
 
+            continue;
+        }
+
+        if (!(letters & ((uint32_t) 1 << (w[1] & 31)))) {
             continue;
         }
 

@@ -308,6 +308,7 @@ ngx_voicegw_scan_chars(u_char *p, u_char *last)
 {
     size_t   n;
 #if (defined __SSE2__)
+    int      m;
     __m128i  v, top, cont;
 
     top = _mm_set1_epi8((char) 0xc0);
@@ -319,8 +320,10 @@ ngx_voicegw_scan_chars(u_char *p, u_char *last)
 #if (defined __SSE2__)
     while (last - p >= 16) {
         v = _mm_loadu_si128((const __m128i *) p);
-        n += 16 - __builtin_popcount(_mm_movemask_epi8(
-                      _mm_cmpeq_epi8(_mm_and_si128(v, top), cont)));
+        m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, top), cont));
+
+        /* without -mpopcnt a call: ASCII text has no continuation byte */
+        n += m ? 16 - __builtin_popcount(m) : 16;
         p += 16;
     }
 #endif
