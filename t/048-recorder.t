@@ -400,10 +400,11 @@ is_([l for l in ngx.error_log()[restart:].splitlines()
     "no [alert], [emerg] or [crit] after the restart")
 
 # -- 6. a batch with a row already in the store -------------------------------
-# (as when a batch is committed again after its holder died): rows go in by
-# statements of 16, and a statement that finds one of its rows there has
-# the batch written again one row at a time; each new row is rolled up
-# once, the row already there is left as it was
+# (as when a batch is committed again after its holder died): a batch of
+# 256 records or more goes in by statements of 16, and a statement that
+# finds one of its rows there has the batch written again one row at a
+# time; each new row is rolled up once, the row already there is left as
+# it was
 
 def alpha_books():
     cc = sqlite3.connect(DB, timeout=10)
@@ -421,10 +422,13 @@ def one_batch(c, n, name):
     c.execute("BEGIN EXCLUSIVE")
     acc0 = metric(metrics(), "voicegw_records_total", outcome="accepted")
     for i in range(n):
-        chat("%s-%d" % (name, i), project="alpha")
+        chat("%s-%d" % (name, i), ms=0, project="alpha")
     ok(wait_for(lambda: metric(metrics(), "voicegw_records_total",
                                outcome="accepted") - acc0 >= n),
-       "%d records wait for the store, in one batch" % n)
+       "%d records wait for the store" % n)
+    # a batch begun before the last of them waits for the lock up to the
+    # store's busy timeout (5 s) and fails; the one after has them all
+    time.sleep(5.5)
     c.execute("ROLLBACK")
 
 
@@ -435,33 +439,36 @@ there = first + 5
 c.execute("INSERT INTO requests (id, ts, project, modality, model_id,"
           " provider, cost_usd, status) VALUES (?, ?, 'dup', 'llm', 'x/y',"
           " 'x', 0.5, 'success')", (there, int(time.time() * 1000)))
-one_batch(c, 20, "dup")
-ok(wait_for(lambda: alpha_books()[0] == rows0 + 19, timeout=10),
-   "19 of them are new rows (%d)" % (alpha_books()[0] - rows0))
+one_batch(c, 300, "dup")
+ok(wait_for(lambda: alpha_books()[0] == rows0 + 299, timeout=10),
+   "299 of them are new rows (%d)" % (alpha_books()[0] - rows0))
 ids = [r[0] for r in c.execute("SELECT id FROM requests WHERE id >= ?"
                                " AND project = 'alpha' ORDER BY id",
                                (first,))]
-is_(ids, [i for i in range(first, first + 20) if i != there],
+is_(ids, [i for i in range(first, first + 300) if i != there],
     "they have the ids the recorder gave them, the one already there aside")
 is_(c.execute("SELECT project, cost_usd FROM requests WHERE id = ?",
               (there,)).fetchone(), ("dup", 0.5),
     "the row already there is left as it was")
-is_(alpha_books()[1] - rolled0, 19.0,
-    "the daily rollup counts the 19 new rows once each")
+is_(alpha_books()[1] - rolled0, 299.0,
+    "the daily rollup counts the 299 new rows once each")
 is_(c.execute("SELECT total(requests) FROM daily WHERE project = 'dup'"
               ).fetchone()[0], 1.0,
     "and the row already there once, as it was inserted")
 c.close()
 rows1, rolled1 = alpha_books()
 
-# and a batch of new rows only, by statements of 16 (and one by one for
-# the rest): every row rolled up once
-c = sqlite3.connect(DB, timeout=10, isolation_level=None)
-one_batch(c, 35, "group")
-c.close()
-ok(wait_for(lambda: alpha_books()[0] == rows1 + 35, timeout=10),
-   "a batch of 35 new records: 35 rows (%d)" % (alpha_books()[0] - rows1))
-is_(alpha_books()[1] - rolled1, 35.0, "each rolled up once")
+# and batches of new rows only, by statements of 16 (and one by one for
+# the rest) and, below 256, one by one: every row rolled up once
+for n in (263, 35):
+    c = sqlite3.connect(DB, timeout=10, isolation_level=None)
+    one_batch(c, n, "group%d" % n)
+    c.close()
+    ok(wait_for(lambda: alpha_books()[0] == rows1 + n, timeout=10),
+       "a batch of %d new records: %d rows (%d)"
+       % (n, n, alpha_books()[0] - rows1))
+    is_(alpha_books()[1] - rolled1, float(n), "each rolled up once")
+    rows1, rolled1 = alpha_books()
 
 ngx.stop()
 sys.exit(tap.done())

@@ -19,8 +19,15 @@
 
 
 /* records per statement; the parameters of one */
-#define NGX_VOICEGW_RECORD_GROUP   16
-#define NGX_VOICEGW_RECORD_PARAMS  15
+#define NGX_VOICEGW_RECORD_GROUP    16
+#define NGX_VOICEGW_RECORD_PARAMS   15
+
+/*
+ * the records a batch needs for groups: the group statement's preparation
+ * is ~500,000 instructions, ~3,500 a row saved (callgrind, 16 rows
+ * against one: 496k and 69k to prepare)
+ */
+#define NGX_VOICEGW_RECORD_GROUPED  256
 
 
 ngx_int_t ngx_voicegw_record_rows_prepare(sqlite3 *db, ngx_uint_t rows,

@@ -263,7 +263,7 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
         rc = ngx_voicegw_record_groups(db, &a, b);
     }
 
-    /* some rows were there (a batch committed again): one by one */
+    /* a small batch, or some rows were there (committed again) */
 
     p = b->data;
     last = (rc == NGX_DECLINED) ? b->data + b->len : p;
@@ -390,8 +390,10 @@ failed:
 /*
  * The batch's rows, NGX_VOICEGW_RECORD_GROUP to a statement (the rest one
  * by one): NGX_OK, every row was new, and each is in the rollups' sums.
- * NGX_DECLINED: some were there already, which rows is not known; the
- * transaction is begun again, for the rows one by one.
+ * NGX_DECLINED: the rows go one by one, as the batch has fewer than
+ * NGX_VOICEGW_RECORD_GROUPED (the group statement's preparation would
+ * cost more than it saves), or as some were there already, which rows
+ * is not known (the transaction is begun again).
  */
 
 static ngx_int_t
@@ -410,10 +412,13 @@ ngx_voicegw_record_groups(sqlite3 *db, ngx_voicegw_agg_t *a,
         n++;
     }
 
-    if (n >= NGX_VOICEGW_RECORD_GROUP
-        && ngx_voicegw_record_rows_prepare(db, NGX_VOICEGW_RECORD_GROUP,
-                                           &a->st[NGX_VOICEGW_ST_GROUP])
-           != NGX_OK)
+    if (n < NGX_VOICEGW_RECORD_GROUPED) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_voicegw_record_rows_prepare(db, NGX_VOICEGW_RECORD_GROUP,
+                                        &a->st[NGX_VOICEGW_ST_GROUP])
+        != NGX_OK)
     {
         ngx_voicegw_sql_error(db, "prepare", a->err, a->errlen);
         return NGX_ERROR;
