@@ -401,7 +401,7 @@ is_([l for l in ngx.error_log()[restart:].splitlines()
 
 # -- 6. a batch with a row already in the store -------------------------------
 # (as when a batch is committed again after its holder died): a batch of
-# 256 records or more goes in by statements of 16, and a statement that
+# 128 records or more goes in by statements of 16, and a statement that
 # finds one of its rows there has the batch written again one row at a
 # time; each new row is rolled up once, the row already there is left as
 # it was
@@ -459,7 +459,7 @@ c.close()
 rows1, rolled1 = alpha_books()
 
 # and batches of new rows only, by statements of 16 (and one by one for
-# the rest) and, below 256, one by one: every row rolled up once
+# the rest) and, below 128, one by one: every row rolled up once
 for n in (263, 35):
     c = sqlite3.connect(DB, timeout=10, isolation_level=None)
     one_batch(c, n, "group%d" % n)
