@@ -263,12 +263,12 @@ ngx_voicegw_record_sql_batch(ngx_voicegw_store_op_t *op, sqlite3 *db)
         rc = ngx_voicegw_record_groups(db, &a, b);
     }
 
-    /* a small batch, or some rows were there (committed again) */
-
     p = b->data;
-    last = (rc == NGX_DECLINED) ? b->data + b->len : p;
+    last = p;
 
     if (rc == NGX_DECLINED) {
+        /* a small batch, or some rows were there (committed again) */
+        last = b->data + b->len;
         rc = NGX_OK;
     }
 

@@ -117,10 +117,13 @@ ngx_voicegw_proxy_modality(ngx_str_t *path)
 
         slash[n++] = p;
 
-        /* the letters after a '/': a word that begins with none is not */
+        /*
+         * the letters after a '/' (& 31: either case): a word that begins
+         * with none is not there
+         */
 
         if (p + 1 < last) {
-            letters |= (uint32_t) 1 << (ngx_tolower(p[1]) & 31);
+            letters |= (uint32_t) 1 << (p[1] & 31);
         }
     }
 
