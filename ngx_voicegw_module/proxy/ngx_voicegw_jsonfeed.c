@@ -89,13 +89,27 @@ static const u_char  ngx_voicegw_jsonfeed_skip_stops[256] = {
 
 
 
+/*
+ * The key tables are static: their keys by length are worked out once
+ * per process (a table's pointer is its name; the module's data, this
+ * array with it, is loaded afresh with the module on a reload).
+ */
+
+#define NGX_VOICEGW_JSONFEED_TABLES  16
+
+static ngx_voicegw_jsonfeed_keys_t
+    ngx_voicegw_jsonfeed_tables[NGX_VOICEGW_JSONFEED_TABLES];
+static ngx_uint_t  ngx_voicegw_jsonfeed_ntables;
+
+
 ngx_voicegw_jsonfeed_t *
 ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     ngx_uint_t npaths, size_t max_string, ngx_uint_t flags)
 {
-    ngx_uint_t               i;
-    ngx_pool_cleanup_t      *cln;
-    ngx_voicegw_jsonfeed_t  *f;
+    ngx_uint_t                    i;
+    ngx_pool_cleanup_t           *cln;
+    ngx_voicegw_jsonfeed_t       *f;
+    ngx_voicegw_jsonfeed_keys_t  *keys;
 
     f = ngx_pcalloc(pool, sizeof(ngx_voicegw_jsonfeed_t));
     if (f == NULL) {
@@ -115,6 +129,33 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     f->max_string = max_string;
     f->flags = flags;
 
+    for (i = 0; i < ngx_voicegw_jsonfeed_ntables; i++) {
+        keys = &ngx_voicegw_jsonfeed_tables[i];
+
+        if (keys->paths == paths && keys->npaths == npaths) {
+            f->keys = keys;
+            return f;
+        }
+    }
+
+    /* the table's first parse in this process */
+
+    if (npaths > NGX_VOICEGW_JSONPATH_MAX) {
+        return NULL;
+    }
+
+    if (ngx_voicegw_jsonfeed_ntables < NGX_VOICEGW_JSONFEED_TABLES) {
+        keys = &ngx_voicegw_jsonfeed_tables[ngx_voicegw_jsonfeed_ntables];
+
+    } else {
+        keys = ngx_palloc(pool, sizeof(ngx_voicegw_jsonfeed_keys_t));
+        if (keys == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(keys, sizeof(ngx_voicegw_jsonfeed_keys_t));
+
     for (i = 1; i < npaths; i++) {
         if (paths[i].key.len == 0
             || paths[i].key.len > NGX_VOICEGW_JSONFEED_KEY_MAX)
@@ -122,10 +163,19 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
             return NULL;                /* a table no key could reach */
         }
 
-        f->lengths |= (uint64_t) 1 << (paths[i].key.len - 1);
-        f->heads |= (uint64_t) 1 << ((paths[i].key.data[0]
-                                       + paths[i].key.len) & 63);
+        keys->bylen[paths[i].key.len - 1] |= (uint64_t) 1 << i;
+        keys->heads |= (uint64_t) 1 << ((paths[i].key.data[0]
+                                          + paths[i].key.len) & 63);
     }
+
+    keys->paths = paths;
+    keys->npaths = npaths;
+
+    if (keys == &ngx_voicegw_jsonfeed_tables[ngx_voicegw_jsonfeed_ntables]) {
+        ngx_voicegw_jsonfeed_ntables++;
+    }
+
+    f->keys = keys;
 
     return f;
 }
@@ -211,13 +261,14 @@ ngx_int_t
 ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
 {
     u_char      c, *start, *last, *q, *end, *key;
-    ngx_uint_t  d, n, skip, leads;
+    ngx_uint_t  d, n, skip, count, leads;
 
     if (f->yh == NULL || f->failed) {
         return NGX_ERROR;
     }
 
     skip = f->flags & NGX_VOICEGW_JSONFEED_SKIP;
+    count = f->flags & NGX_VOICEGW_JSONFEED_COUNT;
     start = p;
     last = p + len;
 
@@ -413,12 +464,12 @@ ngx_voicegw_jsonfeed_feed(ngx_voicegw_jsonfeed_t *f, u_char *p, size_t len)
             /*
              * the plain run of a string at once: up to a quote, an
              * escape or the cut, counting the bytes that start a
-             * character
+             * character when the owner wants characters
              */
 
             end = p + ngx_min((size_t) (last - p), f->max_string - f->kept);
             q = ngx_voicegw_scan_string_end(p, end);
-            n = ngx_voicegw_scan_chars(p, q);
+            n = count ? ngx_voicegw_scan_chars(p, q) : 0;
 
             if (q != p) {
                 f->kept += q - p;
@@ -691,7 +742,7 @@ static ngx_uint_t
 ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
     ngx_uint_t escaped)
 {
-    ngx_uint_t               i;
+    uint64_t                 m;
     ngx_voicegw_jsonpath_t  *path;
 
     if (len == 0 || len > NGX_VOICEGW_JSONFEED_KEY) {
@@ -703,16 +754,15 @@ ngx_voicegw_jsonfeed_leads(ngx_voicegw_jsonfeed_t *f, u_char *s, size_t len,
     }
 
     if (len > NGX_VOICEGW_JSONFEED_KEY_MAX
-        || !((f->lengths >> (len - 1)) & 1)
-        || !((f->heads >> ((s[0] + len) & 63)) & 1))
+        || !((f->keys->heads >> ((s[0] + len) & 63)) & 1))
     {
         return 0;
     }
 
-    for (i = 1; i < f->npaths; i++) {
-        path = &f->paths[i];
+    for (m = f->keys->bylen[len - 1]; m; m &= m - 1) {
+        path = &f->paths[__builtin_ctzll(m)];
 
-        if (path->key.len == len && path->key.data[0] == s[0]
+        if (path->key.data[0] == s[0]
             && ngx_memcmp(path->key.data, s, len) == 0)
         {
             return 1;

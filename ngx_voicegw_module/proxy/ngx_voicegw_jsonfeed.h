@@ -74,6 +74,25 @@ typedef void (*ngx_voicegw_jsonfeed_value_pt)(void *ctx, ngx_uint_t slot,
 typedef void (*ngx_voicegw_jsonfeed_object_pt)(void *ctx, ngx_uint_t end);
 
 
+/*
+ * A table's keys by length, worked out once per process for each table
+ * (ngx_voicegw_jsonfeed_create()): a table has at most 64 entries
+ */
+
+#define NGX_VOICEGW_JSONPATH_MAX      64
+
+typedef struct {
+    ngx_voicegw_jsonpath_t          *paths;
+    ngx_uint_t                       npaths;
+    uint64_t                         heads;       /* bit (first byte + n)
+                                                     % 64 of each key of n
+                                                     bytes */
+    uint64_t                         bylen[NGX_VOICEGW_JSONFEED_KEY_MAX];
+                                                  /* [n - 1]: bit i, entry
+                                                     i's key has n bytes */
+} ngx_voicegw_jsonfeed_keys_t;
+
+
 typedef struct {
     yajl_handle                      yh;
     ngx_uint_t                       flags;
@@ -81,10 +100,7 @@ typedef struct {
 
     ngx_voicegw_jsonpath_t          *paths;
     ngx_uint_t                       npaths;
-    uint64_t                         lengths;     /* bit n - 1: a key of
-                                                     n bytes in paths */
-    uint64_t                         heads;       /* bit (first byte + n)
-                                                     % 64 of each such key */
+    ngx_voicegw_jsonfeed_keys_t     *keys;
     ngx_voicegw_jsonfeed_value_pt    value;
     ngx_voicegw_jsonfeed_object_pt   object;
     void                            *ctx;

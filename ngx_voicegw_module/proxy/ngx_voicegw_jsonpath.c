@@ -149,6 +149,7 @@ ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
 {
     ngx_voicegw_jsonfeed_t  *f = ctx;
 
+    uint64_t                 m;
     ngx_uint_t               i, parent;
     ngx_voicegw_jsonpath_t  *path;
 
@@ -160,15 +161,19 @@ ngx_voicegw_jsonfeed_on_map_key(void *ctx, const unsigned char *s,
 
     parent = f->node[f->depth - 1];
 
-    if (parent == NGX_VOICEGW_JSONPATH_NONE) {
+    if (parent == NGX_VOICEGW_JSONPATH_NONE
+        || len == 0 || len > NGX_VOICEGW_JSONFEED_KEY_MAX)
+    {
         return 1;
     }
 
-    for (i = 1; i < f->npaths; i++) {
+    /* the entries whose key has this length */
+
+    for (m = f->keys->bylen[len - 1]; m; m &= m - 1) {
+        i = __builtin_ctzll(m);
         path = &f->paths[i];
 
-        if (path->parent == parent && path->key.len == len
-            && path->key.data[0] == s[0]
+        if (path->parent == parent && path->key.data[0] == s[0]
             && ngx_memcmp(path->key.data, s, len) == 0)
         {
             f->cur = i;

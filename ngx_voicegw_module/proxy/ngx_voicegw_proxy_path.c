@@ -244,8 +244,16 @@ ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(ctx->url.data, "%s" NGX_VOICEGW_PROXY_UPSTREAM "%V",
-                    https ? "https://" : "http://", prefix);
+    if (https) {
+        p = ngx_cpymem(ctx->url.data, "https://" NGX_VOICEGW_PROXY_UPSTREAM,
+                       sizeof("https://" NGX_VOICEGW_PROXY_UPSTREAM) - 1);
+
+    } else {
+        p = ngx_cpymem(ctx->url.data, "http://" NGX_VOICEGW_PROXY_UPSTREAM,
+                       sizeof("http://" NGX_VOICEGW_PROXY_UPSTREAM) - 1);
+    }
+
+    p = ngx_cpymem(p, prefix->data, prefix->len);
 
     if (rest->len == 0) {
         *p++ = '/';
