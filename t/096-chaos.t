@@ -528,10 +528,22 @@ def check(ph):
                     " WHERE project = ?", ph.project)[0]
     fig["books"] = (len(sent), rows, len(served))
     if ph.kills:
-        ok(0 <= len(sent) - rows <= len(served),
-           "kill: %d records of %d requests; the %d missing are no more "
-           "than the requests the killed processes were serving (%d)"
-           % (rows, len(sent), len(sent) - rows, len(served)))
+        if not ok(0 <= len(sent) - rows <= len(served),
+                  "kill: %d records of %d requests; the %d missing are no "
+                  "more than the requests the killed processes were "
+                  "serving (%d)"
+                  % (rows, len(sent), len(sent) - rows, len(served))):
+            # where to look: the requests by kind and outcome, served by a
+            # victim or not, against the records by provider and status
+            by = {}
+            for r in sent:
+                k = (r.kind, r.outcome == "ok", r in by_kill)
+                by[k] = by.get(k, 0) + 1
+            diag("requests (kind, ok, served by a victim): %r" % sorted(
+                by.items()))
+            diag("records (provider, modality, status): %r" % db(
+                "SELECT provider, modality, status, count(*) FROM requests"
+                " WHERE project = ? GROUP BY 1, 2, 3", ph.project))
     else:
         is_(rows, len(sent),
             "%s: one record per pool task and provider call" % ph.name)

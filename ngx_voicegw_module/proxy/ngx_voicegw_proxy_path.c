@@ -253,7 +253,9 @@ ngx_voicegw_proxy_url(ngx_http_request_t *r, ngx_voicegw_proxy_ctx_t *ctx,
                        sizeof("http://" NGX_VOICEGW_PROXY_UPSTREAM) - 1);
     }
 
-    p = ngx_cpymem(p, prefix->data, prefix->len);
+    if (prefix->len) {
+        p = ngx_cpymem(p, prefix->data, prefix->len);
+    }
 
     if (rest->len == 0) {
         *p++ = '/';
