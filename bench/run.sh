@@ -40,6 +40,9 @@
 #   proxy_cost instructions per call of plain and accounted, json and sse,
 #             counted by callgrind (no target: the module's own work,
 #             without the machine's noise; needs valgrind)
+#   proxy_ab  the two paths in short alternating runs (PAIRS of D s):
+#             median ratio and added CPU per call within pairs (no
+#             target: what a change to the module costs, under load)
 #
 # and bench/ws.py:
 #
@@ -176,6 +179,11 @@ bench_proxy_cost() {
         python3 "$ROOT/bench/proxy_cost.py"
 }
 
+bench_proxy_ab() {
+    TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
+        python3 "$ROOT/bench/proxy_ab.py"
+}
+
 bench_proxy_long() {
     TEST_NGINX_BINARY="$NGINX" TEST_NGINX_LOAD_MODULES="$MODULE" \
         python3 "$ROOT/bench/proxy_long.py"
@@ -192,7 +200,7 @@ bench_sessions() {
 }
 
 all=(health grant queue eta shm steady reports records proxy proxy_long
-     proxy_cost ws rt sessions)
+     proxy_cost proxy_ab ws rt sessions)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${all[@]}")
 for n in "${names[@]}"; do
