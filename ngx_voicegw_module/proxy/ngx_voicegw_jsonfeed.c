@@ -125,7 +125,6 @@ ngx_voicegw_jsonfeed_create(ngx_pool_t *pool, ngx_voicegw_jsonpath_t *paths,
     cln->data = f;
 
     f->paths = paths;
-    f->npaths = npaths;
     f->max_string = max_string;
     f->flags = flags;
 

@@ -99,8 +99,7 @@ typedef struct {
     size_t                           max_string;
 
     ngx_voicegw_jsonpath_t          *paths;
-    ngx_uint_t                       npaths;
-    ngx_voicegw_jsonfeed_keys_t     *keys;
+    ngx_voicegw_jsonfeed_keys_t     *keys;       /* and their number */
     ngx_voicegw_jsonfeed_value_pt    value;
     ngx_voicegw_jsonfeed_object_pt   object;
     void                            *ctx;
